@@ -1,0 +1,54 @@
+package explain
+
+// Chapter is a part of the course that `minirun explain CHAPTER` narrates.
+// Each chapter has a page in docs/ named after it.
+type Chapter string
+
+// The chapters. Later features add theirs here, with their page in docs/.
+const (
+	ChapterLifecycle  Chapter = "lifecycle"
+	ChapterNamespaces Chapter = "namespaces"
+	ChapterRootfs     Chapter = "rootfs"
+	ChapterMounts     Chapter = "mounts"
+	ChapterProcess    Chapter = "process"
+	ChapterCgroups    Chapter = "cgroups"
+	ChapterNetwork    Chapter = "network"
+	ChapterImages     Chapter = "images"
+	ChapterSecurity   Chapter = "security"
+)
+
+// ChapterInfo describes a chapter for `minirun explain` without arguments.
+type ChapterInfo struct {
+	Name    Chapter
+	Title   Text
+	Summary Text
+}
+
+// Chapters lists the chapters in the order the course teaches them.
+var Chapters = []ChapterInfo{
+	{ChapterLifecycle, Text{"Ciclo de vida OCI", "OCI lifecycle"},
+		Text{"create, start, state, kill e delete: o que o runc faz e quando.",
+			"create, start, state, kill and delete: what runc does and when."}},
+	{ChapterNamespaces, Text{"Namespaces", "Namespaces"},
+		Text{"pid, net, mnt, uts, ipc, user e cgroup: o que o processo passa a enxergar.",
+			"pid, net, mnt, uts, ipc, user and cgroup: what the process gets to see."}},
+	{ChapterRootfs, Text{"Sistema de arquivos raiz", "Root filesystem"},
+		Text{"Camadas da imagem unidas pelo overlayfs e o pivot_root para dentro delas.",
+			"Image layers joined by overlayfs and the pivot_root into them."}},
+	{ChapterMounts, Text{"Montagens", "Mounts"},
+		Text{"/proc, /sys, /dev e as montagens que isolam o contêiner do host.",
+			"/proc, /sys, /dev and the mounts that keep the container apart from the host."}},
+	{ChapterProcess, Text{"O processo do contêiner", "The container's process"},
+		Text{"Usuário, capabilities, limites e o execve final.",
+			"User, capabilities, limits and the final execve."}},
+}
+
+// Known reports whether c is a chapter minirun can narrate.
+func Known(c Chapter) bool {
+	for _, ci := range Chapters {
+		if ci.Name == c {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,183 @@
+package explain
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+)
+
+// TextSink narrates steps for a person, in one language, wrapped to Width
+// columns (80 by default: a projector in a classroom). With Pause set it
+// waits for Enter before each step, reading from In: the live-demo mode.
+type TextSink struct {
+	W     io.Writer
+	Lang  Lang
+	Width int
+	Pause bool
+	In    io.Reader
+	// Only, when not empty, narrates only steps of this chapter; the other
+	// steps still run, silently.
+	Only Chapter
+
+	mu sync.Mutex
+	rd *bufio.Reader
+}
+
+func (s *TextSink) width() int {
+	if s.Width <= 20 {
+		return 80
+	}
+	return s.Width
+}
+
+func (s *TextSink) shown(ev *Event) bool {
+	return s.Only == "" || ev.Step.Chapter == s.Only
+}
+
+// labels holds the few fixed words of the narration.
+var labels = map[Lang][4]string{
+	PT: {"por quê", "comando", "slide", "evidência"},
+	EN: {"why", "shell", "slide", "evidence"},
+}
+
+func (s *TextSink) label(i int) string {
+	l := s.Lang
+	if l == Both {
+		return labels[PT][i] + "/" + labels[EN][i]
+	}
+	if _, ok := labels[l]; !ok {
+		l = PT
+	}
+	return labels[l][i]
+}
+
+// Begin prints the step's title, reason, shell equivalent and slide, and in
+// pause mode waits for Enter.
+func (s *TextSink) Begin(ev *Event) error {
+	if !s.shown(ev) {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := ev.Step
+	fmt.Fprintf(s.W, "\n[%d] %s: %s\n", ev.Seq, st.Chapter, st.Title.In(s.Lang))
+	s.wrap(s.label(0), st.Why.In(s.Lang))
+	if st.Shell != "" {
+		s.wrap(s.label(1), "$ "+st.Shell)
+	}
+	s.wrap(s.label(2), ev.Anchor)
+	if s.Pause && !ev.DryRun {
+		fmt.Fprint(s.W, "    [Enter] ")
+		if s.rd == nil {
+			s.rd = bufio.NewReader(s.In)
+		}
+		if _, err := s.rd.ReadString('\n'); err != nil && err != io.EOF {
+			return fmt.Errorf("wait for Enter: %w", err)
+		}
+	}
+	return nil
+}
+
+// End prints the outcome: the evidence, or the error.
+func (s *TextSink) End(ev *Event) {
+	if !s.shown(ev) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case ev.Err != "":
+		s.wrap("✗", ev.Err)
+	case ev.Evidence != "":
+		s.wrap("✓ "+s.label(3), ev.Evidence)
+	case !ev.DryRun:
+		fmt.Fprintln(s.W, "    ✓")
+	}
+}
+
+// wrap prints "    label: text", folding long text under the label so that
+// nothing passes the width. Each line of text is folded on its own.
+func (s *TextSink) wrap(label, text string) {
+	prefix := "    " + label + ": "
+	indent := strings.Repeat(" ", 6)
+	max := s.width()
+	first := true
+	for _, line := range strings.Split(text, "\n") {
+		words := strings.Fields(line)
+		cur := indent
+		if first {
+			cur = prefix
+			first = false
+		}
+		n := len([]rune(cur))
+		empty := true
+		for _, w := range words {
+			wl := len([]rune(w))
+			if !empty && n+1+wl > max {
+				fmt.Fprintln(s.W, cur)
+				cur, n, empty = indent+w, len(indent)+wl, false
+				continue
+			}
+			if !empty {
+				cur += " "
+				n++
+			}
+			cur += w
+			n += wl
+			empty = false
+		}
+		fmt.Fprintln(s.W, cur)
+	}
+}
+
+// JSONSink writes one JSON object per step, after it ran (--explain=json).
+// Both languages are included; a program picks what it needs.
+type JSONSink struct {
+	W  io.Writer
+	mu sync.Mutex
+}
+
+// Begin does nothing: the object is written once the outcome is known.
+func (j *JSONSink) Begin(*Event) error { return nil }
+
+// End writes the step as one line of JSON.
+func (j *JSONSink) End(ev *Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	j.W.Write(append(b, '\n'))
+}
+
+// Recorder keeps every event in memory; tests use it to check the order and
+// content of the narration.
+type Recorder struct {
+	mu     sync.Mutex
+	Events []Event
+}
+
+// Begin records nothing: events are kept when they end.
+func (r *Recorder) Begin(*Event) error { return nil }
+
+// End keeps a copy of the event.
+func (r *Recorder) End(ev *Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Events = append(r.Events, *ev)
+}
+
+// IDs returns the step ids recorded so far, in order.
+func (r *Recorder) IDs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]string, len(r.Events))
+	for i, e := range r.Events {
+		ids[i] = e.Step.ID
+	}
+	return ids
+}

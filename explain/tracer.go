@@ -1,0 +1,116 @@
+package explain
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/minirun/minirun/internal/cleanup"
+)
+
+// Event is what a Sink is told about one step: the step's description (no
+// functions: it may cross a socket) plus its outcome once known.
+type Event struct {
+	Seq      int    `json:"seq"`
+	Step     Step   `json:"step"`
+	Anchor   string `json:"anchor"`
+	Evidence string `json:"evidence,omitempty"`
+	Err      string `json:"error,omitempty"`
+	// DryRun is true when the step was only described, not executed.
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// Sink receives the narration. Begin is called before a step runs and may
+// block (the --pause mode waits for Enter there); End after it ran.
+type Sink interface {
+	Begin(ev *Event) error
+	End(ev *Event)
+}
+
+// Tracer executes steps and tells its Sink about each. A nil *Tracer is
+// valid and executes steps silently, so code never needs to check.
+type Tracer struct {
+	sink   Sink
+	dryRun bool
+	mu     sync.Mutex
+	seq    int
+}
+
+// New returns a tracer narrating to sink; a nil sink narrates nothing.
+func New(sink Sink) *Tracer { return &Tracer{sink: sink} }
+
+// NewDryRun returns a tracer that describes every step to sink without
+// running it: `minirun explain --dry-run`, which needs no root.
+func NewDryRun(sink Sink) *Tracer { return &Tracer{sink: sink, dryRun: true} }
+
+// DryRun reports whether steps are only described.
+func (t *Tracer) DryRun() bool { return t != nil && t.dryRun }
+
+// Sink returns the tracer's sink (nil when silent).
+func (t *Tracer) Sink() Sink {
+	if t == nil {
+		return nil
+	}
+	return t.sink
+}
+
+func (t *Tracer) next() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seq++
+	return t.seq
+}
+
+// Do runs one step: Begin, Do, Evidence, End. When the step has an Undo
+// and undo is not nil, the Undo is registered right after Do succeeds.
+func (t *Tracer) Do(s Step, undo *cleanup.Stack) error {
+	if t == nil || t.sink == nil {
+		if t.DryRun() {
+			return nil
+		}
+		if s.Do != nil {
+			if err := s.Do(); err != nil {
+				return err
+			}
+		}
+		if s.Undo != nil && undo != nil {
+			undo.Add(s.ID, s.Undo)
+		}
+		return nil
+	}
+	ev := &Event{Seq: t.next(), Step: s, Anchor: s.Anchor(), DryRun: t.dryRun}
+	if err := t.sink.Begin(ev); err != nil {
+		return fmt.Errorf("step %s: %w", s.ID, err)
+	}
+	if t.dryRun {
+		t.sink.End(ev)
+		return nil
+	}
+	var err error
+	if s.Do != nil {
+		err = s.Do()
+	}
+	if err != nil {
+		ev.Err = err.Error()
+	} else {
+		if s.Undo != nil && undo != nil {
+			undo.Add(s.ID, s.Undo)
+		}
+		if s.Evidence != nil {
+			ev.Evidence = s.Evidence()
+		}
+	}
+	t.sink.End(ev)
+	return err
+}
+
+// Run executes the plan's steps in order, stopping at the first failure.
+// The undos of the steps that succeeded stay on undo for the caller to run
+// (or release), so rollback covers exactly steps 1..k-1.
+func (t *Tracer) Run(p Plan, undo *cleanup.Stack) error {
+	for _, s := range p {
+		if err := t.Do(s, undo); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+// Package testutil holds the helpers minirun's tests share: opting in to
+// tests that need root, and checking the machine's cgroup layout.
+package testutil
+
+import (
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// RootEnv is the variable that opts in to tests that change the host. An
+// environment variable rather than a test flag, because a flag breaks the
+// packages that do not register it (containerd's -test.root lesson).
+const RootEnv = "MINIRUN_TEST_ROOT"
+
+// RequireRoot skips the test unless MINIRUN_TEST_ROOT=1, and fails it when
+// opted in without being root: a silent skip would hide a broken CI.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Getenv(RootEnv) != "1" {
+		t.Skipf("needs root: set %s=1 and run as root", RootEnv)
+	}
+	if os.Geteuid() != 0 {
+		t.Fatalf("%s=1 but euid is %d, not 0", RootEnv, os.Geteuid())
+	}
+}
+
+// CgroupV2 reports whether /sys/fs/cgroup is a pure cgroup v2 hierarchy.
+func CgroupV2() bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &st); err != nil {
+		return false
+	}
+	return st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+// RequireCgroupV2 skips the test unless the machine runs cgroup v2 only.
+func RequireCgroupV2(t testing.TB) {
+	t.Helper()
+	if !CgroupV2() {
+		t.Skip("needs the cgroup v2 layout (runs in the test VM)")
+	}
+}
+
+// RequireCgroupV1 skips the test unless controllers sit on v1 hierarchies.
+func RequireCgroupV1(t testing.TB) {
+	t.Helper()
+	if CgroupV2() {
+		t.Skip("needs the cgroup v1 (or hybrid) layout")
+	}
+}
