@@ -114,3 +114,47 @@ func (t *Tracer) Run(p Plan, undo *cleanup.Stack) error {
 	}
 	return nil
 }
+
+// Relay returns a Sink that passes events coming from another process's
+// tracer (the container's init, over the sync socket) on to this tracer's
+// sink, renumbered so one narration counts both processes' steps in order.
+func (t *Tracer) Relay() Sink {
+	if t == nil || t.sink == nil {
+		return nil
+	}
+	return &relay{t: t, open: map[int]*Event{}}
+}
+
+// Closer is implemented by a relay: Close ends the steps that began but
+// whose end never came, because the other process replaced itself (the
+// final execve) or died.
+type Closer interface{ Close(err string) }
+
+type relay struct {
+	t    *Tracer
+	open map[int]*Event // by the other process's number
+}
+
+func (r *relay) Begin(ev *Event) error {
+	theirs := ev.Seq
+	ev.Seq = r.t.next()
+	cp := *ev
+	r.open[theirs] = &cp
+	return r.t.sink.Begin(ev)
+}
+
+func (r *relay) End(ev *Event) {
+	if b, ok := r.open[ev.Seq]; ok {
+		delete(r.open, ev.Seq)
+		ev.Seq = b.Seq
+	}
+	r.t.sink.End(ev)
+}
+
+func (r *relay) Close(err string) {
+	for k, ev := range r.open {
+		delete(r.open, k)
+		ev.Err = err
+		r.t.sink.End(ev)
+	}
+}

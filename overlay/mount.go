@@ -1,0 +1,80 @@
+package overlay
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/minirun/minirun/explain"
+	"golang.org/x/sys/unix"
+)
+
+// MountStep is the traced step that mounts o; its Undo unmounts it.
+func MountStep(o Options) explain.Step {
+	return explain.Step{
+		ID: "rootfs-overlay-mount", Chapter: explain.ChapterRootfs,
+		Title: explain.Text{PT: "Monta o rootfs com overlayfs", EN: "Mount the rootfs with overlayfs"},
+		Why: explain.Text{PT: "As camadas da imagem ficam só para leitura (lowerdir); o que o contêiner escreve vai para upperdir.",
+			EN: "The image layers stay read-only (lowerdir); what the container writes goes to upperdir."},
+		Shell: o.Shell(),
+		Do:    func() error { return Mount(o) },
+		Undo:  func() error { return Unmount(o.Target) },
+		Evidence: func() string {
+			return fmt.Sprintf("lowerdir: %d camada(s)/layer(s); upperdir=%s; merged=%s", len(o.Lower), o.Upper, o.Target)
+		},
+	}
+}
+
+// Mount creates Upper, Work and Target if needed and mounts the overlay.
+func Mount(o Options) error {
+	data, err := o.Data()
+	if err != nil {
+		return err
+	}
+	for _, d := range []string{o.Upper, o.Work, o.Target} {
+		if d == "" {
+			continue
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	if err := unix.Mount("overlay", o.Target, "overlay", 0, data); err != nil {
+		return fmt.Errorf("mount overlay on %s: %w", o.Target, err)
+	}
+	return nil
+}
+
+// Unmount unmounts target; "not mounted" and "does not exist" are success,
+// so Unmount can be called twice. It never removes the directory: deleting
+// through a live mount would delete the layer's data.
+func Unmount(target string) error {
+	err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW)
+	if err == nil || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if errors.Is(err, unix.EBUSY) {
+		// Something still uses it (a shell cd'ed into it): detach it so it
+		// goes away when the last user leaves.
+		if err2 := unix.Unmount(target, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW); err2 == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("unmount %s: %w", target, err)
+}
+
+// Mounted reports whether path is a mount point, by comparing its mount id
+// with its parent's in /proc/self/mountinfo semantics (statx STATX_MNT_ID).
+func Mounted(path string) (bool, error) {
+	var st, pst unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, err
+	}
+	if err := unix.Statx(unix.AT_FDCWD, path+"/..", 0, unix.STATX_MNT_ID, &pst); err != nil {
+		return false, err
+	}
+	return st.Mnt_id != pst.Mnt_id, nil
+}

@@ -1,0 +1,684 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/internal/cleanup"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultRoot is where minirun keeps the state of containers, like runc's
+// /run/runc: a tmpfs, so a reboot forgets containers that cannot survive it.
+const DefaultRoot = "/run/minirun"
+
+// CreateOpts are the inputs of Create.
+type CreateOpts struct {
+	// Root is the state directory (--root); DefaultRoot when empty.
+	Root string
+	// ID names the container; see ValidateID.
+	ID string
+	// Bundle is the directory holding config.json.
+	Bundle string
+	// Spec, when set, is used instead of reading Bundle/config.json (the
+	// caller validated it).
+	Spec *specs.Spec
+	// PidFile, when set, receives the init's pid once created.
+	PidFile string
+	// ConsoleSocket receives the pty master when process.terminal is true.
+	// When empty the master is kept in Container.Console (run -t).
+	ConsoleSocket string
+	// Stdin, Stdout and Stderr become the container's stdio; nil means
+	// the caller's own.
+	Stdin, Stdout, Stderr *os.File
+	// Tracer narrates the steps; nil runs them silently.
+	Tracer *explain.Tracer
+	// Self is the executable to re-run as init; /proc/self/exe when empty
+	// (tests set their own test binary).
+	Self string
+}
+
+// Container is a container known to minirun.
+type Container struct {
+	ID     string
+	Bundle string
+	dir    string
+	st     *savedState
+
+	// Set only in the process that created the container:
+	cmd     *exec.Cmd
+	conn    *syncConn
+	relay   chan struct{}
+	Console *os.File // pty master, for run -t without a console socket
+}
+
+// Create prepares a container and leaves its init waiting for Start.
+// On failure at any step the steps that succeeded are undone in reverse
+// order, so nothing is left half-made on the host.
+func Create(o CreateOpts) (c *Container, retErr error) {
+	if o.Root == "" {
+		o.Root = DefaultRoot
+	}
+	if err := ValidateID(o.ID); err != nil {
+		return nil, err
+	}
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	spec := o.Spec
+	if spec == nil {
+		if spec, err = LoadSpec(bundle); err != nil {
+			return nil, err
+		}
+	}
+	if !hasNS(spec, specs.MountNamespace) {
+		return nil, fmt.Errorf("%w: minirun needs a mount namespace to pivot_root", ErrInvalidConfig)
+	}
+	if spec.Process.Terminal && o.ConsoleSocket != "" {
+		if _, err := os.Stat(o.ConsoleSocket); err != nil {
+			return nil, fmt.Errorf("console socket: %w", err)
+		}
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if !o.Tracer.DryRun() {
+		if err := os.MkdirAll(o.Root, 0o711); err != nil {
+			return nil, fmt.Errorf("create state root %s: %w", o.Root, err)
+		}
+	}
+	cr := &creator{
+		o: o, spec: spec, bundle: bundle, rootfs: rootfs,
+		dir: filepath.Join(o.Root, o.ID),
+		tr:  o.Tracer,
+	}
+	var undo cleanup.Stack
+	defer func() {
+		if retErr != nil {
+			retErr = errors.Join(retErr, undo.Run())
+		}
+	}()
+	cr.undo = &undo
+	if err := cr.tr.Run(cr.plan(), &undo); err != nil {
+		return nil, err
+	}
+	if cr.tr.DryRun() {
+		return nil, nil
+	}
+	undo.Release() // state.json is saved: Delete now owns the teardown
+	c = &Container{ID: o.ID, Bundle: bundle, dir: cr.dir, st: cr.st, cmd: cr.cmd, conn: cr.conn, Console: cr.console}
+	if cr.tr.Sink() != nil {
+		// Keep narrating the init's last steps (after start) until it
+		// execs and the socket closes.
+		c.relay = make(chan struct{})
+		go func() {
+			defer close(c.relay)
+			cr.serve(false)
+		}()
+	} else {
+		cr.conn.close()
+		c.conn = nil
+	}
+	return c, nil
+}
+
+// creator holds what the steps of Create share.
+type creator struct {
+	o       CreateOpts
+	spec    *specs.Spec
+	bundle  string
+	rootfs  string
+	dir     string
+	tr      *explain.Tracer
+	undo    *cleanup.Stack
+	fifo    *os.File // O_PATH handle passed to the child
+	conn    *syncConn
+	child   *os.File
+	cmd     *exec.Cmd
+	console *os.File
+	st      *savedState
+}
+
+// plan is create's work as explain steps (moby's queueStep): the same list
+// runs for real, is narrated with --explain and is printed by --dry-run.
+func (cr *creator) plan() explain.Plan {
+	names, unshareArgs := newNSList(cr.spec.Linux.Namespaces)
+	p := explain.Plan{{
+		ID: "lifecycle-state-dir", Chapter: explain.ChapterLifecycle,
+		Title: explain.Text{PT: "Cria o diretório de estado " + cr.dir, EN: "Create the state directory " + cr.dir},
+		Why: explain.Text{PT: "Cada contêiner tem o seu; criá-lo é atômico, e um id repetido falha aqui.",
+			EN: "Each container has its own; creating it is atomic, so a duplicate id fails here."},
+		Shell: "mkdir " + cr.dir,
+		Do: func() error {
+			if err := os.Mkdir(cr.dir, 0o711); err != nil {
+				if errors.Is(err, fs.ErrExist) {
+					return fmt.Errorf("%w: %s", ErrExist, cr.o.ID)
+				}
+				return fmt.Errorf("create state dir %s: %w", cr.dir, err)
+			}
+			return nil
+		},
+		Undo: func() error { return os.RemoveAll(cr.dir) },
+	}, {
+		ID: "lifecycle-exec-fifo", Chapter: explain.ChapterLifecycle,
+		Title: explain.Text{PT: "Cria o FIFO exec.fifo", EN: "Create the exec.fifo FIFO"},
+		Why: explain.Text{PT: "O init vai bloquear abrindo este FIFO até o `start`: é o que separa create de start.",
+			EN: "The init will block opening this FIFO until `start`: it is what splits create from start."},
+		Shell: "mkfifo -m 0622 " + filepath.Join(cr.dir, fifoName),
+		Do: func() error {
+			path := filepath.Join(cr.dir, fifoName)
+			if err := unix.Mkfifo(path, 0o622); err != nil {
+				return fmt.Errorf("mkfifo %s: %w", path, err)
+			}
+			// An O_PATH handle: the child reopens it through
+			// /proc/self/fd after pivot_root hides the path.
+			fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("open %s: %w", path, err)
+			}
+			cr.fifo = os.NewFile(uintptr(fd), path)
+			return nil
+		},
+		Undo: func() error { cr.fifo.Close(); return nil },
+	}, {
+		ID: "lifecycle-sync-socket", Chapter: explain.ChapterLifecycle,
+		Title: explain.Text{PT: "Cria o socketpair de sincronização", EN: "Create the sync socketpair"},
+		Why: explain.Text{PT: "Por ele o pai envia a configuração e o filho avisa cada passo, erro ou 'pronto'.",
+			EN: "The parent sends the config over it; the child reports each step, error or 'ready'."},
+		Shell: "socat UNIX-... # socketpair(AF_UNIX, SOCK_SEQPACKET)",
+		Do: func() (err error) {
+			cr.conn, cr.child, err = newSyncPair()
+			return err
+		},
+		Undo: func() error { cr.child.Close(); return cr.conn.close() },
+	}, {
+		ID: "ns-clone", Chapter: explain.ChapterNamespaces,
+		Title: explain.Text{PT: "Cria o processo init em namespaces novos: " + strings.Join(names, " "),
+			EN: "Start the init process in new namespaces: " + strings.Join(names, " ")},
+		Why: explain.Text{PT: "clone(2) com as flags CLONE_NEW*: o minirun se re-executa como init já isolado.",
+			EN: "clone(2) with the CLONE_NEW* flags: minirun re-executes itself as an already isolated init."},
+		Shell: "unshare " + strings.Join(unshareArgs, " ") + " --fork minirun init",
+		Do:    cr.startInit,
+		Undo: func() error {
+			cr.cmd.Process.Kill()
+			cr.cmd.Wait()
+			return nil
+		},
+		Evidence: func() string { return nsEvidence(cr.cmd.Process.Pid, cr.spec.Linux.Namespaces) },
+	}}
+	if hasNS(cr.spec, specs.UserNamespace) {
+		p = append(p, explain.Step{
+			ID: "ns-userns-map", Chapter: explain.ChapterNamespaces,
+			Title: explain.Text{PT: "Mapeia uids e gids do namespace user", EN: "Map the user namespace's uids and gids"},
+			Why: explain.Text{PT: "Root (0) dentro corresponde a um uid sem privilégios fora; escrito entre o clone e o exec.",
+				EN: "Root (0) inside maps to an unprivileged uid outside; written between clone and exec."},
+			Shell: "echo '0 100000 65536' > /proc/$PID/uid_map",
+			// Go's syscall package writes uid_map and gid_map in the
+			// window between clone and exec (SysProcAttr.UidMappings);
+			// this step shows the result.
+			Evidence: func() string {
+				u, _ := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", cr.cmd.Process.Pid))
+				g, _ := os.ReadFile(fmt.Sprintf("/proc/%d/gid_map", cr.cmd.Process.Pid))
+				return "uid_map: " + strings.Join(strings.Fields(string(u)), " ") + "; gid_map: " + strings.Join(strings.Fields(string(g)), " ")
+			},
+		})
+	}
+	p = append(p, explain.Step{
+		ID: "lifecycle-sync-socket", Chapter: explain.ChapterLifecycle,
+		Title: explain.Text{PT: "Envia a configuração ao init e acompanha seus passos", EN: "Send the config to the init and follow its steps"},
+		Why: explain.Text{PT: "Só agora o init pode começar: ele já está nos seus namespaces e cgroups.",
+			EN: "Only now may the init begin: it is already in its namespaces and cgroups."},
+		Shell: "# msgConfig → init; ← msgReady",
+		Do: func() error {
+			if err := cr.conn.send(message{Type: msgConfig, Config: &initConfig{
+				ID: cr.o.ID, Spec: cr.spec, Rootfs: cr.rootfs, Bundle: cr.bundle, Trace: cr.tr.Sink() != nil,
+			}}); err != nil {
+				return err
+			}
+			return cr.serve(true)
+		},
+	})
+	if cr.tr.DryRun() {
+		// Show the init's own steps where they happen.
+		in := &initState{cfg: &initConfig{ID: cr.o.ID, Rootfs: cr.rootfs}, spec: cr.spec}
+		p = append(p, in.setupPlan()...)
+	}
+	p = append(p, explain.Step{
+		ID: "lifecycle-save-state", Chapter: explain.ChapterLifecycle,
+		Title: explain.Text{PT: "Grava state.json: status created", EN: "Save state.json: status created"},
+		Why: explain.Text{PT: "Com o pid e o horário de início do processo, para não confundir um pid reaproveitado.",
+			EN: "With the pid and the process start time, so a reused pid is not mistaken for the container."},
+		Shell: "cat " + filepath.Join(cr.dir, stateFile),
+		Do:    cr.saveState,
+		Evidence: func() string {
+			return string(stateJSON(cr.o.ID, Created, cr.st.Pid, cr.bundle, cr.spec.Annotations))
+		},
+	})
+	if cr.tr.DryRun() {
+		in := &initState{cfg: &initConfig{ID: cr.o.ID, Rootfs: cr.rootfs}, spec: cr.spec}
+		p = append(p, startStep(cr.dir))
+		p = append(p, in.finalPlan()...)
+	}
+	return p
+}
+
+// startInit re-executes minirun as the container's init in new namespaces.
+func (cr *creator) startInit() error {
+	self := cr.o.Self
+	if self == "" {
+		self = "/proc/self/exe"
+	}
+	cmd := exec.Command(self, InitArg)
+	cmd.Args[0] = "minirun"
+	cmd.Env = []string{}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = orStd(cr.o.Stdin, os.Stdin), orStd(cr.o.Stdout, os.Stdout), orStd(cr.o.Stderr, os.Stderr)
+	cmd.ExtraFiles = []*os.File{cr.child, cr.fifo} // fd 3 and fd 4
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:                 cloneFlags(cr.spec.Linux.Namespaces),
+		GidMappingsEnableSetgroups: true,
+	}
+	for _, m := range cr.spec.Linux.UIDMappings {
+		cmd.SysProcAttr.UidMappings = append(cmd.SysProcAttr.UidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+	}
+	for _, m := range cr.spec.Linux.GIDMappings {
+		cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+	}
+	err := onJoinedThread(cr.spec.Linux.Namespaces, cmd.Start)
+	// The child has its copies of fd 3 and 4 now (or failed to start).
+	cr.child.Close()
+	if err != nil {
+		return fmt.Errorf("start container init: %w", err)
+	}
+	cr.cmd = cmd
+	return nil
+}
+
+func orStd(f, def *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return def
+}
+
+// serve answers the init's messages until it is ready (untilReady), or
+// until EOF (the relay of the last steps, after start).
+func (cr *creator) serve(untilReady bool) error {
+	relay := cr.tr.Relay()
+	for {
+		m, fds, err := cr.conn.recv()
+		if err == io.EOF {
+			if !untilReady {
+				// The socket closes at execve: the last step happened.
+				if c, ok := relay.(explain.Closer); ok {
+					c.Close("")
+				}
+				return nil
+			}
+			return fmt.Errorf("container init exited during setup%s", cr.exitHint())
+		}
+		if err != nil {
+			return err
+		}
+		switch m.Type {
+		case msgStepBegin:
+			if relay != nil {
+				if err := relay.Begin(m.Event); err != nil {
+					return err
+				}
+			}
+			if err := cr.conn.send(message{Type: msgAck}); err != nil && untilReady {
+				return err
+			}
+		case msgStepEnd:
+			if relay != nil {
+				relay.End(m.Event)
+			}
+		case msgHooks:
+			if err := cr.createRuntimeHooks(); err != nil {
+				cr.conn.send(message{Type: msgError, Error: err.Error()})
+				return err
+			}
+			if err := cr.conn.send(message{Type: msgAck}); err != nil {
+				return err
+			}
+		case msgConsole:
+			if len(fds) != 1 {
+				return fmt.Errorf("console message without a file descriptor")
+			}
+			cr.console = os.NewFile(uintptr(fds[0]), "pty-master")
+			if cr.o.ConsoleSocket != "" {
+				err := sendConsole(cr.o.ConsoleSocket, cr.console)
+				cr.console.Close()
+				cr.console = nil
+				if err != nil {
+					return err
+				}
+			}
+		case msgReady:
+			if untilReady {
+				return nil
+			}
+		case msgError:
+			e := fmt.Errorf("container init: %s", m.Error)
+			if m.Code != 0 {
+				return &ExitError{Code: m.Code, Err: e}
+			}
+			return e
+		default:
+			return fmt.Errorf("protocol: unexpected %s", m.Type)
+		}
+	}
+}
+
+// exitHint reaps the dead init and says how it ended.
+func (cr *creator) exitHint() string {
+	if cr.cmd == nil {
+		return ""
+	}
+	if err := cr.cmd.Wait(); err != nil {
+		return " (" + err.Error() + ")"
+	}
+	return ""
+}
+
+func (cr *creator) createRuntimeHooks() error {
+	h := cr.spec.Hooks
+	state := stateJSON(cr.o.ID, Creating, cr.cmd.Process.Pid, cr.bundle, cr.spec.Annotations)
+	if err := runHooks(h.Prestart, state, "prestart"); err != nil {
+		return err
+	}
+	return runHooks(h.CreateRuntime, state, "createRuntime")
+}
+
+func (cr *creator) saveState() error {
+	pid := cr.cmd.Process.Pid
+	ps, err := readProcStat(pid)
+	if err != nil {
+		return fmt.Errorf("read start time of init %d: %w", pid, err)
+	}
+	cr.st = &savedState{
+		ID: cr.o.ID, Bundle: cr.bundle, Pid: pid, StartTime: ps.StartTime,
+		Created: time.Now().UTC(), Annotations: cr.spec.Annotations, Config: cr.spec,
+	}
+	if err := cr.st.save(cr.dir); err != nil {
+		return err
+	}
+	if cr.o.PidFile != "" {
+		if err := writeFileAtomic(cr.o.PidFile, []byte(strconv.Itoa(pid))); err != nil {
+			return fmt.Errorf("write pid file: %w", err)
+		}
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Load finds an existing container by id.
+func Load(root, id string) (*Container, error) {
+	if root == "" {
+		root = DefaultRoot
+	}
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(root, id)
+	st, err := loadState(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Container{ID: id, Bundle: st.Bundle, dir: dir, st: st}, nil
+}
+
+// List returns the containers under root, sorted by id.
+func List(root string) ([]*Container, error) {
+	if root == "" {
+		root = DefaultRoot
+	}
+	ents, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Container
+	for _, e := range ents {
+		if c, err := Load(root, e.Name()); err == nil {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Status asks the kernel where the container is in its lifecycle.
+func (c *Container) Status() Status { return statusOf(c.dir, c.st) }
+
+// Pid is the init's pid on the host.
+func (c *Container) Pid() int { return c.st.Pid }
+
+// Created is when create finished.
+func (c *Container) Created() time.Time { return c.st.Created }
+
+// Spec is the configuration the container was created with.
+func (c *Container) Spec() *specs.Spec { return c.st.Config }
+
+// State is the OCI state (runtime.md "State"); a stopped container's pid
+// is reported as 0, as runc does.
+func (c *Container) State() specs.State {
+	st := c.Status()
+	pid := c.st.Pid
+	if st == Stopped {
+		pid = 0
+	}
+	return specs.State{Version: specs.Version, ID: c.ID, Status: specs.ContainerState(st),
+		Pid: pid, Bundle: c.st.Bundle, Annotations: c.st.Annotations}
+}
+
+// startStep is the step that releases the init: open the FIFO's read end.
+func startStep(dir string) explain.Step {
+	return explain.Step{
+		ID: "lifecycle-start", Chapter: explain.ChapterLifecycle,
+		Title: explain.Text{PT: "start: abre exec.fifo para leitura", EN: "start: open exec.fifo for reading"},
+		Why: explain.Text{PT: "O init, bloqueado na escrita, é liberado e executa o programa do usuário.",
+			EN: "The init, blocked on the write side, is released and runs the user's program."},
+		Shell: "cat " + filepath.Join(dir, fifoName),
+	}
+}
+
+// Start releases the init of a created container, which then execs the
+// user's program, and runs the poststart hooks.
+func (c *Container) Start(tr *explain.Tracer) error {
+	if st := c.Status(); !canStart(st) {
+		return &TransitionError{Op: "start", Status: st}
+	}
+	s := startStep(c.dir)
+	s.Do = c.releaseInit
+	if err := tr.Do(s, nil); err != nil {
+		return err
+	}
+	if h := c.st.Config.Hooks; h != nil && len(h.Poststart) > 0 {
+		// Poststart failures are warnings (config.md "Poststart").
+		if err := runHooks(h.Poststart, stateJSON(c.ID, Running, c.st.Pid, c.st.Bundle, c.st.Annotations), "poststart"); err != nil {
+			fmt.Fprintf(os.Stderr, "minirun: warning: %v\n", err)
+		}
+	}
+	return nil
+}
+
+// releaseInit opens the FIFO without blocking (the init may have died),
+// waits for its byte, then removes it: from now on the container is running.
+func (c *Container) releaseInit() error {
+	path := filepath.Join(c.dir, fifoName)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	deadline := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 1)
+	for {
+		n, err := unix.Read(fd, buf)
+		if n == 1 {
+			break
+		}
+		if err != nil && !errors.Is(err, unix.EAGAIN) {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		if ps, err := readProcStat(c.st.Pid); err != nil || ps.State == 'Z' || ps.StartTime != c.st.StartTime {
+			return fmt.Errorf("container init %d died before start", c.st.Pid)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out waiting for container init %d", c.st.Pid)
+		}
+		unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 50)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	return nil
+}
+
+// ParseSignal accepts "KILL", "SIGKILL" or "9".
+func ParseSignal(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal %q", s)
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("invalid signal %q", s)
+}
+
+// Signal sends sig to the container's init.
+func (c *Container) Signal(sig unix.Signal, tr *explain.Tracer) error {
+	if st := c.Status(); !canKill(st) {
+		return &TransitionError{Op: "kill", Status: st}
+	}
+	return tr.Do(explain.Step{
+		ID: "lifecycle-kill", Chapter: explain.ChapterLifecycle,
+		Title: explain.Text{PT: "Envia " + unix.SignalName(sig) + " ao init", EN: "Send " + unix.SignalName(sig) + " to the init"},
+		Why: explain.Text{PT: "Como PID 1 do namespace, o init só recebe sinais que ele mesmo trata (exceto KILL e STOP).",
+			EN: "As PID 1 of its namespace, the init only gets signals it handles (except KILL and STOP)."},
+		Shell: fmt.Sprintf("kill -%s %d", strings.TrimPrefix(unix.SignalName(sig), "SIG"), c.st.Pid),
+		Do: func() error {
+			if err := unix.Kill(c.st.Pid, sig); err != nil {
+				return fmt.Errorf("signal init %d: %w", c.st.Pid, err)
+			}
+			return nil
+		},
+	}, nil)
+}
+
+// Wait waits for the init to exit and returns its exit code (128+signal
+// for a killed process, as shells report it). Only the process that
+// created the container can wait for it.
+func (c *Container) Wait() (int, error) {
+	if c.cmd == nil {
+		return -1, fmt.Errorf("wait %s: not created by this process", c.ID)
+	}
+	err := c.cmd.Wait()
+	if c.relay != nil {
+		<-c.relay
+		c.conn.close()
+	}
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			return -1, err
+		}
+		ws := ee.Sys().(syscall.WaitStatus)
+		switch {
+		case ws.Signaled():
+			code = 128 + int(ws.Signal())
+		default:
+			code = ws.ExitStatus()
+		}
+	}
+	return code, nil
+}
+
+// Delete removes a stopped container: poststop hooks, then the state
+// directory. With force, a created or running container is killed first.
+// Each removal treats "already gone" as success, so Delete can be retried.
+func (c *Container) Delete(force bool, tr *explain.Tracer) error {
+	st := c.Status()
+	if !canDelete(st) {
+		if !force {
+			return &TransitionError{Op: "delete", Status: st}
+		}
+		if err := unix.Kill(c.st.Pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("kill init %d: %w", c.st.Pid, err)
+		}
+		if err := c.waitStopped(10 * time.Second); err != nil {
+			return err
+		}
+	}
+	return tr.Do(explain.Step{
+		ID: "lifecycle-delete", Chapter: explain.ChapterLifecycle,
+		Title: explain.Text{PT: "Remove o contêiner " + c.ID, EN: "Delete container " + c.ID},
+		Why: explain.Text{PT: "Hooks poststop, depois o diretório de estado: nada do contêiner fica no host.",
+			EN: "Poststop hooks, then the state directory: nothing of the container stays on the host."},
+		Shell: "rm -rf " + c.dir,
+		Do: func() error {
+			if h := c.st.Config.Hooks; h != nil && len(h.Poststop) > 0 {
+				if err := runHooks(h.Poststop, stateJSON(c.ID, Stopped, 0, c.st.Bundle, c.st.Annotations), "poststop"); err != nil {
+					fmt.Fprintf(os.Stderr, "minirun: warning: %v\n", err)
+				}
+			}
+			if err := os.RemoveAll(c.dir); err != nil {
+				return fmt.Errorf("remove state dir %s: %w", c.dir, err)
+			}
+			return nil
+		},
+	}, nil)
+}
+
+// waitStopped polls until the kernel says the init is gone. A created or
+// running container killed by another process is reaped by its parent
+// (or by pid 1), so polling /proc is all minirun can do here.
+func (c *Container) waitStopped(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for c.Status() != Stopped {
+		if c.cmd != nil {
+			c.cmd.Wait()
+			continue
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("container %s: init %d did not die", c.ID, c.st.Pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}

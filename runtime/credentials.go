@@ -1,0 +1,95 @@
+package runtime
+
+import (
+	"fmt"
+
+	"github.com/moby/sys/capability"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// setUser switches groups, gid and uid, in that order: once the uid is no
+// longer 0 the process may not change its groups any more. PR_SET_KEEPCAPS
+// keeps the permitted capabilities across the uid change, so applyCaps can
+// then set exactly the configured ones (capabilities(7), "Effect of user ID
+// changes on capabilities").
+func setUser(u specs.User, userns bool) error {
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl PR_SET_KEEPCAPS: %w", err)
+	}
+	groups := make([]int, 0, len(u.AdditionalGids))
+	for _, g := range u.AdditionalGids {
+		groups = append(groups, int(g))
+	}
+	// In a user namespace whose setgroups file says "deny", setgroups is
+	// not allowed at all; with no extra groups there is nothing to set.
+	if len(groups) > 0 || !userns {
+		if err := unix.Setgroups(groups); err != nil {
+			return fmt.Errorf("setgroups %v: %w", groups, err)
+		}
+	}
+	if err := unix.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
+		return fmt.Errorf("setgid %d: %w", u.GID, err)
+	}
+	if err := unix.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
+		return fmt.Errorf("setuid %d: %w", u.UID, err)
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl PR_SET_KEEPCAPS: %w", err)
+	}
+	return nil
+}
+
+// applyCaps sets the five capability sets of this thread (capabilities(7)):
+// bounding (the ceiling for every later execve), then effective, permitted
+// and inheritable with capset(2), then ambient. Dropping from the bounding
+// set needs CAP_SETPCAP in the effective set, which a non-root user lost at
+// setuid: the permitted set (kept by PR_SET_KEEPCAPS) is raised into the
+// effective set first.
+func applyCaps(c *specs.LinuxCapabilities) error {
+	caps, err := capability.NewPid2(0)
+	if err != nil {
+		return err
+	}
+	if err := caps.Load(); err != nil {
+		return fmt.Errorf("read capabilities: %w", err)
+	}
+	for _, k := range []capability.CapType{capability.EFFECTIVE} {
+		caps.Clear(k)
+		for _, cp := range capability.ListKnown() {
+			if caps.Get(capability.PERMITTED, cp) {
+				caps.Set(k, cp)
+			}
+		}
+	}
+	if err := caps.Apply(capability.CAPS); err != nil {
+		return fmt.Errorf("raise effective capabilities: %w", err)
+	}
+	sets := []struct {
+		kind  capability.CapType
+		names []string
+	}{
+		{capability.BOUNDING, c.Bounding},
+		{capability.EFFECTIVE, c.Effective},
+		{capability.PERMITTED, c.Permitted},
+		{capability.INHERITABLE, c.Inheritable},
+		{capability.AMBIENT, c.Ambient},
+	}
+	for _, s := range sets {
+		caps.Clear(s.kind)
+		for _, n := range s.names {
+			cp, err := capByName(n)
+			if err != nil {
+				return err
+			}
+			caps.Set(s.kind, cp)
+		}
+	}
+	if err := caps.Apply(capability.BOUNDING); err != nil {
+		return fmt.Errorf("set bounding capabilities: %w", err)
+	}
+	if err := caps.Apply(capability.CAPS | capability.AMBS); err != nil {
+		return fmt.Errorf("set capabilities: %w", err)
+	}
+	return nil
+}

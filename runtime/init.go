@@ -1,0 +1,579 @@
+package runtime
+
+// The child side: what runs as "minirun init" inside the new namespaces.
+// Order matters throughout; each step says why it comes where it does.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/minirun/minirun/explain"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// InitArg is the argument that makes the minirun binary (or a test binary)
+// behave as a container's init.
+const InitArg = "init"
+
+// initConfig is what the parent sends in msgConfig.
+type initConfig struct {
+	ID     string      `json:"id"`
+	Spec   *specs.Spec `json:"spec"`
+	Rootfs string      `json:"rootfs"` // absolute path on the host
+	Bundle string      `json:"bundle"`
+	Trace  bool        `json:"trace"`
+}
+
+// File descriptors the child inherits (exec.Cmd.ExtraFiles start at 3).
+const (
+	syncFd = 3
+	fifoFd = 4
+)
+
+// Init is the entry point of the container's init process. It never
+// returns: it either execve()s the user's program or exits.
+//
+// The caller must have locked the main goroutine to the main OS thread in
+// an init() function (runtime.LockOSThread), because some of what follows
+// (the cgroup namespace, capabilities, PR_SET_KEEPCAPS) belongs to a
+// thread, and the thread that calls execve is the one whose state the user's
+// program inherits.
+func Init() {
+	c := &syncConn{fd: syncFd}
+	started, err := initMain(c)
+	if err == nil {
+		os.Exit(0) // unreachable: initMain ends in execve
+	}
+	code := 1
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		code = ee.Code
+	}
+	if !started {
+		c.send(message{Type: msgError, Error: err.Error(), Code: code})
+		os.Exit(1)
+	}
+	// After start nobody waits on the socket: tell the container's stderr.
+	fmt.Fprintf(os.Stderr, "minirun: %v\n", err)
+	os.Exit(code)
+}
+
+type initState struct {
+	cfg    *initConfig
+	spec   *specs.Spec
+	conn   *syncConn
+	tr     *explain.Tracer
+	userns bool
+	path   string // the resolved program to execve
+}
+
+func initMain(c *syncConn) (started bool, err error) {
+	m, err := c.expect(msgConfig)
+	if err != nil {
+		return false, fmt.Errorf("wait for config: %w", err)
+	}
+	in := &initState{cfg: m.Config, spec: m.Config.Spec, conn: c}
+	in.userns = hasNS(in.spec, specs.UserNamespace)
+	if m.Config.Trace {
+		in.tr = explain.New(&remoteSink{c: c})
+	}
+	if err := in.tr.Run(in.setupPlan(), nil); err != nil {
+		return false, err
+	}
+	// Find the program now, so a typo fails `create` with Docker's exit code
+	// 127 instead of a container that dies at start.
+	path, err := lookPath(in.spec.Process.Args[0], in.spec.Process.Env)
+	if err != nil {
+		return false, err
+	}
+	in.path = path
+	if err := c.send(message{Type: msgReady}); err != nil {
+		return false, err
+	}
+	// Block until `minirun start` opens the other end of the FIFO. The
+	// FIFO was opened O_PATH by the parent: reopening it through
+	// /proc/self/fd works even though its path is outside our new root.
+	f, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(fifoFd), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, fmt.Errorf("open exec fifo: %w", err)
+	}
+	if _, err := f.Write([]byte{0}); err != nil {
+		return false, fmt.Errorf("write exec fifo: %w", err)
+	}
+	f.Close()
+	unix.Close(fifoFd)
+	return true, in.tr.Run(in.finalPlan(), nil)
+}
+
+// setupPlan is everything between the clone and "ready": namespaces that
+// must be entered late, the root filesystem, mounts, identity, terminal.
+func (in *initState) setupPlan() explain.Plan {
+	s, rootfs := in.spec, in.cfg.Rootfs
+	var p explain.Plan
+	if hasNS(s, specs.CgroupNamespace) && nsPath(s, specs.CgroupNamespace) == "" {
+		p = append(p, explain.Step{
+			ID: "ns-cgroup", Chapter: explain.ChapterNamespaces,
+			Title: explain.Text{PT: "Cria o namespace de cgroup", EN: "Create the cgroup namespace"},
+			Why: explain.Text{PT: "Feito só agora, já dentro do cgroup do contêiner: assim esse cgroup vira a raiz que ele enxerga.",
+				EN: "Done only now, already inside the container's cgroup, so that cgroup becomes the root it sees."},
+			Shell: "unshare --cgroup",
+			Do:    func() error { return unix.Unshare(unix.CLONE_NEWCGROUP) },
+			Evidence: func() string {
+				b, _ := os.ReadFile("/proc/self/cgroup")
+				return strings.TrimSpace(string(b))
+			},
+		})
+	}
+	if hasNS(s, specs.NetworkNamespace) && nsPath(s, specs.NetworkNamespace) == "" {
+		p = append(p, explain.Step{
+			ID: "ns-loopback", Chapter: explain.ChapterNamespaces,
+			Title: explain.Text{PT: "Liga a interface lo do novo namespace de rede", EN: "Bring up lo in the new network namespace"},
+			Why: explain.Text{PT: "Um namespace de rede novo só tem lo, e desligada: sem ela nem 127.0.0.1 funciona.",
+				EN: "A new network namespace has only lo, and it is down: without it not even 127.0.0.1 works."},
+			Shell: "ip link set lo up",
+			Do: func() error {
+				lo, err := netlink.LinkByName("lo")
+				if err != nil {
+					return fmt.Errorf("find lo: %w", err)
+				}
+				if err := netlink.LinkSetUp(lo); err != nil {
+					return fmt.Errorf("set lo up: %w", err)
+				}
+				return nil
+			},
+		})
+	}
+	prop := uintptr(unix.MS_PRIVATE | unix.MS_REC)
+	propName := "rprivate"
+	if s.Linux.RootfsPropagation != "" {
+		propName = s.Linux.RootfsPropagation
+		prop = propagationFlags[propName]
+	}
+	p = append(p, explain.Step{
+		ID: "rootfs-private", Chapter: explain.ChapterRootfs,
+		Title: explain.Text{PT: "Torna as montagens do novo namespace " + propName, EN: "Make the new namespace's mounts " + propName},
+		Why: explain.Text{PT: "O / do host costuma ser 'shared': sem isto, cada montagem do contêiner vazaria para o host.",
+			EN: "The host's / is usually shared: without this every container mount would leak to the host."},
+		Shell: "mount --make-" + propName + " /",
+		Do: func() error {
+			if err := unix.Mount("", "/", "", prop, ""); err != nil {
+				return fmt.Errorf("make / %s: %w", propName, err)
+			}
+			return nil
+		},
+	})
+	p = append(p, explain.Step{
+		ID: "rootfs-bind", Chapter: explain.ChapterRootfs,
+		Title: explain.Text{PT: "Faz do rootfs um ponto de montagem", EN: "Make the rootfs a mount point"},
+		Why: explain.Text{PT: "pivot_root exige que a nova raiz seja um ponto de montagem: um bind dela sobre ela mesma resolve.",
+			EN: "pivot_root needs the new root to be a mount point: binding it onto itself makes it one."},
+		Shell: "mount --rbind $ROOTFS $ROOTFS",
+		Do: func() error {
+			if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+				return fmt.Errorf("bind rootfs %s: %w", rootfs, err)
+			}
+			return nil
+		},
+	})
+	devTmpfs, devpts := false, false
+	for _, m := range s.Mounts {
+		p = append(p, mountStep(rootfs, m))
+		if m.Destination == "/dev" && m.Type == "tmpfs" {
+			devTmpfs = true
+		}
+		if m.Type == "devpts" {
+			devpts = true
+		}
+	}
+	if devTmpfs {
+		devs := append(append([]specs.LinuxDevice{}, defaultDevices...), s.Linux.Devices...)
+		p = append(p, explain.Step{
+			ID: "mounts-devices", Chapter: explain.ChapterMounts,
+			Title: explain.Text{PT: "Cria os nós de dispositivo em /dev", EN: "Create the device nodes in /dev"},
+			Why: explain.Text{PT: "Só null, zero, full, random, urandom, tty e os pedidos: nenhum disco do host aparece.",
+				EN: "Only null, zero, full, random, urandom, tty and those asked for: no host disk shows up."},
+			Shell: "mknod -m 666 $ROOTFS/dev/null c 1 3   # e zero, full, random, urandom, tty",
+			Do:    func() error { return createDevices(rootfs, devs, in.userns) },
+			Evidence: func() string {
+				ents, _ := os.ReadDir(filepath.Join(rootfs, "dev"))
+				var names []string
+				for _, e := range ents {
+					names = append(names, e.Name())
+				}
+				return "/dev: " + strings.Join(names, " ")
+			},
+		}, explain.Step{
+			ID: "mounts-dev-symlinks", Chapter: explain.ChapterMounts,
+			Title: explain.Text{PT: "Cria os links /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr", EN: "Create the /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr links"},
+			Why: explain.Text{PT: "Programas esperam esses caminhos; eles apontam para /proc/self/fd.",
+				EN: "Programs expect these paths; they point into /proc/self/fd."},
+			Shell: "ln -s /proc/self/fd $ROOTFS/dev/fd",
+			Do:    func() error { return createDevSymlinks(rootfs, devpts) },
+		})
+	}
+	if h := s.Hooks; h != nil && (len(h.Prestart) > 0 || len(h.CreateRuntime) > 0 || len(h.CreateContainer) > 0) {
+		p = append(p, explain.Step{
+			ID: "lifecycle-hooks", Chapter: explain.ChapterLifecycle,
+			Title: explain.Text{PT: "Executa os hooks prestart, createRuntime e createContainer", EN: "Run the prestart, createRuntime and createContainer hooks"},
+			Why: explain.Text{PT: "A especificação OCI marca este momento: namespaces prontos, antes do pivot_root.",
+				EN: "The OCI spec fixes this moment: namespaces ready, before pivot_root."},
+			Shell: "echo \"$STATE_JSON\" | /path/to/hook",
+			Do:    in.createHooks,
+		})
+	}
+	p = append(p, explain.Step{
+		ID: "rootfs-pivot-root", Chapter: explain.ChapterRootfs,
+		Title: explain.Text{PT: "Troca a raiz com pivot_root", EN: "Switch the root with pivot_root"},
+		Why: explain.Text{PT: "Diferente do chroot, pivot_root troca a raiz do namespace inteiro, e a antiga pode ser desmontada.",
+			EN: "Unlike chroot, pivot_root changes the root of the whole namespace, and the old one can be unmounted."},
+		Shell: "cd $ROOTFS && pivot_root . .",
+		Do: func() error {
+			// pivot_root(".", ".") stacks the old root on top of the new
+			// one at the same place, so no put_old directory is needed in
+			// the image (pivot_root(2), NOTES; runc uses the same trick).
+			if err := unix.Chdir(rootfs); err != nil {
+				return fmt.Errorf("chdir %s: %w", rootfs, err)
+			}
+			if err := unix.PivotRoot(".", "."); err != nil {
+				return fmt.Errorf("pivot_root %s: %w", rootfs, err)
+			}
+			return nil
+		},
+	}, explain.Step{
+		ID: "rootfs-detach-oldroot", Chapter: explain.ChapterRootfs,
+		Title: explain.Text{PT: "Desmonta a raiz antiga (a do host)", EN: "Detach the old root (the host's)"},
+		Why: explain.Text{PT: "Depois disto os arquivos do host ficam inalcançáveis de dentro do contêiner.",
+			EN: "After this the host's files are out of reach from inside the container."},
+		Shell: "umount -l .",
+		Do: func() error {
+			// Make the old root a slave first so that detaching it does
+			// not propagate the unmount back to the host.
+			if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+				return fmt.Errorf("make old root rslave: %w", err)
+			}
+			if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+				return fmt.Errorf("detach old root: %w", err)
+			}
+			return unix.Chdir("/")
+		},
+		Evidence: func() string {
+			ents, _ := os.ReadDir("/")
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			return "ls /: " + strings.Join(names, " ")
+		},
+	})
+	if s.Hostname != "" {
+		p = append(p, explain.Step{
+			ID: "ns-hostname", Chapter: explain.ChapterNamespaces,
+			Title: explain.Text{PT: "Define o hostname: " + s.Hostname, EN: "Set the hostname: " + s.Hostname},
+			Why: explain.Text{PT: "O namespace uts dá ao contêiner um nome próprio sem mudar o do host.",
+				EN: "The uts namespace gives the container a name of its own without changing the host's."},
+			Shell: "hostname " + s.Hostname,
+			Do:    func() error { return unix.Sethostname([]byte(s.Hostname)) },
+			Evidence: func() string {
+				h, _ := os.Hostname()
+				return "uname -n: " + h
+			},
+		})
+	}
+	if s.Domainname != "" {
+		p = append(p, explain.Step{
+			ID: "ns-domainname", Chapter: explain.ChapterNamespaces,
+			Title: explain.Text{PT: "Define o domainname: " + s.Domainname, EN: "Set the domainname: " + s.Domainname},
+			Why: explain.Text{PT: "Também faz parte do namespace uts.", EN: "Also part of the uts namespace."},
+			Shell: "domainname " + s.Domainname,
+			Do:    func() error { return unix.Setdomainname([]byte(s.Domainname)) },
+		})
+	}
+	if len(s.Linux.Sysctl) > 0 {
+		p = append(p, explain.Step{
+			ID: "process-sysctl", Chapter: explain.ChapterProcess,
+			Title: explain.Text{PT: "Aplica sysctls do namespace", EN: "Apply namespaced sysctls"},
+			Why: explain.Text{PT: "Antes de /proc/sys ficar somente leitura; valem só para os namespaces do contêiner.",
+				EN: "Before /proc/sys turns read-only; they apply to the container's namespaces only."},
+			Shell: "sysctl -w KEY=VALUE",
+			Do: func() error {
+				for k, v := range s.Linux.Sysctl {
+					path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+					if err := os.WriteFile(path, []byte(v), 0); err != nil {
+						return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+					}
+				}
+				return nil
+			},
+		})
+	}
+	if len(s.Linux.ReadonlyPaths) > 0 {
+		p = append(p, explain.Step{
+			ID: "mounts-readonly-paths", Chapter: explain.ChapterMounts,
+			Title: explain.Text{PT: "Torna somente leitura: " + strings.Join(s.Linux.ReadonlyPaths, " "), EN: "Make read-only: " + strings.Join(s.Linux.ReadonlyPaths, " ")},
+			Why: explain.Text{PT: "Por eles o contêiner poderia mudar o kernel do host (ex.: /proc/sys, /proc/sysrq-trigger).",
+				EN: "Through them the container could change the host's kernel (e.g. /proc/sys, /proc/sysrq-trigger)."},
+			Shell: "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys",
+			Do: func() error {
+				for _, path := range s.Linux.ReadonlyPaths {
+					if err := readonlyPath(path); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		})
+	}
+	if len(s.Linux.MaskedPaths) > 0 {
+		p = append(p, explain.Step{
+			ID: "mounts-masked-paths", Chapter: explain.ChapterMounts,
+			Title: explain.Text{PT: "Esconde caminhos sensíveis: " + strings.Join(s.Linux.MaskedPaths, " "), EN: "Mask sensitive paths: " + strings.Join(s.Linux.MaskedPaths, " ")},
+			Why: explain.Text{PT: "/dev/null por cima de arquivos e tmpfs vazio por cima de diretórios: leem-se vazios.",
+				EN: "/dev/null over files and an empty tmpfs over directories: they read as empty."},
+			Shell: "mount --bind /dev/null /proc/kcore",
+			Do: func() error {
+				for _, path := range s.Linux.MaskedPaths {
+					if err := maskPath(path); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		})
+	}
+	if s.Root.Readonly {
+		p = append(p, explain.Step{
+			ID: "rootfs-readonly", Chapter: explain.ChapterRootfs,
+			Title: explain.Text{PT: "Remonta / como somente leitura", EN: "Remount / read-only"},
+			Why: explain.Text{PT: "Feito por último: as montagens acima precisavam criar pontos de montagem.",
+				EN: "Done last: the mounts above needed to create mount points."},
+			Shell: "mount -o remount,bind,ro /",
+			Do:    func() error { return remount("/", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY) },
+		})
+	}
+	if s.Process.OOMScoreAdj != nil {
+		adj := strconv.Itoa(*s.Process.OOMScoreAdj)
+		p = append(p, explain.Step{
+			ID: "process-oom-score", Chapter: explain.ChapterProcess,
+			Title: explain.Text{PT: "Ajusta oom_score_adj para " + adj, EN: "Set oom_score_adj to " + adj},
+			Why: explain.Text{PT: "Diz ao OOM killer quem matar primeiro quando a memória acaba.",
+				EN: "Tells the OOM killer whom to kill first when memory runs out."},
+			Shell: "echo " + adj + " > /proc/self/oom_score_adj",
+			Do:    func() error { return os.WriteFile("/proc/self/oom_score_adj", []byte(adj), 0) },
+		})
+	}
+	if s.Process.Terminal {
+		p = append(p, explain.Step{
+			ID: "process-console", Chapter: explain.ChapterProcess,
+			Title: explain.Text{PT: "Cria o terminal (pty) do contêiner", EN: "Create the container's terminal (pty)"},
+			Why: explain.Text{PT: "O lado escravo vira stdin/stdout/stderr; o mestre vai para quem chamou, pelo socket.",
+				EN: "The slave side becomes stdin/stdout/stderr; the master goes to the caller over the socket."},
+			Shell: "script -q /dev/null   # abre /dev/ptmx e usa /dev/pts/N",
+			Do:    in.setupConsole,
+		})
+	}
+	return p
+}
+
+// finalPlan runs after `minirun start`: the hooks of that moment, then the
+// process's limits and credentials, then execve. Credentials come last
+// because after setuid minirun itself may no longer be allowed to do the
+// rest.
+func (in *initState) finalPlan() explain.Plan {
+	s := in.spec
+	proc := s.Process
+	var p explain.Plan
+	if s.Hooks != nil && len(s.Hooks.StartContainer) > 0 {
+		p = append(p, explain.Step{
+			ID: "lifecycle-hooks", Chapter: explain.ChapterLifecycle,
+			Title: explain.Text{PT: "Executa os hooks startContainer", EN: "Run the startContainer hooks"},
+			Why: explain.Text{PT: "Dentro do contêiner, logo antes do programa do usuário.",
+				EN: "Inside the container, right before the user's program."},
+			Shell: "echo \"$STATE_JSON\" | /path/to/hook",
+			Do: func() error {
+				return runHooks(s.Hooks.StartContainer, in.stateJSON(Running, os.Getpid()), "startContainer")
+			},
+		})
+	}
+	if len(proc.Rlimits) > 0 {
+		var names []string
+		for _, r := range proc.Rlimits {
+			names = append(names, fmt.Sprintf("%s=%d:%d", r.Type, r.Soft, r.Hard))
+		}
+		p = append(p, explain.Step{
+			ID: "process-rlimits", Chapter: explain.ChapterProcess,
+			Title: explain.Text{PT: "Aplica os limites (rlimits)", EN: "Apply the resource limits (rlimits)"},
+			Why: explain.Text{PT: "Limites por processo que sobrevivem ao execve, como o número de arquivos abertos.",
+				EN: "Per-process limits that survive execve, such as the number of open files."},
+			Shell: "prlimit --pid $$ " + strings.Join(names, " "),
+			Do:    func() error { return setRlimits(proc.Rlimits) },
+		})
+	}
+	if proc.NoNewPrivileges {
+		p = append(p, explain.Step{
+			ID: "process-no-new-privs", Chapter: explain.ChapterProcess,
+			Title: explain.Text{PT: "Liga no_new_privs", EN: "Turn on no_new_privs"},
+			Why: explain.Text{PT: "Nenhum execve daqui em diante ganha privilégios (setuid, capabilities de arquivo).",
+				EN: "No execve from here on can gain privileges (setuid bits, file capabilities)."},
+			Shell: "setpriv --no-new-privs",
+			Do:    func() error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
+			Evidence: func() string {
+				return statusLine("NoNewPrivs")
+			},
+		})
+	}
+	u := proc.User
+	p = append(p, explain.Step{
+		ID: "process-user", Chapter: explain.ChapterProcess,
+		Title: explain.Text{PT: fmt.Sprintf("Troca para uid %d gid %d", u.UID, u.GID), EN: fmt.Sprintf("Switch to uid %d gid %d", u.UID, u.GID)},
+		Why: explain.Text{PT: "Grupos, depois gid, depois uid: depois do setuid não seria mais permitido trocar o gid.",
+			EN: "Groups, then gid, then uid: after setuid changing the gid would no longer be allowed."},
+		Shell: fmt.Sprintf("setpriv --reuid %d --regid %d --init-groups", u.UID, u.GID),
+		Do:    func() error { return setUser(u, in.userns) },
+		Evidence: func() string {
+			return statusLine("Uid") + "; " + statusLine("Gid")
+		},
+	})
+	if proc.Capabilities != nil {
+		p = append(p, explain.Step{
+			ID: "process-capabilities", Chapter: explain.ChapterProcess,
+			Title: explain.Text{PT: "Reduz as capabilities", EN: "Drop capabilities"},
+			Why: explain.Text{PT: "Root no contêiner não é root de verdade: só fica com as capabilities listadas, nos cinco conjuntos.",
+				EN: "Root in the container is not real root: it keeps only the listed capabilities, in all five sets."},
+			Shell:    "capsh --drop=cap_sys_admin,… --",
+			Do:       func() error { return applyCaps(proc.Capabilities) },
+			Evidence: func() string { return statusLine("CapEff") + "; " + statusLine("CapBnd") },
+		})
+	}
+	p = append(p, explain.Step{
+		ID: "process-cwd", Chapter: explain.ChapterProcess,
+		Title: explain.Text{PT: "Entra no diretório de trabalho " + proc.Cwd, EN: "Change to the working directory " + proc.Cwd},
+		Why: explain.Text{PT: "Depois da troca de usuário, para valerem as permissões dele.",
+			EN: "After the user switch, so the user's permissions apply."},
+		Shell: "cd " + proc.Cwd,
+		Do: func() error {
+			if err := unix.Chdir(proc.Cwd); err != nil {
+				return fmt.Errorf("chdir to cwd %s: %w", proc.Cwd, err)
+			}
+			return nil
+		},
+	}, explain.Step{
+		ID: "process-exec", Chapter: explain.ChapterProcess,
+		Title: explain.Text{PT: "execve: o programa do usuário substitui o minirun", EN: "execve: the user's program replaces minirun"},
+		Why: explain.Text{PT: "Mesmo pid (1 no namespace), namespaces, cgroups e limites: só o programa muda.",
+			EN: "Same pid (1 in the namespace), namespaces, cgroups and limits: only the program changes."},
+		Shell: "exec " + strings.Join(proc.Args, " "),
+		Do: func() error {
+			// Close the sync socket: after this the parent reads EOF,
+			// which tells a narrating `run` that the program started.
+			unix.Close(syncFd)
+			err := unix.Exec(in.path, proc.Args, proc.Env)
+			return execError(proc.Args[0], err)
+		},
+	})
+	return p
+}
+
+// createHooks asks the parent to run prestart and createRuntime hooks (in
+// the runtime's namespaces), then runs the createContainer hooks here, in
+// the container's namespaces but before pivot_root (config.md "Hooks").
+func (in *initState) createHooks() error {
+	if err := in.conn.send(message{Type: msgHooks}); err != nil {
+		return err
+	}
+	if _, err := in.conn.expect(msgAck); err != nil {
+		return err
+	}
+	if len(in.spec.Hooks.CreateContainer) == 0 {
+		return nil
+	}
+	return runHooks(in.spec.Hooks.CreateContainer, in.stateJSON(Creating, os.Getpid()), "createContainer")
+}
+
+func (in *initState) stateJSON(st Status, pid int) []byte {
+	return stateJSON(in.cfg.ID, st, pid, in.cfg.Bundle, in.spec.Annotations)
+}
+
+// statusLine returns one "Key:\tvalue" line of /proc/self/status.
+func statusLine(key string) string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, key+":") {
+			return strings.Join(strings.Fields(l), " ")
+		}
+	}
+	return ""
+}
+
+func nsPath(s *specs.Spec, t specs.LinuxNamespaceType) string {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t {
+			return ns.Path
+		}
+	}
+	return ""
+}
+
+// lookPath finds the program as a shell would, with the container's PATH,
+// inside the container's root. Errors carry Docker's exit codes.
+func lookPath(file string, env []string) (string, error) {
+	check := func(p string) error {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return unix.EACCES
+		}
+		return nil
+	}
+	if strings.Contains(file, "/") {
+		if err := check(file); err != nil {
+			return "", execError(file, err)
+		}
+		return file, nil
+	}
+	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	denied := ""
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, file)
+		err := check(p)
+		if err == nil {
+			return p, nil
+		}
+		if errors.Is(err, unix.EACCES) && denied == "" {
+			denied = p
+		}
+	}
+	if denied != "" {
+		return "", execError(denied, unix.EACCES)
+	}
+	return "", &ExitError{Code: 127, Err: fmt.Errorf("exec: %q: executable file not found in $PATH", file)}
+}
+
+// execError turns an execve failure into Docker's exit codes.
+func execError(file string, err error) error {
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return &ExitError{Code: 127, Err: fmt.Errorf("exec: %q: no such file or directory", file)}
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM), errors.Is(err, unix.ENOEXEC):
+		return &ExitError{Code: 126, Err: fmt.Errorf("exec: %q: permission denied", file)}
+	}
+	return &ExitError{Code: 126, Err: fmt.Errorf("exec: %q: %w", file, err)}
+}

@@ -1,0 +1,148 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Status is where a container is in its lifecycle (OCI runtime spec,
+// runtime.md "State": creating, created, running, stopped).
+type Status string
+
+// The statuses of the OCI runtime specification.
+const (
+	Creating Status = Status(specs.StateCreating)
+	Created  Status = Status(specs.StateCreated)
+	Running  Status = Status(specs.StateRunning)
+	Stopped  Status = Status(specs.StateStopped)
+)
+
+// canStart, canKill and canDelete are the lifecycle's rules in one place.
+// The spec: start only a created container; kill a created or running one;
+// delete only a stopped one (unless forced).
+func canStart(s Status) bool  { return s == Created }
+func canKill(s Status) bool   { return s == Created || s == Running }
+func canDelete(s Status) bool { return s == Stopped }
+
+// savedState is what minirun keeps on disk in <root>/<id>/state.json. The
+// status is not trusted from disk: it is recomputed from the kernel on load.
+type savedState struct {
+	ID          string            `json:"id"`
+	Bundle      string            `json:"bundle"`
+	Pid         int               `json:"pid"`
+	StartTime   uint64            `json:"startTime"` // /proc/<pid>/stat field 22
+	Created     time.Time         `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	CgroupPath  string            `json:"cgroupPath,omitempty"`
+	// Config is the spec as it was at create time: delete needs its hooks
+	// and cgroup settings even if the bundle changed or vanished since.
+	Config *specs.Spec `json:"config"`
+}
+
+const (
+	stateFile = "state.json"
+	fifoName  = "exec.fifo"
+)
+
+// validID accepts what runc accepts: letters, digits and . _ + - with no
+// path separator, so an id can never name a path outside the state root.
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_+.-]*$`)
+
+// ValidateID rejects ids that are empty, too long or could escape the root.
+func ValidateID(id string) error {
+	if !validID.MatchString(id) || id == "." || id == ".." || strings.Contains(id, "..") || len(id) > 1024 {
+		return fmt.Errorf("%w %q: use letters, digits and . _ + - only", ErrInvalidID, id)
+	}
+	return nil
+}
+
+// save writes state.json atomically: a reader never sees half a file.
+func (s *savedState) save(dir string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, stateFile)); err != nil {
+		return fmt.Errorf("save state in %s: %w", dir, err)
+	}
+	return nil
+}
+
+func loadState(dir string) (*savedState, error) {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, err
+	}
+	var s savedState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("parse %s/%s: %w", dir, stateFile, err)
+	}
+	return &s, nil
+}
+
+// procStat is the part of /proc/<pid>/stat minirun needs: the process state
+// letter and its start time in clock ticks since boot (proc(5), fields 3 and
+// 22). The start time is what tells a living container from a new, unrelated
+// process that got the same pid after the container died.
+type procStat struct {
+	State     byte
+	StartTime uint64
+}
+
+func readProcStat(pid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	// The command name (field 2) is in parentheses and may itself contain
+	// spaces and parentheses: split after the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return procStat{}, fmt.Errorf("parse /proc/%d/stat: no command field", pid)
+	}
+	f := strings.Fields(s[i+2:])
+	// f[0] is field 3 (state); field 22 is f[19].
+	if len(f) < 20 {
+		return procStat{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	st, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("parse /proc/%d/stat start time: %w", pid, err)
+	}
+	return procStat{State: f[0][0], StartTime: st}, nil
+}
+
+// statusOf computes the status from the kernel's truth: the process must
+// exist, not be a zombie, and have the start time recorded at create. The
+// exec FIFO exists from create until start, so its presence tells created
+// from running.
+func statusOf(dir string, s *savedState) Status {
+	if s.Pid <= 0 {
+		return Stopped
+	}
+	ps, err := readProcStat(s.Pid)
+	if err != nil || ps.State == 'Z' || ps.StartTime != s.StartTime {
+		return Stopped
+	}
+	if _, err := os.Stat(filepath.Join(dir, fifoName)); err == nil {
+		return Created
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return Created
+	}
+	return Running
+}
