@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/minirun/minirun/container"
+	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/overlay"
+	"github.com/minirun/minirun/runtime"
+	"github.com/urfave/cli/v2"
+)
+
+// demoCommand is what the container runs in each chapter: something whose
+// output shows the chapter's point from the inside.
+var demoCommand = map[explain.Chapter]string{
+	explain.ChapterLifecycle:  "echo 'PID 1 é '$(cat /proc/1/comm); echo 'status: running'",
+	explain.ChapterNamespaces: "echo \"pid=$$ hostname=$(hostname)\"; ls -l /proc/self/ns | sed 's/.* -> //'; ip link 2>/dev/null | grep -c mtu | sed 's/^/interfaces: /'",
+	explain.ChapterRootfs:     "ls /; echo escrito > /novo-arquivo; rm -f /bin/vi; ls -l /novo-arquivo",
+	explain.ChapterMounts:     "cat /proc/self/mounts",
+	explain.ChapterProcess:    "grep -E 'Uid|Gid|Cap|NoNewPrivs' /proc/self/status; ulimit -n",
+}
+
+var explainCommand = &cli.Command{
+	Name:      "explain",
+	Usage:     "narrate what minirun does, chapter by chapter (runs a real container)",
+	ArgsUsage: "[CHAPTER]",
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "pause", Usage: "wait for Enter before each step (live demo on a projector)"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "print the steps without running them (no root needed)"},
+		&cli.StringFlag{Name: "lang", Usage: "pt, en or pt+en (default from LANG)"},
+		&cli.StringFlag{Name: "image", Value: "busybox", Usage: "image the demo container runs"},
+		&cli.BoolFlag{Name: "json", Usage: "one JSON object per step instead of text"},
+	},
+	Action: func(c *cli.Context) error {
+		lang := explain.LangFromEnv(c.String("lang"))
+		if c.NArg() == 0 {
+			head := explain.Text{PT: "Capítulos (minirun explain CAPÍTULO):", EN: "Chapters (minirun explain CHAPTER):"}
+			fmt.Println(head.In(lang))
+			for _, ch := range explain.Chapters {
+				fmt.Printf("  %-11s %s\n  %-11s %s\n", ch.Name, ch.Title.In(lang), "", ch.Summary.In(lang))
+			}
+			return nil
+		}
+		if c.NArg() > 1 {
+			return fmt.Errorf("explain: one chapter at a time")
+		}
+		ch := explain.Chapter(c.Args().First())
+		if !explain.Known(ch) {
+			return fmt.Errorf("unknown chapter %q: run `minirun explain` for the list", ch)
+		}
+		var sink explain.Sink
+		done := func() {}
+		if c.Bool("json") {
+			sink = &explain.JSONSink{W: os.Stdout}
+		} else {
+			ts, d := textSink(c, ch)
+			ts.W = os.Stdout
+			sink, done = ts, d
+		}
+		defer done()
+		if c.Bool("dry-run") {
+			return dryRun(explain.NewDryRun(sink), c)
+		}
+		if err := requireRoot(); err != nil {
+			return err
+		}
+		m, err := openManager(c)
+		if err != nil {
+			return err
+		}
+		code, err := m.Run(container.RunOpts{
+			Image: c.String("image"), Cmd: []string{"sh", "-c", demoCommand[ch]}, Remove: true,
+		}, container.IO{Stdout: os.Stdout, Stderr: os.Stderr}, explain.New(sink))
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return exitCode(code)
+		}
+		return nil
+	},
+}
+
+// dryRun walks the same plans `run` executes, with a tracer that only
+// describes each step: the list cannot drift from the real code path.
+func dryRun(tr *explain.Tracer, c *cli.Context) error {
+	dir := filepath.Join(c.String("data-root"), "containers", "$ID")
+	ov := overlay.Options{Lower: []string{filepath.Join(c.String("data-root"), "image/layers/sha256/$LAYER/diff")},
+		Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
+	if err := tr.Do(overlay.MountStep(ov), nil); err != nil {
+		return err
+	}
+	spec := runtime.DefaultSpec()
+	spec.Root.Path = ov.Target
+	spec.Process.Terminal = false
+	_, err := runtime.Create(runtime.CreateOpts{Root: c.String("root"), ID: "ID", Bundle: dir, Spec: spec, Tracer: tr})
+	return err
+}

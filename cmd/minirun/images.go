@@ -1,0 +1,191 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/minirun/minirun/image"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/urfave/cli/v2"
+)
+
+var imagesCommand = &cli.Command{
+	Name: "images", Usage: "list images",
+	Flags:  []cli.Flag{&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}}},
+	Action: listImages,
+}
+
+var imageCommand = &cli.Command{
+	Name: "image", Usage: "manage images",
+	Subcommands: []*cli.Command{
+		{Name: "ls", Usage: "list images", Flags: []cli.Flag{&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}}}, Action: listImages},
+		{
+			Name: "import", Usage: "create an image from a rootfs tar (- for stdin), like docker import",
+			ArgsUsage: "FILE|- NAME[:TAG]",
+			Flags: []cli.Flag{
+				&cli.StringSliceFlag{Name: "change", Aliases: []string{"c"}, Usage: `set CMD, ENTRYPOINT, ENV, WORKDIR or USER, e.g. 'CMD ["sh"]'`},
+			},
+			Action: func(c *cli.Context) error {
+				if c.NArg() != 2 {
+					return fmt.Errorf("image import: expects FILE|- NAME[:TAG]")
+				}
+				if err := requireRoot(); err != nil {
+					return err
+				}
+				cfg, err := parseChanges(c.StringSlice("change"))
+				if err != nil {
+					return err
+				}
+				var r io.Reader = os.Stdin
+				if f := c.Args().Get(0); f != "-" {
+					fh, err := os.Open(f)
+					if err != nil {
+						return err
+					}
+					defer fh.Close()
+					r = fh
+				}
+				st, err := image.Open(c.String("data-root"))
+				if err != nil {
+					return err
+				}
+				img, err := st.Import(r, c.Args().Get(1), cfg, nil)
+				if err != nil {
+					return err
+				}
+				fmt.Println(img.ID)
+				return nil
+			},
+		},
+		{
+			Name: "rm", Usage: "remove images", ArgsUsage: "IMAGE [IMAGE…]",
+			Action: func(c *cli.Context) error {
+				if err := requireRoot(); err != nil {
+					return err
+				}
+				m, err := openManager(c)
+				if err != nil {
+					return err
+				}
+				for _, ref := range c.Args().Slice() {
+					if err := m.Images.Remove(ref, m.InUse); err != nil {
+						return err
+					}
+					fmt.Println("Untagged: " + ref)
+				}
+				return nil
+			},
+		},
+		{
+			Name: "inspect", Usage: "show an image as JSON", ArgsUsage: "IMAGE",
+			Action: inspectCommand.Action,
+		},
+	},
+}
+
+func listImages(c *cli.Context) error {
+	st, err := image.Open(c.String("data-root"))
+	if err != nil {
+		return err
+	}
+	imgs, err := st.List()
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 8, 3, ' ', 0)
+	if !c.Bool("quiet") {
+		fmt.Fprintln(w, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+	}
+	for _, img := range imgs {
+		short := strings.TrimPrefix(img.ID, "sha256:")[:12]
+		if c.Bool("quiet") {
+			fmt.Fprintln(w, short)
+			continue
+		}
+		names := img.Names
+		if len(names) == 0 {
+			names = []string{"<none>:<none>"}
+		}
+		for _, n := range names {
+			repo, tag := n, "latest"
+			if i := strings.LastIndex(n, ":"); i > strings.LastIndex(n, "/") {
+				repo, tag = n[:i], n[i+1:]
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", repo, tag, short, ago(img.Created), humanSize(img.Size))
+		}
+	}
+	return w.Flush()
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.3gGB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.3gMB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.3gkB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// parseChanges understands the few Dockerfile instructions docker import's
+// --change takes, with JSON arrays or a plain string (run by /bin/sh -c).
+func parseChanges(changes []string) (*v1.ImageConfig, error) {
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	cfg := &v1.ImageConfig{}
+	for _, ch := range changes {
+		instr, arg, _ := strings.Cut(strings.TrimSpace(ch), " ")
+		arg = strings.TrimSpace(arg)
+		switch strings.ToUpper(instr) {
+		case "CMD":
+			cfg.Cmd = parseCmd(arg)
+		case "ENTRYPOINT":
+			cfg.Entrypoint = parseCmd(arg)
+		case "ENV":
+			k, v, ok := strings.Cut(arg, "=")
+			if !ok {
+				k, v, _ = strings.Cut(arg, " ")
+			}
+			cfg.Env = append(cfg.Env, strings.TrimSpace(k)+"="+strings.TrimSpace(v))
+		case "WORKDIR":
+			cfg.WorkingDir = arg
+		case "USER":
+			cfg.User = arg
+		default:
+			return nil, fmt.Errorf("--change %q: only CMD, ENTRYPOINT, ENV, WORKDIR and USER are supported", ch)
+		}
+	}
+	return cfg, nil
+}
+
+func parseCmd(arg string) []string {
+	var list []string
+	if strings.HasPrefix(arg, "[") {
+		if err := json.Unmarshal([]byte(arg), &list); err == nil {
+			return list
+		}
+	}
+	return []string{"/bin/sh", "-c", arg}
+}
+
+// imageInspect is `docker image inspect`'s shape, reduced to what minirun has.
+func imageInspect(img *image.Image) map[string]interface{} {
+	return map[string]interface{}{
+		"Id":           img.ID,
+		"RepoTags":     img.Names,
+		"Created":      img.Created,
+		"Size":         img.Size,
+		"Architecture": img.Config.Architecture,
+		"Os":           img.Config.OS,
+		"Config":       img.Config.Config,
+		"RootFS":       img.Config.RootFS,
+		"History":      img.Config.History,
+	}
+}

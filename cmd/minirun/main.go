@@ -1,0 +1,103 @@
+// Command minirun is a container runtime written to teach how Docker works
+// inside. This file only wires the commands; each verb lives in its own file
+// and calls the packages that do the work.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	goruntime "runtime"
+
+	"github.com/minirun/minirun/runtime"
+	"github.com/urfave/cli/v2"
+)
+
+// When re-executed as a container's init, minirun must stay on one OS
+// thread: namespaces, credentials and capabilities set on a thread are what
+// execve hands to the user's program (see runtime.Init).
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
+		goruntime.GOMAXPROCS(1)
+		goruntime.LockOSThread()
+	}
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
+		runtime.Init() // never returns
+	}
+	app := newApp()
+	if err := app.Run(os.Args); err != nil {
+		var ee *runtime.ExitError
+		var ce exitCode
+		switch {
+		case errors.As(err, &ce):
+			os.Exit(int(ce))
+		case errors.As(err, &ee):
+			fmt.Fprintf(os.Stderr, "minirun: %v\n", err)
+			os.Exit(ee.Code)
+		default:
+			fmt.Fprintf(os.Stderr, "minirun: %v\n", oneLine(err))
+			os.Exit(1)
+		}
+	}
+}
+
+// exitCode makes minirun exit with a code without printing anything: the
+// container's own exit code after `run`.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "minirun",
+		Usage: "um runtime de contêineres para aprender como o Docker funciona / a container runtime to learn how Docker works",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "root", Value: runtime.DefaultRoot, EnvVars: []string{"MINIRUN_ROOT"}, Usage: "state directory of running containers (like runc's --root)"},
+			&cli.StringFlag{Name: "data-root", Value: "/var/lib/minirun", EnvVars: []string{"MINIRUN_DATA_ROOT"}, Usage: "where images and containers' layers are stored"},
+			&cli.BoolFlag{Name: "debug", Usage: "print debug information"},
+			&cli.StringFlag{Name: "log", Usage: "accepted for runc compatibility; minirun logs to stderr"},
+			&cli.StringFlag{Name: "log-format", Usage: "accepted for runc compatibility"},
+			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for runc compatibility; minirun manages cgroupfs itself"},
+		},
+		Before: func(c *cli.Context) error {
+			if c.Args().First() == "spec" || c.Args().First() == "explain" || c.Args().First() == "help" {
+				return nil
+			}
+			return nil
+		},
+		Commands: []*cli.Command{
+			createCommand, startCommand, stateCommand, killCommand, deleteCommand,
+			runCommand, specCommand, listCommand, execInitCommand,
+			explainCommand,
+			psCommand, rmCommand, imagesCommand, imageCommand, inspectCommand,
+		},
+		HideHelpCommand:      true,
+		EnableBashCompletion: false,
+		ExitErrHandler:       func(*cli.Context, error) {},
+	}
+}
+
+// oneLine keeps an error on one line: joined errors are separated by "; ".
+func oneLine(err error) string {
+	s := err.Error()
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r == '\n' {
+			out = append(out, ';', ' ')
+			continue
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}
+
+// requireRoot is the first check of every command that changes the host.
+func requireRoot() error {
+	if os.Geteuid() != 0 {
+		return errors.New("this command needs root (try sudo)")
+	}
+	return nil
+}

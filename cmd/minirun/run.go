@@ -1,0 +1,146 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/minirun/minirun/container"
+	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/runtime"
+	"github.com/urfave/cli/v2"
+)
+
+// runCommand serves two masters, as the issue asks: `minirun run --bundle
+// DIR ID` is runc's run (create + start on an OCI bundle), and `minirun run
+// [flags] IMAGE [CMD…]` is Docker's. The OCI form is chosen by --bundle, or
+// by a single argument when ./config.json exists and no image has that name.
+var runCommand = &cli.Command{
+	Name:                   "run",
+	Usage:                  "run a container: IMAGE [CMD…] (Docker) or --bundle DIR ID (OCI)",
+	ArgsUsage:              "IMAGE [COMMAND] [ARG…] | --bundle DIR ID",
+	UseShortOptionHandling: true,
+	Flags: append([]cli.Flag{
+		bundleFlag, pidFileFlag, consoleSocketFlag,
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "OCI run: return once the container started"},
+		&cli.StringFlag{Name: "name", Usage: "name of the container"},
+		&cli.BoolFlag{Name: "rm", Usage: "remove the container when it exits"},
+		&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
+		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
+		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable K=V"},
+		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
+		&cli.StringFlag{Name: "hostname", Aliases: []string{"h"}, Usage: "container hostname"},
+		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user[:group] or uid[:gid]"},
+		&cli.StringFlag{Name: "entrypoint", Usage: "override the image's ENTRYPOINT"},
+	}, explainFlags...),
+	Action: func(c *cli.Context) error {
+		if c.NArg() == 0 {
+			return fmt.Errorf("run: give an IMAGE (Docker form) or --bundle DIR ID (OCI form)")
+		}
+		if err := requireRoot(); err != nil {
+			return err
+		}
+		tr, done, err := tracerFromFlags(c)
+		if err != nil {
+			return err
+		}
+		defer done()
+		if ociRun(c) {
+			return runBundle(c, tr)
+		}
+		m, err := container.Open(c.String("data-root"), c.String("root"))
+		if err != nil {
+			return err
+		}
+		o := container.RunOpts{
+			Name: c.String("name"), Image: c.Args().First(), Cmd: c.Args().Tail(),
+			Env: c.StringSlice("env"), Workdir: c.String("workdir"), Hostname: c.String("hostname"),
+			User: c.String("user"), TTY: c.Bool("tty"), Interactive: c.Bool("interactive"), Remove: c.Bool("rm"),
+		}
+		if c.IsSet("entrypoint") {
+			e := c.String("entrypoint")
+			o.Entrypoint = &e
+		}
+		if c.Bool("detach") {
+			return fmt.Errorf("run -d (detached, with a shim) is not built yet; run attached")
+		}
+		stdio := container.IO{Stdout: os.Stdout, Stderr: os.Stderr}
+		if o.Interactive || o.TTY {
+			stdio.Stdin = os.Stdin
+		} else {
+			devnull, err := os.Open(os.DevNull)
+			if err != nil {
+				return err
+			}
+			defer devnull.Close()
+			stdio.Stdin = devnull
+		}
+		code, err := m.Run(o, stdio, tr)
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return exitCode(code)
+		}
+		return nil
+	},
+}
+
+func ociRun(c *cli.Context) bool {
+	if c.IsSet("bundle") {
+		return true
+	}
+	if c.NArg() != 1 {
+		return false
+	}
+	if _, err := os.Stat("config.json"); err != nil {
+		return false
+	}
+	m, err := container.Open(c.String("data-root"), c.String("root"))
+	if err != nil {
+		return true
+	}
+	_, err = m.Images.Get(c.Args().First())
+	return err != nil
+}
+
+// runBundle is runc's run: create, start, and unless detached wait for the
+// container, delete it and exit with its code.
+func runBundle(c *cli.Context, tr *explain.Tracer) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("run --bundle: expects exactly one container id")
+	}
+	id := c.Args().First()
+	ctr, err := runtime.Create(runtime.CreateOpts{
+		Root: c.String("root"), ID: id, Bundle: c.String("bundle"),
+		PidFile: c.String("pid-file"), ConsoleSocket: c.String("console-socket"), Tracer: tr,
+	})
+	if err != nil {
+		return err
+	}
+	var console *container.ConsoleCopier
+	if ctr.Console != nil {
+		if console, err = container.AttachConsole(ctr.Console, container.IO{}); err != nil {
+			return err
+		}
+	}
+	if err := ctr.Start(tr); err != nil {
+		return err
+	}
+	if c.Bool("detach") {
+		return nil
+	}
+	code, err := ctr.Wait()
+	if console != nil {
+		console.Close()
+	}
+	if err != nil {
+		return err
+	}
+	if err := ctr.Delete(true, nil); err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitCode(code)
+	}
+	return nil
+}

@@ -1,0 +1,365 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/image"
+	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/overlay"
+	"github.com/minirun/minirun/runtime"
+	"golang.org/x/sys/unix"
+)
+
+// ErrNotFound means no container has that name or id.
+var ErrNotFound = errors.New("no such container")
+
+// Manager keeps the containers of one data root.
+type Manager struct {
+	DataRoot  string // /var/lib/minirun
+	StateRoot string // /run/minirun
+	Images    *image.Store
+}
+
+// Open returns the manager for dataRoot (images and containers' layers)
+// and stateRoot (the runtime's state of live containers).
+func Open(dataRoot, stateRoot string) (*Manager, error) {
+	if err := os.MkdirAll(filepath.Join(dataRoot, "containers"), 0o711); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dataRoot, err)
+	}
+	st, err := image.Open(dataRoot)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{DataRoot: dataRoot, StateRoot: stateRoot, Images: st}, nil
+}
+
+func (m *Manager) dir(id string) string { return filepath.Join(m.DataRoot, "containers", id) }
+
+// lock serialises changes to the set of containers (names must stay unique
+// when two `minirun run` race), with flock(2) on a file of the data root.
+func (m *Manager) lock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(m.DataRoot, "containers.lock"), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock containers: %w", err)
+	}
+	return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+}
+
+// List returns every container, newest first.
+func (m *Manager) List() ([]*Meta, error) {
+	ents, err := os.ReadDir(filepath.Join(m.DataRoot, "containers"))
+	if err != nil {
+		return nil, err
+	}
+	var out []*Meta
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		meta, err := loadMeta(m.dir(e.Name()))
+		if err != nil {
+			continue // being created or removed right now
+		}
+		m.refresh(meta)
+		out = append(out, meta)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// refresh corrects a "running" record whose process is gone (the CLI that
+// ran it was killed): the runtime's view, checked against the kernel, wins.
+func (m *Manager) refresh(meta *Meta) {
+	if meta.State.Status != "running" {
+		return
+	}
+	c, err := runtime.Load(m.StateRoot, meta.ID)
+	if err == nil && c.Status() == runtime.Running {
+		return
+	}
+	meta.State.Status, meta.State.Running, meta.State.Pid = "exited", false, 0
+	if meta.State.ExitCode == 0 {
+		meta.State.ExitCode = 137
+	}
+}
+
+// Get finds a container by name, full id or unique id prefix.
+func (m *Manager) Get(ref string) (*Meta, error) {
+	all, err := m.List()
+	if err != nil {
+		return nil, err
+	}
+	var found []*Meta
+	for _, c := range all {
+		if c.Name == ref || c.ID == ref {
+			return c, nil
+		}
+		if len(ref) >= 3 && strings.HasPrefix(c.ID, ref) {
+			found = append(found, c)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("container id prefix %q is ambiguous", ref)
+}
+
+// InUse reports whether any container uses the image: such an image may
+// not be removed, as its layers are the container's lowerdirs.
+func (m *Manager) InUse(imageID string) bool {
+	all, _ := m.List()
+	for _, c := range all {
+		if c.Image == imageID {
+			return true
+		}
+	}
+	return false
+}
+
+// IO is where an attached container's stdio goes.
+type IO struct {
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Run creates and starts a container from an image, attached: it returns
+// when the container exits, with its exit code. This is what dockerd +
+// containerd + runc do together for `docker run`.
+func (m *Manager) Run(o RunOpts, stdio IO, tr *explain.Tracer) (code int, retErr error) {
+	if o.Name != "" {
+		if err := ValidateName(o.Name); err != nil {
+			return -1, err
+		}
+	}
+	img, err := m.Images.Get(o.Image)
+	if err != nil {
+		return -1, fmt.Errorf("unable to find image %q: %w", o.Image, err)
+	}
+	// Validate the command before anything touches the host.
+	if _, _, _, err := command(img.Config.Config, o); err != nil {
+		return -1, err
+	}
+	layers, err := m.Images.LayerDirs(img)
+	if err != nil {
+		return -1, err
+	}
+	var undo cleanup.Stack
+	defer func() {
+		if retErr != nil {
+			retErr = errors.Join(retErr, undo.Run())
+		}
+	}()
+	meta, err := m.reserve(o, img, &undo)
+	if err != nil {
+		return -1, err
+	}
+	dir := m.dir(meta.ID)
+	ov := overlay.Options{Lower: layers, Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
+	if err := tr.Do(overlay.MountStep(ov), &undo); err != nil {
+		return -1, err
+	}
+	spec, err := buildSpec(img.Config.Config, o, meta.ID, ov.Target)
+	if err != nil {
+		return -1, err
+	}
+	meta.Path, meta.Args = spec.Process.Args[0], spec.Process.Args[1:]
+	meta.Config.Env, meta.Config.User, meta.Config.WorkingDir = spec.Process.Env, o.User, spec.Process.Cwd
+	meta.Config.Hostname = spec.Hostname
+	if err := writeBundle(dir, spec); err != nil {
+		return -1, err
+	}
+	ctr, err := runtime.Create(runtime.CreateOpts{
+		Root: m.StateRoot, ID: meta.ID, Bundle: dir, Spec: spec,
+		Stdin: stdio.Stdin, Stdout: stdio.Stdout, Stderr: stdio.Stderr, Tracer: tr,
+	})
+	if err != nil {
+		return -1, err
+	}
+	undo.Add("delete runtime state", func() error { return ctr.Delete(true, nil) })
+	var console *ConsoleCopier
+	if ctr.Console != nil {
+		console, err = AttachConsole(ctr.Console, stdio)
+		if err != nil {
+			return -1, err
+		}
+	}
+	meta.State = State{Status: "running", Running: true, Pid: ctr.Pid(), StartedAt: time.Now().UTC()}
+	if err := meta.save(dir); err != nil {
+		return -1, err
+	}
+	stopSignals := forwardSignals(ctr)
+	if err := ctr.Start(tr); err != nil {
+		stopSignals()
+		return -1, err
+	}
+	undo.Release() // from here on the container exists; exit is recorded below
+	code, werr := ctr.Wait()
+	stopSignals()
+	if console != nil {
+		console.Close()
+	}
+	meta.State = State{Status: "exited", ExitCode: code, StartedAt: meta.State.StartedAt, FinishedAt: time.Now().UTC()}
+	if werr != nil {
+		meta.State.Error = werr.Error()
+	}
+	if err := m.stop(meta, ctr); err != nil {
+		return code, err
+	}
+	if o.Remove {
+		return code, m.removeDir(meta)
+	}
+	return code, nil
+}
+
+// reserve picks the id and name, and claims them by creating the
+// container's directory while holding the lock.
+func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Meta, error) {
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	all, err := m.List()
+	if err != nil {
+		return nil, err
+	}
+	name := o.Name
+	taken := func(n string) bool {
+		for _, c := range all {
+			if c.Name == n {
+				return true
+			}
+		}
+		return false
+	}
+	if name != "" && taken(name) {
+		return nil, fmt.Errorf("the container name %q is already in use: remove it or choose another name", name)
+	}
+	for name == "" || taken(name) {
+		name = randomName()
+	}
+	id := newID()
+	dir := m.dir(id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		return nil, fmt.Errorf("create container dir: %w", err)
+	}
+	undo.Add("remove container dir", func() error { return removeContainerDir(dir) })
+	meta := &Meta{
+		ID: id, Name: name, Created: time.Now().UTC(), Image: img.ID, ImageRef: o.Image,
+		Config: Config{Tty: o.TTY, OpenStdin: o.Interactive, Image: o.Image, Cmd: img.Config.Config.Cmd, Entrypoint: img.Config.Config.Entrypoint},
+		State:  State{Status: "created"},
+		GraphDriver: GraphDriver{Name: "overlay2", Data: map[string]string{
+			"LowerDir":  "",
+			"UpperDir":  filepath.Join(dir, "diff"),
+			"WorkDir":   filepath.Join(dir, "work"),
+			"MergedDir": filepath.Join(dir, "merged"),
+		}},
+		HostConfig: HostConfig{AutoRemove: o.Remove},
+	}
+	if layers, err := m.Images.LayerDirs(img); err == nil {
+		meta.GraphDriver.Data["LowerDir"] = strings.Join(layers, ":")
+	}
+	if err := meta.save(dir); err != nil {
+		return nil, err
+	}
+	return meta, nil
+}
+
+// stop tears down what a running container needed and an exited one does
+// not: the runtime's state and the overlay mount. The upper dir stays, so
+// `docker diff`/`start` semantics keep the container's files.
+func (m *Manager) stop(meta *Meta, ctr *runtime.Container) error {
+	var errs []error
+	if ctr != nil {
+		if err := ctr.Delete(true, nil); err != nil {
+			errs = append(errs, err)
+		}
+	} else if c, err := runtime.Load(m.StateRoot, meta.ID); err == nil {
+		if err := c.Delete(true, nil); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := overlay.Unmount(meta.GraphDriver.Data["MergedDir"]); err != nil {
+		errs = append(errs, err)
+	}
+	if err := meta.save(m.dir(meta.ID)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Remove deletes a container; a running one only with force (SIGKILL
+// first), like `docker rm -f`.
+func (m *Manager) Remove(ref string, force bool) error {
+	meta, err := m.Get(ref)
+	if err != nil {
+		return err
+	}
+	if meta.State.Status == "running" {
+		if !force {
+			return fmt.Errorf("cannot remove container %s: it is running; stop it first or use rm -f", meta.Name)
+		}
+	}
+	if err := m.stop(meta, nil); err != nil {
+		return err
+	}
+	return m.removeDir(meta)
+}
+
+func (m *Manager) removeDir(meta *Meta) error {
+	return removeContainerDir(m.dir(meta.ID))
+}
+
+// removeContainerDir removes a container's directory, but only after making
+// sure nothing is mounted in it: RemoveAll through a live overlay mount
+// would delete files of the image's shared layers.
+func removeContainerDir(dir string) error {
+	merged := filepath.Join(dir, "merged")
+	if err := overlay.Unmount(merged); err != nil {
+		return err
+	}
+	if mounted, err := overlay.Mounted(merged); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	} else if mounted {
+		return fmt.Errorf("refusing to remove %s: %s is still mounted", dir, merged)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
+}
+
+// forwardSignals passes the signals minirun receives on to the container,
+// as `docker run` does (its sig-proxy): Ctrl-C reaches the program.
+func forwardSignals(ctr *runtime.Container) func() {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-ch:
+				unix.Kill(ctr.Pid(), s.(syscall.Signal))
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# setup.sh — prepares a Debian 12 machine for minirun: Debian packages, Go
+# modules, the static minirun binary in /usr/local/bin, and the busybox image.
+# Safe to run again: every step checks first and changes nothing the second time.
+#
+# Prepara uma máquina Debian 12 para o minirun: pacotes, módulos Go, o binário
+# estático e a imagem busybox. Pode ser rodado de novo sem mudar nada.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+[ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (sudo)" >&2; exit 1; }
+
+# Debian packages: busybox-static is the image's only program; runc is the
+# reference the benchmark compares against; iproute2 and nftables let a student
+# look at what minirun did.
+PKGS=(busybox-static runc iproute2 nftables iptables util-linux ca-certificates)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Go: the Go on PATH (or /usr/local/go) when it is new enough for go.mod.
+export PATH="$PATH:/usr/local/go/bin"
+if ! command -v go >/dev/null; then
+  echo "setup.sh: Go is not installed (need the version in go.mod)" >&2; exit 1
+fi
+
+say "go build (CGO_ENABLED=0: one static binary)"
+mkdir -p bin
+CGO_ENABLED=0 go build -trimpath -o bin/minirun ./cmd/minirun
+if ! cmp -s bin/minirun /usr/local/bin/minirun 2>/dev/null; then
+  install -m 0755 bin/minirun /usr/local/bin/minirun
+fi
+
+# The busybox image, built here from Debian's busybox-static: no registry.
+if ! minirun images -q 2>/dev/null | grep -q . || ! minirun inspect busybox >/dev/null 2>&1; then
+  say "image busybox:latest"
+  tar=$(mktemp --suffix=.tar)
+  trap 'rm -f "$tar"' EXIT
+  bash scripts/mkbusybox.sh "$tar"
+  minirun image import --change 'CMD ["sh"]' "$tar" busybox:latest >/dev/null
+fi
+say "pronto / ready: $(minirun --version 2>/dev/null || echo minirun) — minirun images:"
+minirun images

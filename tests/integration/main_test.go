@@ -1,0 +1,163 @@
+//go:build integration
+
+// Package integration runs minirun end to end, as root, the way a student
+// does: the real binary, real namespaces, mounts and images. Every test
+// uses the suite's own state and data roots under a temp dir, and the suite
+// ends with a leak check that fails the run if a mount, link, network
+// namespace, cgroup or firewall table that looks like minirun's is left.
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/minirun/minirun/internal/testutil"
+)
+
+var (
+	binary    string // the minirun binary under test
+	stateRoot string // --root
+	dataRoot  string // --data-root
+	busyboxTar string
+	before    hostSnapshot
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(testutil.RootEnv) != "1" || os.Geteuid() != 0 {
+		fmt.Println("integration: skipped (needs root and MINIRUN_TEST_ROOT=1)")
+		os.Exit(0)
+	}
+	code, err := setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration setup:", err)
+		os.Exit(1)
+	}
+	if code == 0 {
+		code = m.Run()
+	}
+	os.RemoveAll(filepath.Dir(stateRoot))
+	if leaks := snapshot().leaksSince(before); len(leaks) > 0 {
+		fmt.Fprintln(os.Stderr, "LEAK CHECK FAILED: the suite left host objects behind:")
+		for _, l := range leaks {
+			fmt.Fprintln(os.Stderr, "  "+l)
+		}
+		code = 1
+	} else {
+		fmt.Println("leak check: nothing left behind")
+	}
+	os.Exit(code)
+}
+
+func setup() (int, error) {
+	before = snapshot()
+	top, err := os.MkdirTemp("", "minirun-it-")
+	if err != nil {
+		return 1, err
+	}
+	stateRoot, dataRoot = filepath.Join(top, "run"), filepath.Join(top, "lib")
+	binary = filepath.Join(top, "minirun")
+	build := exec.Command("go", "build", "-o", binary, "github.com/minirun/minirun/cmd/minirun")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return 1, fmt.Errorf("build minirun: %v: %s", err, out)
+	}
+	busyboxTar = filepath.Join(top, "busybox.tar")
+	mk := exec.Command("bash", repoPath("scripts/mkbusybox.sh"), busyboxTar)
+	if out, err := mk.CombinedOutput(); err != nil {
+		return 1, fmt.Errorf("mkbusybox: %v: %s", err, out)
+	}
+	if out, err := exec.Command(binary, "--root", stateRoot, "--data-root", dataRoot, "image", "import", "--change", `CMD ["sh"]`, busyboxTar, "busybox").CombinedOutput(); err != nil {
+		return 1, fmt.Errorf("import busybox: %v: %s", err, out)
+	}
+	return 0, nil
+}
+
+// repoPath finds a file of the repository from this package's directory.
+func repoPath(rel string) string {
+	wd, _ := os.Getwd()
+	return filepath.Join(wd, "..", "..", rel)
+}
+
+// result is one finished minirun command.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// mr runs minirun with the suite's roots.
+func mr(t *testing.T, args ...string) result {
+	t.Helper()
+	return mrIn(t, "", nil, args...)
+}
+
+func mrIn(t *testing.T, dir string, stdin []byte, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"--root", stateRoot, "--data-root", dataRoot}, args...)...)
+	cmd.Dir = dir
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	r := result{stdout: o.String(), stderr: e.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run minirun %v: %v", args, err)
+	}
+	return r
+}
+
+// ok runs minirun and fails the test unless it exits 0.
+func ok(t *testing.T, args ...string) string {
+	t.Helper()
+	r := mr(t, args...)
+	if r.code != 0 {
+		t.Fatalf("minirun %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// fails runs minirun, wants a non-zero exit and a one-line error that
+// contains want.
+func fails(t *testing.T, want string, args ...string) result {
+	t.Helper()
+	r := mr(t, args...)
+	if r.code == 0 {
+		t.Fatalf("minirun %s succeeded; want an error containing %q", strings.Join(args, " "), want)
+	}
+	msg := strings.TrimSpace(r.stderr)
+	if !strings.Contains(msg, want) {
+		t.Fatalf("minirun %s: stderr %q, want %q", strings.Join(args, " "), msg, want)
+	}
+	if strings.Count(msg, "\n") > 0 {
+		t.Fatalf("minirun %s: error is not one line: %q", strings.Join(args, " "), msg)
+	}
+	return r
+}
+
+// inspect returns `minirun inspect NAME`'s first object.
+func inspect(t *testing.T, name string) map[string]interface{} {
+	t.Helper()
+	var out []map[string]interface{}
+	if err := json.Unmarshal([]byte(ok(t, "inspect", name)), &out); err != nil || len(out) != 1 {
+		t.Fatalf("inspect %s: %v", name, err)
+	}
+	return out[0]
+}
+
+// rm removes containers at the end of a test.
+func rmAtEnd(t *testing.T, names ...string) {
+	t.Cleanup(func() {
+		for _, n := range names {
+			mr(t, "rm", "-f", n)
+		}
+	})
+}
