@@ -35,13 +35,15 @@ func TestInvalidConfig(t *testing.T) {
 		raw  string
 		want string
 	}{
-		"not json":        {raw: "{nope", want: "invalid config"},
-		"bad version":     {edit: func(s *specs.Spec) { s.Version = "banana" }, want: "invalid ociVersion"},
-		"unknown rlimit":  {edit: func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_BANANA"}} }, want: "unknown rlimit"},
-		"unknown cap":     {edit: func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_BANANA"} }, want: "unknown capability"},
-		"no args":         {edit: func(s *specs.Spec) { s.Process.Args = nil }, want: "process.args"},
-		"missing rootfs":  {edit: func(s *specs.Spec) { s.Root.Path = "nao-existe" }, want: "root.path"},
-		"unknown ns":      {edit: func(s *specs.Spec) { s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "banana"}) }, want: "unknown namespace"},
+		"not json":       {raw: "{nope", want: "invalid config"},
+		"bad version":    {edit: func(s *specs.Spec) { s.Version = "banana" }, want: "invalid ociVersion"},
+		"unknown rlimit": {edit: func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_BANANA"}} }, want: "unknown rlimit"},
+		"unknown cap":    {edit: func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_BANANA"} }, want: "unknown capability"},
+		"no args":        {edit: func(s *specs.Spec) { s.Process.Args = nil }, want: "process.args"},
+		"missing rootfs": {edit: func(s *specs.Spec) { s.Root.Path = "nao-existe" }, want: "root.path"},
+		"unknown ns": {edit: func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "banana"})
+		}, want: "unknown namespace"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

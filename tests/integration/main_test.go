@@ -21,11 +21,11 @@ import (
 )
 
 var (
-	binary    string // the minirun binary under test
-	stateRoot string // --root
-	dataRoot  string // --data-root
+	binary     string // the minirun binary under test
+	stateRoot  string // --root
+	dataRoot   string // --data-root
 	busyboxTar string
-	before    hostSnapshot
+	before     hostSnapshot
 )
 
 func TestMain(m *testing.M) {
