@@ -147,7 +147,9 @@ func (m *v1Manager) Create() (retErr error) {
 		return nil
 	}
 	st.Undo = func() error { return removeDirs(m.fs, created) }
-	st.Evidence = func() string { return fmt.Sprintf("%d diretórios/directories: %s", len(created), strings.Join(created, " ")) }
+	st.Evidence = func() string {
+		return fmt.Sprintf("%d diretórios/directories: %s", len(created), strings.Join(created, " "))
+	}
 	if err := m.tr.Do(st, &undo); err != nil {
 		return fmt.Errorf("create cgroup %s: %w", m.path, err)
 	}
