@@ -51,6 +51,8 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func newApp() *cli.App {
+	// Docker's run uses -h for --hostname, so help is --help only.
+	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
 	return &cli.App{
 		Name:  "minirun",
 		Usage: "um runtime de contêineres para aprender como o Docker funciona / a container runtime to learn how Docker works",
@@ -61,12 +63,6 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log", Usage: "accepted for runc compatibility; minirun logs to stderr"},
 			&cli.StringFlag{Name: "log-format", Usage: "accepted for runc compatibility"},
 			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for runc compatibility; minirun manages cgroupfs itself"},
-		},
-		Before: func(c *cli.Context) error {
-			if c.Args().First() == "spec" || c.Args().First() == "explain" || c.Args().First() == "help" {
-				return nil
-			}
-			return nil
 		},
 		Commands: []*cli.Command{
 			createCommand, startCommand, stateCommand, killCommand, deleteCommand,
