@@ -41,6 +41,9 @@ var Chapters = []ChapterInfo{
 	{ChapterProcess, Text{"O processo do contêiner", "The container's process"},
 		Text{"Usuário, capabilities, limites e o execve final.",
 			"User, capabilities, limits and the final execve."}},
+	{ChapterCgroups, Text{"Cgroups", "Cgroups"},
+		Text{"Hierarquias de CPU, memória, blkio/io, pids e dispositivos; v1 e v2.",
+			"CPU, memory, blkio/io, pids and device hierarchies; v1 and v2."}},
 }
 
 // Known reports whether c is a chapter minirun can narrate.

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/minirun/minirun/cgroups"
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/internal/cleanup"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -113,8 +114,16 @@ func Create(o CreateOpts) (c *Container, retErr error) {
 		}
 	}()
 	cr.undo = &undo
-	if err := cr.tr.Run(cr.plan(), &undo); err != nil {
-		return nil, err
+	for _, phase := range []func() error{
+		func() error { return cr.tr.Run(cr.prepPlan(), &undo) },
+		cr.createCgroup,
+		func() error { return cr.tr.Run(cr.clonePlan(), &undo) },
+		cr.applyCgroup,
+		func() error { return cr.tr.Run(cr.configPlan(), &undo) },
+	} {
+		if err := phase(); err != nil {
+			return nil, err
+		}
 	}
 	if cr.tr.DryRun() {
 		return nil, nil
@@ -151,13 +160,17 @@ type creator struct {
 	cmd     *exec.Cmd
 	console *os.File
 	st      *savedState
+	cgroup  cgroups.Manager
 }
 
-// plan is create's work as explain steps (moby's queueStep): the same list
-// runs for real, is narrated with --explain and is printed by --dry-run.
-func (cr *creator) plan() explain.Plan {
-	names, unshareArgs := newNSList(cr.spec.Linux.Namespaces)
-	p := explain.Plan{{
+// create's work is a series of explain steps (moby's queueStep): the same
+// steps run for real, are narrated with --explain and are printed by
+// --dry-run. They come in phases because the cgroup steps between them
+// are traced by package cgroups itself.
+//
+// prepPlan makes the state directory, the exec FIFO and the sync socket.
+func (cr *creator) prepPlan() explain.Plan {
+	return explain.Plan{{
 		ID: "lifecycle-state-dir", Chapter: explain.ChapterLifecycle,
 		Title: explain.Text{PT: "Cria o diretório de estado " + cr.dir, EN: "Create the state directory " + cr.dir},
 		Why: explain.Text{PT: "Cada contêiner tem o seu; criá-lo é atômico, e um id repetido falha aqui.",
@@ -205,7 +218,35 @@ func (cr *creator) plan() explain.Plan {
 			return err
 		},
 		Undo: func() error { cr.child.Close(); return cr.conn.close() },
-	}, {
+	}}
+}
+
+// clonePlan starts the init in its namespaces.
+func (cr *creator) clonePlan() explain.Plan {
+	names, unshareArgs := newNSList(cr.spec.Linux.Namespaces)
+	var p explain.Plan
+	for _, ns := range cr.spec.Linux.Namespaces {
+		if ns.Path == "" {
+			continue
+		}
+		ns := ns
+		p = append(p, explain.Step{
+			ID: "ns-join", Chapter: explain.ChapterNamespaces,
+			Title: explain.Text{PT: "Entra no namespace " + string(ns.Type) + " existente " + ns.Path, EN: "Join the existing " + string(ns.Type) + " namespace " + ns.Path},
+			Why: explain.Text{PT: "setns(2) numa thread só para isso; o clone feito dela já nasce dentro desse namespace.",
+				EN: "setns(2) on a thread of its own; the clone made from it is born inside that namespace."},
+			Shell: "nsenter --" + nsFlags[ns.Type].file + "=" + ns.Path,
+			// The setns itself runs in startInit, on the thread that
+			// clones (onJoinedThread): a namespace belongs to a thread.
+			// Here minirun checks that the path is a namespace of that type.
+			Do: func() error { return checkNSPath(ns) },
+			Evidence: func() string {
+				l, _ := os.Readlink(ns.Path)
+				return ns.Path + " → " + l
+			},
+		})
+	}
+	p = append(p, explain.Step{
 		ID: "ns-clone", Chapter: explain.ChapterNamespaces,
 		Title: explain.Text{PT: "Cria o processo init em namespaces novos: " + strings.Join(names, " "),
 			EN: "Start the init process in new namespaces: " + strings.Join(names, " ")},
@@ -219,7 +260,7 @@ func (cr *creator) plan() explain.Plan {
 			return nil
 		},
 		Evidence: func() string { return nsEvidence(cr.cmd.Process.Pid, cr.spec.Linux.Namespaces) },
-	}}
+	})
 	if hasNS(cr.spec, specs.UserNamespace) {
 		p = append(p, explain.Step{
 			ID: "ns-userns-map", Chapter: explain.ChapterNamespaces,
@@ -237,7 +278,13 @@ func (cr *creator) plan() explain.Plan {
 			},
 		})
 	}
-	p = append(p, explain.Step{
+	return p
+}
+
+// configPlan hands the init its config, follows its setup and saves the
+// state once it is ready.
+func (cr *creator) configPlan() explain.Plan {
+	p := explain.Plan{{
 		ID: "lifecycle-sync-socket", Chapter: explain.ChapterLifecycle,
 		Title: explain.Text{PT: "Envia a configuração ao init e acompanha seus passos", EN: "Send the config to the init and follow its steps"},
 		Why: explain.Text{PT: "Só agora o init pode começar: ele já está nos seus namespaces e cgroups.",
@@ -251,7 +298,7 @@ func (cr *creator) plan() explain.Plan {
 			}
 			return cr.serve(true)
 		},
-	})
+	}}
 	if cr.tr.DryRun() {
 		// Show the init's own steps where they happen.
 		in := &initState{cfg: &initConfig{ID: cr.o.ID, Rootfs: cr.rootfs}, spec: cr.spec}
@@ -274,6 +321,38 @@ func (cr *creator) plan() explain.Plan {
 		p = append(p, in.finalPlan()...)
 	}
 	return p
+}
+
+// createCgroup makes the container's cgroups before the init exists, so
+// the rollback order is right: kill the init first, then remove its cgroup.
+func (cr *creator) createCgroup() error {
+	mgr, err := cgroups.New(cr.spec.Linux.CgroupsPath, cr.o.ID, cr.tr)
+	if err != nil {
+		return err
+	}
+	if err := mgr.Create(); err != nil {
+		return err
+	}
+	cr.undo.Add("remove cgroup", mgr.Destroy)
+	cr.cgroup = mgr
+	return nil
+}
+
+// applyCgroup puts the init in its cgroups and sets the limits. The init is
+// still waiting for its config, so no code of the user's runs before it is
+// inside its limits.
+func (cr *creator) applyCgroup() error {
+	pid := 0
+	if cr.cmd != nil {
+		pid = cr.cmd.Process.Pid
+	}
+	if err := cr.cgroup.Apply(pid); err != nil {
+		return err
+	}
+	if r := cr.spec.Linux.Resources; r != nil {
+		return cr.cgroup.Set(r)
+	}
+	return nil
 }
 
 // startInit re-executes minirun as the container's init in new namespaces.
@@ -413,6 +492,7 @@ func (cr *creator) saveState() error {
 	cr.st = &savedState{
 		ID: cr.o.ID, Bundle: cr.bundle, Pid: pid, StartTime: ps.StartTime,
 		Created: time.Now().UTC(), Annotations: cr.spec.Annotations, Config: cr.spec,
+		CgroupPath: cr.cgroup.Path(),
 	}
 	if err := cr.st.save(cr.dir); err != nil {
 		return err
@@ -648,17 +728,28 @@ func (c *Container) Delete(force bool, tr *explain.Tracer) error {
 	return tr.Do(explain.Step{
 		ID: "lifecycle-delete", Chapter: explain.ChapterLifecycle,
 		Title: explain.Text{PT: "Remove o contêiner " + c.ID, EN: "Delete container " + c.ID},
-		Why: explain.Text{PT: "Hooks poststop, depois o diretório de estado: nada do contêiner fica no host.",
-			EN: "Poststop hooks, then the state directory: nothing of the container stays on the host."},
+		Why: explain.Text{PT: "Cgroups e diretório de estado saem, depois rodam os hooks poststop: nada do contêiner fica no host.",
+			EN: "Cgroups and the state directory go, then the poststop hooks run: nothing of the container stays on the host."},
 		Shell: "rm -rf " + c.dir,
 		Do: func() error {
-			if h := c.st.Config.Hooks; h != nil && len(h.Poststop) > 0 {
-				if err := runHooks(h.Poststop, stateJSON(c.ID, Stopped, 0, c.st.Bundle, c.st.Annotations), "poststop"); err != nil {
-					fmt.Fprintf(os.Stderr, "minirun: warning: %v\n", err)
+			if c.st.CgroupPath != "" {
+				mgr, err := cgroups.LoadTraced(c.st.CgroupPath, tr)
+				if err != nil {
+					return err
+				}
+				if err := mgr.Destroy(); err != nil {
+					return err
 				}
 			}
 			if err := os.RemoveAll(c.dir); err != nil {
 				return fmt.Errorf("remove state dir %s: %w", c.dir, err)
+			}
+			// Poststop hooks run once the container is gone (runtime.md,
+			// lifecycle steps 12-13); their failures are only warnings.
+			if h := c.st.Config.Hooks; h != nil && len(h.Poststop) > 0 {
+				if err := runHooks(h.Poststop, stateJSON(c.ID, Stopped, 0, c.st.Bundle, c.st.Annotations), "poststop"); err != nil {
+					fmt.Fprintf(os.Stderr, "minirun: warning: %v\n", err)
+				}
 			}
 			return nil
 		},

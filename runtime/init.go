@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/minirun/minirun/explain"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/vishvananda/netlink"
@@ -227,6 +228,25 @@ func (in *initState) setupPlan() explain.Plan {
 			Do:    in.createHooks,
 		})
 	}
+	if s.Process.Cwd != "/" {
+		p = append(p, explain.Step{
+			ID: "process-cwd", Chapter: explain.ChapterProcess,
+			Title: explain.Text{PT: "Garante que o diretório de trabalho " + s.Process.Cwd + " existe", EN: "Make sure the working directory " + s.Process.Cwd + " exists"},
+			Why: explain.Text{PT: "Como no Docker, um -w que a imagem não tem é criado, dentro do rootfs.",
+				EN: "As in Docker, a -w the image lacks is created, inside the rootfs."},
+			Shell: "mkdir -p $ROOTFS" + s.Process.Cwd,
+			Do: func() error {
+				dir, err := securejoin.SecureJoin(rootfs, s.Process.Cwd)
+				if err != nil {
+					return err
+				}
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return fmt.Errorf("create cwd %s: %w", s.Process.Cwd, err)
+				}
+				return nil
+			},
+		})
+	}
 	p = append(p, explain.Step{
 		ID: "rootfs-pivot-root", Chapter: explain.ChapterRootfs,
 		Title: explain.Text{PT: "Troca a raiz com pivot_root", EN: "Switch the root with pivot_root"},
@@ -289,7 +309,7 @@ func (in *initState) setupPlan() explain.Plan {
 		p = append(p, explain.Step{
 			ID: "ns-domainname", Chapter: explain.ChapterNamespaces,
 			Title: explain.Text{PT: "Define o domainname: " + s.Domainname, EN: "Set the domainname: " + s.Domainname},
-			Why: explain.Text{PT: "Também faz parte do namespace uts.", EN: "Also part of the uts namespace."},
+			Why:   explain.Text{PT: "Também faz parte do namespace uts.", EN: "Also part of the uts namespace."},
 			Shell: "domainname " + s.Domainname,
 			Do:    func() error { return unix.Setdomainname([]byte(s.Domainname)) },
 		})

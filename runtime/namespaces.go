@@ -154,3 +154,23 @@ func onJoinedThread(nss []specs.LinuxNamespace, fn func() error) error {
 	}()
 	return <-errc
 }
+
+// checkNSPath makes sure a path given in the config is a namespace of the
+// type it claims: setns(2) with a typed flag would fail later anyway, but a
+// clear error names the path.
+func checkNSPath(ns specs.LinuxNamespace) error {
+	f, err := os.Open(ns.Path)
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", ns.Type, err)
+	}
+	defer f.Close()
+	// NS_GET_NSTYPE (ioctl_ns(2)) answers the CLONE_NEW* flag of the namespace.
+	t, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
+	if err != nil {
+		return fmt.Errorf("namespace %s: %s is not a namespace file: %w", ns.Type, ns.Path, err)
+	}
+	if uintptr(t) != nsFlags[ns.Type].flag {
+		return fmt.Errorf("namespace %s: %s is a namespace of another type", ns.Type, ns.Path)
+	}
+	return nil
+}

@@ -20,6 +20,7 @@ var demoCommand = map[explain.Chapter]string{
 	explain.ChapterRootfs:     "ls /; echo escrito > /novo-arquivo; rm -f /bin/vi; ls -l /novo-arquivo",
 	explain.ChapterMounts:     "cat /proc/self/mounts",
 	explain.ChapterProcess:    "grep -E 'Uid|Gid|Cap|NoNewPrivs' /proc/self/status; ulimit -n",
+	explain.ChapterCgroups:    "cat /proc/self/cgroup; ls /sys/fs/cgroup",
 }
 
 var explainCommand = &cli.Command{

@@ -26,9 +26,9 @@ var imageCommand = &cli.Command{
 		{
 			Name: "import", Usage: "create an image from a rootfs tar (- for stdin), like docker import",
 			ArgsUsage: "FILE|- NAME[:TAG]",
-			Flags: []cli.Flag{
+			Flags: append([]cli.Flag{
 				&cli.StringSliceFlag{Name: "change", Aliases: []string{"c"}, Usage: `set CMD, ENTRYPOINT, ENV, WORKDIR or USER, e.g. 'CMD ["sh"]'`},
-			},
+			}, explainFlags...),
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 2 {
 					return fmt.Errorf("image import: expects FILE|- NAME[:TAG]")
@@ -53,7 +53,12 @@ var imageCommand = &cli.Command{
 				if err != nil {
 					return err
 				}
-				img, err := st.Import(r, c.Args().Get(1), cfg, nil)
+				tr, done, err := tracerFromFlags(c)
+				if err != nil {
+					return err
+				}
+				defer done()
+				img, err := st.Import(r, c.Args().Get(1), cfg, tr)
 				if err != nil {
 					return err
 				}
