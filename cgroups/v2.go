@@ -16,9 +16,11 @@ import (
 
 // v2Controllers are the controllers minirun enables for its cgroups, in
 // the order cgroup.subtree_control gets them, when the parent offers them
-// (cgroup.controllers). Devices and the freezer are not controllers on v2:
-// an eBPF program and cgroup.freeze, always there.
-var v2Controllers = []string{"cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc"}
+// (cgroup.controllers): only those Plan writes to, since enabling one in the
+// root's subtree_control also gives it to every other top-level group on
+// the machine. Devices and the freezer are not controllers on v2: an eBPF
+// program and cgroup.freeze, always there.
+var v2Controllers = []string{"cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma"}
 
 // v2Manager is a container's cgroup on cgroup v2: one directory in the
 // single tree mounted at root.

@@ -60,7 +60,7 @@ func TestV2CreateEnablesControllers(t *testing.T) {
 		// root offers six and has two on already: the other four.
 		"echo '+cpuset +io +hugetlb +pids' > " + root + "/cgroup.subtree_control",
 		// /minirun is minirun's own, with no process: it hands on everything.
-		"echo '+cpuset +cpu +io +memory +hugetlb +pids +rdma +misc' > " + root + "/minirun/cgroup.subtree_control",
+		"echo '+cpuset +cpu +io +memory +hugetlb +pids +rdma' > " + root + "/minirun/cgroup.subtree_control",
 	}
 	var got []string
 	for _, e := range rec.Events {
@@ -80,7 +80,7 @@ func TestV2CreateEnablesControllers(t *testing.T) {
 	// make them read as the kernel would, with every controller on, and a
 	// second Create has nothing left to enable.
 	writeFiles(t, root, map[string]string{"cgroup.subtree_control": "cpuset cpu io memory hugetlb pids"})
-	writeFiles(t, filepath.Join(root, "minirun"), map[string]string{"cgroup.subtree_control": "cpuset cpu io memory hugetlb pids rdma misc"})
+	writeFiles(t, filepath.Join(root, "minirun"), map[string]string{"cgroup.subtree_control": "cpuset cpu io memory hugetlb pids rdma"})
 	rec.Events = nil
 	if err := m.Create(); err != nil {
 		t.Fatal(err)
