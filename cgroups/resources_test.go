@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minirun/minirun/internal/testutil"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -379,5 +380,19 @@ func TestCheckList(t *testing.T) {
 		if err := checkList(bad); err == nil {
 			t.Errorf("checkList(%q) accepted it", bad)
 		}
+	}
+}
+
+func TestDetectMode(t *testing.T) {
+	// A plain directory is no cgroup mount: v1 is assumed, and New then
+	// reports that no hierarchy is mounted.
+	if got := detectMode(t.TempDir()); got != Legacy {
+		t.Errorf("detectMode(temp dir) = %v, want %v", got, Legacy)
+	}
+	if got := detectMode(mountRoot); got.V2() != testutil.CgroupV2() {
+		t.Errorf("detectMode(%s) = %v, but testutil.CgroupV2() = %v", mountRoot, got, testutil.CgroupV2())
+	}
+	if DetectMode() != detectMode(mountRoot) {
+		t.Error("DetectMode disagrees with detectMode")
 	}
 }

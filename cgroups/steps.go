@@ -173,7 +173,9 @@ func devicesStep(dir string, p devicePolicy) explain.Step {
 			fmt.Sprintf("Attach the eBPF device filter (%d rules, default: %s)", len(p.rules), defEN)),
 		Why: text("O v2 não tem devices.allow: o controle de dispositivos é um programa eBPF preso ao cgroup, que o kernel executa a cada open() ou mknod() de um arquivo de dispositivo e que devolve 1 (pode) ou 0 (EPERM).",
 			"v2 has no devices.allow: device control is an eBPF program attached to the cgroup, which the kernel runs on every open() or mknod() of a device file and which returns 1 (allowed) or 0 (EPERM)."),
-		Shell: fmt.Sprintf("bpftool cgroup attach %s device pinned /sys/fs/bpf/minirun_dev multi   # depois: bpftool cgroup show %s", dir, dir),
+		// By hand the program would be written in C, compiled with clang and
+		// loaded with bpftool; minirun assembles it directly (devices_bpf.go).
+		Shell: fmt.Sprintf("bpftool prog load devfilter.o /sys/fs/bpf/minirun_dev type cgroup/dev && bpftool cgroup attach %s device pinned /sys/fs/bpf/minirun_dev multi", dir),
 	}
 }
 
