@@ -87,6 +87,13 @@ if cached && [ "${MINIRUN_VM_REFRESH:-0}" != 1 ]; then
 fi
 
 mkdir -p "$CACHE"
+# Two run.sh started at once on an empty cache must not both unpack into it.
+exec 9>"$CACHE/.lock"
+flock 9
+if cached && [ "${MINIRUN_VM_REFRESH:-0}" != 1 ]; then
+	log "kernel $(cat "$CACHE/kernel.version") already in $CACHE"
+	exit 0
+fi
 pkg=$(kernel_package)
 version=${pkg#linux-image-}
 if cached && [ "$(cat "$CACHE/kernel.version")" = "$version" ]; then
@@ -101,8 +108,9 @@ trap 'rm -rf "$work"' EXIT
 # cannot write into a root-owned cache, so download as the caller instead.
 download() { (cd "$work" && apt-get -q -o APT::Sandbox::User="$(id -un)" download "$pkg" >&2); }
 download || { apt_update_once; download; }
-deb=$(ls "$work"/"$pkg"_*.deb 2>/dev/null | head -n1)
-[ -n "$deb" ] || die "apt-get download $pkg left no .deb"
+debs=("$work/$pkg"_*.deb)
+deb=${debs[0]}
+[ -f "$deb" ] || die "apt-get download $pkg left no .deb"
 
 log "unpacking $(basename "$deb")"
 dpkg -x "$deb" "$work/root"
