@@ -2,6 +2,7 @@ package layer
 
 import (
 	"archive/tar"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -49,11 +50,16 @@ func Extract(r io.Reader, dir string) (size int64, err error) {
 	defer unix.Close(root)
 
 	x := &extractor{
-		root:   root,
-		owners: os.Geteuid() == 0,
-		buf:    make([]byte, copyBufSize),
+		root:     root,
+		owners:   os.Geteuid() == 0,
+		buf:      make([]byte, copyBufSize),
+		parentFD: -1,
 	}
-	tr := tar.NewReader(r)
+	defer x.dropParent()
+	// tar.Reader reads each 512-byte header on its own; a buffer turns
+	// those into a few large reads (GNU tar reads 10 KiB records). Large
+	// file contents bypass it: bufio hands big reads straight through.
+	tr := tar.NewReader(bufio.NewReaderSize(r, 64<<10))
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -78,6 +84,13 @@ type extractor struct {
 	owners bool // apply uid/gid from the archive (only root may)
 	buf    []byte
 	size   int64
+	// parentFD is the open parent directory of the previous entry, named
+	// parentRel. Archives list a directory's files one after another, so
+	// reusing it saves an openat2 and a close per entry. It cannot go
+	// stale: an entry that replaced this directory (or one above it)
+	// would have had a different parent, and replaced the cache.
+	parentRel string
+	parentFD  int
 	// dirs are the directories whose mode and times are applied at the
 	// end: creating entries inside a directory changes its mtime, and a
 	// read-only mode would stop a non-root extraction from filling it.
@@ -117,16 +130,8 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 		return fmt.Errorf("%w: the root can only be a directory", ErrBreakout)
 	}
 
-	parent, err := x.parentDir(parentRel)
+	parent, err := x.parent(parentRel)
 	if err != nil {
-		return err
-	}
-	defer unix.Close(parent)
-
-	// Whatever sits at this name now (an earlier entry, a planted symlink
-	// or hard link) is removed, not written through. A directory is kept
-	// when the new entry is a directory too: tar merges them.
-	if err := clearName(parent, base, hdr.Typeflag == tar.TypeDir); err != nil {
 		return err
 	}
 
@@ -136,7 +141,8 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
 		return x.file(hdr, tr, parent, base)
 	case tar.TypeSymlink:
-		if err := unix.Symlinkat(hdr.Linkname, parent, base); err != nil {
+		err := create(parent, base, func() error { return unix.Symlinkat(hdr.Linkname, parent, base) })
+		if err != nil {
 			return fmt.Errorf("symlink -> %q: %w", hdr.Linkname, err)
 		}
 		return x.meta(hdr, parent, base, false)
@@ -145,6 +151,45 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 	default: // char, block, fifo
 		return x.node(hdr, parent, base)
 	}
+}
+
+// parent returns a descriptor of the directory rel (see parentDir), from
+// the one-entry cache when the previous entry had the same parent. The
+// extractor owns it: callers must not close it.
+func (x *extractor) parent(rel string) (int, error) {
+	if x.parentFD >= 0 && x.parentRel == rel {
+		return x.parentFD, nil
+	}
+	x.dropParent()
+	fd, err := x.parentDir(rel)
+	if err != nil {
+		return -1, err
+	}
+	x.parentRel, x.parentFD = rel, fd
+	return fd, nil
+}
+
+func (x *extractor) dropParent() {
+	if x.parentFD >= 0 {
+		unix.Close(x.parentFD)
+		x.parentFD = -1
+	}
+}
+
+// create runs mk, which makes a new entry at base in parent and fails with
+// EEXIST if the name is taken. When it is, whatever sits there (an earlier
+// entry, a planted symlink or hard link) is removed, not written through,
+// and mk runs again. Trying first and clearing only on EEXIST, as GNU tar
+// does, costs no extra syscall in the common case of a fresh name.
+func create(parent int, base string, mk func() error) error {
+	err := mk()
+	if !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	if err := clearName(parent, base, false); err != nil {
+		return err
+	}
+	return mk()
 }
 
 // parentDir opens (creating if missing, mode 0755) the directory rel
@@ -242,7 +287,17 @@ func removeAllAt(parent int, name string) error {
 // mode and times at the end (finishDirs).
 func (x *extractor) dir(hdr *tar.Header, parent int, base, rel string) error {
 	err := unix.Mkdirat(parent, base, 0o755)
-	if err != nil && !errors.Is(err, unix.EEXIST) {
+	if errors.Is(err, unix.EEXIST) {
+		// A directory already there is kept: tar merges a directory
+		// declared twice. Anything else at the name is replaced.
+		if err = clearName(parent, base, true); err == nil {
+			err = unix.Mkdirat(parent, base, 0o755)
+		}
+		if errors.Is(err, unix.EEXIST) {
+			err = nil // it was a directory, kept by clearName
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("mkdir: %w", err)
 	}
 	if err := x.owner(hdr, parent, base); err != nil {
@@ -257,9 +312,13 @@ func (x *extractor) dir(hdr *tar.Header, parent int, base, rel string) error {
 
 // file creates a regular file and streams its content.
 func (x *extractor) file(hdr *tar.Header, tr io.Reader, parent int, base string) error {
-	// O_EXCL|O_NOFOLLOW: the name was cleared just before, so if anything
-	// is there now we refuse rather than write into it.
-	fd, err := unix.Openat(parent, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	// O_EXCL|O_NOFOLLOW: never open what is already at the name (a
+	// symlink or a hard link to a file outside); create clears it first.
+	fd := -1
+	err := create(parent, base, func() (err error) {
+		fd, err = unix.Openat(parent, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("create file: %w", err)
 	}
@@ -313,7 +372,8 @@ func (x *extractor) hardlink(hdr *tar.Header, parent int, base string) error {
 	defer unix.Close(tparent)
 	// Flags 0: if the target is a symlink, link the symlink itself (do not
 	// follow it), as tar does.
-	if err := unix.Linkat(tparent, tbase, parent, base, 0); err != nil {
+	err = create(parent, base, func() error { return unix.Linkat(tparent, tbase, parent, base, 0) })
+	if err != nil {
 		return fmt.Errorf("hard link to %q: %w", hdr.Linkname, err)
 	}
 	return nil
@@ -332,7 +392,7 @@ func (x *extractor) node(hdr *tar.Header, parent int, base string) error {
 		mode |= unix.S_IFIFO
 	}
 	dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
-	if err := unix.Mknodat(parent, base, mode, dev); err != nil {
+	if err := create(parent, base, func() error { return unix.Mknodat(parent, base, mode, dev) }); err != nil {
 		return fmt.Errorf("mknod: %w", err)
 	}
 	return x.meta(hdr, parent, base, true)

@@ -34,11 +34,10 @@ const (
 // NAME in the merged view. Unprivileged users may create this one device
 // since Linux 5.8; other devices still need CAP_MKNOD.
 func (x *extractor) whiteout(hdr *tar.Header, parentRel, base string) error {
-	parent, err := x.parentDir(parentRel)
+	parent, err := x.parent(parentRel)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(parent)
 
 	if base == whiteoutOpaque {
 		if err := unix.Lsetxattr(procPath(parent, "."), OpaqueXattr, []byte("y"), 0); err != nil {
@@ -55,10 +54,8 @@ func (x *extractor) whiteout(hdr *tar.Header, parentRel, base string) error {
 	}
 	// The deleted entry may also be in this layer (tools do not produce
 	// that, but a tar may); the whiteout replaces it.
-	if err := clearName(parent, name, false); err != nil {
-		return err
-	}
-	if err := unix.Mknodat(parent, name, unix.S_IFCHR, 0); err != nil {
+	err = create(parent, name, func() error { return unix.Mknodat(parent, name, unix.S_IFCHR, 0) })
+	if err != nil {
 		return fmt.Errorf("create whiteout %q (mknod c 0 0): %w", name, err)
 	}
 	if x.owners {
