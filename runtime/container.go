@@ -197,6 +197,15 @@ func (cr *creator) prepPlan() explain.Plan {
 			if err := unix.Mkfifo(path, 0o622); err != nil {
 				return fmt.Errorf("mkfifo %s: %w", path, err)
 			}
+			// mkfifo obeys the umask; and in a user namespace the init is
+			// not host root, so the FIFO belongs to the uid its root maps
+			// to (runc does the same).
+			if err := os.Chmod(path, 0o622); err != nil {
+				return err
+			}
+			if err := os.Chown(path, hostID(cr.spec.Linux.UIDMappings), hostID(cr.spec.Linux.GIDMappings)); err != nil {
+				return fmt.Errorf("chown %s: %w", path, err)
+			}
 			// An O_PATH handle: the child reopens it through
 			// /proc/self/fd after pivot_root hides the path.
 			fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
@@ -369,6 +378,12 @@ func (cr *creator) startInit() error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:                 cloneFlags(cr.spec.Linux.Namespaces),
 		GidMappingsEnableSetgroups: true,
+	}
+	if hasNS(cr.spec, specs.UserNamespace) {
+		// Become root of the new user namespace before exec: otherwise the
+		// init would be an unmapped uid there, and execve would drop every
+		// capability it needs to set up mounts (user_namespaces(7)).
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	for _, m := range cr.spec.Linux.UIDMappings {
 		cmd.SysProcAttr.UidMappings = append(cmd.SysProcAttr.UidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
@@ -772,4 +787,15 @@ func (c *Container) waitStopped(timeout time.Duration) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return nil
+}
+
+// hostID is the host id that id 0 of the container maps to (0 without a
+// user namespace).
+func hostID(m []specs.LinuxIDMapping) int {
+	for _, e := range m {
+		if e.ContainerID == 0 {
+			return int(e.HostID)
+		}
+	}
+	return 0
 }

@@ -60,7 +60,8 @@ func Init() {
 		c.send(message{Type: msgError, Error: err.Error(), Code: code})
 		os.Exit(1)
 	}
-	// After start nobody waits on the socket: tell the container's stderr.
+	// After ready nobody waits on the socket for errors (create may have
+	// returned already): the container's stderr is the place to say it.
 	fmt.Fprintf(os.Stderr, "minirun: %v\n", err)
 	os.Exit(code)
 }
@@ -97,19 +98,20 @@ func initMain(c *syncConn) (started bool, err error) {
 	if err := c.send(message{Type: msgReady}); err != nil {
 		return false, err
 	}
+	started = true
 	// Block until `minirun start` opens the other end of the FIFO. The
 	// FIFO was opened O_PATH by the parent: reopening it through
 	// /proc/self/fd works even though its path is outside our new root.
 	f, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(fifoFd), os.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return false, fmt.Errorf("open exec fifo: %w", err)
+		return started, fmt.Errorf("open exec fifo: %w", err)
 	}
 	if _, err := f.Write([]byte{0}); err != nil {
-		return false, fmt.Errorf("write exec fifo: %w", err)
+		return started, fmt.Errorf("write exec fifo: %w", err)
 	}
 	f.Close()
 	unix.Close(fifoFd)
-	return true, in.tr.Run(in.finalPlan(), nil)
+	return started, in.tr.Run(in.finalPlan(), nil)
 }
 
 // setupPlan is everything between the clone and "ready": namespaces that
@@ -489,6 +491,13 @@ func (in *initState) finalPlan() explain.Plan {
 			EN: "Same pid (1 in the namespace), namespaces, cgroups and limits: only the program changes."},
 		Shell: "exec " + strings.Join(proc.Args, " "),
 		Do: func() error {
+			// Only stdio may reach the user's program: fds minirun's own
+			// caller leaked to it (not close-on-exec) must not, or the
+			// container could reach host files through them. runc does
+			// the same (CloseExecFrom; CVE-2024-21626 was a leaked fd).
+			if err := closeExecFrom(3); err != nil {
+				return err
+			}
 			// Close the sync socket: after this the parent reads EOF,
 			// which tells a narrating `run` that the program started.
 			unix.Close(syncFd)
@@ -596,4 +605,23 @@ func execError(file string, err error) error {
 		return &ExitError{Code: 126, Err: fmt.Errorf("exec: %q: permission denied", file)}
 	}
 	return &ExitError{Code: 126, Err: fmt.Errorf("exec: %q: %w", file, err)}
+}
+
+// closeExecFrom marks every open fd >= min close-on-exec.
+func closeExecFrom(min int) error {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list fds: %w", err)
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < min {
+			continue
+		}
+		// The directory's own fd is gone by now: EBADF is fine.
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil && !errors.Is(err, unix.EBADF) {
+			return fmt.Errorf("set close-on-exec on fd %d: %w", fd, err)
+		}
+	}
+	return nil
 }

@@ -4,34 +4,42 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/minirun/minirun/explain"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 )
 
-// explainValue lets `--explain` stand alone (text narration) or take a
-// format (`--explain=json`): a flag.Value whose IsBoolFlag is true.
-type explainValue struct{ v string }
-
-func (e *explainValue) String() string   { return e.v }
-func (e *explainValue) IsBoolFlag() bool { return true }
-func (e *explainValue) Set(s string) error {
-	switch s {
-	case "true", "text":
-		e.v = "text"
-	case "json":
-		e.v = "json"
-	case "false", "":
-		e.v = ""
-	default:
-		return fmt.Errorf("--explain takes text or json, not %q", s)
+// normalizeExplain rewrites `--explain=json` to the hidden `--explain-json`
+// and `--explain=text` to `--explain`, so that --explain can be a plain bool
+// flag and still take a format, as the issue's interface asks.
+func normalizeExplain(args []string) ([]string, error) {
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "--explain="); ok {
+			switch v {
+			case "json":
+				a = "--explain-json"
+			case "text", "true":
+				a = "--explain"
+			case "false":
+				continue
+			default:
+				return nil, fmt.Errorf("--explain takes text or json, not %q", v)
+			}
+		}
+		out = append(out, a)
 	}
-	return nil
+	return append(out, args[len(out):]...), nil
 }
 
 var explainFlags = []cli.Flag{
-	&cli.GenericFlag{Name: "explain", Value: &explainValue{}, Usage: "narrate each step (--explain=json: one JSON object per step)"},
+	&cli.BoolFlag{Name: "explain", Usage: "narrate each step (--explain=json: one JSON object per step)"},
+	&cli.BoolFlag{Name: "explain-json", Hidden: true},
 	&cli.BoolFlag{Name: "pause", Usage: "with --explain: wait for Enter before each step (live demo)"},
 	&cli.StringFlag{Name: "lang", Usage: "narration language: pt, en or pt+en (default from LANG)"},
 }
@@ -41,8 +49,11 @@ var explainFlags = []cli.Flag{
 // container's stdout stays clean.
 func tracerFromFlags(c *cli.Context) (*explain.Tracer, func(), error) {
 	mode := ""
-	if v, ok := c.Generic("explain").(*explainValue); ok && v != nil {
-		mode = v.v
+	switch {
+	case c.Bool("explain-json"):
+		mode = "json"
+	case c.Bool("explain"):
+		mode = "text"
 	}
 	if c.Bool("pause") && mode == "" {
 		mode = "text"

@@ -28,7 +28,11 @@ func main() {
 		runtime.Init() // never returns
 	}
 	app := newApp()
-	if err := app.Run(os.Args); err != nil {
+	args, err := normalizeExplain(expandShortFlags(os.Args))
+	if err == nil {
+		err = app.Run(args)
+	}
+	if err != nil {
 		var ee *runtime.ExitError
 		var ce exitCode
 		switch {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/minirun/minirun/container"
 	"github.com/minirun/minirun/explain"
@@ -18,7 +19,6 @@ var runCommand = &cli.Command{
 	Name:                   "run",
 	Usage:                  "run a container: IMAGE [CMD…] (Docker) or --bundle DIR ID (OCI)",
 	ArgsUsage:              "IMAGE [COMMAND] [ARG…] | --bundle DIR ID",
-	UseShortOptionHandling: true,
 	Flags: append([]cli.Flag{
 		bundleFlag, pidFileFlag, consoleSocketFlag,
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "OCI run: return once the container started"},
@@ -143,4 +143,40 @@ func runBundle(c *cli.Context, tr *explain.Tracer) error {
 		return exitCode(code)
 	}
 	return nil
+}
+
+// expandShortFlags turns Docker's combined short flags (-it, -ti, -dit)
+// into separate ones before the CLI parses them: Go's flag package, under
+// urfave/cli, knows only one flag per dash. It stops at the image: what
+// follows belongs to the container's command.
+func expandShortFlags(args []string) []string {
+	out := make([]string, 0, len(args)+2)
+	cmdSeen, done, skipValue := false, false, false
+	for _, a := range args {
+		switch {
+		case done:
+		case skipValue:
+			skipValue = false
+		case !cmdSeen:
+			cmdSeen = a == "run"
+		case a == "--" || !strings.HasPrefix(a, "-"):
+			done = true // the image (or the OCI id)
+		case len(a) > 2 && a[1] != '-' && strings.Trim(a[1:], "itd") == "":
+			for _, c := range a[1:] {
+				out = append(out, "-"+string(c))
+			}
+			continue
+		case valueFlags[strings.TrimLeft(a, "-")]:
+			skipValue = true
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// valueFlags are run's flags that take a value in the next argument.
+var valueFlags = map[string]bool{
+	"name": true, "e": true, "env": true, "w": true, "workdir": true, "h": true, "hostname": true,
+	"u": true, "user": true, "entrypoint": true, "b": true, "bundle": true, "pid-file": true,
+	"console-socket": true, "lang": true, "root": true, "data-root": true,
 }

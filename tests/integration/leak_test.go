@@ -12,11 +12,24 @@ import (
 
 // hostSnapshot is the set of host objects that minirun could leave behind.
 type hostSnapshot struct {
-	mounts, links, netns, cgroups, tables map[string]bool
+	mounts, links, netns, cgroups, tables, procs map[string]bool
 }
 
 func snapshot() hostSnapshot {
-	s := hostSnapshot{map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}}
+	s := hostSnapshot{map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}}
+	// Container inits and shims still alive: their command line starts
+	// with "minirun init" (or any minirun role) and they are not the CLI.
+	if ents, err := os.ReadDir("/proc"); err == nil {
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err != nil {
+				continue
+			}
+			if strings.HasPrefix(string(b), "minirun\x00init") {
+				s.procs[e.Name()+" minirun init"] = true
+			}
+		}
+	}
 	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
@@ -78,5 +91,6 @@ func (s hostSnapshot) leaksSince(b hostSnapshot) []string {
 	diff("netns", s.netns, b.netns)
 	diff("cgroup", s.cgroups, b.cgroups)
 	diff("nftables", s.tables, b.tables)
+	diff("process", s.procs, b.procs)
 	return out
 }

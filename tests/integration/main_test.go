@@ -103,10 +103,26 @@ func mrIn(t *testing.T, dir string, stdin []byte, args ...string) result {
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	r := result{stdout: o.String(), stderr: e.String()}
+	// Files, not pipes: after `create` the container's init keeps the
+	// stdio it was given, and a pipe would hold this call open until the
+	// container dies.
+	o, err := os.CreateTemp("", "minirun-out-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(o.Name())
+	defer o.Close()
+	e, err := os.CreateTemp("", "minirun-err-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(e.Name())
+	defer e.Close()
+	cmd.Stdout, cmd.Stderr = o, e
+	err = cmd.Run()
+	ob, _ := os.ReadFile(o.Name())
+	eb, _ := os.ReadFile(e.Name())
+	r := result{stdout: string(ob), stderr: string(eb)}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
 	} else if err != nil {

@@ -133,13 +133,40 @@ func TestStateSurvivesPidReuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	orig := append([]byte(nil), b...)
 	var raw map[string]interface{}
 	json.Unmarshal(b, &raw)
 	raw["pid"] = os.Getpid()
-	b, _ = json.Marshal(raw)
-	os.WriteFile(path, b, 0o600)
+	forged, _ := json.Marshal(raw)
+	os.WriteFile(path, forged, 0o600)
 	if s := state(t, "reuse"); s.Status != "stopped" {
 		t.Fatalf("a live process with another start time is reported %s", s.Status)
+	}
+	// Put the truth back so the cleanup finds (and kills) the real init.
+	os.WriteFile(path, orig, 0o600)
+	if s := state(t, "reuse"); s.Status != "created" {
+		t.Fatalf("restored state: %s", s.Status)
+	}
+}
+
+// A container killed from outside reports 128+signal, as a shell does.
+func TestOCIRunKilledExitCode(t *testing.T) {
+	dir := bundle(t, func(s *specs.Spec) { s.Process.Args = []string{"sleep", "30"} })
+	done := make(chan result)
+	go func() { done <- mr(t, "run", "--bundle", dir, "killed1") }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if r := mr(t, "state", "killed1"); r.code == 0 && strings.Contains(r.stdout, `"running"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("container never ran")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ok(t, "kill", "killed1", "KILL")
+	if r := <-done; r.code != 137 {
+		t.Fatalf("exit %d, want 137 (stderr %q)", r.code, r.stderr)
 	}
 }
 
@@ -195,8 +222,13 @@ func TestUserNamespaceMapping(t *testing.T) {
 		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 	})
-	// The rootfs must be readable by the mapped root.
-	exec.Command("chown", "-R", "100000:100000", filepath.Join(dir, "rootfs")).Run()
+	// The mapped root (host uid 100000) must reach and own the rootfs:
+	// t.TempDir makes 0700 directories.
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755)
+	if out, err := exec.Command("chown", "-R", "100000:100000", filepath.Join(dir, "rootfs")).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
 	r := mr(t, "run", "--bundle", dir, "userns1")
 	f := strings.Fields(r.stdout)
 	if r.code != 0 || len(f) != 4 || f[0] != "0" || f[1] != "100000" || f[3] != "0" {

@@ -119,7 +119,6 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"sh", "-c", "exit 42"}, 42, ""},
 		{[]string{"nao-existe"}, 127, "executable file not found"},
 		{[]string{"/etc/passwd"}, 126, "permission denied"},
-		{[]string{"sh", "-c", "kill -9 $$"}, 137, ""},
 	}
 	for _, c := range cases {
 		r := mr(t, append([]string{"run", "--rm", "busybox"}, c.args...)...)
@@ -147,7 +146,10 @@ func TestRunRmLeavesNothing(t *testing.T) {
 }
 
 func TestPsInspectAndRm(t *testing.T) {
-	ok(t, "run", "--name", "lista", "-e", "COR=azul", "busybox", "sh", "-c", "exit 3")
+	if r := mr(t, "run", "--name", "lista", "-e", "COR=azul", "busybox", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Fatalf("exit %d, want 3: %s", r.code, r.stderr)
+	}
+	rmAtEnd(t, "lista")
 	out := ok(t, "ps", "-a")
 	if !strings.Contains(out, "lista") || !strings.Contains(out, "Exited (3)") {
 		t.Fatalf("ps -a: %s", out)
@@ -181,12 +183,16 @@ func TestUserAndWorkdir(t *testing.T) {
 }
 
 func TestMaskedAndReadonlyPaths(t *testing.T) {
-	r := mr(t, "run", "--rm", "busybox", "sh", "-c", "wc -c < /proc/kcore; echo 1 > /proc/sys/kernel/domainname && echo wrote")
+	host, err := os.ReadFile("/proc/timer_list")
+	if err != nil || len(host) == 0 {
+		t.Skip("this kernel has no readable /proc/timer_list")
+	}
+	r := mr(t, "run", "--rm", "busybox", "sh", "-c", "wc -c < /proc/timer_list; echo 1 > /proc/sys/kernel/domainname && echo wrote")
 	if strings.Contains(r.stdout, "wrote") {
 		t.Fatalf("/proc/sys is writable: %q", r.stdout)
 	}
-	if !strings.HasPrefix(strings.TrimSpace(r.stdout), "0") {
-		t.Fatalf("/proc/kcore is not masked: %q", r.stdout)
+	if strings.TrimSpace(strings.Split(r.stdout, "\n")[0]) != "0" {
+		t.Fatalf("/proc/timer_list is not masked: %q %q", r.stdout, r.stderr)
 	}
 }
 
