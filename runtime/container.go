@@ -359,9 +359,26 @@ func (cr *creator) applyCgroup() error {
 		return err
 	}
 	if r := cr.spec.Linux.Resources; r != nil {
-		return cr.cgroup.Set(r)
+		return cr.cgroup.Set(withDeviceNodes(r, cr.spec.Linux.Devices))
 	}
 	return nil
+}
+
+// withDeviceNodes adds, after the config's own device rules, an allow rule
+// for every node the init creates in /dev (the defaults and the config's
+// linux.devices), as runc does: a deny-all list must not stop the init's
+// own mknod of /dev/null.
+func withDeviceNodes(r *specs.LinuxResources, extra []specs.LinuxDevice) *specs.LinuxResources {
+	if len(r.Devices) == 0 {
+		return r
+	}
+	out := *r
+	out.Devices = append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
+	for _, d := range append(append([]specs.LinuxDevice(nil), defaultDevices...), extra...) {
+		major, minor := d.Major, d.Minor
+		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
+	}
+	return &out
 }
 
 // startInit re-executes minirun as the container's init in new namespaces.

@@ -14,3 +14,10 @@ go test -count=1 ./...
 echo; echo "== root tests and integration suite"
 export MINIRUN_TEST_ROOT=1
 go test -count=1 -p 1 -tags integration ./... 
+
+echo; echo "== cgroup v2 tests in a qemu VM (Debian 12's kernel, cgroup2 only)"
+bash tests/vm/fetch-kernel.sh
+vmtmp=$(mktemp -d /tmp/minirun-vmtest-XXXXXX)
+trap 'rm -rf "$vmtmp"' EXIT
+CGO_ENABLED=0 go test -c -o "$vmtmp/cgroups.test" ./cgroups
+bash tests/vm/run.sh -- "$vmtmp/cgroups.test" -test.v -test.count=1

@@ -16,9 +16,9 @@ import (
 // [flags] IMAGE [CMD…]` is Docker's. The OCI form is chosen by --bundle, or
 // by a single argument when ./config.json exists and no image has that name.
 var runCommand = &cli.Command{
-	Name:                   "run",
-	Usage:                  "run a container: IMAGE [CMD…] (Docker) or --bundle DIR ID (OCI)",
-	ArgsUsage:              "IMAGE [COMMAND] [ARG…] | --bundle DIR ID",
+	Name:      "run",
+	Usage:     "run a container: IMAGE [CMD…] (Docker) or --bundle DIR ID (OCI)",
+	ArgsUsage: "IMAGE [COMMAND] [ARG…] | --bundle DIR ID",
 	Flags: append([]cli.Flag{
 		bundleFlag, pidFileFlag, consoleSocketFlag,
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "OCI run: return once the container started"},

@@ -228,3 +228,15 @@ func containsAny(l []interface{}, s string) bool {
 	}
 	return false
 }
+
+// Docker's device allowlist: a container may create a node for a disk
+// (mknod is allowed) but may not open it; /dev/null still works.
+func TestDeviceCgroupDeniesDisks(t *testing.T) {
+	r := mr(t, "run", "--rm", "busybox", "sh", "-c", "mknod /tmp/disco b 7 0 && echo made; head -c1 /tmp/disco; echo x > /dev/null && echo null-ok")
+	if !strings.Contains(r.stdout, "made") || !strings.Contains(r.stdout, "null-ok") {
+		t.Fatalf("stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "Operation not permitted") {
+		t.Fatalf("opening a block device was not refused: %q", r.stderr)
+	}
+}
