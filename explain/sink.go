@@ -63,7 +63,8 @@ func (s *TextSink) Begin(ev *Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := ev.Step
-	fmt.Fprintf(s.W, "\n[%d] %s: %s\n", ev.Seq, st.Chapter, st.Title.In(s.Lang))
+	fmt.Fprintln(s.W)
+	s.wrapWith(fmt.Sprintf("[%d] %s: ", ev.Seq, st.Chapter), st.Title.In(s.Lang))
 	s.wrap(s.label(0), st.Why.In(s.Lang))
 	if st.Shell != "" {
 		s.wrap(s.label(1), "$ "+st.Shell)
@@ -101,12 +102,16 @@ func (s *TextSink) End(ev *Event) {
 // wrap prints "    label: text", folding long text under the label so that
 // nothing passes the width. Each line of text is folded on its own.
 func (s *TextSink) wrap(label, text string) {
-	prefix := "    " + label + ": "
+	s.wrapWith("    "+label+": ", text)
+}
+
+// wrapWith prints text after prefix, folded to the sink's width.
+func (s *TextSink) wrapWith(prefix, text string) {
 	indent := strings.Repeat(" ", 6)
 	max := s.width()
 	first := true
 	for _, line := range strings.Split(text, "\n") {
-		words := strings.Fields(line)
+		words := splitLong(strings.Fields(line), max-len(indent))
 		cur := indent
 		if first {
 			cur = prefix
@@ -180,4 +185,33 @@ func (r *Recorder) IDs() []string {
 		ids[i] = e.Step.ID
 	}
 	return ids
+}
+
+// splitLong breaks words that cannot fit on a line (mount options, long
+// paths) after a comma, a colon or a slash, or anywhere as a last resort,
+// so the narration stays inside the projector's width.
+func splitLong(words []string, room int) []string {
+	if room < 10 {
+		room = 10
+	}
+	var out []string
+	for _, w := range words {
+		for len([]rune(w)) > room {
+			r := []rune(w)
+			cut := -1
+			for i := room - 1; i > room/3; i-- {
+				if r[i] == ',' || r[i] == ':' || r[i] == '/' {
+					cut = i + 1
+					break
+				}
+			}
+			if cut < 0 {
+				cut = room
+			}
+			out = append(out, string(r[:cut]))
+			w = string(r[cut:])
+		}
+		out = append(out, w)
+	}
+	return out
 }

@@ -28,7 +28,7 @@ func main() {
 		runtime.Init() // never returns
 	}
 	app := newApp()
-	args, err := normalizeExplain(expandShortFlags(os.Args))
+	args, err := normalizeExplain(flagsFirst(expandShortFlags(os.Args)))
 	if err == nil {
 		err = app.Run(args)
 	}

@@ -174,9 +174,52 @@ func expandShortFlags(args []string) []string {
 	return out
 }
 
-// valueFlags are run's flags that take a value in the next argument.
+// valueFlags are the flags that take a value in the next argument.
 var valueFlags = map[string]bool{
 	"name": true, "e": true, "env": true, "w": true, "workdir": true, "h": true, "hostname": true,
 	"u": true, "user": true, "entrypoint": true, "b": true, "bundle": true, "pid-file": true,
-	"console-socket": true, "lang": true, "root": true, "data-root": true,
+	"console-socket": true, "lang": true, "root": true, "data-root": true, "image": true,
+	"format": true, "f": true, "change": true, "c": true, "log": true, "log-format": true,
+}
+
+// flagsFirst lets flags follow the arguments, as Docker's and runc's
+// commands allow (`minirun explain rootfs --dry-run`): for commands whose
+// arguments are plain names, it moves the flags, with their values, in
+// front of them. urfave/cli stops parsing flags at the first argument.
+func flagsFirst(args []string) []string {
+	i := 1
+	for i < len(args) && strings.HasPrefix(args[i], "-") { // global flags
+		if valueFlags[strings.TrimLeft(args[i], "-")] && !strings.Contains(args[i], "=") {
+			i++
+		}
+		i++
+	}
+	if i >= len(args) || !plainArgs[args[i]] {
+		return args
+	}
+	var flags, rest []string
+	for j := i + 1; j < len(args); j++ {
+		a := args[j]
+		if a == "--" {
+			rest = append(rest, args[j+1:]...)
+			break
+		}
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			flags = append(flags, a)
+			if valueFlags[strings.TrimLeft(a, "-")] && !strings.Contains(a, "=") && j+1 < len(args) {
+				j++
+				flags = append(flags, args[j])
+			}
+			continue
+		}
+		rest = append(rest, a)
+	}
+	out := append(append([]string{}, args[:i+1]...), flags...)
+	return append(out, rest...)
+}
+
+// plainArgs are the commands whose arguments never start with a dash.
+var plainArgs = map[string]bool{
+	"explain": true, "create": true, "start": true, "state": true, "delete": true,
+	"rm": true, "inspect": true, "ps": true, "list": true, "spec": true, "images": true,
 }

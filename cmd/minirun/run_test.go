@@ -20,3 +20,18 @@ func TestExpandShortFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestFlagsFirst(t *testing.T) {
+	cases := []struct{ in, want []string }{
+		{[]string{"minirun", "explain", "rootfs", "--dry-run"}, []string{"minirun", "explain", "--dry-run", "rootfs"}},
+		{[]string{"minirun", "--root", "/r", "explain", "mounts", "--lang", "en"}, []string{"minirun", "--root", "/r", "explain", "--lang", "en", "mounts"}},
+		{[]string{"minirun", "create", "id1", "--bundle", "/b"}, []string{"minirun", "create", "--bundle", "/b", "id1"}},
+		{[]string{"minirun", "run", "busybox", "ls", "-l"}, []string{"minirun", "run", "busybox", "ls", "-l"}},
+		{[]string{"minirun", "rm", "-f", "a", "b"}, []string{"minirun", "rm", "-f", "a", "b"}},
+	}
+	for _, c := range cases {
+		if got := flagsFirst(c.in); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("flagsFirst(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
