@@ -158,8 +158,12 @@ func (in *initState) setupPlan() explain.Plan {
 		propName = s.Linux.RootfsPropagation
 		prop = propagationFlags[propName]
 	}
+	propID := "rootfs-private"
+	if s.Linux.RootfsPropagation != "" {
+		propID = "rootfs-propagation"
+	}
 	p = append(p, explain.Step{
-		ID: "rootfs-private", Chapter: explain.ChapterRootfs,
+		ID: propID, Chapter: explain.ChapterRootfs,
 		Title: explain.Text{PT: "Torna as montagens do novo namespace " + propName, EN: "Make the new namespace's mounts " + propName},
 		Why: explain.Text{PT: "O / do host costuma ser 'shared': sem isto, cada montagem do contêiner vazaria para o host.",
 			EN: "The host's / is usually shared: without this every container mount would leak to the host."},

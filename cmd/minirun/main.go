@@ -10,6 +10,7 @@ import (
 	goruntime "runtime"
 
 	"github.com/minirun/minirun/runtime"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 )
 
@@ -48,6 +49,10 @@ func main() {
 	}
 }
 
+// version is minirun's release; the OCI spec version it implements is
+// printed next to it.
+const version = "0.1.0"
+
 // exitCode makes minirun exit with a code without printing anything: the
 // container's own exit code after `run`.
 type exitCode int
@@ -58,8 +63,9 @@ func newApp() *cli.App {
 	// Docker's run uses -h for --hostname, so help is --help only.
 	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
 	return &cli.App{
-		Name:  "minirun",
-		Usage: "um runtime de contêineres para aprender como o Docker funciona / a container runtime to learn how Docker works",
+		Name:    "minirun",
+		Version: version + " (OCI runtime spec " + specs.Version + ")",
+		Usage:   "um runtime de contêineres para aprender como o Docker funciona / a container runtime to learn how Docker works",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "root", Value: runtime.DefaultRoot, EnvVars: []string{"MINIRUN_ROOT"}, Usage: "state directory of running containers (like runc's --root)"},
 			&cli.StringFlag{Name: "data-root", Value: "/var/lib/minirun", EnvVars: []string{"MINIRUN_DATA_ROOT"}, Usage: "where images and containers' layers are stored"},

@@ -1,0 +1,73 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// `minirun explain CHAPTER` narrates a real container: the steps it prints
+// are the ones the code ran, with their evidence.
+func TestExplainNamespaces(t *testing.T) {
+	out := ok(t, "explain", "namespaces", "--lang", "en")
+	for _, want := range []string{"ns-clone", "namespaces.md#ns-clone", "unshare --pid --net --mount --uts --ipc", "pid: host pid:[", "uname -n:", "interfaces: 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain namespaces lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "rootfs.md#") {
+		t.Error("the namespaces chapter narrates steps of another chapter")
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}
+
+func TestExplainJSONPerStep(t *testing.T) {
+	r := mr(t, "run", "--rm", "--explain=json", "busybox", "true")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var ids []string
+	for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		var ev struct {
+			Step struct {
+				ID    string            `json:"id"`
+				Title map[string]string `json:"title"`
+				Shell string            `json:"shell"`
+			} `json:"step"`
+			Anchor string `json:"anchor"`
+			Error  string `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("not one JSON object per line: %q", l)
+		}
+		if ev.Step.Title["pt"] == "" || ev.Step.Title["en"] == "" || ev.Anchor == "" || ev.Error != "" {
+			t.Errorf("step %s: %q", ev.Step.ID, l)
+		}
+		ids = append(ids, ev.Step.ID)
+	}
+	order := strings.Join(ids, " ")
+	// The real order of the lifecycle: overlay, cgroup, clone, the init's
+	// mounts, pivot_root, ready, start, exec.
+	last := -1
+	for _, id := range []string{"rootfs-overlay-mount", "cgroups-create", "ns-clone", "mounts-proc", "rootfs-pivot-root", "lifecycle-save-state", "lifecycle-start", "process-exec"} {
+		i := strings.Index(order, id)
+		if i < 0 || i < last {
+			t.Fatalf("step %s missing or out of order in: %s", id, order)
+		}
+		last = i
+	}
+}
+
+func TestExplainDryRunNeedsNoRoot(t *testing.T) {
+	out := ok(t, "explain", "mounts", "--dry-run")
+	if !strings.Contains(out, "mounts.md#mounts-proc") || !strings.Contains(out, "mount -t proc") {
+		t.Fatalf("dry run: %s", out)
+	}
+	if ents := listDir(t, stateRoot); len(ents) != 0 {
+		t.Fatalf("a dry run left state: %v", ents)
+	}
+}
