@@ -25,6 +25,15 @@ func oneID(c *cli.Context) (string, error) {
 	return c.Args().First(), nil
 }
 
+// loadOne loads the container named by the command's only argument.
+func loadOne(c *cli.Context) (*runtime.Container, error) {
+	id, err := oneID(c)
+	if err != nil {
+		return nil, err
+	}
+	return runtime.Load(c.String("root"), id)
+}
+
 var createCommand = &cli.Command{
 	Name:      "create",
 	Usage:     "create a container from an OCI bundle; its process waits for start",
@@ -54,11 +63,7 @@ var createCommand = &cli.Command{
 var startCommand = &cli.Command{
 	Name: "start", Usage: "start a created container", ArgsUsage: "ID",
 	Action: func(c *cli.Context) error {
-		id, err := oneID(c)
-		if err != nil {
-			return err
-		}
-		ctr, err := runtime.Load(c.String("root"), id)
+		ctr, err := loadOne(c)
 		if err != nil {
 			return err
 		}
@@ -69,11 +74,7 @@ var startCommand = &cli.Command{
 var stateCommand = &cli.Command{
 	Name: "state", Usage: "print a container's OCI state as JSON", ArgsUsage: "ID",
 	Action: func(c *cli.Context) error {
-		id, err := oneID(c)
-		if err != nil {
-			return err
-		}
-		ctr, err := runtime.Load(c.String("root"), id)
+		ctr, err := loadOne(c)
 		if err != nil {
 			return err
 		}
@@ -113,11 +114,7 @@ var deleteCommand = &cli.Command{
 	Name: "delete", Usage: "delete a stopped container (--force: kill it first)", ArgsUsage: "ID",
 	Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}}},
 	Action: func(c *cli.Context) error {
-		id, err := oneID(c)
-		if err != nil {
-			return err
-		}
-		ctr, err := runtime.Load(c.String("root"), id)
+		ctr, err := loadOne(c)
 		if err != nil {
 			return err
 		}
