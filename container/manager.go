@@ -17,6 +17,7 @@ import (
 	"github.com/minirun/minirun/internal/cleanup"
 	"github.com/minirun/minirun/overlay"
 	"github.com/minirun/minirun/runtime"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -88,8 +89,14 @@ func (m *Manager) refresh(meta *Meta) {
 		return
 	}
 	c, err := runtime.Load(m.StateRoot, meta.ID)
-	if err == nil && c.Status() == runtime.Running {
-		return
+	if err == nil {
+		switch c.Status() {
+		case runtime.Running:
+			return
+		case runtime.Paused:
+			meta.State.Paused = true
+			return
+		}
 	}
 	meta.State.Status, meta.State.Running, meta.State.Pid = "exited", false, 0
 	if meta.State.ExitCode == 0 {
@@ -214,7 +221,8 @@ func (m *Manager) Run(o RunOpts, stdio IO, tr *explain.Tracer) (code int, retErr
 	if console != nil {
 		console.Close()
 	}
-	meta.State = State{Status: "exited", ExitCode: code, StartedAt: meta.State.StartedAt, FinishedAt: time.Now().UTC()}
+	meta.State = State{Status: "exited", ExitCode: code, StartedAt: meta.State.StartedAt, FinishedAt: time.Now().UTC(),
+		OOMKilled: ctr.OOMKilled()}
 	if werr != nil {
 		meta.State.Error = werr.Error()
 	}
@@ -270,7 +278,7 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 			"WorkDir":   filepath.Join(dir, "work"),
 			"MergedDir": filepath.Join(dir, "merged"),
 		}},
-		HostConfig: HostConfig{AutoRemove: o.Remove},
+		HostConfig: HostConfig{AutoRemove: o.Remove, Resources: o.Resources},
 	}
 	if layers, err := m.Images.LayerDirs(img); err == nil {
 		meta.GraphDriver.Data["LowerDir"] = strings.Join(layers, ":")
@@ -362,4 +370,43 @@ func forwardSignals(ctr *runtime.Container) func() {
 		}
 	}()
 	return func() { signal.Stop(ch); close(done) }
+}
+
+// Runtime returns the runtime's view of a container: the live process, its
+// cgroup. It fails for a container that is not running.
+func (m *Manager) Runtime(ref string) (*Meta, *runtime.Container, error) {
+	meta, err := m.Get(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := runtime.Load(m.StateRoot, meta.ID)
+	if err != nil {
+		return meta, nil, fmt.Errorf("container %s is not running", meta.Name)
+	}
+	return meta, c, nil
+}
+
+// Update changes a running container's limits and records them.
+func (m *Manager) Update(ref string, res *specs.LinuxResources, tr *explain.Tracer) error {
+	meta, c, err := m.Runtime(ref)
+	if err != nil {
+		return err
+	}
+	if err := c.Update(res, tr); err != nil {
+		return err
+	}
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	meta, err = loadMeta(m.dir(meta.ID))
+	if err != nil {
+		return err
+	}
+	if meta.HostConfig.Resources == nil {
+		meta.HostConfig.Resources = &specs.LinuxResources{}
+	}
+	runtime.MergeResources(meta.HostConfig.Resources, res)
+	return meta.save(m.dir(meta.ID))
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Meta is what minirun remembers about a container, shaped like the parts
@@ -60,6 +62,8 @@ type GraphDriver struct {
 // HostConfig holds the run flags that are about the host.
 type HostConfig struct {
 	AutoRemove bool `json:"AutoRemove"`
+	// Resources are the cgroup limits, in the OCI spec's terms.
+	Resources *specs.LinuxResources `json:"Resources,omitempty"`
 }
 
 const metaFile = "meta.json"

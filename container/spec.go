@@ -22,6 +22,10 @@ type RunOpts struct {
 	TTY         bool     // -t
 	Interactive bool     // -i
 	Remove      bool     // --rm
+	// Resources are the cgroup limits from --memory, --cpus… (nil: none).
+	Resources *specs.LinuxResources
+	// Devices are host devices added with --device.
+	Devices []specs.LinuxDevice
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -112,5 +116,10 @@ func buildSpec(ic v1.ImageConfig, o RunOpts, id, rootfs string) (*specs.Spec, er
 		return nil, err
 	}
 	s.Process.User = u
+	if r := o.Resources; r != nil {
+		r.Devices = append(s.Linux.Resources.Devices, r.Devices...)
+		s.Linux.Resources = r
+	}
+	s.Linux.Devices = append(s.Linux.Devices, o.Devices...)
 	return s, nil
 }

@@ -750,6 +750,12 @@ func (c *Container) Delete(force bool, tr *explain.Tracer) error {
 		if !force {
 			return &TransitionError{Op: "delete", Status: st}
 		}
+		if st == Paused {
+			// A frozen task (v1 freezer) handles SIGKILL only once thawed.
+			if err := c.Resume(tr); err != nil {
+				return err
+			}
+		}
 		if err := unix.Kill(c.st.Pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("kill init %d: %w", c.st.Pid, err)
 		}

@@ -25,13 +25,16 @@ const (
 	Created  Status = Status(specs.StateCreated)
 	Running  Status = Status(specs.StateRunning)
 	Stopped  Status = Status(specs.StateStopped)
+	// Paused is not in the OCI spec's list; runc reports it for a frozen
+	// container, and so does minirun.
+	Paused Status = "paused"
 )
 
 // canStart, canKill and canDelete are the lifecycle's rules in one place.
 // The spec: start only a created container; kill a created or running one;
 // delete only a stopped one (unless forced).
 func canStart(s Status) bool  { return s == Created }
-func canKill(s Status) bool   { return s == Created || s == Running }
+func canKill(s Status) bool   { return s == Created || s == Running || s == Paused }
 func canDelete(s Status) bool { return s == Stopped }
 
 // savedState is what minirun keeps on disk in <root>/<id>/state.json. The
@@ -44,6 +47,7 @@ type savedState struct {
 	Created     time.Time         `json:"created"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	CgroupPath  string            `json:"cgroupPath,omitempty"`
+	Paused      bool              `json:"paused,omitempty"`
 	// Config is the spec as it was at create time: delete needs its hooks
 	// and cgroup settings even if the bundle changed or vanished since.
 	Config *specs.Spec `json:"config"`
@@ -143,6 +147,9 @@ func statusOf(dir string, s *savedState) Status {
 		return Created
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return Created
+	}
+	if s.Paused {
+		return Paused
 	}
 	return Running
 }

@@ -79,6 +79,7 @@ func newApp() *cli.App {
 			runCommand, specCommand, listCommand, execInitCommand,
 			explainCommand,
 			psCommand, rmCommand, imagesCommand, imageCommand, inspectCommand,
+			updateCommand, statsCommand, pauseCommand, resumeCommand,
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,

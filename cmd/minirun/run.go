@@ -31,7 +31,8 @@ var runCommand = &cli.Command{
 		&cli.StringFlag{Name: "hostname", Aliases: []string{"h"}, Usage: "container hostname"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user[:group] or uid[:gid]"},
 		&cli.StringFlag{Name: "entrypoint", Usage: "override the image's ENTRYPOINT"},
-	}, explainFlags...),
+		deviceFlag,
+	}, append(append([]cli.Flag{}, resourceFlags...), explainFlags...)...),
 	Action: func(c *cli.Context) error {
 		if c.NArg() == 0 {
 			return fmt.Errorf("run: give an IMAGE (Docker form) or --bundle DIR ID (OCI form)")
@@ -55,6 +56,9 @@ var runCommand = &cli.Command{
 			Name: c.String("name"), Image: c.Args().First(), Cmd: c.Args().Tail(),
 			Env: c.StringSlice("env"), Workdir: c.String("workdir"), Hostname: c.String("hostname"),
 			User: c.String("user"), TTY: c.Bool("tty"), Interactive: c.Bool("interactive"), Remove: c.Bool("rm"),
+		}
+		if o.Resources, o.Devices, err = resourcesFromFlags(c); err != nil {
+			return err
 		}
 		if c.IsSet("entrypoint") {
 			e := c.String("entrypoint")
@@ -179,6 +183,10 @@ var valueFlags = map[string]bool{
 	"name": true, "e": true, "env": true, "w": true, "workdir": true, "h": true, "hostname": true,
 	"u": true, "user": true, "entrypoint": true, "b": true, "bundle": true, "pid-file": true,
 	"console-socket": true, "lang": true, "root": true, "data-root": true, "image": true,
+	"memory": true, "m": true, "memory-swap": true, "memory-reservation": true, "cpus": true,
+	"cpu-shares": true, "cpu-quota": true, "cpu-period": true, "cpuset-cpus": true, "cpuset-mems": true,
+	"pids-limit": true, "blkio-weight": true, "device-read-bps": true, "device-write-bps": true,
+	"device-read-iops": true, "device-write-iops": true, "device": true, "resources": true, "r": true,
 	"format": true, "f": true, "change": true, "c": true, "log": true, "log-format": true,
 }
 
@@ -222,4 +230,5 @@ func flagsFirst(args []string) []string {
 var plainArgs = map[string]bool{
 	"explain": true, "create": true, "start": true, "state": true, "delete": true,
 	"rm": true, "inspect": true, "ps": true, "list": true, "spec": true, "images": true,
+	"update": true, "pause": true, "resume": true, "unpause": true, "stats": true,
 }

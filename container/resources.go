@@ -1,0 +1,258 @@
+package container
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// ResourceFlags are Docker's resource flags of `run` and `update`, as typed.
+// Empty strings and zero values mean "not given".
+type ResourceFlags struct {
+	Memory, MemorySwap, MemoryReservation string
+	OOMKillDisable                        bool
+	CPUs                                  string
+	CPUShares, CPUQuota, CPUPeriod        int64
+	CpusetCpus, CpusetMems                string
+	PidsLimit                             int64 // 0: not given; -1: unlimited
+	BlkioWeight                           uint16
+	DeviceReadBps, DeviceWriteBps         []string // PATH:RATE, e.g. /dev/sda:1mb
+	DeviceReadIOps, DeviceWriteIOps       []string // PATH:N
+	Devices                               []string // HOST[:CONTAINER[:rwm]]
+}
+
+// ParseBytes reads Docker's sizes: 512, 10k, 32m, 1g (powers of 1024, any case, an optional trailing b).
+func ParseBytes(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	t = strings.TrimSuffix(t, "b")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k':
+			mult, t = 1<<10, t[:n-1]
+		case 'm':
+			mult, t = 1<<20, t[:n-1]
+		case 'g':
+			mult, t = 1<<30, t[:n-1]
+		case 't':
+			mult, t = 1<<40, t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 || v*float64(mult) > math.MaxInt64 {
+		return 0, fmt.Errorf("invalid size %q: use a number with an optional unit b, k, m or g", s)
+	}
+	return int64(v * float64(mult)), nil
+}
+
+// Resources turns the flags into the spec's resources, checking them as
+// Docker does, and returns the host devices to add (--device).
+func (f ResourceFlags) Resources() (*specs.LinuxResources, []specs.LinuxDevice, error) {
+	r := &specs.LinuxResources{}
+	if f.Memory != "" || f.MemorySwap != "" || f.MemoryReservation != "" || f.OOMKillDisable {
+		r.Memory = &specs.LinuxMemory{}
+	}
+	if f.Memory != "" {
+		m, err := ParseBytes(f.Memory)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--memory: %w", err)
+		}
+		if m < 6<<20 {
+			return nil, nil, fmt.Errorf("--memory %s: the minimum is 6m", f.Memory)
+		}
+		r.Memory.Limit = &m
+		// Docker's default: as much swap as memory (--memory-swap = 2 × --memory).
+		swap := 2 * m
+		r.Memory.Swap = &swap
+	}
+	if f.MemorySwap != "" {
+		if r.Memory.Limit == nil {
+			return nil, nil, fmt.Errorf("--memory-swap needs --memory")
+		}
+		var swap int64 = -1
+		if f.MemorySwap != "-1" {
+			v, err := ParseBytes(f.MemorySwap)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--memory-swap: %w", err)
+			}
+			if v < *r.Memory.Limit {
+				return nil, nil, fmt.Errorf("--memory-swap %s must be at least --memory %s (it counts memory plus swap)", f.MemorySwap, f.Memory)
+			}
+			swap = v
+		}
+		r.Memory.Swap = &swap
+	}
+	if f.MemoryReservation != "" {
+		v, err := ParseBytes(f.MemoryReservation)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--memory-reservation: %w", err)
+		}
+		r.Memory.Reservation = &v
+	}
+	if f.OOMKillDisable {
+		t := true
+		r.Memory.DisableOOMKiller = &t
+	}
+	if f.CPUs != "" || f.CPUShares != 0 || f.CPUQuota != 0 || f.CPUPeriod != 0 || f.CpusetCpus != "" || f.CpusetMems != "" {
+		r.CPU = &specs.LinuxCPU{}
+	}
+	if f.CPUs != "" {
+		if f.CPUQuota != 0 || f.CPUPeriod != 0 {
+			return nil, nil, fmt.Errorf("--cpus and --cpu-quota/--cpu-period cannot be used together")
+		}
+		c, err := strconv.ParseFloat(f.CPUs, 64)
+		if err != nil || c <= 0 {
+			return nil, nil, fmt.Errorf("--cpus %q: want a positive number such as 0.5", f.CPUs)
+		}
+		// --cpus N is CFS bandwidth: N × 100 ms of CPU per 100 ms period.
+		period := uint64(100000)
+		quota := int64(c * float64(period))
+		r.CPU.Period, r.CPU.Quota = &period, &quota
+	}
+	if f.CPUShares != 0 {
+		if f.CPUShares < 2 {
+			return nil, nil, fmt.Errorf("--cpu-shares %d: the minimum is 2", f.CPUShares)
+		}
+		s := uint64(f.CPUShares)
+		r.CPU.Shares = &s
+	}
+	if f.CPUQuota != 0 {
+		q := f.CPUQuota
+		r.CPU.Quota = &q
+	}
+	if f.CPUPeriod != 0 {
+		if f.CPUPeriod < 1000 || f.CPUPeriod > 1000000 {
+			return nil, nil, fmt.Errorf("--cpu-period %d: must be between 1000 and 1000000 µs", f.CPUPeriod)
+		}
+		p := uint64(f.CPUPeriod)
+		r.CPU.Period = &p
+	}
+	if f.CpusetCpus != "" {
+		r.CPU.Cpus = f.CpusetCpus
+	}
+	if f.CpusetMems != "" {
+		r.CPU.Mems = f.CpusetMems
+	}
+	if f.PidsLimit != 0 {
+		l := f.PidsLimit
+		if l < 0 {
+			l = -1
+		}
+		r.Pids = &specs.LinuxPids{Limit: &l}
+	}
+	bio := &specs.LinuxBlockIO{}
+	useBio := false
+	if f.BlkioWeight != 0 {
+		if f.BlkioWeight < 10 || f.BlkioWeight > 1000 {
+			return nil, nil, fmt.Errorf("--blkio-weight %d: must be between 10 and 1000", f.BlkioWeight)
+		}
+		w := f.BlkioWeight
+		bio.Weight, useBio = &w, true
+	}
+	for _, t := range []struct {
+		flag  string
+		vals  []string
+		bytes bool
+		dst   *[]specs.LinuxThrottleDevice
+	}{
+		{"--device-read-bps", f.DeviceReadBps, true, &bio.ThrottleReadBpsDevice},
+		{"--device-write-bps", f.DeviceWriteBps, true, &bio.ThrottleWriteBpsDevice},
+		{"--device-read-iops", f.DeviceReadIOps, false, &bio.ThrottleReadIOPSDevice},
+		{"--device-write-iops", f.DeviceWriteIOps, false, &bio.ThrottleWriteIOPSDevice},
+	} {
+		for _, v := range t.vals {
+			td, err := throttleDevice(v, t.bytes)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s %s: %w", t.flag, v, err)
+			}
+			*t.dst = append(*t.dst, td)
+			useBio = true
+		}
+	}
+	if useBio {
+		r.BlockIO = bio
+	}
+	var devs []specs.LinuxDevice
+	for _, d := range f.Devices {
+		dev, rule, err := hostDevice(d)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--device %s: %w", d, err)
+		}
+		devs = append(devs, dev)
+		r.Devices = append(r.Devices, rule)
+	}
+	return r, devs, nil
+}
+
+// throttleDevice parses PATH:RATE into the device's numbers and the rate.
+func throttleDevice(v string, bytes bool) (specs.LinuxThrottleDevice, error) {
+	path, rate, ok := strings.Cut(v, ":")
+	if !ok {
+		return specs.LinuxThrottleDevice{}, fmt.Errorf("want DEVICE:RATE")
+	}
+	major, minor, typ, err := deviceNumbers(path)
+	if err != nil {
+		return specs.LinuxThrottleDevice{}, err
+	}
+	if typ != "b" {
+		return specs.LinuxThrottleDevice{}, fmt.Errorf("%s is not a block device", path)
+	}
+	var n int64
+	if bytes {
+		n, err = ParseBytes(rate)
+	} else {
+		n, err = strconv.ParseInt(rate, 10, 64)
+	}
+	if err != nil || n <= 0 {
+		return specs.LinuxThrottleDevice{}, fmt.Errorf("invalid rate %q", rate)
+	}
+	td := specs.LinuxThrottleDevice{Rate: uint64(n)}
+	td.Major, td.Minor = major, minor
+	return td, nil
+}
+
+// deviceNumbers stats a device node on the host.
+func deviceNumbers(path string) (major, minor int64, typ string, err error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, 0, "", fmt.Errorf("stat %s: %w", path, err)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFBLK:
+		typ = "b"
+	case unix.S_IFCHR:
+		typ = "c"
+	default:
+		return 0, 0, "", fmt.Errorf("%s is not a device", path)
+	}
+	return int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev)), typ, nil
+}
+
+// hostDevice parses --device HOST[:CONTAINER[:PERMISSIONS]].
+func hostDevice(v string) (specs.LinuxDevice, specs.LinuxDeviceCgroup, error) {
+	parts := strings.Split(v, ":")
+	host, ctr, perms := parts[0], parts[0], "rwm"
+	if len(parts) > 1 && parts[1] != "" {
+		ctr = parts[1]
+	}
+	if len(parts) > 2 {
+		perms = parts[2]
+	}
+	if len(parts) > 3 || strings.Trim(perms, "rwm") != "" || !strings.HasPrefix(ctr, "/") {
+		return specs.LinuxDevice{}, specs.LinuxDeviceCgroup{}, fmt.Errorf("want HOST[:CONTAINER[:rwm]]")
+	}
+	major, minor, typ, err := deviceNumbers(host)
+	if err != nil {
+		return specs.LinuxDevice{}, specs.LinuxDeviceCgroup{}, err
+	}
+	fi, _ := os.Stat(host)
+	mode := fi.Mode().Perm()
+	dev := specs.LinuxDevice{Path: ctr, Type: typ, Major: major, Minor: minor, FileMode: &mode}
+	rule := specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: perms}
+	return dev, rule, nil
+}
