@@ -221,7 +221,13 @@ func (m *Manager) Run(o RunOpts, stdio IO, tr *explain.Tracer) (code int, retErr
 	if console != nil {
 		console.Close()
 	}
-	meta.State = State{Status: "exited", ExitCode: code, StartedAt: meta.State.StartedAt, FinishedAt: time.Now().UTC(),
+	// Other commands (update, rename) may have changed the record while
+	// the container ran: start from what is on disk.
+	startedAt := meta.State.StartedAt
+	if fresh, err := loadMeta(dir); err == nil {
+		meta = fresh
+	}
+	meta.State = State{Status: "exited", ExitCode: code, StartedAt: startedAt, FinishedAt: time.Now().UTC(),
 		OOMKilled: ctr.OOMKilled()}
 	if werr != nil {
 		meta.State.Error = werr.Error()
@@ -306,8 +312,12 @@ func (m *Manager) stop(meta *Meta, ctr *runtime.Container) error {
 	if err := overlay.Unmount(meta.GraphDriver.Data["MergedDir"]); err != nil {
 		errs = append(errs, err)
 	}
-	if err := meta.save(m.dir(meta.ID)); err != nil {
-		errs = append(errs, err)
+	// `rm -f` from another terminal may have removed the container while
+	// its `run` was still attached: then there is nothing left to record.
+	if _, err := os.Stat(m.dir(meta.ID)); err == nil {
+		if err := meta.save(m.dir(meta.ID)); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -21,3 +21,12 @@ vmtmp=$(mktemp -d /tmp/minirun-vmtest-XXXXXX)
 trap 'rm -rf "$vmtmp"' EXIT
 CGO_ENABLED=0 go test -c -o "$vmtmp/cgroups.test" ./cgroups
 bash tests/vm/run.sh -- "$vmtmp/cgroups.test" -test.v -test.count=1
+
+echo; echo "== integration tests on cgroup v2, in the VM"
+CGO_ENABLED=0 go build -o "$vmtmp/minirun" ./cmd/minirun
+CGO_ENABLED=0 go test -c -tags integration -o "$vmtmp/integration.test" ./tests/integration
+bash scripts/mkbusybox.sh "$vmtmp/busybox.tar" >/dev/null
+bash tests/vm/run.sh --add "$vmtmp/minirun:/usr/local/bin/minirun" --add "$vmtmp/busybox.tar:/images/busybox.tar" \
+  --env MINIRUN_BINARY=/usr/local/bin/minirun --env MINIRUN_BUSYBOX_TAR=/images/busybox.tar -- \
+  "$vmtmp/integration.test" -test.v -test.count=1 \
+  -test.run 'Cgroup|Stats|DeviceCgroup|Namespaces|PID1|OnlyLoopback|WriteGoes|ExitCodes|OCILifecycle|Explain'

@@ -61,16 +61,23 @@ func setup() (int, error) {
 		return 1, err
 	}
 	stateRoot, dataRoot = filepath.Join(top, "run"), filepath.Join(top, "lib")
-	binary = filepath.Join(top, "minirun")
-	build := exec.Command("go", "build", "-o", binary, "github.com/minirun/minirun/cmd/minirun")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return 1, fmt.Errorf("build minirun: %v: %s", err, out)
+	// In the cgroup v2 VM there is no Go toolchain: the test command ships
+	// a prebuilt binary and busybox tar and names them here.
+	binary, busyboxTar = os.Getenv("MINIRUN_BINARY"), os.Getenv("MINIRUN_BUSYBOX_TAR")
+	if binary == "" {
+		binary = filepath.Join(top, "minirun")
+		build := exec.Command("go", "build", "-o", binary, "github.com/minirun/minirun/cmd/minirun")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			return 1, fmt.Errorf("build minirun: %v: %s", err, out)
+		}
 	}
-	busyboxTar = filepath.Join(top, "busybox.tar")
-	mk := exec.Command("bash", repoPath("scripts/mkbusybox.sh"), busyboxTar)
-	if out, err := mk.CombinedOutput(); err != nil {
-		return 1, fmt.Errorf("mkbusybox: %v: %s", err, out)
+	if busyboxTar == "" {
+		busyboxTar = filepath.Join(top, "busybox.tar")
+		mk := exec.Command("bash", repoPath("scripts/mkbusybox.sh"), busyboxTar)
+		if out, err := mk.CombinedOutput(); err != nil {
+			return 1, fmt.Errorf("mkbusybox: %v: %s", err, out)
+		}
 	}
 	if out, err := exec.Command(binary, "--root", stateRoot, "--data-root", dataRoot, "image", "import", "--change", `CMD ["sh"]`, busyboxTar, "busybox").CombinedOutput(); err != nil {
 		return 1, fmt.Errorf("import busybox: %v: %s", err, out)
