@@ -794,20 +794,26 @@ func (c *Container) Delete(force bool, tr *explain.Tracer) error {
 	}, nil)
 }
 
-// waitStopped polls until the kernel says the init is gone. A created or
-// running container killed by another process is reaped by its parent
-// (or by pid 1), so polling /proc is all minirun can do here.
+// waitStopped waits until the kernel says the init is gone. A container
+// killed by another process is reaped by its parent (or by pid 1), so this
+// process cannot wait(2) for it; a pidfd (pidfd_open(2)) becomes readable
+// the moment it exits, with no polling.
 func (c *Container) waitStopped(timeout time.Duration) error {
+	if c.cmd != nil {
+		c.cmd.Wait()
+	}
 	deadline := time.Now().Add(timeout)
-	for c.Status() != Stopped {
-		if c.cmd != nil {
-			c.cmd.Wait()
-			continue
+	if fd, err := unix.PidfdOpen(c.st.Pid, 0); err == nil {
+		defer unix.Close(fd)
+		for c.Status() != Stopped && time.Now().Before(deadline) {
+			unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 100)
 		}
+	}
+	for c.Status() != Stopped {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("container %s: init %d did not die", c.ID, c.st.Pid)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	return nil
 }
