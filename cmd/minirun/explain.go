@@ -20,7 +20,7 @@ var demoCommand = map[explain.Chapter]string{
 	explain.ChapterRootfs:     "ls /; echo escrito > /novo-arquivo; rm -f /bin/vi; ls -l /novo-arquivo",
 	explain.ChapterMounts:     "cat /proc/self/mounts",
 	explain.ChapterProcess:    "grep -E 'Uid|Gid|Cap|NoNewPrivs' /proc/self/status; ulimit -n",
-	explain.ChapterCgroups:    "cat /proc/self/cgroup; ls /sys/fs/cgroup",
+	explain.ChapterCgroups:    "cat /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max 2>/dev/null",
 }
 
 var explainCommand = &cli.Command{
@@ -71,9 +71,15 @@ var explainCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		code, err := m.Run(container.RunOpts{
-			Image: c.String("image"), Cmd: []string{"sh", "-c", demoCommand[ch]}, Remove: true,
-		}, container.IO{Stdout: os.Stdout, Stderr: os.Stderr}, explain.New(sink))
+		o := container.RunOpts{Image: c.String("image"), Cmd: []string{"sh", "-c", demoCommand[ch]}, Remove: true}
+		if ch == explain.ChapterCgroups {
+			// Limits, so that the chapter shows each file being written.
+			o.Resources, _, err = container.ResourceFlags{Memory: "64m", CPUs: "0.5", PidsLimit: 64}.Resources()
+			if err != nil {
+				return err
+			}
+		}
+		code, err := m.Run(o, container.IO{Stdout: os.Stdout, Stderr: os.Stderr}, explain.New(sink))
 		if err != nil {
 			return err
 		}
