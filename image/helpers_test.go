@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -127,4 +128,15 @@ func countDir(t testing.TB, dir string) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// sources turns layer tars into the layer sources of Store.create.
+func sources(tars ...[]byte) []layerSource {
+	var out []layerSource
+	for _, b := range tars {
+		out = append(out, layerSource{open: func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(b)), nil
+		}})
+	}
+	return out
 }

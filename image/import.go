@@ -57,22 +57,56 @@ func (s *Store) Import(r io.Reader, ref string, cfg *v1.ImageConfig, tr *explain
 	if cfg != nil {
 		img.Config = *cfg
 	}
-	return s.create([]io.Reader{r}, img, tag, tr)
+	src := layerSource{open: func() (io.ReadCloser, error) { return io.NopCloser(r), nil }}
+	return s.create([]layerSource{src}, img, createOpts{tag: tag}, tr)
+}
+
+// layerSource is one layer of an image entering the store.
+type layerSource struct {
+	// diffID is the layer's diff ID when it is known beforehand (a pulled
+	// or loaded image's config lists them; a parent image's layers), ""
+	// otherwise. A known layer the store already has is not read again.
+	diffID digest.Digest
+	// open returns the layer tar, plain or gzip-compressed. It is called
+	// only when the layer must be extracted; nil means the layer must
+	// already be in the store.
+	open func() (io.ReadCloser, error)
+}
+
+// createOpts says what, beside layers and config, an image entering the
+// store carries.
+type createOpts struct {
+	// tag is the "name:tag" to point at the image, or "".
+	tag string
+	// repoDigest is the "name@sha256:…" to point at the image (a pull),
+	// or "".
+	repoDigest string
+	// manifest is the registry's manifest, kept under manifests/ by its
+	// digest (a pull), or nil.
+	manifest []byte
+	// rawConfig, when set, is the config to store byte for byte (pulled
+	// or loaded: its digest is the image ID the registry or the archive
+	// named, so it must not be re-encoded). Otherwise img is encoded.
+	rawConfig []byte
+	// parent is the ID of the image a build step started from, "" for
+	// FROM scratch; nil when the image does not come from a build.
+	parent *string
 }
 
 // stagedLayer is a layer extracted into the scratch directory, not yet in
-// the store.
+// the store, or (shared) one the store already had.
 type stagedLayer struct {
-	dir    string // scratch dir holding diff/ and layer.json
+	dir    string // scratch dir holding diff/, layer.json and tar-split.gz
 	diffID digest.Digest
 	size   int64
+	shared bool // already stored: nothing was extracted
 }
 
-// create stores the layers read from layers (bottom first) and an image
-// whose config is img with rootfs filled in, and names it tag ("" for
-// none). It is the one path by which images enter the store, so pull and
-// build can share it: when img already lists diff_ids (a pulled config),
-// the extracted layers must match them.
+// create stores the layers of sources (bottom first) and an image whose
+// config is img with rootfs filled in (or o.rawConfig as is). It is the
+// one path by which images enter the store: import, pull, load and build
+// share it. When the config already lists diff_ids (pulled or loaded), the
+// extracted layers must match them.
 //
 // Order: the slow part, extraction, runs without the lock, each layer into
 // a private scratch directory. Then, under the exclusive lock, the layers
@@ -80,9 +114,9 @@ type stagedLayer struct {
 // there undoes those steps before the lock is released, so no other
 // process ever sees a layer that no config references or a name that
 // points nowhere.
-func (s *Store) create(layers []io.Reader, img v1.Image, tag string, tr *explain.Tracer) (_ *Image, retErr error) {
+func (s *Store) create(sources []layerSource, img v1.Image, o createOpts, tr *explain.Tracer) (_ *Image, retErr error) {
 	if tr.DryRun() {
-		return nil, s.narrateCreate(len(layers), tag, tr)
+		return nil, s.narrateCreate(len(sources), o.tag, tr)
 	}
 	staging, err := os.MkdirTemp(s.tmpDir(), "import-")
 	if err != nil {
@@ -96,27 +130,41 @@ func (s *Store) create(layers []io.Reader, img v1.Image, tag string, tr *explain
 		}
 	}()
 
-	staged := make([]stagedLayer, len(layers))
-	diffIDs := make([]digest.Digest, len(layers))
-	for i, r := range layers {
-		l, err := s.extractLayer(r, filepath.Join(staging, strconv.Itoa(i)), tr)
+	staged := make([]stagedLayer, len(sources))
+	diffIDs := make([]digest.Digest, len(sources))
+	for i, src := range sources {
+		l, err := s.stageLayer(src, filepath.Join(staging, strconv.Itoa(i)), tr)
 		if err != nil {
 			return nil, fmt.Errorf("layer %d: %w", i, err)
 		}
 		staged[i], diffIDs[i] = l, l.diffID
 	}
-	if len(img.RootFS.DiffIDs) > 0 && !slices.Equal(img.RootFS.DiffIDs, diffIDs) {
+	var data []byte
+	if o.rawConfig != nil {
+		data = o.rawConfig
+		if err := json.Unmarshal(data, &img); err != nil {
+			return nil, fmt.Errorf("parse image config: %w", err)
+		}
+	}
+	if (o.rawConfig != nil || len(img.RootFS.DiffIDs) > 0) && !slices.Equal(img.RootFS.DiffIDs, diffIDs) {
 		return nil, fmt.Errorf("layers do not match the config: config lists %v, the layers hash to %v",
 			img.RootFS.DiffIDs, diffIDs)
 	}
-	img.RootFS = v1.RootFS{Type: "layers", DiffIDs: diffIDs}
+	if data == nil {
+		img.RootFS = v1.RootFS{Type: "layers", DiffIDs: diffIDs}
+		// The config is stored byte for byte as hashed: re-encoding it
+		// later could change a byte and with it the ID.
+		if data, err = json.Marshal(img); err != nil {
+			return nil, fmt.Errorf("encode image config: %w", err)
+		}
+	}
 
 	unlock, err := s.lock(unix.LOCK_EX)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	id, err := s.commit(staged, &img, tag, tr)
+	id, err := s.commit(staged, data, o, tr)
 	if err != nil {
 		return nil, err
 	}
@@ -127,9 +175,48 @@ func (s *Store) create(layers []io.Reader, img v1.Image, tag string, tr *explain
 	return s.load(id, tags)
 }
 
-// commit moves staged layers into the store, writes the config and sets
-// the tag. The caller holds the exclusive lock.
-func (s *Store) commit(staged []stagedLayer, img *v1.Image, tag string, tr *explain.Tracer) (_ digest.Digest, retErr error) {
+// stageLayer extracts one source into dir, or notes that the store has
+// it already.
+func (s *Store) stageLayer(src layerSource, dir string, tr *explain.Tracer) (stagedLayer, error) {
+	if src.diffID != "" {
+		if err := src.diffID.Validate(); err != nil {
+			return stagedLayer{}, fmt.Errorf("diff ID %q: %w", src.diffID, err)
+		}
+		if s.hasLayer(src.diffID) {
+			return stagedLayer{diffID: src.diffID, shared: true}, nil
+		}
+	}
+	if src.open == nil {
+		return stagedLayer{}, fmt.Errorf("layer %s: %w", src.diffID, ErrNotFound)
+	}
+	r, err := src.open()
+	if err != nil {
+		return stagedLayer{}, err
+	}
+	l, err := s.extractLayer(r, dir, tr)
+	if cerr := r.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return l, err
+	}
+	if src.diffID != "" && l.diffID != src.diffID {
+		return l, fmt.Errorf("layer content hashes to %s, the config lists %s", l.diffID, src.diffID)
+	}
+	return l, nil
+}
+
+// hasLayer reports whether the layer is stored (its layer.json, written
+// last before the rename, exists).
+func (s *Store) hasLayer(diffID digest.Digest) bool {
+	_, err := os.Stat(filepath.Join(s.layerPath(diffID), "layer.json"))
+	return err == nil
+}
+
+// commit moves staged layers into the store, writes the config (data,
+// whose digest is the image ID) and the build parent, and sets the names.
+// The caller holds the exclusive lock.
+func (s *Store) commit(staged []stagedLayer, data []byte, o createOpts, tr *explain.Tracer) (_ digest.Digest, retErr error) {
 	var undo cleanup.Stack
 	defer func() {
 		if retErr != nil {
@@ -137,26 +224,46 @@ func (s *Store) commit(staged []stagedLayer, img *v1.Image, tag string, tr *expl
 		}
 	}()
 	for _, l := range staged {
+		if l.shared {
+			// Skipped before the lock was taken: check it is still there
+			// (an `image rm` may have run in between).
+			if !s.hasLayer(l.diffID) {
+				return "", fmt.Errorf("layer %s was removed while the image was being created; try again", l.diffID)
+			}
+			continue
+		}
 		if err := tr.Do(s.commitLayerStep(l), &undo); err != nil {
 			return "", fmt.Errorf("store layer %s: %w", l.diffID, err)
 		}
 	}
 
-	// The config is stored byte for byte as hashed: re-encoding it later
-	// could change a byte and with it the ID.
-	data, err := json.Marshal(img)
-	if err != nil {
-		return "", fmt.Errorf("encode image config: %w", err)
-	}
 	id := digest.FromBytes(data)
 	if err := tr.Do(s.configWriteStep(id, data), &undo); err != nil {
 		return "", fmt.Errorf("write image config %s: %w", id, err)
 	}
-
-	if tag != "" {
-		if err := tr.Do(s.tagStep(tag, id), &undo); err != nil {
-			return "", fmt.Errorf("tag %s: %w", tag, err)
+	if o.parent != nil {
+		restore, err := s.setParent(id, *o.parent)
+		if err != nil {
+			return "", err
 		}
+		undo.Add("restore parent", restore)
+	}
+	if o.manifest != nil {
+		if err := s.writeManifest(o.manifest); err != nil {
+			return "", err
+		}
+	}
+	if o.tag != "" {
+		if err := tr.Do(s.tagStep(o.tag, id), &undo); err != nil {
+			return "", fmt.Errorf("tag %s: %w", o.tag, err)
+		}
+	}
+	if o.repoDigest != "" {
+		restore, err := s.setDigestRef(o.repoDigest, id)
+		if err != nil {
+			return "", err
+		}
+		undo.Add("restore digest", restore)
 	}
 	undo.Release()
 	return id, nil
@@ -172,11 +279,23 @@ func (s *Store) extractLayer(r io.Reader, dir string, tr *explain.Tracer) (stage
 		if err := os.MkdirAll(diff, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", diff, err)
 		}
-		var err error
-		if l.diffID, l.size, err = extractStream(r, diff); err != nil {
+		split, err := os.OpenFile(filepath.Join(dir, tarSplitFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("create tar-split record: %w", err)
+		}
+		defer split.Close()
+		zw, _ := gzip.NewWriterLevel(split, gzip.BestSpeed)
+		var tarSize int64
+		if l.diffID, l.size, tarSize, err = extractStream(r, diff, zw); err != nil {
 			return err
 		}
-		data, err := json.Marshal(layerInfo{DiffID: l.diffID, Size: l.size})
+		if err := zw.Close(); err != nil {
+			return fmt.Errorf("write tar-split record: %w", err)
+		}
+		if err := split.Close(); err != nil {
+			return fmt.Errorf("write tar-split record: %w", err)
+		}
+		data, err := json.Marshal(layerInfo{DiffID: l.diffID, Size: l.size, TarSize: tarSize})
 		if err != nil {
 			return fmt.Errorf("encode layer info: %w", err)
 		}
@@ -192,6 +311,15 @@ func (s *Store) extractLayer(r io.Reader, dir string, tr *explain.Tracer) (stage
 	return l, nil
 }
 
+// tarSplitFile is the name, in a layer's directory, of the record that
+// gives back its tar byte for byte (see layer.ExtractRecorded).
+const tarSplitFile = "tar-split.gz"
+
+// countWriter counts the bytes written to it.
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
 // The first bytes of compressed streams (RFC 1952 for gzip; the zstd, xz
 // and bzip2 formats for the others, named only to fail clearly).
 var (
@@ -202,41 +330,41 @@ var (
 )
 
 // extractStream decompresses r when it is gzip, applies the tar to dir,
-// and returns the layer's diff ID: the sha256 of the uncompressed tar.
-func extractStream(r io.Reader, dir string) (digest.Digest, int64, error) {
+// writes its tar-split record to record, and returns the layer's diff ID
+// (the sha256 of the uncompressed tar), the bytes of file content, and the
+// size of the uncompressed tar.
+func extractStream(r io.Reader, dir string, record io.Writer) (digest.Digest, int64, int64, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(6)
 	if len(head) == 0 {
 		if err == nil || err == io.EOF {
-			return "", 0, fmt.Errorf("empty input: a tar archive was expected")
+			return "", 0, 0, fmt.Errorf("empty input: a tar archive was expected")
 		}
-		return "", 0, fmt.Errorf("read layer: %w", err)
+		return "", 0, 0, fmt.Errorf("read layer: %w", err)
 	}
 	var tarStream io.Reader = br
 	switch {
 	case bytes.HasPrefix(head, gzipMagic):
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return "", 0, fmt.Errorf("gzip: %w", err)
+			return "", 0, 0, fmt.Errorf("gzip: %w", err)
 		}
 		defer zr.Close()
 		tarStream = zr
 	case bytes.HasPrefix(head, zstdMagic), bytes.HasPrefix(head, xzMagic), bytes.HasPrefix(head, bzip2Magic):
-		return "", 0, fmt.Errorf("compressed with zstd, xz or bzip2: only plain or gzip tar archives are supported")
+		return "", 0, 0, fmt.Errorf("compressed with zstd, xz or bzip2: only plain or gzip tar archives are supported")
 	}
 	digester := digest.SHA256.Digester()
-	tee := io.TeeReader(tarStream, digester.Hash())
-	size, err := layer.Extract(tee, dir)
+	count := &countWriter{}
+	tee := io.TeeReader(tarStream, io.MultiWriter(digester.Hash(), count))
+	// ExtractRecorded reads the stream to its end, zero padding after the
+	// end-of-archive marker included: the diff ID covers it all, so that it
+	// equals `sha256sum` of the tar.
+	size, err := layer.ExtractRecorded(tee, dir, record)
 	if err != nil {
-		return "", 0, err
+		return "", 0, 0, err
 	}
-	// The diff ID covers the whole uncompressed stream, so that it equals
-	// `sha256sum` of the tar: tar.Reader stops at the end-of-archive
-	// marker and leaves the zero padding after it unread.
-	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return "", 0, fmt.Errorf("read layer: %w", err)
-	}
-	return digester.Digest(), size, nil
+	return digester.Digest(), size, count.n, nil
 }
 
 // commitLayerStep renames a staged layer to layers/sha256/<diff id>, or

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -30,18 +32,41 @@ import (
 // leaves at worst layers no config lists (wasted space), never a name or a
 // config pointing at something missing.
 func (s *Store) Remove(ref string, inUse func(imageID string) bool) error {
+	_, err := s.RemoveImage(ref, inUse)
+	return err
+}
+
+// Removal says what RemoveImage did, in the words `docker rmi` prints.
+type Removal struct {
+	// Untagged are the names (and digest references) removed.
+	Untagged []string
+	// Deleted are the IDs of the images deleted: the one named, then the
+	// untagged build steps below it that nothing else needed any more.
+	Deleted []string
+}
+
+// ErrHasChildren is returned (wrapped) when an image asked to be removed
+// is the parent of another image's build step.
+var ErrHasChildren = errors.New("image has dependent child images")
+
+// RemoveImage is Remove, reporting what it untagged and deleted. After
+// deleting an image it walks down its build chain: each parent that has
+// no name, no other child and no container goes too, as `docker rmi`
+// deletes the intermediate images of a build.
+func (s *Store) RemoveImage(ref string, inUse func(imageID string) bool) (*Removal, error) {
 	unlock, err := s.lock(unix.LOCK_EX)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
-	tags, err := s.readTags()
+	repos, err := s.readRepos()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	tags := repos.Repositories
 	id, tagged, err := s.resolve(ref, tags)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var names []string
 	for name, target := range tags {
@@ -49,36 +74,138 @@ func (s *Store) Remove(ref string, inUse func(imageID string) bool) error {
 			names = append(names, name)
 		}
 	}
+	rm := &Removal{}
 	if tagged != "" && len(names) > 1 {
 		delete(tags, tagged)
 		if err := s.writeTags(tags); err != nil {
-			return fmt.Errorf("untag %s: %w", tagged, err)
+			return nil, fmt.Errorf("untag %s: %w", tagged, err)
 		}
-		return nil
+		rm.Untagged = append(rm.Untagged, tagged)
+		return rm, nil
+	}
+	if kids, err := s.children(id.String()); err != nil {
+		return nil, err
+	} else if len(kids) > 0 {
+		return nil, fmt.Errorf("remove image %s: %w (%s)", id.Encoded()[:12], ErrHasChildren, kids[0].Encoded()[:12])
 	}
 	if inUse != nil && inUse(id.String()) {
-		return fmt.Errorf("remove image %s (%s): %w; remove the container first", ref, id.Encoded()[:12], ErrInUse)
+		return nil, fmt.Errorf("remove image %s (%s): %w; remove the container first", ref, id.Encoded()[:12], ErrInUse)
 	}
+	for {
+		if err := s.deleteImage(id, rm); err != nil {
+			return rm, err
+		}
+		// Walk down the build chain while the parent is an anonymous
+		// build step nobody else needs.
+		parent, err := s.parent(id)
+		if err != nil || parent == "" {
+			return rm, err
+		}
+		pid := digest.Digest(parent)
+		if !s.built(pid) || s.named(pid) || (inUse != nil && inUse(parent)) {
+			return rm, nil
+		}
+		if kids, err := s.children(parent); err != nil || len(kids) > 0 {
+			return rm, err
+		}
+		if _, err := os.Stat(s.configPath(pid)); err != nil {
+			return rm, nil
+		}
+		id = pid
+	}
+}
+
+// named reports whether any tag or digest reference points at id.
+func (s *Store) named(id digest.Digest) bool {
+	repos, err := s.readRepos()
+	if err != nil {
+		return true // when in doubt, keep it
+	}
+	for _, target := range repos.Repositories {
+		if target == id {
+			return true
+		}
+	}
+	for _, target := range repos.Digests {
+		if target == id {
+			return true
+		}
+	}
+	return false
+}
+
+// deleteImage removes an image, its names and digest references, its
+// metadata, and every layer that no other image's config lists. The
+// caller holds the exclusive lock and has checked it may go.
+func (s *Store) deleteImage(id digest.Digest, rm *Removal) error {
 	cfg, err := s.readConfig(id)
 	if err != nil {
 		return err
 	}
-	for _, name := range names {
-		delete(tags, name)
+	repos, err := s.readRepos()
+	if err != nil {
+		return err
 	}
-	if err := s.writeTags(tags); err != nil {
-		return fmt.Errorf("untag image %s: %w", id, err)
+	var untagged []string
+	for name, target := range repos.Repositories {
+		if target == id {
+			delete(repos.Repositories, name)
+			untagged = append(untagged, name)
+		}
 	}
+	for ref, target := range repos.Digests {
+		if target == id {
+			delete(repos.Digests, ref)
+			untagged = append(untagged, ref)
+		}
+	}
+	if len(untagged) > 0 {
+		if err := s.writeRepos(repos); err != nil {
+			return fmt.Errorf("untag image %s: %w", id, err)
+		}
+	}
+	slices.Sort(untagged)
+	rm.Untagged = append(rm.Untagged, untagged...)
 	if err := os.Remove(s.configPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove image config %s: %w", id, err)
 	}
+	rm.Deleted = append(rm.Deleted, id.String())
 	var errs []error
+	if err := s.removeMeta(id); err != nil {
+		errs = append(errs, err)
+	}
 	for _, d := range cfg.RootFS.DiffIDs {
 		if err := s.removeLayerIfUnused(d); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	if err := s.removeUnusedManifests(repos.Digests); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// removeUnusedManifests deletes the kept manifests that no digest
+// reference names any more.
+func (s *Store) removeUnusedManifests(digests map[string]digest.Digest) error {
+	used := map[string]bool{}
+	for ref := range digests {
+		if _, d, ok := strings.Cut(ref, "@"); ok {
+			used[digest.Digest(d).Encoded()] = true
+		}
+	}
+	ents, err := os.ReadDir(s.manifestsDir())
+	if err != nil {
+		return fmt.Errorf("list manifests: %w", err)
+	}
+	for _, e := range ents {
+		if !used[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
+			if err := os.Remove(filepath.Join(s.manifestsDir(), e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove manifest %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // layerUsers counts the configs that list diffID, reading them all. The

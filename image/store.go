@@ -46,6 +46,12 @@ type Image struct {
 	Created time.Time
 	// Size is the number of bytes of file content in its layers.
 	Size int64
+	// RepoDigests are the "name@sha256:…" references of a pulled image:
+	// the registry's manifest digest, which pins it exactly.
+	RepoDigests []string
+	// Parent is the image a build step started from ("" for none): the
+	// chain `history` walks and the build cache searches.
+	Parent string
 }
 
 // layerInfo is the small metadata file kept beside each extracted layer.
@@ -53,6 +59,9 @@ type layerInfo struct {
 	DiffID digest.Digest `json:"diffID"`
 	// Size is the bytes of file content the layer holds.
 	Size int64 `json:"size"`
+	// TarSize is the size of the uncompressed layer tar (0 in layers
+	// stored before it was recorded).
+	TarSize int64 `json:"tarSize,omitempty"`
 }
 
 // Open opens the store under dataRoot (e.g. /var/lib/minirun), creating
@@ -68,7 +77,7 @@ func Open(dataRoot string) (*Store, error) {
 	if err := os.MkdirAll(s.root, 0o700); err != nil {
 		return nil, fmt.Errorf("create image store %s: %w", s.root, err)
 	}
-	for _, d := range []string{s.layersDir(), s.configsDir(), s.tmpDir()} {
+	for _, d := range []string{s.layersDir(), s.configsDir(), s.manifestsDir(), s.metaDir(), s.tmpDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("create image store %s: %w", d, err)
 		}
@@ -79,6 +88,11 @@ func Open(dataRoot string) (*Store, error) {
 func (s *Store) layersDir() string  { return filepath.Join(s.root, "layers", "sha256") }
 func (s *Store) configsDir() string { return filepath.Join(s.root, "configs", "sha256") }
 func (s *Store) tmpDir() string     { return filepath.Join(s.root, "tmp") }
+
+// manifestsDir keeps registry manifests by digest; metaDir keeps what
+// Docker keeps in imagedb/metadata: a built image's parent.
+func (s *Store) manifestsDir() string { return filepath.Join(s.root, "manifests", "sha256") }
+func (s *Store) metaDir() string      { return filepath.Join(s.root, "meta", "sha256") }
 func (s *Store) reposPath() string  { return filepath.Join(s.root, "repositories.json") }
 
 // layerPath is the directory of a stored layer: its diff/ and layer.json.
@@ -185,6 +199,17 @@ func (s *Store) resolve(ref string, tags map[string]digest.Digest) (id digest.Di
 		}
 		return id, "", nil
 	}
+	if name, dgst, ok := strings.Cut(ref, "@"); ok {
+		digests, err := s.readDigests()
+		if err != nil {
+			return "", "", err
+		}
+		key := normalizeName(name) + "@" + dgst
+		if id, ok := digests[key]; ok {
+			return id, "", nil
+		}
+		return "", "", fmt.Errorf("%w: %s", ErrNotFound, ref)
+	}
 	r, refErr := ParseRef(ref)
 	if refErr == nil {
 		if id, ok := tags[r.String()]; ok {
@@ -268,6 +293,19 @@ func (s *Store) load(id digest.Digest, tags map[string]digest.Digest) (*Image, e
 	slices.Sort(img.Names)
 	if cfg.Created != nil {
 		img.Created = *cfg.Created
+	}
+	digests, err := s.readDigests()
+	if err != nil {
+		return nil, err
+	}
+	for ref, target := range digests {
+		if target == id {
+			img.RepoDigests = append(img.RepoDigests, ref)
+		}
+	}
+	slices.Sort(img.RepoDigests)
+	if img.Parent, err = s.parent(id); err != nil {
+		return nil, err
 	}
 	for _, d := range cfg.RootFS.DiffIDs {
 		info, err := s.readLayerInfo(d)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -229,7 +228,7 @@ func TestLayerDirsTopFirst(t *testing.T) {
 	bottom := layerTar(t, map[string]string{"etc/os": "base"})
 	top := layerTar(t, map[string]string{"app/bin": "app"})
 	img := v1.Image{Platform: v1.Platform{OS: "linux"}}
-	got, err := s.create([]io.Reader{bytes.NewReader(bottom), bytes.NewReader(top)}, img, "stack:latest", nil)
+	got, err := s.create(sources(bottom, top), img, createOpts{tag: "stack:latest"}, nil)
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -245,7 +244,7 @@ func TestLayerDirsTopFirst(t *testing.T) {
 	}
 	// A config whose layers do not match is refused (what pull will rely on).
 	img.RootFS.DiffIDs = []digest.Digest{digest.FromString("something else")}
-	if _, err := s.create([]io.Reader{bytes.NewReader(bottom)}, img, "", nil); err == nil {
+	if _, err := s.create(sources(bottom), img, createOpts{}, nil); err == nil {
 		t.Error("create accepted layers that do not match the config's diff_ids")
 	}
 	// A missing layer directory is reported, not returned.
@@ -278,7 +277,8 @@ func TestGetAmbiguousPrefix(t *testing.T) {
 	}
 	var ids []digest.Digest
 	for _, img := range pair {
-		id, err := s.commit(nil, &img, "", nil)
+		data, _ := json.Marshal(img)
+		id, err := s.commit(nil, data, createOpts{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

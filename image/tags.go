@@ -16,27 +16,58 @@ import (
 //	{"repositories": {"busybox:latest": "sha256:6d3e…"}}
 type reposFile struct {
 	Repositories map[string]digest.Digest `json:"repositories"`
+	// Digests maps "name@sha256:<manifest digest>" to an image ID: the
+	// references of pulled images that pin the exact manifest.
+	Digests map[string]digest.Digest `json:"digests,omitempty"`
 }
 
-// readTags reads repositories.json; a missing file is an empty store.
+// readRepos reads repositories.json; a missing file is an empty store.
 // Because the file is only ever replaced by rename(2), a reader sees a
 // whole version of it, never a torn one.
-func (s *Store) readTags() (map[string]digest.Digest, error) {
+func (s *Store) readRepos() (*reposFile, error) {
+	f := &reposFile{}
 	data, err := os.ReadFile(s.reposPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]digest.Digest{}, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read image names: %w", err)
 	}
-	var f reposFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", s.reposPath(), err)
+	if err == nil {
+		if err := json.Unmarshal(data, f); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", s.reposPath(), err)
+		}
 	}
 	if f.Repositories == nil {
 		f.Repositories = map[string]digest.Digest{}
 	}
+	if f.Digests == nil {
+		f.Digests = map[string]digest.Digest{}
+	}
+	return f, nil
+}
+
+// readTags returns the "name:tag" → image ID map of repositories.json.
+func (s *Store) readTags() (map[string]digest.Digest, error) {
+	f, err := s.readRepos()
+	if err != nil {
+		return nil, err
+	}
 	return f.Repositories, nil
+}
+
+// readDigests returns the "name@sha256:…" → image ID map.
+func (s *Store) readDigests() (map[string]digest.Digest, error) {
+	f, err := s.readRepos()
+	if err != nil {
+		return nil, err
+	}
+	return f.Digests, nil
+}
+
+func (s *Store) writeRepos(f *reposFile) error {
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode image names: %w", err)
+	}
+	return writeFileAtomic(s.reposPath(), append(data, '\n'), 0o600)
 }
 
 // writeTags replaces repositories.json. The caller holds the exclusive
@@ -44,11 +75,48 @@ func (s *Store) readTags() (map[string]digest.Digest, error) {
 // with nobody in between is what keeps two concurrent `minirun tag` from
 // losing one of the names.
 func (s *Store) writeTags(tags map[string]digest.Digest) error {
-	data, err := json.MarshalIndent(reposFile{Repositories: tags}, "", "  ")
+	f, err := s.readRepos()
 	if err != nil {
-		return fmt.Errorf("encode image names: %w", err)
+		return err
 	}
-	return writeFileAtomic(s.reposPath(), append(data, '\n'), 0o600)
+	f.Repositories = tags
+	return s.writeRepos(f)
+}
+
+// writeDigests replaces the digest references, keeping the tags. The
+// caller holds the exclusive lock.
+func (s *Store) writeDigests(digests map[string]digest.Digest) error {
+	f, err := s.readRepos()
+	if err != nil {
+		return err
+	}
+	f.Digests = digests
+	return s.writeRepos(f)
+}
+
+// setDigestRef points the digest reference ref at id and returns the undo.
+func (s *Store) setDigestRef(ref string, id digest.Digest) (undo func() error, err error) {
+	digests, err := s.readDigests()
+	if err != nil {
+		return nil, err
+	}
+	old, had := digests[ref]
+	digests[ref] = id
+	if err := s.writeDigests(digests); err != nil {
+		return nil, fmt.Errorf("record %s: %w", ref, err)
+	}
+	return func() error {
+		digests, err := s.readDigests()
+		if err != nil {
+			return err
+		}
+		if had {
+			digests[ref] = old
+		} else {
+			delete(digests, ref)
+		}
+		return s.writeDigests(digests)
+	}, nil
 }
 
 // setTag points ref at id under the held lock and returns the undo that

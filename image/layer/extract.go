@@ -43,6 +43,12 @@ const copyBufSize = 256 << 10
 // attacker, the final chmod of a directory (done at the end, see
 // finishDirs) is the one step that re-opens a name.
 func Extract(r io.Reader, dir string) (size int64, err error) {
+	return extract(r, dir, nil)
+}
+
+// extract is Extract, and when rec is not nil it also records the archive
+// (see ExtractRecorded).
+func extract(r io.Reader, dir string, rec *recorder) (size int64, err error) {
 	root, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, fmt.Errorf("open layer dir %s: %w", dir, err)
@@ -59,7 +65,16 @@ func Extract(r io.Reader, dir string) (size int64, err error) {
 	// tar.Reader reads each 512-byte header on its own; a buffer turns
 	// those into a few large reads (GNU tar reads 10 KiB records). Large
 	// file contents bypass it: bufio hands big reads straight through.
-	tr := tar.NewReader(bufio.NewReaderSize(r, 64<<10))
+	var src io.Reader = bufio.NewReaderSize(r, 64<<10)
+	if rec != nil {
+		// The recorder sits between the buffer and tar.Reader, which
+		// reads exactly the bytes of each header and content, no more:
+		// what it sees, in order, is the archive.
+		rec.r = src
+		src = rec
+	}
+	x.rec = rec
+	tr := tar.NewReader(src)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -75,6 +90,16 @@ func Extract(r io.Reader, dir string) (size int64, err error) {
 	if err := x.finishDirs(); err != nil {
 		return x.size, err
 	}
+	if rec != nil {
+		// The zero blocks that end the archive, and any padding after
+		// them, belong to the tar too: its diff ID covers them.
+		if _, err := io.Copy(io.Discard, rec); err != nil {
+			return x.size, fmt.Errorf("read layer tar: %w", err)
+		}
+		if err := rec.flush(); err != nil {
+			return x.size, err
+		}
+	}
 	return x.size, nil
 }
 
@@ -84,6 +109,7 @@ type extractor struct {
 	owners bool // apply uid/gid from the archive (only root may)
 	buf    []byte
 	size   int64
+	rec    *recorder // nil unless ExtractRecorded
 	// parentFD is the open parent directory of the previous entry, named
 	// parentRel. Archives list a directory's files one after another, so
 	// reusing it saves an openat2 and a close per entry. It cannot go
@@ -139,7 +165,7 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 	case tar.TypeDir:
 		return x.dir(hdr, parent, base, rel)
 	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
-		return x.file(hdr, tr, parent, base)
+		return x.file(hdr, tr, parent, base, rel)
 	case tar.TypeSymlink:
 		err := create(parent, base, func() error { return unix.Symlinkat(hdr.Linkname, parent, base) })
 		if err != nil {
@@ -311,7 +337,7 @@ func (x *extractor) dir(hdr *tar.Header, parent int, base, rel string) error {
 }
 
 // file creates a regular file and streams its content.
-func (x *extractor) file(hdr *tar.Header, tr io.Reader, parent int, base string) error {
+func (x *extractor) file(hdr *tar.Header, tr io.Reader, parent int, base, rel string) error {
 	// O_EXCL|O_NOFOLLOW: never open what is already at the name (a
 	// symlink or a hard link to a file outside); create clears it first.
 	fd := -1
@@ -323,6 +349,10 @@ func (x *extractor) file(hdr *tar.Header, tr io.Reader, parent int, base string)
 		return fmt.Errorf("create file: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), base)
+	if err := x.rec.beginFile(hdr); err != nil {
+		f.Close()
+		return err
+	}
 	// Hide *os.File's ReadFrom behind a plain Writer: with it, io.CopyBuffer
 	// would ignore our buffer and allocate its own for each file.
 	n, err := io.CopyBuffer(struct{ io.Writer }{f}, tr, x.buf)
@@ -330,6 +360,10 @@ func (x *extractor) file(hdr *tar.Header, tr io.Reader, parent int, base string)
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("write file: %w", err)
+	}
+	if err := x.rec.endFile(rel); err != nil {
+		f.Close()
+		return err
 	}
 	// Order matters: chown clears the setuid/setgid bits and the
 	// security.capability xattr (see chown(2), capabilities(7)), so the
