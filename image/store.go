@@ -93,7 +93,7 @@ func (s *Store) tmpDir() string     { return filepath.Join(s.root, "tmp") }
 // Docker keeps in imagedb/metadata: a built image's parent.
 func (s *Store) manifestsDir() string { return filepath.Join(s.root, "manifests", "sha256") }
 func (s *Store) metaDir() string      { return filepath.Join(s.root, "meta", "sha256") }
-func (s *Store) reposPath() string  { return filepath.Join(s.root, "repositories.json") }
+func (s *Store) reposPath() string    { return filepath.Join(s.root, "repositories.json") }
 
 // layerPath is the directory of a stored layer: its diff/ and layer.json.
 func (s *Store) layerPath(diffID digest.Digest) string {
