@@ -30,7 +30,9 @@ import (
 // because their arguments hold pointers to structures whose layout differs
 // from x86_64's: syscall_64.tbl marks these numbers "x32". The x86_64
 // numbers of the same names are marked "64" and do not exist for x32. The
-// range is closed: since Linux 5.4 every new syscall is "common".
+// range is closed ("do not add new syscalls to this range"), and every
+// syscall added since is "common" (checked against syscall_64.tbl of Linux
+// 6.19; uretprobe and uprobe fill the old gaps 335-336 as "common" too).
 var x32Only = map[string]uint32{
 	"rt_sigaction": 512, "rt_sigreturn": 513, "ioctl": 514, "readv": 515,
 	"writev": 516, "recvfrom": 517, "sendmsg": 518, "recvmsg": 519,
