@@ -245,8 +245,11 @@ func TestStep(t *testing.T) {
 	if ev := st.Evidence(); !strings.HasPrefix(ev, "Seccomp: ") || !strings.Contains(ev, "Seccomp_filters: ") {
 		t.Errorf("evidence %q", ev)
 	}
-	if bad := Step(&specs.LinuxSeccomp{DefaultAction: "nope"}); bad.Do() == nil {
-		t.Error("a step with an invalid profile did not fail")
+	if bad := Step(&specs.LinuxSeccomp{DefaultAction: "nope"}); bad.Do() == nil || !strings.Contains(bad.Title.EN, "invalid") {
+		t.Errorf("a step with an invalid profile: %q did not fail", bad.Title.EN)
+	}
+	if none := Step(nil); none.Do() != nil || !strings.Contains(none.Title.EN, "unconfined") {
+		t.Errorf("a step without a profile: %q", none.Title.EN)
 	}
 }
 

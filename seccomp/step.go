@@ -12,13 +12,16 @@ import (
 // StepID is the explain step id of installing the seccomp filter.
 const StepID = "security-seccomp"
 
-// Step returns the explain step that installs s with Load. It belongs in the
+// Step returns the explain step that installs s with Load (nothing for a nil
+// s, which means unconfined). It belongs in the
 // init's plan after no_new_privs and right before execve (see doc.go). Its
 // evidence is the Seccomp line of /proc/self/status: 2 (filter mode) once
 // the filter is in, and the number of filters stacked on the process.
 func Step(s *specs.LinuxSeccomp) explain.Step {
-	size := explain.Text{PT: "filtro inválido", EN: "invalid filter"}
-	if prog, err := Compile(s); err == nil {
+	size := explain.Text{PT: "perfil inválido", EN: "invalid profile"}
+	if s == nil {
+		size = explain.Text{PT: "nenhum: unconfined", EN: "none: unconfined"}
+	} else if prog, err := Compile(s); err == nil {
 		size = explain.Text{PT: fmt.Sprintf("%d instruções BPF", len(prog)), EN: fmt.Sprintf("%d BPF instructions", len(prog))}
 	}
 	return explain.Step{
