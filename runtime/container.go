@@ -49,6 +49,12 @@ type CreateOpts struct {
 	// Self is the executable to re-run as init; /proc/self/exe when empty
 	// (tests set their own test binary).
 	Self string
+	// Pdeathsig, when set, is sent to the init if the thread that started
+	// it dies: a shim sets SIGKILL so its container cannot outlive it.
+	// (The signal belongs to the parent *thread*, go.dev/issue/27505: the
+	// caller must start the container from a thread that lives as long
+	// as it does, e.g. its locked main goroutine.)
+	Pdeathsig syscall.Signal
 }
 
 // Container is a container known to minirun.
@@ -302,6 +308,7 @@ func (cr *creator) configPlan() explain.Plan {
 		Do: func() error {
 			if err := cr.conn.send(message{Type: msgConfig, Config: &initConfig{
 				ID: cr.o.ID, Spec: cr.spec, Rootfs: cr.rootfs, Bundle: cr.bundle, Trace: cr.tr.Sink() != nil,
+				Pdeathsig: int(cr.o.Pdeathsig),
 			}}); err != nil {
 				return err
 			}
@@ -395,6 +402,7 @@ func (cr *creator) startInit() error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:                 cloneFlags(cr.spec.Linux.Namespaces),
 		GidMappingsEnableSetgroups: true,
+		Pdeathsig:                  cr.o.Pdeathsig,
 	}
 	if hasNS(cr.spec, specs.UserNamespace) {
 		// Become root of the new user namespace before exec: otherwise the
@@ -719,26 +727,12 @@ func (c *Container) Wait() (int, error) {
 	if c.cmd == nil {
 		return -1, fmt.Errorf("wait %s: not created by this process", c.ID)
 	}
-	err := c.cmd.Wait()
+	code, err := waitCode(c.cmd)
 	if c.relay != nil {
 		<-c.relay
 		c.conn.close()
 	}
-	code := 0
-	if err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			return -1, err
-		}
-		ws := ee.Sys().(syscall.WaitStatus)
-		switch {
-		case ws.Signaled():
-			code = 128 + int(ws.Signal())
-		default:
-			code = ws.ExitStatus()
-		}
-	}
-	return code, nil
+	return code, err
 }
 
 // Delete removes a stopped container: poststop hooks, then the state

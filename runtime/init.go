@@ -29,9 +29,16 @@ type initConfig struct {
 	Rootfs string      `json:"rootfs"` // absolute path on the host
 	Bundle string      `json:"bundle"`
 	Trace  bool        `json:"trace"`
+	// Exec is set for `minirun exec`: the process already sits in the
+	// container's namespaces; only the process steps remain.
+	Exec bool `json:"exec,omitempty"`
+	// Pdeathsig is restored after the user switch, which clears it
+	// (prctl(2), PR_SET_PDEATHSIG).
+	Pdeathsig int `json:"pdeathsig,omitempty"`
 }
 
 // File descriptors the child inherits (exec.Cmd.ExtraFiles start at 3).
+// For exec, fd 4 is the container's mount namespace instead of the FIFO.
 const (
 	syncFd = 3
 	fifoFd = 4
@@ -84,6 +91,9 @@ func initMain(c *syncConn) (started bool, err error) {
 	in.userns = hasNS(in.spec, specs.UserNamespace)
 	if m.Config.Trace {
 		in.tr = explain.New(&remoteSink{c: c})
+	}
+	if m.Config.Exec {
+		return in.execMain()
 	}
 	if err := in.tr.Run(in.setupPlan(), nil); err != nil {
 		return false, err
@@ -460,7 +470,15 @@ func (in *initState) finalPlan() explain.Plan {
 		Why: explain.Text{PT: "Grupos, depois gid, depois uid: depois do setuid não seria mais permitido trocar o gid.",
 			EN: "Groups, then gid, then uid: after setuid changing the gid would no longer be allowed."},
 		Shell: fmt.Sprintf("setpriv --reuid %d --regid %d --init-groups", u.UID, u.GID),
-		Do:    func() error { return setUser(u, in.userns) },
+		Do: func() error {
+			if err := setUser(u, in.userns); err != nil {
+				return err
+			}
+			if sig := in.cfg.Pdeathsig; sig != 0 {
+				return unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(sig), 0, 0, 0)
+			}
+			return nil
+		},
 		Evidence: func() string {
 			return statusLine("Uid") + "; " + statusLine("Gid")
 		},
@@ -628,4 +646,55 @@ func closeExecFrom(min int) error {
 		}
 	}
 	return nil
+}
+
+// execMain is `minirun exec`'s side of the init: the parent started this
+// process from a thread that had joined the container's namespaces, and
+// placed it in the container's cgroup; what is left is the terminal, then
+// the same limits, credentials and execve as the container's own process.
+func (in *initState) execMain() (bool, error) {
+	if err := in.tr.Do(explain.Step{
+		ID: "ns-join", Chapter: explain.ChapterNamespaces,
+		Title: explain.Text{PT: "exec: entra no namespace de montagem do contêiner", EN: "exec: join the container's mount namespace"},
+		Why: explain.Text{PT: "Por último e nesta thread: depois dele, / e /proc são os do contêiner.",
+			EN: "Last, and on this thread: after it, / and /proc are the container's."},
+		Shell: "nsenter --mount=/proc/$PID/ns/mnt",
+		Do: func() error {
+			// setns into a mount namespace needs a thread that shares no
+			// filesystem information (root, cwd) with other threads.
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return fmt.Errorf("unshare CLONE_FS: %w", err)
+			}
+			if err := unix.Setns(fifoFd, unix.CLONE_NEWNS); err != nil {
+				return fmt.Errorf("setns mount namespace: %w", err)
+			}
+			return unix.Close(fifoFd)
+		},
+	}, nil); err != nil {
+		return false, err
+	}
+	if in.spec.Process.Terminal {
+		if err := in.tr.Do(explain.Step{
+			ID: "process-console", Chapter: explain.ChapterProcess,
+			Title: explain.Text{PT: "Cria o terminal (pty) do exec", EN: "Create the exec's terminal (pty)"},
+			Why: explain.Text{PT: "Do devpts do próprio contêiner; o mestre vai para o minirun.",
+				EN: "From the container's own devpts; the master goes to minirun."},
+			Shell: "script -q /dev/null",
+			Do:    in.setupConsole,
+		}, nil); err != nil {
+			return false, err
+		}
+	}
+	path, err := lookPath(in.spec.Process.Args[0], in.spec.Process.Env)
+	if err != nil {
+		return false, err
+	}
+	in.path = path
+	if err := in.conn.send(message{Type: msgReady}); err != nil {
+		return false, err
+	}
+	s := *in.spec
+	s.Hooks = nil // startContainer hooks belong to the container's start only
+	in.spec = &s
+	return true, in.tr.Run(in.finalPlan(), nil)
 }

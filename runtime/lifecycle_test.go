@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -162,4 +163,38 @@ func TestNarrationCrossesProcesses(t *testing.T) {
 	if t.Failed() {
 		t.Logf("container output: %s", out.String())
 	}
+}
+
+// exec joins the container's namespaces and cgroup, and its exit code
+// comes back.
+func TestExec(t *testing.T) {
+	testutil.RequireRoot(t)
+	bundle, s := busyboxBundle(t, "sleep", "30")
+	var out bytes.Buffer
+	root := t.TempDir()
+	c := newTestContainer(t, root, "ex", s, bundle, &out, nil)
+	if err := c.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	r, w, _ := os.Pipe()
+	p, err := c.Exec(ExecOpts{Process: &specs.Process{Args: []string{"sh", "-c", "for n in mnt pid net; do readlink /proc/self/ns/$n; done; exit 7"}}, Stdout: w, Stderr: w})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	got.ReadFrom(r)
+	code, err := p.Wait()
+	if err != nil || code != 7 {
+		t.Fatalf("exec exit %d %v; output %q", code, err, got.String())
+	}
+	lines := strings.Split(strings.TrimSpace(got.String()), "\n")
+	pid := strconv.Itoa(c.Pid())
+	for i, ns := range []string{"mnt", "pid", "net"} {
+		if want := nsInode(pid, ns); lines[i] != want {
+			t.Errorf("exec's %s namespace %s, the container's %s", ns, lines[i], want)
+		}
+	}
+	c.Signal(9, nil)
+	c.Wait()
 }
