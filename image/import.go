@@ -194,8 +194,11 @@ func (s *Store) stageLayer(src layerSource, dir string, tr *explain.Tracer) (sta
 		return stagedLayer{}, err
 	}
 	l, err := s.extractLayer(r, dir, tr)
-	if cerr := r.Close(); err == nil && cerr != nil {
-		err = cerr
+	// Close may report that the blob did not hash to its digest (an OCI
+	// layout's verifying reader): worth saying even when extraction
+	// failed first, since it is the real cause.
+	if cerr := r.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
 	}
 	if err != nil {
 		return l, err
