@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"github.com/minirun/minirun/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -31,7 +32,7 @@ var DefaultReadonlyPaths = []string{
 // but with Docker's defaults for capabilities, masked and read-only paths.
 func DefaultSpec() *specs.Spec {
 	caps := append([]string(nil), DockerCaps...)
-	return &specs.Spec{
+	s := &specs.Spec{
 		Version: specs.Version,
 		Root:    &specs.Root{Path: "rootfs"},
 		Process: &specs.Process{
@@ -58,6 +59,14 @@ func DefaultSpec() *specs.Spec {
 			ReadonlyPaths: append([]string(nil), DefaultReadonlyPaths...),
 		},
 	}
+	// Docker's default seccomp profile, from moby's own module, for the
+	// capabilities the container keeps. It only fails for an unknown
+	// architecture, where minirun runs without a filter rather than not
+	// at all (Docker does the same on architectures it has no profile for).
+	if sc, err := seccomp.DefaultProfile(caps); err == nil {
+		s.Linux.Seccomp = sc
+	}
+	return s
 }
 
 // DefaultMounts are the filesystems every container gets (runc spec's list).

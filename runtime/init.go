@@ -13,6 +13,7 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -463,6 +464,11 @@ func (in *initState) finalPlan() explain.Plan {
 			},
 		})
 	}
+	if sc := s.Linux.Seccomp; sc != nil && !proc.NoNewPrivileges {
+		// Without no_new_privs the kernel allows a filter only to a holder
+		// of CAP_SYS_ADMIN: load it before the capabilities are dropped.
+		p = append(p, seccomp.Step(sc))
+	}
 	u := proc.User
 	p = append(p, explain.Step{
 		ID: "process-user", Chapter: explain.ChapterProcess,
@@ -493,6 +499,11 @@ func (in *initState) finalPlan() explain.Plan {
 			Do:       func() error { return applyCaps(proc.Capabilities) },
 			Evidence: func() string { return statusLine("CapEff") + "; " + statusLine("CapBnd") },
 		})
+	}
+	if sc := s.Linux.Seccomp; sc != nil && proc.NoNewPrivileges {
+		// Last before execve: from here on minirun's own syscalls are
+		// filtered too, and with no_new_privs no capability is needed.
+		p = append(p, seccomp.Step(sc))
 	}
 	p = append(p, explain.Step{
 		ID: "process-cwd", Chapter: explain.ChapterProcess,

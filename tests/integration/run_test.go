@@ -240,3 +240,15 @@ func TestDeviceCgroupDeniesDisks(t *testing.T) {
 		t.Fatalf("opening a block device was not refused: %q", r.stderr)
 	}
 }
+
+// Docker's default seccomp profile is on: Seccomp 2 in the status, and
+// unshare, mount and keyctl fail even for root.
+func TestDefaultSeccomp(t *testing.T) {
+	r := mr(t, "run", "--rm", "busybox", "sh", "-c", "grep '^Seccomp:' /proc/self/status; unshare -m true && echo unshare-ok; mount -t tmpfs none /mnt && echo mount-ok; true")
+	if !strings.Contains(r.stdout, "Seccomp:\t2") {
+		t.Fatalf("no seccomp filter: %q", r.stdout)
+	}
+	if strings.Contains(r.stdout, "unshare-ok") || strings.Contains(r.stdout, "mount-ok") {
+		t.Fatalf("a blocked syscall worked: %q %q", r.stdout, r.stderr)
+	}
+}
