@@ -1,0 +1,547 @@
+package network
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/internal/cleanup"
+	"golang.org/x/sys/unix"
+)
+
+// ErrNotFound means no network has that name or id.
+var ErrNotFound = errors.New("no such network")
+
+// ErrInUse means a network still has containers attached.
+var ErrInUse = errors.New("network has active endpoints")
+
+// Manager keeps the networks of one data root. Its state lives in
+// DIR = DATAROOT/network: a lock file and one directory per network with
+// network.json (and dns.log, the DNS server's output). Every method that
+// changes state holds the lock, an flock(2) on DIR/lock, for its whole
+// duration: minirun has no daemon, so two CLIs may run at once.
+type Manager struct {
+	dir string
+	tr  *explain.Tracer
+
+	// Exe is the program re-executed as a network's DNS server, with the
+	// arguments "dns-server --dir DIR NETWORK-ID": minirun itself (the
+	// default, os.Executable) or, in tests, the test binary.
+	Exe string
+	// DefaultBridge and DefaultSubnet are the device and addresses of the
+	// default network (mr0, 10.77.0.0/16; EnvBridgeSubnet overrides).
+	DefaultBridge string
+	DefaultSubnet netip.Prefix
+	// Pool and PoolBits are where user networks without --subnet get
+	// theirs: the first free /PoolBits of Pool.
+	Pool     netip.Prefix
+	PoolBits int
+}
+
+// Open returns the network manager of dataRoot; tr narrates every change
+// to the host (nil: silently; a dry-run tracer: describe, change nothing).
+func Open(dataRoot string, tr *explain.Tracer) (*Manager, error) {
+	m := &Manager{
+		dir:           filepath.Join(dataRoot, "network"),
+		tr:            tr,
+		DefaultBridge: DefaultBridge,
+		DefaultSubnet: netip.MustParsePrefix(DefaultSubnet),
+		Pool:          netip.MustParsePrefix(UserPool),
+		PoolBits:      UserPrefixLen,
+	}
+	if s := os.Getenv(EnvBridgeSubnet); s != "" {
+		p, err := parseSubnet(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvBridgeSubnet, err)
+		}
+		m.DefaultSubnet = p
+	}
+	if exe, err := os.Executable(); err == nil {
+		m.Exe = exe
+	}
+	if !tr.DryRun() {
+		if err := os.MkdirAll(m.dir, 0o711); err != nil {
+			return nil, fmt.Errorf("create %s: %w", m.dir, err)
+		}
+	}
+	return m, nil
+}
+
+// Dir is where the manager keeps its state (DATAROOT/network).
+func (m *Manager) Dir() string { return m.dir }
+
+func (m *Manager) netDir(id string) string { return filepath.Join(m.dir, id) }
+
+// NetworkFile is the JSON file of one network, which its DNS server reads.
+func NetworkFile(dir, id string) string { return filepath.Join(dir, id, "network.json") }
+
+// lock takes the manager's exclusive flock. flock(2) locks belong to the
+// open file description, so two goroutines of one process that each open
+// the file exclude each other exactly as two processes do.
+func (m *Manager) lock() (func(), error) {
+	if m.tr.DryRun() {
+		return func() {}, nil
+	}
+	f, err := os.OpenFile(filepath.Join(m.dir, "lock"), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open network lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock networks: %w", err)
+	}
+	return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+}
+
+// save writes the network's file atomically (write a temporary file, then
+// rename(2) over the old one), so the DNS server, which reads without the
+// lock, always sees a whole file.
+func (m *Manager) save(n *Network) error {
+	if m.tr.DryRun() {
+		return nil
+	}
+	dir := m.netDir(n.ID)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	b, err := json.MarshalIndent(n, "", "  ")
+	if err != nil {
+		return err
+	}
+	final := NetworkFile(m.dir, n.ID)
+	tmp := final + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("save network %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+// loadNetwork reads one network's file.
+func loadNetwork(path string) (*Network, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var n Network
+	if err := json.Unmarshal(b, &n); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	if n.Containers == nil {
+		n.Containers = map[string]*Endpoint{}
+	}
+	if n.Options == nil {
+		n.Options = map[string]string{}
+	}
+	return &n, nil
+}
+
+// predefinedID gives host and none stable ids: they exist on every host
+// and need no state until a container uses them.
+func predefinedID(name string) string {
+	s := sha256.Sum256([]byte("minirun network " + name))
+	return hex.EncodeToString(s[:])
+}
+
+func predefined(name string) *Network {
+	return &Network{
+		Name: name, ID: predefinedID(name), Scope: "local", Driver: name,
+		IPAM:       IPAM{Driver: "default", Config: []IPAMConfig{}},
+		Options:    map[string]string{},
+		Containers: map[string]*Endpoint{},
+	}
+}
+
+// list reads every network; the caller holds the lock when it will write.
+// host and none are listed even before anything made them a file.
+func (m *Manager) list() ([]*Network, error) {
+	ents, err := os.ReadDir(m.dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", m.dir, err)
+	}
+	var out []*Network
+	seen := map[string]bool{}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		n, err := loadNetwork(NetworkFile(m.dir, e.Name()))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // being created or removed right now
+			}
+			return nil, err
+		}
+		seen[n.Name] = true
+		out = append(out, n)
+	}
+	for _, name := range []string{HostNetwork, NoneNetwork} {
+		if !seen[name] {
+			out = append(out, predefined(name))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// List returns every network, sorted by name, as `network ls` shows them.
+func (m *Manager) List() ([]*Network, error) {
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return m.list()
+}
+
+// find looks a network up by name, full id or unique id prefix, as
+// Docker does.
+func find(nets []*Network, ref string) (*Network, error) {
+	for _, n := range nets {
+		if n.Name == ref || n.ID == ref {
+			return n, nil
+		}
+	}
+	var found []*Network
+	for _, n := range nets {
+		if ref != "" && strings.HasPrefix(n.ID, ref) {
+			found = append(found, n)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("network id prefix %q is ambiguous", ref)
+}
+
+// Get finds a network by name, id or unique id prefix.
+func (m *Manager) Get(ref string) (*Network, error) {
+	all, err := m.List()
+	if err != nil {
+		return nil, err
+	}
+	return find(all, ref)
+}
+
+// CreateOpts are the flags of `network create`.
+type CreateOpts struct {
+	Name     string
+	Driver   string // "" or "bridge"
+	Subnet   string // CIDR; "" picks one from the pool
+	Gateway  string // "" is the subnet's first address
+	Internal bool
+	// Options are -o KEY=VALUE: OptBridgeName, OptDNSUpstream.
+	Options map[string]string
+}
+
+// validName is Docker's rule for network names.
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// checkDriver refuses what minirun does not build, with the reason.
+func checkDriver(d string) error {
+	switch d {
+	case DriverBridge:
+		return nil
+	case DriverHost, DriverNone:
+		return fmt.Errorf("only one instance of %q network is allowed: it is pre-defined", d)
+	case "overlay", "macvlan", "ipvlan":
+		return fmt.Errorf("driver %q is not supported by minirun: see docs/network.md#drivers", d)
+	}
+	return fmt.Errorf("unknown network driver %q: minirun has bridge, host and none", d)
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// Create makes a user-defined bridge network, like `docker network
+// create`: it checks everything first, then takes the steps that change
+// the host one by one, each undone if a later one fails.
+func (m *Manager) Create(o CreateOpts) (*Network, error) {
+	if o.Driver == "" {
+		o.Driver = DriverBridge
+	}
+	if !validName.MatchString(o.Name) || len(o.Name) > 64 {
+		return nil, fmt.Errorf("invalid network name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", o.Name)
+	}
+	if err := checkDriver(o.Driver); err != nil {
+		return nil, err
+	}
+	if o.Name == DefaultNetwork || o.Name == HostNetwork || o.Name == NoneNetwork {
+		return nil, fmt.Errorf("network name %q is pre-defined and cannot be created", o.Name)
+	}
+	opts := map[string]string{}
+	for k, v := range o.Options {
+		switch k {
+		case OptBridgeName:
+			if !strings.HasPrefix(v, "mr") || len(v) > 15 || strings.ContainsAny(v, "/ :") {
+				return nil, fmt.Errorf("invalid %s %q: minirun's links start with mr and fit in 15 characters", k, v)
+			}
+		case OptDNSUpstream:
+			if _, err := parseUpstreams(v); err != nil {
+				return nil, fmt.Errorf("invalid %s: %w", k, err)
+			}
+		default:
+			return nil, fmt.Errorf("unknown network option %q: minirun knows %s and %s", k, OptBridgeName, OptDNSUpstream)
+		}
+		opts[k] = v
+	}
+	if o.Gateway != "" && o.Subnet == "" {
+		return nil, fmt.Errorf("--gateway %s needs --subnet", o.Gateway)
+	}
+	var subnet netip.Prefix
+	if o.Subnet != "" {
+		p, err := parseSubnet(o.Subnet)
+		if err != nil {
+			return nil, err
+		}
+		subnet = p
+	}
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return m.create(o.Name, subnet, o.Gateway, o.Internal, opts)
+}
+
+// create does the work of Create and EnsureDefault; the lock is held.
+func (m *Manager) create(name string, subnet netip.Prefix, gateway string, internal bool, opts map[string]string) (n *Network, retErr error) {
+	nets, err := m.list()
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range nets {
+		if o.Name == name {
+			return nil, fmt.Errorf("network with name %s already exists", name)
+		}
+	}
+	var routes []hostRoute
+	if !m.tr.DryRun() {
+		if routes, err = hostRoutes(); err != nil {
+			return nil, err
+		}
+	}
+	if subnet.IsValid() {
+		if err := checkOverlap(subnet, nets, routes); err != nil {
+			return nil, err
+		}
+	} else if subnet, err = chooseSubnet(m.Pool, m.PoolBits, nets, routes); err != nil {
+		return nil, err
+	}
+	gw, err := parseGateway(gateway, subnet)
+	if err != nil {
+		return nil, err
+	}
+	id := newID()
+	n = &Network{
+		Name: name, ID: id, Created: time.Now().UTC(), Scope: "local", Driver: DriverBridge,
+		Internal: internal, Options: opts, Containers: map[string]*Endpoint{},
+		IPAM: IPAM{Driver: "default", Config: []IPAMConfig{{Subnet: subnet.String(), Gateway: gw.String()}}},
+	}
+	switch {
+	case opts[OptBridgeName] != "":
+		n.Bridge = opts[OptBridgeName]
+	case name == DefaultNetwork:
+		n.Bridge = m.DefaultBridge
+	default:
+		n.Bridge = "mr-" + id[:12]
+	}
+	for _, o := range nets {
+		if o.Bridge == n.Bridge {
+			return nil, fmt.Errorf("bridge %s is already used by network %s", n.Bridge, o.Name)
+		}
+	}
+	if !m.tr.DryRun() {
+		if ok, err := linkExists(n.Bridge); err != nil {
+			return nil, err
+		} else if ok {
+			return nil, fmt.Errorf("a link named %s already exists on the host: choose another -o %s", n.Bridge, OptBridgeName)
+		}
+	}
+	var undo cleanup.Stack
+	defer func() {
+		if retErr != nil {
+			retErr = errors.Join(retErr, undo.Run())
+			n = nil
+		}
+	}()
+	if err := m.tr.Do(m.stateStep(n), &undo); err != nil {
+		return nil, err
+	}
+	if err := m.ensureUp(n, &undo, true); err != nil {
+		return nil, err
+	}
+	undo.Release()
+	return n, nil
+}
+
+// EnsureDefault returns the default network, "bridge" on mr0, creating it
+// the first time (minirun has no daemon to create it at boot) and making
+// sure its host objects exist (after a reboot they are gone while the
+// state on disk remains).
+func (m *Manager) EnsureDefault() (*Network, error) {
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	nets, err := m.list()
+	if err != nil {
+		return nil, err
+	}
+	if n, err := find(nets, DefaultNetwork); err == nil {
+		var undo cleanup.Stack
+		if err := m.ensureUp(n, &undo, false); err != nil {
+			return nil, errors.Join(err, undo.Run())
+		}
+		return n, nil
+	}
+	return m.create(DefaultNetwork, m.DefaultSubnet, "", false, map[string]string{})
+}
+
+// Remove deletes a user-defined network that no container uses: its DNS
+// server, its firewall rules, its bridge and its state. The pre-defined
+// networks cannot be removed, as in Docker.
+func (m *Manager) Remove(ref string) error {
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	nets, err := m.list()
+	if err != nil {
+		return err
+	}
+	n, err := find(nets, ref)
+	if err != nil {
+		return err
+	}
+	if n.Predefined() {
+		return fmt.Errorf("%s is a pre-defined network and cannot be removed", n.Name)
+	}
+	return m.remove(n)
+}
+
+// remove tears a network down; the lock is held. Each step runs even if
+// an earlier one failed, so one stuck object does not keep the others.
+func (m *Manager) remove(n *Network) error {
+	if len(n.Containers) > 0 {
+		var names []string
+		for _, ep := range n.Endpoints() {
+			names = append(names, ep.Name)
+		}
+		return fmt.Errorf("cannot remove network %s: %w (%s): disconnect or remove them first", n.Name, ErrInUse, strings.Join(names, ", "))
+	}
+	var errs []error
+	if n.DNS != nil {
+		errs = append(errs, m.tr.Do(dnsStopStep(n), nil))
+	}
+	if n.Driver == DriverBridge {
+		errs = append(errs, m.tr.Do(rulesDeleteStep(n), nil))
+		errs = append(errs, m.tr.Do(bridgeDeleteStep(n), nil))
+	}
+	errs = append(errs, m.tr.Do(stateDeleteStep(m.netDir(n.ID), n), nil))
+	if n.Driver == DriverBridge {
+		errs = append(errs, m.maybeDeleteTable())
+	}
+	return errors.Join(errs...)
+}
+
+// maybeDeleteTable deletes table ip minirun once no rule of a network or
+// container is left in it.
+func (m *Manager) maybeDeleteTable() error {
+	if m.tr.DryRun() {
+		return m.tr.Do(tableDeleteStep(), nil)
+	}
+	ok, err := tableExists()
+	if err != nil || !ok {
+		return err
+	}
+	left, err := ownedRules()
+	if err != nil || left > 0 {
+		return err
+	}
+	return m.tr.Do(tableDeleteStep(), nil)
+}
+
+// Prune removes every user-defined network no container uses and returns
+// their names, like `docker network prune`.
+func (m *Manager) Prune() ([]string, error) {
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	nets, err := m.list()
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, n := range nets {
+		if n.Predefined() || len(n.Containers) > 0 {
+			continue
+		}
+		if err := m.remove(n); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, n.Name)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// Reset removes every bridge network, the default one included, when no
+// container uses any: the way back to a host without anything of minirun's
+// networking (tests and the end of a class). Docker has no equivalent: its
+// daemon owns docker0 for good.
+func (m *Manager) Reset() error {
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	nets, err := m.list()
+	if err != nil {
+		return err
+	}
+	for _, n := range nets {
+		if len(n.Containers) > 0 {
+			return fmt.Errorf("cannot reset networks: network %s: %w", n.Name, ErrInUse)
+		}
+	}
+	var errs []error
+	for _, n := range nets {
+		if n.Driver == DriverBridge || fileExists(NetworkFile(m.dir, n.ID)) {
+			errs = append(errs, m.remove(n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
