@@ -207,4 +207,3 @@ func validateLayers(img ggcr.Image) error {
 	}
 	return nil
 }
-
