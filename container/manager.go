@@ -148,49 +148,64 @@ type IO struct {
 // Run creates and starts a container from an image, attached: it returns
 // when the container exits, with its exit code. This is what dockerd +
 // containerd + runc do together for `docker run`.
-func (m *Manager) Run(o RunOpts, stdio IO, tr *explain.Tracer) (code int, retErr error) {
+// prepare does what dockerd and containerd do before runc: check the
+// image and the command, claim the name, mount the overlay rootfs and write
+// the OCI bundle. Each step's undo goes on undo.
+func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*Meta, *specs.Spec, error) {
 	if o.Name != "" {
 		if err := ValidateName(o.Name); err != nil {
-			return -1, err
+			return nil, nil, err
 		}
 	}
 	img, err := m.Images.Get(o.Image)
 	if err != nil {
-		return -1, fmt.Errorf("unable to find image %q: %w", o.Image, err)
+		return nil, nil, fmt.Errorf("unable to find image %q: %w", o.Image, err)
 	}
 	// Validate the command before anything touches the host.
 	if _, _, _, err := command(img.Config.Config, o); err != nil {
-		return -1, err
+		return nil, nil, err
 	}
 	layers, err := m.Images.LayerDirs(img)
 	if err != nil {
-		return -1, err
+		return nil, nil, err
 	}
+	meta, err := m.reserve(o, img, undo)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir := m.dir(meta.ID)
+	ov := overlay.Options{Lower: layers, Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
+	if err := tr.Do(overlay.MountStep(ov), undo); err != nil {
+		return nil, nil, err
+	}
+	spec, err := buildSpec(img.Config.Config, o, meta.ID, ov.Target)
+	if err != nil {
+		return nil, nil, err
+	}
+	meta.Path, meta.Args = spec.Process.Args[0], spec.Process.Args[1:]
+	meta.Config.Env, meta.Config.User, meta.Config.WorkingDir = spec.Process.Env, o.User, spec.Process.Cwd
+	meta.Config.Hostname = spec.Hostname
+	if err := writeBundle(dir, spec); err != nil {
+		return nil, nil, err
+	}
+	if err := meta.save(dir); err != nil {
+		return nil, nil, err
+	}
+	return meta, spec, nil
+}
+
+func (m *Manager) Run(o RunOpts, stdio IO, tr *explain.Tracer) (code int, retErr error) {
 	var undo cleanup.Stack
 	defer func() {
 		if retErr != nil {
 			retErr = errors.Join(retErr, undo.Run())
 		}
 	}()
-	meta, err := m.reserve(o, img, &undo)
+	meta, spec, err := m.prepare(o, tr, &undo)
 	if err != nil {
 		return -1, err
 	}
 	dir := m.dir(meta.ID)
-	ov := overlay.Options{Lower: layers, Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
-	if err := tr.Do(overlay.MountStep(ov), &undo); err != nil {
-		return -1, err
-	}
-	spec, err := buildSpec(img.Config.Config, o, meta.ID, ov.Target)
-	if err != nil {
-		return -1, err
-	}
-	meta.Path, meta.Args = spec.Process.Args[0], spec.Process.Args[1:]
-	meta.Config.Env, meta.Config.User, meta.Config.WorkingDir = spec.Process.Env, o.User, spec.Process.Cwd
-	meta.Config.Hostname = spec.Hostname
-	if err := writeBundle(dir, spec); err != nil {
-		return -1, err
-	}
 	ctr, err := runtime.Create(runtime.CreateOpts{
 		Root: m.StateRoot, ID: meta.ID, Bundle: dir, Spec: spec,
 		Stdin: stdio.Stdin, Stdout: stdio.Stdout, Stderr: stdio.Stderr, Tracer: tr,
@@ -284,7 +299,8 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 			"WorkDir":   filepath.Join(dir, "work"),
 			"MergedDir": filepath.Join(dir, "merged"),
 		}},
-		HostConfig: HostConfig{AutoRemove: o.Remove, Resources: o.Resources},
+		HostConfig: HostConfig{AutoRemove: o.Remove, Resources: o.Resources, RestartPolicy: o.Restart},
+		LogPath:    filepath.Join(dir, id+"-json.log"),
 	}
 	if layers, err := m.Images.LayerDirs(img); err == nil {
 		meta.GraphDriver.Data["LowerDir"] = strings.Join(layers, ":")
@@ -329,9 +345,24 @@ func (m *Manager) Remove(ref string, force bool) error {
 	if err != nil {
 		return err
 	}
-	if meta.State.Status == "running" {
+	if st := meta.State.Status; st == "running" || st == "restarting" {
 		if !force {
 			return fmt.Errorf("cannot remove container %s: it is running; stop it first or use rm -f", meta.Name)
+		}
+		// Kill it and let its shim record the end, so the two never
+		// tear the same container down at once.
+		if meta.State.Paused {
+			if _, c, err := m.Runtime(ref); err == nil {
+				c.Resume(nil)
+			}
+		}
+		if err := m.Kill(ref, unix.SIGKILL); err == nil {
+			m.Wait(ref, 10*time.Second)
+		}
+		if meta, err = m.Get(ref); errors.Is(err, ErrNotFound) {
+			return nil // it was run with --rm: its shim removed it
+		} else if err != nil {
+			return err
 		}
 	}
 	if err := m.stop(meta, nil); err != nil {

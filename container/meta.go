@@ -7,15 +7,20 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/minirun/minirun/shim"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Meta is what minirun remembers about a container, shaped like the parts
 // of `docker inspect` that matter to the course.
 type Meta struct {
-	ID          string      `json:"Id"`
-	Name        string      `json:"Name"`
-	Created     time.Time   `json:"Created"`
+	ID      string    `json:"Id"`
+	Name    string    `json:"Name"`
+	Created time.Time `json:"Created"`
+	// RestartCount is how many times the restart policy started it again.
+	RestartCount int `json:"RestartCount"`
+	// LogPath is the json-file log the shim writes.
+	LogPath     string      `json:"LogPath"`
 	Path        string      `json:"Path"`
 	Args        []string    `json:"Args"`
 	Image       string      `json:"Image"` // the image id
@@ -44,6 +49,7 @@ type State struct {
 	Status     string    `json:"Status"` // created, running, exited
 	Running    bool      `json:"Running"`
 	Paused     bool      `json:"Paused"`
+	Restarting bool      `json:"Restarting"`
 	OOMKilled  bool      `json:"OOMKilled"`
 	Pid        int       `json:"Pid"`
 	ExitCode   int       `json:"ExitCode"`
@@ -61,7 +67,8 @@ type GraphDriver struct {
 
 // HostConfig holds the run flags that are about the host.
 type HostConfig struct {
-	AutoRemove bool `json:"AutoRemove"`
+	AutoRemove    bool               `json:"AutoRemove"`
+	RestartPolicy shim.RestartPolicy `json:"RestartPolicy"`
 	// Resources are the cgroup limits, in the OCI spec's terms.
 	Resources *specs.LinuxResources `json:"Resources,omitempty"`
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/minirun/minirun/runtime"
+	"github.com/minirun/minirun/shim"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -26,6 +27,8 @@ type RunOpts struct {
 	Resources *specs.LinuxResources
 	// Devices are host devices added with --device.
 	Devices []specs.LinuxDevice
+	// Restart is --restart, kept by the shim.
+	Restart shim.RestartPolicy
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -80,6 +80,8 @@ func newApp() *cli.App {
 			explainCommand,
 			psCommand, rmCommand, imagesCommand, imageCommand, inspectCommand,
 			updateCommand, statsCommand, pauseCommand, resumeCommand,
+			shimCommand, attachCommand, logsCommand, stopCommand, restartCommand, waitCommand,
+			renameCommand, containerCommand, topCommand, execCommand,
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,

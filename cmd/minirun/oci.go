@@ -61,13 +61,36 @@ var createCommand = &cli.Command{
 }
 
 var startCommand = &cli.Command{
-	Name: "start", Usage: "start a created container", ArgsUsage: "ID",
+	Name: "start", Usage: "start a created container (OCI) or a stopped one again (Docker)", ArgsUsage: "ID|CONTAINER",
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "attach", Aliases: []string{"a"}, Usage: "Docker: attach to its output"},
+		&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "Docker: attach stdin too"},
+	},
 	Action: func(c *cli.Context) error {
-		ctr, err := loadOne(c)
+		m, err := openManager(c)
 		if err != nil {
 			return err
 		}
-		return ctr.Start(nil)
+		// runc's start: a container made by `minirun create`.
+		if ctr, err := loadOne(c); err == nil {
+			if _, derr := m.Get(c.Args().First()); derr != nil || ctr.Status() == runtime.Created {
+				return ctr.Start(nil)
+			}
+		}
+		if err := requireRoot(); err != nil {
+			return err
+		}
+		attach := c.Bool("attach") || c.Bool("interactive")
+		meta, err := m.Start(c.Args().First(), attach)
+		if err != nil {
+			return err
+		}
+		if !attach {
+			fmt.Println(c.Args().First())
+			return nil
+		}
+		code, err := attachTo(m, meta, c.Bool("interactive"))
+		return codeErr(code, err)
 	},
 }
 
@@ -88,11 +111,36 @@ var stateCommand = &cli.Command{
 }
 
 var killCommand = &cli.Command{
-	Name: "kill", Usage: "send a signal (default TERM) to a container's init", ArgsUsage: "ID [SIGNAL]",
-	Flags: []cli.Flag{&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "accepted for runc compatibility"}},
+	Name: "kill", Usage: "send a signal: OCI `kill ID [SIGNAL]` (default TERM), Docker `kill [-s SIGNAL] CONTAINER` (default KILL)",
+	ArgsUsage: "ID [SIGNAL]",
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "accepted for runc compatibility"},
+		&cli.StringFlag{Name: "signal", Aliases: []string{"s"}, Usage: "Docker: the signal to send (default KILL)"},
+	},
 	Action: func(c *cli.Context) error {
 		if c.NArg() < 1 || c.NArg() > 2 {
 			return fmt.Errorf("kill: expects ID [SIGNAL]")
+		}
+		// A Docker-side container (by name or id) gets Docker's semantics.
+		if m, err := openManager(c); err == nil {
+			if _, err := m.Get(c.Args().First()); err == nil {
+				name := c.String("signal")
+				if name == "" {
+					name = c.Args().Get(1)
+				}
+				if name == "" {
+					name = "KILL"
+				}
+				sig, err := runtime.ParseSignal(name)
+				if err != nil {
+					return err
+				}
+				if err := m.Kill(c.Args().First(), sig); err != nil {
+					return err
+				}
+				fmt.Println(c.Args().First())
+				return nil
+			}
 		}
 		sigName := "TERM"
 		if c.NArg() == 2 {

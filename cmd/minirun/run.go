@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/minirun/minirun/container"
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/shim"
 	"github.com/minirun/minirun/runtime"
 	"github.com/urfave/cli/v2"
 )
@@ -21,7 +23,8 @@ var runCommand = &cli.Command{
 	ArgsUsage: "IMAGE [COMMAND] [ARG…] | --bundle DIR ID",
 	Flags: append([]cli.Flag{
 		bundleFlag, pidFileFlag, consoleSocketFlag,
-		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "OCI run: return once the container started"},
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once the container started; a shim looks after it"},
+		&cli.StringFlag{Name: "restart", Value: "no", Usage: "no, on-failure[:N], always or unless-stopped"},
 		&cli.StringFlag{Name: "name", Usage: "name of the container"},
 		&cli.BoolFlag{Name: "rm", Usage: "remove the container when it exits"},
 		&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
@@ -64,9 +67,34 @@ var runCommand = &cli.Command{
 			e := c.String("entrypoint")
 			o.Entrypoint = &e
 		}
-		if c.Bool("detach") {
-			return fmt.Errorf("run -d (detached, with a shim) is not built yet; run attached")
+		if o.Restart, err = shim.ParseRestart(c.String("restart")); err != nil {
+			return err
 		}
+		if o.Remove && o.Restart.Name != "no" {
+			return fmt.Errorf("--rm and --restart %s cannot be used together", o.Restart.Name)
+		}
+		if c.Bool("detach") {
+			meta, err := m.RunDetached(o, false, tr)
+			if err != nil {
+				return err
+			}
+			fmt.Println(meta.ID)
+			return nil
+		}
+		if tr == nil {
+			// Attached, the way Docker does it: a shim runs the container
+			// and this command attaches to it before it starts.
+			meta, err := m.RunDetached(o, true, nil)
+			if err != nil {
+				return err
+			}
+			code, err := attachTo(m, meta, true)
+			if err == nil && o.Remove {
+				m.Wait(meta.ID, 10*time.Second)
+			}
+			return codeErr(code, err)
+		}
+		// Narrated (--explain): in this process, so every step is shown.
 		stdio := container.IO{Stdout: os.Stdout, Stderr: os.Stderr}
 		if o.Interactive || o.TTY {
 			stdio.Stdin = os.Stdin
@@ -182,7 +210,7 @@ func expandShortFlags(args []string) []string {
 var valueFlags = map[string]bool{
 	"name": true, "e": true, "env": true, "w": true, "workdir": true, "h": true, "hostname": true,
 	"u": true, "user": true, "entrypoint": true, "b": true, "bundle": true, "pid-file": true,
-	"console-socket": true, "lang": true, "root": true, "data-root": true, "image": true,
+	"console-socket": true, "lang": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
 	"memory": true, "m": true, "memory-swap": true, "memory-reservation": true, "cpus": true,
 	"cpu-shares": true, "cpu-quota": true, "cpu-period": true, "cpuset-cpus": true, "cpuset-mems": true,
 	"pids-limit": true, "blkio-weight": true, "device-read-bps": true, "device-write-bps": true,
@@ -231,4 +259,5 @@ var plainArgs = map[string]bool{
 	"explain": true, "create": true, "start": true, "state": true, "delete": true,
 	"rm": true, "inspect": true, "ps": true, "list": true, "spec": true, "images": true,
 	"update": true, "pause": true, "resume": true, "unpause": true, "stats": true,
+	"logs": true, "stop": true, "restart": true, "wait": true, "attach": true, "top": true, "rename": true, "kill": true,
 }

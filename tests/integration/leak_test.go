@@ -28,6 +28,9 @@ func snapshot() hostSnapshot {
 			if strings.HasPrefix(string(b), "minirun\x00init") {
 				s.procs[e.Name()+" minirun init"] = true
 			}
+			if strings.HasPrefix(string(b), "minirun-shim\x00") {
+				s.procs[e.Name()+" minirun-shim"] = true
+			}
 		}
 	}
 	if f, err := os.Open("/proc/self/mountinfo"); err == nil {

@@ -215,6 +215,9 @@ func listDir(t *testing.T, dir string) []string {
 	}
 	var out []string
 	for _, e := range ents {
+		if e.Name() == "shims" { // the shims' sockets live here
+			continue
+		}
 		out = append(out, e.Name())
 	}
 	return out

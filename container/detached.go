@@ -1,0 +1,359 @@
+package container
+
+// Detached containers: the shim, and the commands that talk to it or to
+// the container it watches (stop, kill, wait, logs, start, rename, prune).
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/overlay"
+	"github.com/minirun/minirun/runtime"
+	"github.com/minirun/minirun/shim"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Socket is the shim's attach socket. It lives under the state root with a
+// short name: a unix socket path may not pass 107 bytes (unix(7)).
+func (m *Manager) Socket(id string) string {
+	return filepath.Join(m.StateRoot, "shims", id[:12]+".sock")
+}
+
+func (m *Manager) stopFile(id string) string { return filepath.Join(m.dir(id), "stop-requested") }
+
+// RunDetached prepares a container and hands it to a new shim; it returns
+// once the container runs (`docker run -d`).
+//
+// With attachFirst the shim waits, after create, for a client to attach
+// before it starts the container: the attached `run` uses it.
+func (m *Manager) RunDetached(o RunOpts, attachFirst bool, tr *explain.Tracer) (meta *Meta, retErr error) {
+	var undo cleanup.Stack
+	defer func() {
+		if retErr != nil {
+			retErr = errors.Join(retErr, undo.Run())
+		}
+	}()
+	meta, _, err := m.prepare(o, tr, &undo)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.spawnShim(meta.ID, attachFirst); err != nil {
+		return nil, err
+	}
+	undo.Release()
+	return meta, nil
+}
+
+// spawnShim starts `minirun shim ID` in a session of its own and waits
+// for its word: "ok" once the container runs, or the error.
+func (m *Manager) spawnShim(id string, attachFirst bool) error {
+	if err := os.MkdirAll(filepath.Dir(m.Socket(id)), 0o700); err != nil {
+		return err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	logf, err := os.OpenFile(filepath.Join(m.dir(id), "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		w.Close()
+		return err
+	}
+	defer logf.Close()
+	// NOTE: re-executing /proc/self/exe is how runc was exploited in
+	// CVE-2019-5736; the security chapter shows the fix for the init.
+	cmd := exec.Command("/proc/self/exe", "--root", m.StateRoot, "--data-root", m.DataRoot, "shim", id)
+	if attachFirst {
+		cmd.Args = append(cmd.Args[:len(cmd.Args)-1], "--attach-first", id)
+	}
+	cmd.Args[0] = "minirun-shim"
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("start shim: %w", err)
+	}
+	cmd.Process.Release()
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	line = strings.TrimSpace(line)
+	switch {
+	case line == "ok":
+		return nil
+	case strings.HasPrefix(line, "error "):
+		codeStr, msg, _ := strings.Cut(strings.TrimPrefix(line, "error "), " ")
+		code, err := strconv.Atoi(codeStr)
+		if err != nil || code == 1 {
+			return errors.New(msg)
+		}
+		return &runtime.ExitError{Code: code, Err: errors.New(msg)}
+	}
+	return fmt.Errorf("the shim died before the container started (see %s)", filepath.Join(m.dir(id), "shim.log"))
+}
+
+// ShimConfig is what `minirun shim ID` needs to run the container.
+func (m *Manager) ShimConfig(id string, ready *os.File) (shim.Config, error) {
+	meta, err := loadMeta(m.dir(id))
+	if err != nil {
+		return shim.Config{}, err
+	}
+	spec, err := runtime.LoadSpec(m.dir(id))
+	if err != nil {
+		return shim.Config{}, err
+	}
+	return shim.Config{
+		ID: id, Bundle: m.dir(id), StateRoot: m.StateRoot, Spec: spec,
+		LogPath: meta.LogPath, Socket: m.Socket(id), Restart: meta.HostConfig.RestartPolicy,
+		Interactive: meta.Config.OpenStdin, Ready: ready, Events: &shimEvents{m: m, id: id},
+	}, nil
+}
+
+// shimEvents records what the shim reports in the container's meta.json.
+type shimEvents struct {
+	m  *Manager
+	id string
+}
+
+func (e *shimEvents) update(fn func(*Meta)) error {
+	unlock, err := e.m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	meta, err := loadMeta(e.m.dir(e.id))
+	if err != nil {
+		return err
+	}
+	fn(meta)
+	return meta.save(e.m.dir(e.id))
+}
+
+func (e *shimEvents) Started(pid, restarts int) error {
+	return e.update(func(meta *Meta) {
+		meta.State = State{Status: "running", Running: true, Pid: pid, StartedAt: time.Now().UTC(), FinishedAt: meta.State.FinishedAt}
+		meta.RestartCount = restarts
+	})
+}
+
+func (e *shimEvents) Exited(code int, oom, restarting bool) error {
+	return e.update(func(meta *Meta) {
+		st := State{Status: "exited", ExitCode: code, OOMKilled: oom, StartedAt: meta.State.StartedAt, FinishedAt: time.Now().UTC()}
+		if restarting {
+			st.Status, st.Restarting = "restarting", true
+		}
+		meta.State = st
+	})
+}
+
+func (e *shimEvents) StopRequested() bool {
+	_, err := os.Stat(e.m.stopFile(e.id))
+	return err == nil
+}
+
+// Finished unmounts the rootfs (the upper dir stays for `start`), and
+// removes the container when it was run with --rm.
+func (e *shimEvents) Finished() error {
+	meta, err := loadMeta(e.m.dir(e.id))
+	if err != nil {
+		return err
+	}
+	if err := overlay.Unmount(meta.GraphDriver.Data["MergedDir"]); err != nil {
+		return err
+	}
+	if meta.HostConfig.AutoRemove {
+		return removeContainerDir(e.m.dir(e.id))
+	}
+	return nil
+}
+
+// Start starts an exited (or created) container again, on the same
+// rootfs: `docker start`.
+func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
+	meta, err := m.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	switch meta.State.Status {
+	case "running", "restarting":
+		return meta, nil // Docker: starting a running container is a no-op
+	}
+	img, err := m.Images.Get(meta.Image)
+	if err != nil {
+		return nil, fmt.Errorf("image of %s: %w", meta.Name, err)
+	}
+	layers, err := m.Images.LayerDirs(img)
+	if err != nil {
+		return nil, err
+	}
+	// Whatever a crash left of the runtime's state goes first.
+	if c, err := runtime.Load(m.StateRoot, meta.ID); err == nil {
+		c.Delete(true, nil)
+	}
+	os.Remove(m.stopFile(meta.ID))
+	dir := m.dir(meta.ID)
+	ov := overlay.Options{Lower: layers, Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
+	if mounted, _ := overlay.Mounted(ov.Target); !mounted {
+		if err := overlay.Mount(ov); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.spawnShim(meta.ID, attachFirst); err != nil {
+		overlay.Unmount(ov.Target)
+		return nil, err
+	}
+	return m.Get(meta.ID)
+}
+
+// Kill sends a signal to the container's init (`docker kill`, default
+// SIGKILL). It counts as a stop: the restart policy does not act.
+func (m *Manager) Kill(ref string, sig unix.Signal) error {
+	meta, c, err := m.Runtime(ref)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(m.stopFile(meta.ID), nil, 0o600); err != nil {
+		return err
+	}
+	return c.Signal(sig, nil)
+}
+
+// Stop sends SIGTERM, waits up to timeout, then sends SIGKILL, and returns
+// once the shim has recorded the exit (`docker stop -t`).
+func (m *Manager) Stop(ref string, timeout time.Duration) error {
+	meta, err := m.Get(ref)
+	if err != nil {
+		return err
+	}
+	if meta.State.Status != "running" && meta.State.Status != "restarting" {
+		return nil
+	}
+	if err := m.Kill(ref, unix.SIGTERM); err != nil {
+		if meta, _ := m.Get(ref); meta != nil && meta.State.Status == "exited" {
+			return nil
+		}
+		return err
+	}
+	if _, err := m.Wait(ref, timeout); err == nil {
+		return nil
+	}
+	if _, c, err := m.Runtime(ref); err == nil {
+		c.Signal(unix.SIGKILL, nil)
+	}
+	_, err = m.Wait(ref, 10*time.Second)
+	return err
+}
+
+// Wait blocks until the container has exited (and its shim recorded it),
+// and returns its exit code (`docker wait`).
+func (m *Manager) Wait(ref string, timeout time.Duration) (int, error) {
+	meta, err := m.Get(ref)
+	if err != nil {
+		return -1, err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		meta, err = m.Get(meta.ID)
+		if errors.Is(err, ErrNotFound) {
+			return -1, fmt.Errorf("container %s was removed", ref)
+		}
+		if err != nil {
+			return -1, err
+		}
+		if meta.State.Status == "exited" && !shimAlive(m.Socket(meta.ID)) {
+			return meta.State.ExitCode, nil
+		}
+		if timeout > 0 && time.Now().After(deadline) {
+			return -1, fmt.Errorf("container %s still running after %v", meta.Name, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Exec runs another process in a running container (`docker exec`).
+func (m *Manager) Exec(ref string, p *specs.Process, stdio IO, tr *explain.Tracer) (*runtime.Process, error) {
+	meta, c, err := m.Runtime(ref)
+	if err != nil {
+		return nil, err
+	}
+	if p.User.UID == 0 && p.User.GID == 0 {
+		if u, err := resolveUser(meta.GraphDriver.Data["MergedDir"], meta.Config.User); err == nil {
+			p.User = u
+		}
+	}
+	return c.Exec(runtime.ExecOpts{Process: p, Stdin: stdio.Stdin, Stdout: stdio.Stdout, Stderr: stdio.Stderr, Tracer: tr})
+}
+
+// ResolveUser turns a --user value into numbers with the container's
+// own /etc/passwd and /etc/group.
+func (m *Manager) ResolveUser(meta *Meta, user string) (specs.User, error) {
+	return resolveUser(meta.GraphDriver.Data["MergedDir"], user)
+}
+
+// Rename gives a container a new name.
+func (m *Manager) Rename(ref, name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	meta, err := m.Get(ref)
+	if err != nil {
+		return err
+	}
+	if other, err := m.Get(name); err == nil && other.ID != meta.ID {
+		return fmt.Errorf("the container name %q is already in use", name)
+	}
+	meta, err = loadMeta(m.dir(meta.ID))
+	if err != nil {
+		return err
+	}
+	meta.Name = name
+	return meta.save(m.dir(meta.ID))
+}
+
+// Prune removes every exited container and returns their ids.
+func (m *Manager) Prune() ([]string, error) {
+	all, err := m.List()
+	if err != nil {
+		return nil, err
+	}
+	var gone []string
+	for _, c := range all {
+		if c.State.Status != "exited" && c.State.Status != "created" {
+			continue
+		}
+		if err := m.Remove(c.ID, false); err != nil {
+			return gone, err
+		}
+		gone = append(gone, c.ID)
+	}
+	return gone, nil
+}
+
+// shimAlive reports whether a shim answers on the socket. A shim killed
+// with SIGKILL leaves its socket file behind, with nobody listening.
+func shimAlive(socket string) bool {
+	c, err := net.Dial("unix", socket)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
