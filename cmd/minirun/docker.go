@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"text/template"
 	"time"
 
 	"github.com/minirun/minirun/container"
@@ -23,6 +24,8 @@ var psCommand = &cli.Command{
 	Flags: []cli.Flag{
 		&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "also stopped containers"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only ids"},
+		&cli.StringFlag{Name: "format", Usage: "Go template, e.g. '{{.Names}} {{.Status}}'"},
+		&cli.StringSliceFlag{Name: "filter", Aliases: []string{"f"}, Usage: "status=running|exited|paused|created|restarting, name=…"},
 	},
 	Action: func(c *cli.Context) error {
 		m, err := openManager(c)
@@ -33,33 +36,75 @@ var psCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		filters := map[string]string{}
+		for _, f := range c.StringSlice("filter") {
+			k, v, ok := strings.Cut(f, "=")
+			if !ok || (k != "status" && k != "name") {
+				return fmt.Errorf("--filter %q: supported are status=… and name=…", f)
+			}
+			filters[k] = v
+		}
+		var tmpl *template.Template
+		if f := c.String("format"); f != "" {
+			if tmpl, err = template.New("ps").Parse(f); err != nil {
+				return fmt.Errorf("--format: %w", err)
+			}
+		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 8, 3, ' ', 0)
-		if !c.Bool("quiet") {
+		if !c.Bool("quiet") && tmpl == nil {
 			fmt.Fprintln(w, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
 		}
 		for _, ct := range all {
-			if !c.Bool("all") && ct.State.Status != "running" {
+			status := ct.State.Status
+			if ct.State.Paused {
+				status = "paused"
+			}
+			if want, ok := filters["status"]; ok && status != want {
 				continue
 			}
-			if c.Bool("quiet") {
-				fmt.Fprintln(w, ct.ID[:12])
+			if want, ok := filters["name"]; ok && !strings.Contains(ct.Name, want) {
 				continue
 			}
-			cmd := strings.Join(append([]string{ct.Path}, ct.Args...), " ")
-			if len(cmd) > 20 {
-				cmd = cmd[:19] + "…"
+			if !c.Bool("all") && status != "running" && status != "paused" && status != "restarting" && filters["status"] == "" {
+				continue
 			}
-			fmt.Fprintf(w, "%s\t%s\t%q\t%s\t%s\t\t%s\n", ct.ID[:12], ct.ImageRef, cmd, ago(ct.Created), statusText(ct), ct.Name)
+			row := psRow{ID: ct.ID[:12], Image: ct.ImageRef, Command: strings.Join(append([]string{ct.Path}, ct.Args...), " "),
+				CreatedAt: ago(ct.Created), Status: statusText(ct), Names: ct.Name, State: status}
+			switch {
+			case c.Bool("quiet"):
+				fmt.Fprintln(w, row.ID)
+			case tmpl != nil:
+				if err := tmpl.Execute(w, row); err != nil {
+					return err
+				}
+				fmt.Fprintln(w)
+			default:
+				cmd := row.Command
+				if len(cmd) > 20 {
+					cmd = cmd[:19] + "…"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", row.ID, row.Image, cmd, row.CreatedAt, row.Status, row.Ports, row.Names)
+			}
 		}
 		return w.Flush()
 	},
+}
+
+// psRow holds the fields `ps --format` templates can name, as Docker's.
+type psRow struct {
+	ID, Image, Command, CreatedAt, Status, Ports, Names, State string
 }
 
 // statusText is Docker's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago".
 func statusText(m *container.Meta) string {
 	switch m.State.Status {
 	case "running":
+		if m.State.Paused {
+			return "Up " + human(time.Since(m.State.StartedAt)) + " (Paused)"
+		}
 		return "Up " + human(time.Since(m.State.StartedAt))
+	case "restarting":
+		return fmt.Sprintf("Restarting (%d) %s", m.State.ExitCode, ago(m.State.FinishedAt))
 	case "exited":
 		return fmt.Sprintf("Exited (%d) %s", m.State.ExitCode, ago(m.State.FinishedAt))
 	}
