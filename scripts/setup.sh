@@ -14,7 +14,7 @@ say() { printf '\n== %s\n' "$*"; }
 # Debian packages: busybox-static is the image's only program; runc is the
 # reference the benchmark compares against; iproute2 and nftables let a student
 # look at what minirun did.
-PKGS=(busybox-static runc iproute2 nftables iptables util-linux ca-certificates)
+PKGS=(busybox-static runc iproute2 nftables iptables util-linux ca-certificates tmux)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

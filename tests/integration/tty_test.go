@@ -1,0 +1,61 @@
+//go:build integration
+
+package integration
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tmux drives a real terminal, as a student would: `run -it` shows a
+// prompt, runs a typed command, detaches with Ctrl-P Ctrl-Q (the container
+// keeps running), and `attach` reconnects.
+func TestRunInteractiveTTY(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed")
+	}
+	cli := binary + " --root " + stateRoot + " --data-root " + dataRoot
+	session := "minirun-test-tty"
+	tmux := func(args ...string) string {
+		out, err := exec.Command("tmux", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v %s", args, err, out)
+		}
+		return string(out)
+	}
+	screen := func() string { return tmux("capture-pane", "-p", "-t", session) }
+	waitScreen := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(screen(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("never saw %q on the screen:\n%s", what, screen())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", cli+" run -it --name tty1 busybox sh; sleep 30")
+	t.Cleanup(func() {
+		exec.Command("tmux", "kill-session", "-t", session).Run()
+		mr(t, "rm", "-f", "tty1")
+	})
+	waitScreen("/ #")
+	tmux("send-keys", "-t", session, "echo soma=$((20+22)); stty size", "Enter")
+	waitScreen("soma=42")
+	waitScreen("30 100") // the window size reached the container's pty
+	tmux("send-keys", "-t", session, "C-p", "C-q")
+	waitScreen("detached")
+	if st := inspect(t, "tty1")["State"].(map[string]interface{}); st["Running"] != true {
+		t.Fatalf("after Ctrl-P Ctrl-Q the container is not running: %v", st)
+	}
+	tmux("respawn-pane", "-k", "-t", session, cli+" attach tty1; sleep 30")
+	time.Sleep(300 * time.Millisecond)
+	tmux("send-keys", "-t", session, "echo de-volta", "Enter")
+	waitScreen("de-volta")
+	tmux("send-keys", "-t", session, "exit", "Enter")
+	eventually(t, "the container to exit", 5*time.Second, func() bool {
+		return inspect(t, "tty1")["State"].(map[string]interface{})["Status"] == "exited"
+	})
+}
