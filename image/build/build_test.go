@@ -529,3 +529,51 @@ func TestBuildFromScratchAndAdd(t *testing.T) {
 		t.Error("ADD copied the tar instead of unpacking it")
 	}
 }
+
+// The recipes in images/ build: their Dockerfiles with stand-ins for the
+// files images/build.sh stages (the real ones are built by that script).
+func TestRecipesBuild(t *testing.T) {
+	s := newStore(t)
+	if err := s.Tag(baseImage(t, s).ID, "busybox"); err != nil {
+		t.Fatal(err)
+	}
+	recipes := map[string]struct {
+		staged map[string]string
+		port   string
+		cmd    string
+	}{
+		"webserver": {map[string]string{"webserver": "ELF", "main.go": "ignored"}, "8080/tcp", "/usr/local/bin/webserver"},
+		"contador":  {map[string]string{"contador": "ELF"}, "5000/tcp", "/usr/local/bin/contador"},
+		"redis":     {map[string]string{"rootfs/usr/bin/redis-server": "ELF", "rootfs/lib64/ld-linux-x86-64.so.2": "ld", "rootfs/data/.keep": ""}, "6379/tcp", "/usr/bin/redis-server"},
+	}
+	for name, r := range recipes {
+		files := map[string]string{}
+		for _, f := range []string{"Dockerfile", ".dockerignore"} {
+			b, err := os.ReadFile(filepath.Join("..", "..", "images", name, f))
+			if err == nil {
+				files[f] = string(b)
+			} else if f == "Dockerfile" {
+				t.Fatal(err)
+			}
+		}
+		for k, v := range r.staged {
+			files[k] = v
+		}
+		ctx := writeContext(t, files)
+		img, err := Build(s, Options{ContextDir: ctx, Tags: []string{"minirun/" + name}})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		c := img.Config.Config
+		if _, ok := c.ExposedPorts[r.port]; !ok || len(c.Cmd) == 0 || c.Cmd[0] != r.cmd {
+			t.Errorf("%s: ports %v cmd %v", name, c.ExposedPorts, c.Cmd)
+		}
+		if name == "webserver" {
+			l := layerEntries(t, s, img.Config.RootFS.DiffIDs[len(img.Config.RootFS.DiffIDs)-1].String())
+			if _, ok := l["usr/local/bin/webserver"]; !ok {
+				t.Errorf("webserver layer: %v", keys(l))
+			}
+		}
+	}
+}
