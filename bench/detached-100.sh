@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# detached-100.sh — starts N (100) detached busybox containers one after the
+# other and reports (1) how long each `run -d` took: the 100th should be no
+# slower than 1.2× the first; (2) the memory each idle shim keeps. RSS counts
+# the pages of the minirun binary every shim shares with the others (the
+# page cache holds one copy); PSS splits those shared pages between their
+# users and USS counts only the shim's private pages — what one more
+# container really costs. Target: under 5 MiB per idle container.
+#
+# Sobe N contêineres em segundo plano e mede o tempo de cada um e a memória
+# de cada shim.
+#
+# usage: bench/detached-100.sh [N]   (as root; default 100)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-100}
+[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+work=$(mktemp -d /tmp/minirun-bench-XXXXXX)
+MR=("$work/minirun" --root "$work/run" --data-root "$work/lib")
+cleanup() {
+  "${MR[@]}" ps -a -q 2>/dev/null | xargs -r "${MR[@]}" rm -f >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+CGO_ENABLED=0 go build -o "$work/minirun" ./cmd/minirun
+bash scripts/mkbusybox.sh "$work/busybox.tar" >/dev/null
+"${MR[@]}" image import --change 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null
+
+now() { date +%s%N; }
+times=()
+for i in $(seq 1 "$N"); do
+  t0=$(now); "${MR[@]}" run -d --name "c$i" busybox sleep 3600 >/dev/null; t1=$(now)
+  times+=($(( (t1-t0)/1000 )))
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+first=${times[0]}; last=${times[$((N-1))]}
+head10=$(median "${times[@]:0:10}"); tail10=$(median "${times[@]: -10}")
+echo "containers: $N"
+echo "run -d: first ${first} µs, last ${last} µs; median of the first 10 ${head10} µs, of the last 10 ${tail10} µs"
+awk -v a="$head10" -v b="$tail10" 'BEGIN { printf "ratio last10/first10: %.2f (target <= 1.20)\n", b/a }'
+sleep 2   # let the shims settle to idle
+rss=0; pss=0; uss=0; n=0
+for p in $(pgrep -f '^minirun-shim'); do
+  r=$(awk '/^Rss:/{print $2}' /proc/$p/smaps_rollup)
+  s=$(awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup)
+  u=$(awk '/^Private_(Clean|Dirty):/{t+=$2} END{print t}' /proc/$p/smaps_rollup)
+  rss=$((rss+r)); pss=$((pss+s)); uss=$((uss+u)); n=$((n+1))
+done
+echo "idle shims: $n"
+awk -v r="$rss" -v s="$pss" -v u="$uss" -v n="$n" 'BEGIN {
+  printf "per shim: RSS %.2f MiB, PSS %.2f MiB, USS (private) %.2f MiB (target < 5 MiB)\n", r/n/1024, s/n/1024, u/n/1024 }'
