@@ -48,8 +48,11 @@ func inNS(pid int, fn func(h *netlink.Handle) error) error {
 // link, a process or a namespace that disappeared. Removing such a thing
 // is success.
 func gone(err error) bool {
+	if err == nil {
+		return false
+	}
 	var nf netlink.LinkNotFoundError
-	return err == nil || errors.As(err, &nf) || errors.Is(err, unix.ENODEV) ||
+	return errors.As(err, &nf) || errors.Is(err, unix.ENODEV) ||
 		errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) || errors.Is(err, os.ErrNotExist) ||
 		errors.Is(err, unix.EADDRNOTAVAIL)
 }

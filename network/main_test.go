@@ -2,6 +2,7 @@ package network
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -39,6 +40,9 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(roleEnv) {
 	case "reserve":
 		os.Exit(reserveRole())
+	case "hold":
+		io.Copy(io.Discard, os.Stdin) // until the test closes the pipe
+		os.Exit(0)
 	}
 	if os.Getenv(testutil.RootEnv) == "1" && os.Geteuid() == 0 && os.Getenv(nsEnv) != "1" {
 		os.Exit(rerunInNetNS())

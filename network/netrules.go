@@ -149,5 +149,5 @@ func inputAcceptRules(n *Network) []rule {
 // compatJump is the one rule minirun adds to a chain it does not own: at
 // the top of iptables' FORWARD (or INPUT), a jump to minirun's chain.
 func compatJump(hookChain, target string) rule {
-	return rule{table: filterTable, chain: hookChain, verd: jump(target), tag: baseTag}
+	return rule{table: filterTable, chain: hookChain, verd: jump(target), tag: baseTag, first: true}
 }

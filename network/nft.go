@@ -57,20 +57,41 @@ func isNotExist(err error) bool {
 	return errors.Is(err, unix.ENOENT) || errors.Is(err, os.ErrNotExist)
 }
 
+// ipChains lists every chain of the ip family by table and name. The
+// library's ListChain loses the errno of a missing chain, so minirun asks
+// for the whole list and looks.
+func ipChains() (map[[2]string]*nftables.Chain, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return nil, err
+	}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return nil, fmt.Errorf("list nftables chains: %w", err)
+	}
+	out := map[[2]string]*nftables.Chain{}
+	for _, ch := range chains {
+		out[[2]string{ch.Table.Name, ch.Name}] = ch
+	}
+	return out, nil
+}
+
 // tableExists reports whether table ip minirun exists.
 func tableExists() (bool, error) {
 	c, err := nftables.New()
 	if err != nil {
 		return false, err
 	}
-	_, err = c.ListTableOfFamily(tableName, nftables.TableFamilyIPv4)
-	if err == nil {
-		return true, nil
+	ts, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return false, fmt.Errorf("list nftables tables: %w", err)
 	}
-	if isNotExist(err) {
-		return false, nil
+	for _, t := range ts {
+		if t.Name == tableName {
+			return true, nil
+		}
 	}
-	return false, fmt.Errorf("list table ip %s: %w", tableName, err)
+	return false, nil
 }
 
 // createTable creates table ip minirun, its chains and its structural
@@ -99,6 +120,9 @@ func createTable() error {
 func deleteTable() error {
 	c, err := nftables.New()
 	if err != nil {
+		return err
+	}
+	if ok, err := tableExists(); err != nil || !ok {
 		return err
 	}
 	c.DelTable(ipTable())
@@ -134,14 +158,18 @@ func taggedRules(table string, chains []string, tag string) ([]*nftables.Rule, e
 	if err != nil {
 		return nil, err
 	}
+	have, err := ipChains()
+	if err != nil {
+		return nil, err
+	}
 	t := &nftables.Table{Name: table, Family: nftables.TableFamilyIPv4}
 	var out []*nftables.Rule
 	for _, ch := range chains {
+		if have[[2]string{table, ch}] == nil {
+			continue
+		}
 		rs, err := c.GetRules(t, &nftables.Chain{Name: ch, Table: t})
 		if err != nil {
-			if isNotExist(err) {
-				continue
-			}
 			return nil, fmt.Errorf("list rules of ip %s %s: %w", table, ch, err)
 		}
 		for _, r := range rs {
@@ -198,34 +226,21 @@ func ownedRules() (int, error) {
 // chainPolicyDrop reports whether table ip filter (iptables-nft's) has the
 // base chain name (FORWARD, INPUT) with policy drop.
 func chainPolicyDrop(name string) (bool, error) {
-	c, err := nftables.New()
+	chains, err := ipChains()
 	if err != nil {
 		return false, err
 	}
-	ch, err := c.ListChain(filterTableObj(), name)
-	if err != nil {
-		if isNotExist(err) {
-			return false, nil
-		}
-		return false, fmt.Errorf("list chain ip filter %s: %w", name, err)
-	}
-	return ch.Hooknum != nil && ch.Policy != nil && *ch.Policy == nftables.ChainPolicyDrop, nil
+	ch := chains[[2]string{filterTable, name}]
+	return ch != nil && ch.Hooknum != nil && ch.Policy != nil && *ch.Policy == nftables.ChainPolicyDrop, nil
 }
 
 // chainExists reports whether table ip filter has the chain.
 func chainExists(name string) (bool, error) {
-	c, err := nftables.New()
+	chains, err := ipChains()
 	if err != nil {
 		return false, err
 	}
-	_, err = c.ListChain(filterTableObj(), name)
-	if err == nil {
-		return true, nil
-	}
-	if isNotExist(err) {
-		return false, nil
-	}
-	return false, fmt.Errorf("list chain ip filter %s: %w", name, err)
+	return chains[[2]string{filterTable, name}] != nil, nil
 }
 
 // compatPair is a base chain of iptables' filter table and the regular

@@ -25,6 +25,8 @@ type rule struct {
 	conds []cond
 	verd  verdict
 	tag   string // comment: minirun:<id> of the owner
+	// first puts the rule at the top of its chain (nft insert, iptables -I).
+	first bool
 }
 
 // condKind is a kind of match.
@@ -117,7 +119,11 @@ func (r rule) nftText() string {
 
 // command is the whole `nft add rule ip TABLE CHAIN …` command.
 func (r rule) command() string {
-	return fmt.Sprintf("nft add rule ip %s %s %s", r.table, r.chain, r.nftText())
+	verb := "add"
+	if r.first {
+		verb = "insert"
+	}
+	return fmt.Sprintf("nft %s rule ip %s %s %s", verb, r.table, r.chain, r.nftText())
 }
 
 func (c cond) nft() string {
@@ -142,7 +148,7 @@ func (c cond) nft() string {
 		return "ct state new"
 	case condCtDNAT:
 		if c.neg {
-			return "ct status & dnat == 0"
+			return "ct status ! dnat"
 		}
 		return "ct status dnat"
 	case condLocalDaddr:
@@ -172,7 +178,11 @@ func (r rule) iptables() string {
 		chain = r.chain
 	}
 	var b []string
-	b = append(b, "iptables", "-t", table, "-A", chain)
+	op := "-A"
+	if r.first {
+		op = "-I"
+	}
+	b = append(b, "iptables", "-t", table, op, chain)
 	for _, c := range r.conds {
 		b = append(b, c.iptables())
 	}
