@@ -15,6 +15,7 @@ const (
 	ChapterNetwork    Chapter = "network"
 	ChapterImages     Chapter = "images"
 	ChapterSecurity   Chapter = "security"
+	ChapterComponents Chapter = "components"
 )
 
 // ChapterInfo describes a chapter for `minirun explain` without arguments.
@@ -26,6 +27,9 @@ type ChapterInfo struct {
 
 // Chapters lists the chapters in the order the course teaches them.
 var Chapters = []ChapterInfo{
+	{ChapterComponents, Text{"Componentes", "Components"},
+		Text{"Cliente, shim, init do contêiner: a árvore de processos ao lado da do Docker.",
+			"Client, shim, container init: the process tree beside Docker's."}},
 	{ChapterLifecycle, Text{"Ciclo de vida OCI", "OCI lifecycle"},
 		Text{"create, start, state, kill e delete: o que o runc faz e quando.",
 			"create, start, state, kill and delete: what runc does and when."}},

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -63,5 +64,46 @@ func TestEveryStepHasItsDocsAnchor(t *testing.T) {
 		if !strings.Contains(page, `id="`+anchor+`"`) {
 			t.Errorf("step %s: %s has no anchor id=%q", st.ID, file, anchor)
 		}
+	}
+}
+
+// stepDecl finds the step declarations of the code base: an ID and its
+// chapter, written together as every package does.
+var stepDecl = regexp.MustCompile(`ID:\s*"([a-z0-9-]+)",\s*Chapter:\s*explain\.Chapter([A-Za-z]+)`)
+
+// Every step declared anywhere in the code (not only those of a dry run)
+// has its anchor in its chapter's page.
+func TestEveryDeclaredStepHasItsAnchor(t *testing.T) {
+	seen := 0
+	filepath.WalkDir(filepath.Join("..", ".."), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() && (d.Name() == ".git" || d.Name() == "docs") {
+			if d != nil && d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range stepDecl.FindAllStringSubmatch(string(b), -1) {
+			seen++
+			page := filepath.Join("..", "..", "docs", strings.ToLower(m[2])+".md")
+			doc, err := os.ReadFile(page)
+			if err != nil {
+				t.Errorf("%s: step %s: %v", path, m[1], err)
+				continue
+			}
+			if !strings.Contains(string(doc), `id="`+m[1]+`"`) {
+				t.Errorf("%s: step %s has no anchor in %s", path, m[1], page)
+			}
+		}
+		return nil
+	})
+	if seen < 40 {
+		t.Fatalf("found only %d step declarations: the pattern no longer matches the code", seen)
 	}
 }

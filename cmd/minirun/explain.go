@@ -71,6 +71,9 @@ var explainCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		if ch == explain.ChapterComponents {
+			return componentsDemo(m, explain.New(sink), c.String("image"))
+		}
 		o := container.RunOpts{Image: c.String("image"), Cmd: []string{"sh", "-c", demoCommand[ch]}, Remove: true}
 		if ch == explain.ChapterCgroups {
 			// Limits, so that the chapter shows each file being written.
