@@ -89,6 +89,13 @@ var imageCommand = &cli.Command{
 			Name: "inspect", Usage: "show an image as JSON", ArgsUsage: "IMAGE",
 			Action: inspectCommand.Action,
 		},
+		imagePruneCommand,
+		{Name: "history", Usage: historyCommand.Usage, ArgsUsage: historyCommand.ArgsUsage, Flags: historyCommand.Flags, Action: historyCommand.Action},
+		{Name: "pull", Usage: pullCommand.Usage, ArgsUsage: pullCommand.ArgsUsage, Flags: pullCommand.Flags, Action: pullCommand.Action},
+		{Name: "load", Usage: loadCommand.Usage, Flags: loadCommand.Flags, Action: loadCommand.Action},
+		{Name: "save", Usage: saveCommand.Usage, ArgsUsage: saveCommand.ArgsUsage, Flags: saveCommand.Flags, Action: saveCommand.Action},
+		{Name: "tag", Usage: tagCommand.Usage, ArgsUsage: tagCommand.ArgsUsage, Action: tagCommand.Action},
+		{Name: "build", Usage: buildCommand.Usage, ArgsUsage: buildCommand.ArgsUsage, Flags: buildCommand.Flags, Action: buildCommand.Action},
 	},
 }
 

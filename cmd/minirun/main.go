@@ -9,6 +9,7 @@ import (
 	"os"
 	goruntime "runtime"
 
+	"github.com/minirun/minirun/image/build"
 	"github.com/minirun/minirun/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
@@ -59,6 +60,17 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
+func init() {
+	// RUN instructions of `build` run in real containers of the manager.
+	buildRunner = func(c *cli.Context) (build.Runner, error) {
+		m, err := openManager(c)
+		if err != nil {
+			return nil, err
+		}
+		return m.BuildRunner(), nil
+	}
+}
+
 func newApp() *cli.App {
 	// Docker's run uses -h for --hostname, so help is --help only.
 	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
@@ -82,6 +94,7 @@ func newApp() *cli.App {
 			updateCommand, statsCommand, pauseCommand, resumeCommand,
 			shimCommand, attachCommand, logsCommand, stopCommand, restartCommand, waitCommand,
 			renameCommand, containerCommand, topCommand, execCommand,
+			pullCommand, loadCommand, saveCommand, tagCommand, buildCommand, historyCommand,
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,

@@ -1,0 +1,89 @@
+package container
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/minirun/minirun/image/build"
+	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/overlay"
+	"github.com/minirun/minirun/runtime"
+)
+
+// BuildRunner runs a Dockerfile's RUN instructions in real containers: an
+// overlay of the parent image's layers under the step's upper dir, which
+// becomes the new layer. It implements build.Runner.
+type BuildRunner struct {
+	m *Manager
+}
+
+// BuildRunner returns the runner `minirun build` uses for RUN.
+func (m *Manager) BuildRunner() *BuildRunner { return &BuildRunner{m: m} }
+
+// Run runs one RUN step attached, as `docker build` does, and removes the
+// container afterwards; the upper dir stays for the builder to commit.
+func (b *BuildRunner) Run(rs build.RunSpec) (code int, retErr error) {
+	var undo cleanup.Stack
+	defer func() {
+		if err := undo.Run(); err != nil && retErr == nil {
+			retErr = err
+		}
+	}()
+	dir, err := os.MkdirTemp(filepath.Join(b.m.DataRoot, "containers"), "build-"+rs.ID+"-")
+	if err != nil {
+		return -1, err
+	}
+	undo.Add("remove build dir", func() error { return removeContainerDir(dir) })
+	lower := rs.Lower
+	if len(lower) == 0 {
+		// FROM scratch: overlayfs needs a lower layer, so an empty one.
+		empty := filepath.Join(dir, "empty")
+		if err := os.Mkdir(empty, 0o755); err != nil {
+			return -1, err
+		}
+		lower = []string{empty}
+	}
+	ov := overlay.Options{Lower: lower, Upper: rs.Upper, Work: rs.Work, Target: filepath.Join(dir, "merged")}
+	if err := overlay.Mount(ov); err != nil {
+		return -1, err
+	}
+	undo.Add("unmount build rootfs", func() error { return overlay.Unmount(ov.Target) })
+	spec, err := buildSpec(rs.Config, RunOpts{Cmd: rs.Cmd, Entrypoint: new(string), Hostname: rs.ID}, rs.ID+"000000000000", ov.Target)
+	if err != nil {
+		return -1, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return -1, err
+	}
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(rs.Output, r)
+		r.Close()
+		close(copied)
+	}()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		w.Close()
+		return -1, err
+	}
+	defer devnull.Close()
+	id := "build-" + rs.ID
+	ctr, err := runtime.Create(runtime.CreateOpts{Root: b.m.StateRoot, ID: id, Bundle: dir, Spec: spec, Stdin: devnull, Stdout: w, Stderr: w})
+	w.Close()
+	if err != nil {
+		<-copied
+		return -1, fmt.Errorf("RUN: %w", err)
+	}
+	undo.Add("delete build container", func() error { return ctr.Delete(true, nil) })
+	if err := ctr.Start(nil); err != nil {
+		return -1, err
+	}
+	code, err = ctr.Wait()
+	<-copied
+	return code, err
+}
+
+var _ build.Runner = (*BuildRunner)(nil)
