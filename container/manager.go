@@ -158,6 +158,11 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 		}
 	}
 	img, err := m.Images.Get(o.Image)
+	if errors.Is(err, image.ErrNotFound) && o.Pull != nil {
+		// Docker's "Unable to find image locally", then a pull.
+		fmt.Fprintf(o.Pull, "Unable to find image '%s' locally\n", o.Image)
+		img, err = m.Images.Pull(o.Image, image.PullOptions{Progress: o.Pull, Tracer: tr})
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("unable to find image %q: %w", o.Image, err)
 	}

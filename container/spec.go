@@ -2,6 +2,7 @@ package container
 
 import (
 	"errors"
+	"io"
 	"strings"
 
 	"github.com/minirun/minirun/runtime"
@@ -29,6 +30,8 @@ type RunOpts struct {
 	Devices []specs.LinuxDevice
 	// Restart is --restart, kept by the shim.
 	Restart shim.RestartPolicy
+	// Pull, when set, lets run pull a missing image, printing progress here.
+	Pull io.Writer
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

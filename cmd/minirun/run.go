@@ -25,6 +25,7 @@ var runCommand = &cli.Command{
 		bundleFlag, pidFileFlag, consoleSocketFlag,
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once the container started; a shim looks after it"},
 		&cli.StringFlag{Name: "restart", Value: "no", Usage: "no, on-failure[:N], always or unless-stopped"},
+		&cli.StringFlag{Name: "pull", Value: "missing", EnvVars: []string{"MINIRUN_PULL"}, Usage: "missing (pull an image that is not here) or never"},
 		&cli.StringFlag{Name: "name", Usage: "name of the container"},
 		&cli.BoolFlag{Name: "rm", Usage: "remove the container when it exits"},
 		&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
@@ -59,6 +60,13 @@ var runCommand = &cli.Command{
 			Name: c.String("name"), Image: c.Args().First(), Cmd: c.Args().Tail(),
 			Env: c.StringSlice("env"), Workdir: c.String("workdir"), Hostname: c.String("hostname"),
 			User: c.String("user"), TTY: c.Bool("tty"), Interactive: c.Bool("interactive"), Remove: c.Bool("rm"),
+		}
+		switch c.String("pull") {
+		case "missing":
+			o.Pull = os.Stderr
+		case "never":
+		default:
+			return fmt.Errorf("--pull %q: use missing or never", c.String("pull"))
 		}
 		if o.Resources, o.Devices, err = resourcesFromFlags(c); err != nil {
 			return err
@@ -210,7 +218,7 @@ func expandShortFlags(args []string) []string {
 var valueFlags = map[string]bool{
 	"name": true, "e": true, "env": true, "w": true, "workdir": true, "h": true, "hostname": true,
 	"u": true, "user": true, "entrypoint": true, "b": true, "bundle": true, "pid-file": true,
-	"console-socket": true, "lang": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
+	"console-socket": true, "lang": true, "pull": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
 	"memory": true, "m": true, "memory-swap": true, "memory-reservation": true, "cpus": true,
 	"cpu-shares": true, "cpu-quota": true, "cpu-period": true, "cpuset-cpus": true, "cpuset-mems": true,
 	"pids-limit": true, "blkio-weight": true, "device-read-bps": true, "device-write-bps": true,
