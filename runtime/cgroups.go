@@ -109,3 +109,13 @@ func (c *Container) OOMKilled() bool {
 	k, err := mgr.OOMKilled()
 	return err == nil && k
 }
+
+// Procs lists the host pids of every process in the container's cgroup:
+// its init, what it forked, and exec'd processes.
+func (c *Container) Procs() ([]int, error) {
+	mgr, err := c.cgroup(nil)
+	if err != nil {
+		return nil, err
+	}
+	return mgr.Procs()
+}
