@@ -390,9 +390,9 @@ func withDeviceNodes(r *specs.LinuxResources, extra []specs.LinuxDevice) *specs.
 
 // startInit re-executes minirun as the container's init in new namespaces.
 func (cr *creator) startInit() error {
-	self := cr.o.Self
-	if self == "" {
-		self = "/proc/self/exe"
+	self, err := initPath(cr.o.Self)
+	if err != nil {
+		return err
 	}
 	cmd := exec.Command(self, InitArg)
 	cmd.Args[0] = "minirun"
@@ -416,7 +416,7 @@ func (cr *creator) startInit() error {
 	for _, m := range cr.spec.Linux.GIDMappings {
 		cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 	}
-	err := onJoinedThread(cr.spec.Linux.Namespaces, cmd.Start)
+	err = onJoinedThread(cr.spec.Linux.Namespaces, cmd.Start)
 	// The child has its copies of fd 3 and 4 now (or failed to start).
 	cr.child.Close()
 	if err != nil {

@@ -102,11 +102,13 @@ func (c *Container) Exec(o ExecOpts) (p *Process, retErr error) {
 		return nil, err
 	}
 	undo.Add("close sync socket", conn.close)
-	// The child resolves this path after joining the container's mount
-	// namespace, where minirun's own path does not exist; /proc/self/exe
-	// is a magic link that still leads to the binary (the very property
-	// CVE-2019-5736 abused: see the security chapter).
-	cmd := exec.Command("/proc/self/exe", InitArg)
+	// Executed from the sealed copy, never the host's file (CVE-2019-5736:
+	// see selfexe.go).
+	self, err := initPath("")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, InitArg)
 	cmd.Args[0] = "minirun"
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = orStd(o.Stdin, os.Stdin), orStd(o.Stdout, os.Stdout), orStd(o.Stderr, os.Stderr)

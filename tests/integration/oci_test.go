@@ -284,3 +284,32 @@ func waitStatus(t *testing.T, id, want string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// CVE-2019-5736: a process inside the container, while the init is still
+// minirun (a startContainer hook runs exactly then, as root with every
+// capability), tries to write to the binary behind /proc/1/exe. The init runs
+// from a sealed in-memory copy, so the write fails and the host's minirun is
+// unchanged.
+func TestRuncEscapeBlocked(t *testing.T) {
+	before, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "escape")
+	os.WriteFile(out, nil, 0o666)
+	dir := bundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"true"}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/out", Type: "bind", Source: out, Options: []string{"bind"}})
+		s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c",
+			"readlink /proc/1/exe > /out; (echo pwned >> /proc/1/exe) 2>>/out && echo WROTE >> /out || echo DENIED >> /out"}}}}
+	})
+	ok(t, "run", "--bundle", dir, "escape1")
+	got, _ := os.ReadFile(out)
+	if !strings.Contains(string(got), "memfd:minirun") || !strings.Contains(string(got), "DENIED") {
+		t.Fatalf("the init was not a sealed copy, or the write went through: %q", got)
+	}
+	after, _ := os.ReadFile(binary)
+	if string(after) != string(before) {
+		t.Fatal("the host's minirun binary changed")
+	}
+}
