@@ -22,7 +22,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-CGO_ENABLED=0 go build -o "$work/minirun" ./cmd/minirun
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/minirun" ./cmd/minirun
 bash scripts/mkbusybox.sh "$work/busybox.tar" >/dev/null
 "${MR[@]}" image import --change 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null
 

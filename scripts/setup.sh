@@ -31,7 +31,7 @@ fi
 
 say "go build (CGO_ENABLED=0: one static binary)"
 mkdir -p bin
-CGO_ENABLED=0 go build -trimpath -o bin/minirun ./cmd/minirun
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/minirun ./cmd/minirun
 if ! cmp -s bin/minirun /usr/local/bin/minirun 2>/dev/null; then
   install -m 0755 bin/minirun /usr/local/bin/minirun
 fi
