@@ -22,9 +22,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DNSServerArg is the first argument that makes minirun (or a test
-// binary) run as a network's DNS server: `minirun dns-server --dir DIR ID`.
-const DNSServerArg = "dns-server"
+// DNSServerArgs are the arguments that make minirun (or a test binary)
+// run as a network's DNS server: `minirun network dns-server --dir DIR ID`,
+// a hidden subcommand, so `ps` shows what the process is.
+var DNSServerArgs = []string{"network", "dns-server"}
 
 // readyFD is the descriptor on which the DNS server tells the process that
 // started it "ok" (its sockets are bound) or why it failed.
@@ -59,7 +60,8 @@ func (m *Manager) startDNS(n *Network) error {
 		return err
 	}
 	defer r.Close()
-	cmd := exec.Command(m.Exe, DNSServerArg, "--dir", m.dir, n.ID)
+	args := append(append([]string{}, DNSServerArgs...), "--dir", m.dir, n.ID)
+	cmd := exec.Command(m.Exe, args...)
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{w} // becomes fd 3

@@ -224,19 +224,8 @@ func (m *Manager) Attach(ep *Endpoint, pid int, ifName string) (retErr error) {
 				return err
 			}
 		}
-		host, peer := vethNames(cur.ContainerID, ifName)
-		plan := explain.Plan{
-			vethStep(host, peer),
-			bridgePortStep(n, host),
-			moveLinkStep(pid, peer, ifName),
-			addrStep(pid, ifName, cur.Prefix()),
-		}
-		if !n.Internal {
-			plan = append(plan, routeStep(pid, ifName, n.Gateway()))
-		}
-		if len(cur.Ports) > 0 {
-			plan = append(plan, dnatStep(cur))
-		}
+		host, _ := vethNames(cur.ContainerID, ifName)
+		plan := attachPlan(n, cur, pid, ifName)
 		if err := m.tr.Run(plan, &undo); err != nil {
 			return err
 		}
@@ -248,6 +237,27 @@ func (m *Manager) Attach(ep *Endpoint, pid int, ifName string) (retErr error) {
 	undo.Release()
 	*ep = *cur
 	return nil
+}
+
+// attachPlan is the order in which a container is plugged into a bridge
+// network: the cable (veth), its host end into the switch (bridge), its
+// other end into the container (move, rename), the address, the route,
+// the published ports.
+func attachPlan(n *Network, ep *Endpoint, pid int, ifName string) explain.Plan {
+	host, peer := vethNames(ep.ContainerID, ifName)
+	plan := explain.Plan{
+		vethStep(host, peer),
+		bridgePortStep(n, host),
+		moveLinkStep(pid, peer, ifName),
+		addrStep(pid, ifName, ep.Prefix()),
+	}
+	if !n.Internal {
+		plan = append(plan, routeStep(pid, ifName, n.Gateway()))
+	}
+	if len(ep.Ports) > 0 {
+		plan = append(plan, dnatStep(ep))
+	}
+	return plan
 }
 
 func vethStep(host, peer string) stepT {

@@ -15,7 +15,7 @@ import (
 )
 
 // The test binary plays three roles besides running tests:
-//   - a network's DNS server (`TESTBINARY dns-server --dir DIR ID`), which
+//   - a network's DNS server (`TESTBINARY network dns-server --dir DIR ID`), which
 //     the Manager starts the way it starts minirun (Manager.Exe);
 //   - a process that reserves addresses (roleEnv=reserve), for the IPAM
 //     test across processes;
@@ -30,8 +30,8 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if len(os.Args) > 3 && os.Args[1] == DNSServerArg && os.Args[2] == "--dir" {
-		if err := ServeDNS(os.Args[3], os.Args[4], ReadyFile()); err != nil {
+	if len(os.Args) > 5 && os.Args[1] == DNSServerArgs[0] && os.Args[2] == DNSServerArgs[1] && os.Args[3] == "--dir" {
+		if err := ServeDNS(os.Args[4], os.Args[5], ReadyFile()); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

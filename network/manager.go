@@ -37,8 +37,8 @@ type Manager struct {
 	tr  *explain.Tracer
 
 	// Exe is the program re-executed as a network's DNS server, with the
-	// arguments "dns-server --dir DIR NETWORK-ID": minirun itself (the
-	// default, os.Executable) or, in tests, the test binary.
+	// arguments DNSServerArgs + "--dir DIR NETWORK-ID": minirun itself
+	// (the default, os.Executable) or, in tests, the test binary.
 	Exe string
 	// DefaultBridge and DefaultSubnet are the device and addresses of the
 	// default network (mr0, 10.77.0.0/16; EnvBridgeSubnet overrides).

@@ -123,7 +123,9 @@ func (r rule) command() string {
 	if r.first {
 		verb = "insert"
 	}
-	return fmt.Sprintf("nft %s rule ip %s %s %s", verb, r.table, r.chain, r.nftText())
+	// The rule in single quotes: the shell must not eat its double quotes
+	// or its "!=" (nft joins its arguments back into one line).
+	return fmt.Sprintf("nft %s rule ip %s %s '%s'", verb, r.table, r.chain, r.nftText())
 }
 
 func (c cond) nft() string {

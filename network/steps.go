@@ -320,7 +320,7 @@ func (m *Manager) dnsStep(n *Network) stepT {
 		Title: text("Iniciar o servidor DNS da rede em "+addr, "Start the network's DNS server on "+addr),
 		Why: text("Em redes criadas pelo usuário os contêineres se acham pelo nome, como no Docker: um processo minirun por rede, fora de qualquer terminal (setsid), responde nomes, ids curtos e aliases dos membros atuais e repassa os outros nomes aos resolvedores do host. Ele escuta no gateway, o endereço que todo contêiner da rede alcança.",
 			"On user-defined networks containers find each other by name, as in Docker: one minirun process per network, detached from any terminal (setsid), answers the current members' names, short ids and aliases and forwards other names to the host's resolvers. It listens on the gateway, the address every container of the network reaches."),
-		Shell: fmt.Sprintf("setsid minirun dns-server --dir %s %s > %s/dns.log 2>&1 &", m.dir, n.ID, m.netDir(n.ID)),
+		Shell: fmt.Sprintf("setsid minirun network dns-server --dir %s %s >> %s/dns.log 2>&1 &", m.dir, n.ID, m.netDir(n.ID)),
 		Do:    func() error { return m.startDNS(n) },
 		Undo:  func() error { return m.stopDNS(n) },
 		Evidence: func() string {
