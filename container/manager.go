@@ -102,6 +102,9 @@ func (m *Manager) refresh(meta *Meta) {
 	if meta.State.ExitCode == 0 {
 		meta.State.ExitCode = 137
 	}
+	if meta.State.FinishedAt.IsZero() || meta.State.FinishedAt.Before(meta.State.StartedAt) {
+		meta.State.FinishedAt = time.Now().UTC() // its shim died before it could say
+	}
 }
 
 // Get finds a container by name, full id or unique id prefix.
@@ -377,6 +380,8 @@ func (m *Manager) Remove(ref string, force bool) error {
 }
 
 func (m *Manager) removeDir(meta *Meta) error {
+	// A shim killed with SIGKILL could not remove its socket.
+	os.Remove(m.Socket(meta.ID))
 	return removeContainerDir(m.dir(meta.ID))
 }
 

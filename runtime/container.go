@@ -416,7 +416,7 @@ func (cr *creator) startInit() error {
 	for _, m := range cr.spec.Linux.GIDMappings {
 		cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 	}
-	err = onJoinedThread(cr.spec.Linux.Namespaces, cmd.Start)
+	err = onJoinedThread(cr.spec.Linux.Namespaces, cr.o.Pdeathsig != 0, cmd.Start)
 	// The child has its copies of fd 3 and 4 now (or failed to start).
 	cr.child.Close()
 	if err != nil {

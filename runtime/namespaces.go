@@ -119,7 +119,11 @@ func nsEvidence(pid int, nss []specs.LinuxNamespace) string {
 // thread that does not share its filesystem info, hence unshare(CLONE_FS)
 // first; joining a user namespace needs a single-threaded process, which a
 // Go program never is, so ValidateSpec refuses it.
-func onJoinedThread(nss []specs.LinuxNamespace, fn func() error) error {
+//
+// With keep set (the caller gave the init a parent-death signal, which
+// fires when the thread that forked it exits, go.dev/issue/27505), the
+// thread is parked for the life of the process instead of thrown away.
+func onJoinedThread(nss []specs.LinuxNamespace, keep bool, fn func() error) error {
 	var joins []specs.LinuxNamespace
 	for _, ns := range nss {
 		if ns.Path != "" {
@@ -150,7 +154,11 @@ func onJoinedThread(nss []specs.LinuxNamespace, fn func() error) error {
 				return
 			}
 		}
-		errc <- fn()
+		err := fn()
+		errc <- err
+		if keep && err == nil {
+			select {} // this thread is the container's parent: it must live on
+		}
 	}()
 	return <-errc
 }

@@ -52,12 +52,22 @@ func componentsDemo(m *container.Manager, tr *explain.Tracer, image string) erro
 			EN: "create/start ran inside the shim and returned; the init execve()d and became the program."},
 		Shell: "ps -eo pid,args | grep 'minirun init'",
 		Evidence: func() string {
-			n := 0
-			ents, _ := os.ReadDir("/proc")
-			for _, e := range ents {
-				if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.HasPrefix(string(b), "minirun\x00init") {
-					n++
+			count := func() int {
+				n := 0
+				ents, _ := os.ReadDir("/proc")
+				for _, e := range ents {
+					if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.HasPrefix(string(b), "minirun\x00init") {
+						n++
+					}
 				}
+				return n
+			}
+			// The shim says "ok" right after start; the init's execve
+			// follows a moment later.
+			n := count()
+			for i := 0; n > 0 && i < 50; i++ {
+				time.Sleep(20 * time.Millisecond)
+				n = count()
 			}
 			return fmt.Sprintf("processos \"minirun init\" vivos / live: %d", n)
 		},
