@@ -32,6 +32,8 @@ type RunOpts struct {
 	Restart shim.RestartPolicy
 	// Pull, when set, lets run pull a missing image, printing progress here.
 	Pull io.Writer
+	// Security are --cap-add, --cap-drop, --privileged, --security-opt…
+	Security SecurityOpts
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -127,5 +129,8 @@ func buildSpec(ic v1.ImageConfig, o RunOpts, id, rootfs string) (*specs.Spec, er
 		s.Linux.Resources = r
 	}
 	s.Linux.Devices = append(s.Linux.Devices, o.Devices...)
+	if err := applySecurity(s, o.Security); err != nil {
+		return nil, err
+	}
 	return s, nil
 }

@@ -36,6 +36,12 @@ var runCommand = &cli.Command{
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user[:group] or uid[:gid]"},
 		&cli.StringFlag{Name: "entrypoint", Usage: "override the image's ENTRYPOINT"},
 		deviceFlag,
+		&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability (or ALL)"},
+		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability (or ALL)"},
+		&cli.BoolFlag{Name: "privileged", Usage: "every capability and device, no seccomp: what Docker's --privileged does"},
+		&cli.StringSliceFlag{Name: "security-opt", Usage: "no-new-privileges[:false], seccomp=unconfined|FILE.json, apparmor=P, label=…"},
+		&cli.BoolFlag{Name: "read-only", Usage: "mount the container's root filesystem read-only"},
+		&cli.StringSliceFlag{Name: "group-add", Usage: "an extra group for the process"},
 	}, append(append([]cli.Flag{}, resourceFlags...), explainFlags...)...),
 	Action: func(c *cli.Context) error {
 		if c.NArg() == 0 {
@@ -61,6 +67,8 @@ var runCommand = &cli.Command{
 			Env: c.StringSlice("env"), Workdir: c.String("workdir"), Hostname: c.String("hostname"),
 			User: c.String("user"), TTY: c.Bool("tty"), Interactive: c.Bool("interactive"), Remove: c.Bool("rm"),
 		}
+		o.Security = container.SecurityOpts{CapAdd: c.StringSlice("cap-add"), CapDrop: c.StringSlice("cap-drop"),
+			Privileged: c.Bool("privileged"), SecurityOpt: c.StringSlice("security-opt"), ReadOnly: c.Bool("read-only"), GroupAdd: c.StringSlice("group-add")}
 		switch c.String("pull") {
 		case "missing":
 			o.Pull = os.Stderr
@@ -218,7 +226,7 @@ func expandShortFlags(args []string) []string {
 var valueFlags = map[string]bool{
 	"name": true, "e": true, "env": true, "w": true, "workdir": true, "h": true, "hostname": true,
 	"u": true, "user": true, "entrypoint": true, "b": true, "bundle": true, "pid-file": true,
-	"console-socket": true, "lang": true, "pull": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
+	"console-socket": true, "lang": true, "pull": true, "cap-add": true, "cap-drop": true, "security-opt": true, "group-add": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
 	"memory": true, "m": true, "memory-swap": true, "memory-reservation": true, "cpus": true,
 	"cpu-shares": true, "cpu-quota": true, "cpu-period": true, "cpuset-cpus": true, "cpuset-mems": true,
 	"pids-limit": true, "blkio-weight": true, "device-read-bps": true, "device-write-bps": true,
