@@ -348,4 +348,3 @@ var execCommand = &cli.Command{
 		return codeErr(code, err)
 	},
 }
-

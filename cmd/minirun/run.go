@@ -8,8 +8,8 @@ import (
 
 	"github.com/minirun/minirun/container"
 	"github.com/minirun/minirun/explain"
-	"github.com/minirun/minirun/shim"
 	"github.com/minirun/minirun/runtime"
+	"github.com/minirun/minirun/shim"
 	"github.com/urfave/cli/v2"
 )
 
