@@ -18,6 +18,7 @@ import (
 
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/overlay"
 	"github.com/minirun/minirun/runtime"
 	"github.com/minirun/minirun/shim"
@@ -126,6 +127,29 @@ func (m *Manager) ShimConfig(id string, ready *os.File) (shim.Config, error) {
 type shimEvents struct {
 	m  *Manager
 	id string
+	ep *network.Endpoint
+}
+
+func (e *shimEvents) BeforeCreate() error {
+	meta, err := loadMeta(e.m.dir(e.id))
+	if err != nil {
+		return err
+	}
+	// What a crashed run may have left goes first.
+	e.m.detachNetworks(e.id)
+	ep, _, err := e.m.reserveNetwork(meta, nil)
+	e.ep = ep
+	return err
+}
+
+func (e *shimEvents) Created(pid int) error {
+	if err := e.m.attachNetwork(e.ep, pid, nil); err != nil {
+		e.m.detachNetworks(e.id)
+		return err
+	}
+	return e.update(func(meta *Meta) {
+		meta.NetworkSettings.Networks = map[string]*network.Endpoint{e.ep.NetworkName: e.ep}
+	})
 }
 
 func (e *shimEvents) update(fn func(*Meta)) error {
@@ -150,13 +174,15 @@ func (e *shimEvents) Started(pid, restarts int) error {
 }
 
 func (e *shimEvents) Exited(code int, oom, restarting bool) error {
-	return e.update(func(meta *Meta) {
+	derr := e.m.detachNetworks(e.id)
+	return errors.Join(derr, e.update(func(meta *Meta) {
+		meta.NetworkSettings.Networks = nil
 		st := State{Status: "exited", ExitCode: code, OOMKilled: oom, StartedAt: meta.State.StartedAt, FinishedAt: time.Now().UTC()}
 		if restarting {
 			st.Status, st.Restarting = "restarting", true
 		}
 		meta.State = st
-	})
+	}))
 }
 
 func (e *shimEvents) StopRequested() bool {

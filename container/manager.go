@@ -15,6 +15,7 @@ import (
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/image"
 	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/overlay"
 	"github.com/minirun/minirun/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -177,6 +178,17 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 	if err != nil {
 		return nil, nil, err
 	}
+	if o.PublishAll {
+		exposed := append([]string{}, o.Expose...)
+		for p := range img.Config.Config.ExposedPorts {
+			exposed = append(exposed, p)
+		}
+		ports, err := network.PublishAll(exposed)
+		if err != nil {
+			return nil, nil, err
+		}
+		o.Net.Ports = append(o.Net.Ports, ports...)
+	}
 	meta, err := m.reserve(o, img, undo)
 	if err != nil {
 		return nil, nil, err
@@ -190,6 +202,10 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := writeEtcPlaceholders(dir); err != nil {
+		return nil, nil, err
+	}
+	networkSpec(spec, dir, meta.HostConfig.Network)
 	meta.Path, meta.Args = spec.Process.Args[0], spec.Process.Args[1:]
 	meta.Config.Env, meta.Config.User, meta.Config.WorkingDir = spec.Process.Env, o.User, spec.Process.Cwd
 	meta.Config.Hostname = spec.Hostname
@@ -214,6 +230,11 @@ func (m *Manager) Run(o RunOpts, stdio IO, tr *explain.Tracer) (code int, retErr
 		return -1, err
 	}
 	dir := m.dir(meta.ID)
+	ep, release, err := m.reserveNetwork(meta, tr)
+	if err != nil {
+		return -1, err
+	}
+	undo.Add("release network", release)
 	ctr, err := runtime.Create(runtime.CreateOpts{
 		Root: m.StateRoot, ID: meta.ID, Bundle: dir, Spec: spec,
 		Stdin: stdio.Stdin, Stdout: stdio.Stdout, Stderr: stdio.Stderr, Tracer: tr,
@@ -222,6 +243,9 @@ func (m *Manager) Run(o RunOpts, stdio IO, tr *explain.Tracer) (code int, retErr
 		return -1, err
 	}
 	undo.Add("delete runtime state", func() error { return ctr.Delete(true, nil) })
+	if err := m.attachNetwork(ep, ctr.Pid(), tr); err != nil {
+		return -1, err
+	}
 	var console *ConsoleCopier
 	if ctr.Console != nil {
 		console, err = AttachConsole(ctr.Console, stdio)
@@ -307,7 +331,7 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 			"WorkDir":   filepath.Join(dir, "work"),
 			"MergedDir": filepath.Join(dir, "merged"),
 		}},
-		HostConfig: HostConfig{AutoRemove: o.Remove, Resources: o.Resources, RestartPolicy: o.Restart},
+		HostConfig: HostConfig{AutoRemove: o.Remove, Resources: o.Resources, RestartPolicy: o.Restart, Network: o.Net},
 		LogPath:    filepath.Join(dir, id+"-json.log"),
 	}
 	if layers, err := m.Images.LayerDirs(img); err == nil {
@@ -324,6 +348,9 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 // `docker diff`/`start` semantics keep the container's files.
 func (m *Manager) stop(meta *Meta, ctr *runtime.Container) error {
 	var errs []error
+	if err := m.detachNetworks(meta.ID); err != nil {
+		errs = append(errs, err)
+	}
 	if ctr != nil {
 		if err := ctr.Delete(true, nil); err != nil {
 			errs = append(errs, err)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/shim"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -28,6 +29,8 @@ type Meta struct {
 	Config      Config      `json:"Config"`
 	State       State       `json:"State"`
 	GraphDriver GraphDriver `json:"GraphDriver"`
+	// NetworkSettings are the container's endpoints while it runs.
+	NetworkSettings NetworkSettings `json:"NetworkSettings"`
 	HostConfig  HostConfig  `json:"HostConfig"`
 }
 
@@ -69,6 +72,9 @@ type GraphDriver struct {
 type HostConfig struct {
 	AutoRemove    bool               `json:"AutoRemove"`
 	RestartPolicy shim.RestartPolicy `json:"RestartPolicy"`
+	// Network is the network the container joins at each start (--network,
+	// --ip, --network-alias, -p).
+	Network NetworkOpts `json:"Network"`
 	// Resources are the cgroup limits, in the OCI spec's terms.
 	Resources *specs.LinuxResources `json:"Resources,omitempty"`
 }
@@ -97,4 +103,10 @@ func loadMeta(dir string) (*Meta, error) {
 		return nil, fmt.Errorf("parse %s: %w", filepath.Join(dir, metaFile), err)
 	}
 	return &m, nil
+}
+
+// NetworkSettings is `docker inspect`'s NetworkSettings, reduced: the
+// endpoint of each network, with its address and published ports.
+type NetworkSettings struct {
+	Networks map[string]*network.Endpoint `json:"Networks"`
 }

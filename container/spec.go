@@ -34,6 +34,12 @@ type RunOpts struct {
 	Pull io.Writer
 	// Security are --cap-add, --cap-drop, --privileged, --security-opt…
 	Security SecurityOpts
+	// Net is --network, --ip, --network-alias and -p.
+	Net NetworkOpts
+	// PublishAll is -P: every exposed port (the image's EXPOSE and
+	// --expose) on a free host port.
+	PublishAll bool
+	Expose     []string
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

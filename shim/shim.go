@@ -19,6 +19,12 @@ import (
 // Events are what the shim tells the container store as the container
 // lives; package container implements them.
 type Events interface {
+	// BeforeCreate runs before each create: the network's address is
+	// reserved and the /etc files written.
+	BeforeCreate() error
+	// Created runs once the init exists in its namespaces, before start:
+	// the network interface goes in.
+	Created(pid int) error
 	// Started records a (re)started container: its init's pid.
 	Started(pid, restarts int) error
 	// Exited records an exit; restarting says the policy will start it again.
@@ -140,6 +146,9 @@ func (s *server) runOnce(cfg Config, logf *os.File, restarts int, ready func(err
 			return 0, false, err
 		}
 	}
+	if err := cfg.Events.BeforeCreate(); err != nil {
+		return 0, false, err
+	}
 	ctr, err := runtime.Create(runtime.CreateOpts{
 		Root: cfg.StateRoot, ID: cfg.ID, Bundle: cfg.Bundle, Spec: spec,
 		Stdin: stdin, Stdout: stdout, Stderr: stderr, Pdeathsig: syscall.SIGKILL,
@@ -150,6 +159,10 @@ func (s *server) runOnce(cfg Config, logf *os.File, restarts int, ready func(err
 		}
 	}
 	if err != nil {
+		return 0, false, err
+	}
+	if err := cfg.Events.Created(ctr.Pid()); err != nil {
+		ctr.Delete(true, nil)
 		return 0, false, err
 	}
 	var pumps sync.WaitGroup

@@ -8,6 +8,7 @@ import (
 
 	"github.com/minirun/minirun/container"
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/runtime"
 	"github.com/minirun/minirun/shim"
 	"github.com/urfave/cli/v2"
@@ -42,6 +43,12 @@ var runCommand = &cli.Command{
 		&cli.StringSliceFlag{Name: "security-opt", Usage: "no-new-privileges[:false], seccomp=unconfined|FILE.json, apparmor=P, label=…"},
 		&cli.BoolFlag{Name: "read-only", Usage: "mount the container's root filesystem read-only"},
 		&cli.StringSliceFlag{Name: "group-add", Usage: "an extra group for the process"},
+		&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Value: "bridge", Usage: "bridge, host, none or a network made with network create"},
+		&cli.StringFlag{Name: "ip", Usage: "the container's address on its network"},
+		&cli.StringSliceFlag{Name: "network-alias", Aliases: []string{"net-alias"}, Usage: "another DNS name for it on a user network"},
+		&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]"},
+		&cli.BoolFlag{Name: "publish-all", Aliases: []string{"P"}, Usage: "publish every exposed port on a free host port"},
+		&cli.StringSliceFlag{Name: "expose", Usage: "expose a port (for -P)"},
 	}, append(append([]cli.Flag{}, resourceFlags...), explainFlags...)...),
 	Action: func(c *cli.Context) error {
 		if c.NArg() == 0 {
@@ -69,6 +76,15 @@ var runCommand = &cli.Command{
 		}
 		o.Security = container.SecurityOpts{CapAdd: c.StringSlice("cap-add"), CapDrop: c.StringSlice("cap-drop"),
 			Privileged: c.Bool("privileged"), SecurityOpt: c.StringSlice("security-opt"), ReadOnly: c.Bool("read-only"), GroupAdd: c.StringSlice("group-add")}
+		o.Net = container.NetworkOpts{Network: c.String("network"), IP: c.String("ip"), Aliases: c.StringSlice("network-alias")}
+		for _, p := range c.StringSlice("publish") {
+			ports, err := network.ParsePublish(p)
+			if err != nil {
+				return err
+			}
+			o.Net.Ports = append(o.Net.Ports, ports...)
+		}
+		o.PublishAll, o.Expose = c.Bool("publish-all"), c.StringSlice("expose")
 		switch c.String("pull") {
 		case "missing":
 			o.Pull = os.Stderr
@@ -226,7 +242,7 @@ func expandShortFlags(args []string) []string {
 var valueFlags = map[string]bool{
 	"name": true, "e": true, "env": true, "w": true, "workdir": true, "h": true, "hostname": true,
 	"u": true, "user": true, "entrypoint": true, "b": true, "bundle": true, "pid-file": true,
-	"console-socket": true, "lang": true, "pull": true, "cap-add": true, "cap-drop": true, "security-opt": true, "group-add": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
+	"console-socket": true, "lang": true, "pull": true, "network": true, "net": true, "ip": true, "network-alias": true, "net-alias": true, "publish": true, "p": true, "expose": true, "cap-add": true, "cap-drop": true, "security-opt": true, "group-add": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
 	"memory": true, "m": true, "memory-swap": true, "memory-reservation": true, "cpus": true,
 	"cpu-shares": true, "cpu-quota": true, "cpu-period": true, "cpuset-cpus": true, "cpuset-mems": true,
 	"pids-limit": true, "blkio-weight": true, "device-read-bps": true, "device-write-bps": true,
