@@ -217,6 +217,11 @@ func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
 	case "running", "restarting":
 		return meta, nil // Docker: starting a running container is a no-op
 	}
+	// The previous shim may still be finishing (unmounting, removing its
+	// socket): a new one must not start under its feet.
+	if _, err := m.Wait(meta.ID, 10*time.Second); err != nil {
+		return nil, err
+	}
 	img, err := m.Images.Get(meta.Image)
 	if err != nil {
 		return nil, fmt.Errorf("image of %s: %w", meta.Name, err)

@@ -193,6 +193,9 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 	if err != nil {
 		return nil, nil, err
 	}
+	// Whoever reserves the address later (the shim, or Run) may fail to
+	// create the container: whatever was reserved for it goes back.
+	undo.Add("detach networks", func() error { return m.detachNetworks(meta.ID) })
 	dir := m.dir(meta.ID)
 	ov := overlay.Options{Lower: layers, Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
 	if err := tr.Do(overlay.MountStep(ov), undo); err != nil {

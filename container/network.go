@@ -118,3 +118,25 @@ func writeEtcPlaceholders(dir string) error {
 	}
 	return nil
 }
+
+// RefreshEtcFiles rewrites a running container's /etc/hosts and
+// /etc/resolv.conf for the networks it is on now (after network connect or
+// disconnect): a container connected to a user network starts asking that
+// network's DNS server, as in Docker. The files are rewritten in place, so
+// the bind mounts inside the container see the new content.
+func (m *Manager) RefreshEtcFiles(id string) error {
+	meta, err := m.Get(id)
+	if err != nil {
+		return err
+	}
+	nm, err := m.networks(nil)
+	if err != nil {
+		return err
+	}
+	eps, err := nm.Endpoints(meta.ID)
+	if err != nil {
+		return err
+	}
+	_, _, _, err = network.WriteEtcFiles(m.dir(meta.ID), meta.Config.Hostname, eps, "")
+	return err
+}

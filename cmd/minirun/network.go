@@ -197,6 +197,20 @@ var networkCommand = &cli.Command{
 			},
 		},
 		{
+			Name: "reset", Usage: "remove every network, the default bridge and minirun's firewall table too (end of class; no container may use them)",
+			Action: func(c *cli.Context) error {
+				if err := requireRoot(); err != nil {
+					return err
+				}
+				m, done, err := openNetworks(c)
+				if err != nil {
+					return err
+				}
+				defer done()
+				return m.Reset()
+			},
+		},
+		{
 			Name: "prune", Usage: "remove every user-defined network no container uses",
 			Flags: append([]cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask"}}, explainFlags...),
 			Action: func(c *cli.Context) error {
@@ -248,6 +262,9 @@ var networkCommand = &cli.Command{
 				}
 				defer done()
 				_, err = m.Connect(c.Args().Get(0), ctr.ID, ctr.Name, ctr.Pid, network.EndpointOpts{IP: c.String("ip"), Aliases: c.StringSlice("alias")})
+				if err == nil {
+					err = refreshEtcFiles(c, ctr.ID)
+				}
 				return err
 			},
 		},
@@ -274,7 +291,10 @@ var networkCommand = &cli.Command{
 					return err
 				}
 				defer done()
-				return m.Disconnect(c.Args().Get(0), meta.ID)
+				if err := m.Disconnect(c.Args().Get(0), meta.ID); err != nil {
+					return err
+				}
+				return refreshEtcFiles(c, meta.ID)
 			},
 		},
 		{
@@ -342,4 +362,14 @@ var networkCommand = &cli.Command{
 			},
 		},
 	},
+}
+
+// refreshEtcFiles points the container's resolv.conf and hosts at the
+// networks it is on now.
+func refreshEtcFiles(c *cli.Context, id string) error {
+	cm, err := openManager(c)
+	if err != nil {
+		return err
+	}
+	return cm.RefreshEtcFiles(id)
 }

@@ -209,33 +209,49 @@ func runBundle(c *cli.Context, tr *explain.Tracer) error {
 	return nil
 }
 
-// expandShortFlags turns Docker's combined short flags (-it, -ti, -dit)
-// into separate ones before the CLI parses them: Go's flag package, under
-// urfave/cli, knows only one flag per dash. It stops at the image: what
-// follows belongs to the container's command.
+// expandShortFlags turns Docker's combined short flags (-it, -dit, ps -aq,
+// rm -fv) into separate ones before the CLI parses them: Go's flag
+// package, under urfave/cli, knows only one flag per dash. For run and
+// exec it stops at the image (or container): what follows belongs to the
+// container's command.
 func expandShortFlags(args []string) []string {
 	out := make([]string, 0, len(args)+2)
-	cmdSeen, done, skipValue := false, false, false
+	cmd, done, skipValue := "", false, false
 	for _, a := range args {
+		letters := shortBools[cmd]
 		switch {
 		case done:
 		case skipValue:
 			skipValue = false
-		case !cmdSeen:
-			cmdSeen = a == "run"
-		case a == "--" || !strings.HasPrefix(a, "-"):
-			done = true // the image (or the OCI id)
-		case len(a) > 2 && a[1] != '-' && strings.Trim(a[1:], "itd") == "":
+		case len(out) == 0: // the program's name
+		case cmd == "":
+			if _, ok := shortBools[a]; ok {
+				cmd = a
+			} else if strings.HasPrefix(a, "-") {
+				skipValue = valueFlags[strings.TrimLeft(a, "-")] && !strings.Contains(a, "=")
+			} else {
+				done = true // some other command: leave its arguments alone
+			}
+		case a == "--" || (!strings.HasPrefix(a, "-") && (cmd == "run" || cmd == "exec")):
+			done = true // the image (or container): the rest is the command's
+		case len(a) > 2 && a[0] == '-' && a[1] != '-' && strings.Trim(a[1:], letters) == "":
 			for _, c := range a[1:] {
 				out = append(out, "-"+string(c))
 			}
 			continue
-		case valueFlags[strings.TrimLeft(a, "-")]:
+		case valueFlags[strings.TrimLeft(a, "-")] && !strings.Contains(a, "=") && !(len(a) == 2 && strings.ContainsRune(letters, rune(a[1]))):
 			skipValue = true
 		}
 		out = append(out, a)
 	}
 	return out
+}
+
+// shortBools are, per command, the one-letter boolean flags that may be
+// combined after one dash.
+var shortBools = map[string]string{
+	"run": "itdP", "exec": "itd", "ps": "aq", "rm": "fv", "logs": "ft", "start": "ai",
+	"images": "aq", "create": "it",
 }
 
 // valueFlags are the flags that take a value in the next argument.

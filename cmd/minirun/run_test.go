@@ -12,7 +12,10 @@ func TestExpandShortFlags(t *testing.T) {
 		{[]string{"minirun", "run", "busybox", "ls", "-it"}, []string{"minirun", "run", "busybox", "ls", "-it"}},
 		{[]string{"minirun", "run", "-h", "-it", "busybox"}, []string{"minirun", "run", "-h", "-it", "busybox"}},
 		{[]string{"minirun", "run", "-e", "A=1", "busybox"}, []string{"minirun", "run", "-e", "A=1", "busybox"}},
-		{[]string{"minirun", "ps", "-it"}, []string{"minirun", "ps", "-it"}},
+		{[]string{"minirun", "ps", "-aq"}, []string{"minirun", "ps", "-a", "-q"}},
+		{[]string{"minirun", "--root", "/r", "rm", "-fv", "x"}, []string{"minirun", "--root", "/r", "rm", "-f", "-v", "x"}},
+		{[]string{"minirun", "exec", "-it", "c", "ls", "-it"}, []string{"minirun", "exec", "-i", "-t", "c", "ls", "-it"}},
+		{[]string{"minirun", "run", "-t", "busybox", "ls", "-it"}, []string{"minirun", "run", "-t", "busybox", "ls", "-it"}},
 	}
 	for _, c := range cases {
 		if got := expandShortFlags(c.in); !reflect.DeepEqual(got, c.want) {

@@ -12,7 +12,7 @@ import (
 // are the ones the code ran, with their evidence.
 func TestExplainNamespaces(t *testing.T) {
 	out := ok(t, "explain", "namespaces", "--lang", "en")
-	for _, want := range []string{"ns-clone", "namespaces.md#ns-clone", "unshare --pid --net --mount --uts --ipc", "pid: host pid:[", "uname -n:", "interfaces: 1"} {
+	for _, want := range []string{"ns-clone", "namespaces.md#ns-clone", "unshare --pid --net --mount --uts --ipc", "pid: host pid:[", "uname -n:", "interfaces: 2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("explain namespaces lacks %q", want)
 		}

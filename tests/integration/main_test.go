@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/minirun/minirun/internal/testutil"
+	"github.com/minirun/minirun/network"
 )
 
 var (
@@ -42,6 +43,15 @@ func TestMain(m *testing.M) {
 	}
 	if code == 0 {
 		code = m.Run()
+	}
+	// The default bridge and minirun's firewall table stay between runs, as
+	// docker0 does; the suite removes them like the end of a class would.
+	if nm, err := network.Open(dataRoot, nil); err == nil {
+		if err := nm.Reset(); err != nil {
+			fmt.Fprintln(os.Stderr, "network reset:", err)
+			out, _ := exec.Command(binary, "--root", stateRoot, "--data-root", dataRoot, "network", "inspect", "bridge").CombinedOutput()
+			fmt.Fprintln(os.Stderr, string(out))
+		}
 	}
 	os.RemoveAll(filepath.Dir(stateRoot))
 	if leaks := snapshot().leaksSince(before); len(leaks) > 0 {

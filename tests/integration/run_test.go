@@ -53,7 +53,7 @@ func TestPID1AndHostname(t *testing.T) {
 }
 
 func TestOnlyLoopback(t *testing.T) {
-	out := ok(t, "run", "--rm", "busybox", "sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/flags; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok")
+	out := ok(t, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/flags; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok")
 	f := strings.Fields(out)
 	if len(f) != 3 || f[0] != "lo" || f[2] != "ping-ok" {
 		t.Fatalf("want only lo, up and answering: %q", out)
