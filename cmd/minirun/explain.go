@@ -20,6 +20,9 @@ var demoCommand = map[explain.Chapter]string{
 	explain.ChapterRootfs:     "ls /; echo escrito > /novo-arquivo; rm -f /bin/vi; ls -l /novo-arquivo",
 	explain.ChapterMounts:     "cat /proc/self/mounts",
 	explain.ChapterProcess:    "grep -E 'Uid|Gid|Cap|NoNewPrivs' /proc/self/status; ulimit -n",
+	explain.ChapterNetwork:    "ip -4 addr show eth0; ip route; cat /etc/resolv.conf",
+	explain.ChapterImages:     "cat /etc/os-release 2>/dev/null; ls /bin | head -3",
+	explain.ChapterSecurity:   "grep -E 'Cap(Eff|Bnd)|NoNewPrivs|Seccomp:' /proc/self/status; unshare -m true || echo unshare bloqueado",
 	explain.ChapterCgroups:    "cat /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max 2>/dev/null",
 }
 
