@@ -326,7 +326,7 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 	undo.Add("remove container dir", func() error { return removeContainerDir(dir) })
 	meta := &Meta{
 		ID: id, Name: name, Created: time.Now().UTC(), Image: img.ID, ImageRef: o.Image,
-		Config: Config{Tty: o.TTY, OpenStdin: o.Interactive, Image: o.Image, Cmd: img.Config.Config.Cmd, Entrypoint: img.Config.Config.Entrypoint},
+		Config: Config{Tty: o.TTY, OpenStdin: o.Interactive, Image: o.Image, Cmd: img.Config.Config.Cmd, Entrypoint: img.Config.Config.Entrypoint, Labels: o.Labels},
 		State:  State{Status: "created"},
 		GraphDriver: GraphDriver{Name: "overlay2", Data: map[string]string{
 			"LowerDir":  "",

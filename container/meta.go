@@ -31,20 +31,21 @@ type Meta struct {
 	GraphDriver GraphDriver `json:"GraphDriver"`
 	// NetworkSettings are the container's endpoints while it runs.
 	NetworkSettings NetworkSettings `json:"NetworkSettings"`
-	HostConfig  HostConfig  `json:"HostConfig"`
+	HostConfig      HostConfig      `json:"HostConfig"`
 }
 
 // Config is the container's configuration as `docker inspect` shows it.
 type Config struct {
-	Hostname   string   `json:"Hostname"`
-	User       string   `json:"User"`
-	Env        []string `json:"Env"`
-	Cmd        []string `json:"Cmd"`
-	Entrypoint []string `json:"Entrypoint"`
-	WorkingDir string   `json:"WorkingDir"`
-	Tty        bool     `json:"Tty"`
-	OpenStdin  bool     `json:"OpenStdin"`
-	Image      string   `json:"Image"`
+	Hostname   string            `json:"Hostname"`
+	User       string            `json:"User"`
+	Env        []string          `json:"Env"`
+	Cmd        []string          `json:"Cmd"`
+	Entrypoint []string          `json:"Entrypoint"`
+	WorkingDir string            `json:"WorkingDir"`
+	Tty        bool              `json:"Tty"`
+	OpenStdin  bool              `json:"OpenStdin"`
+	Image      string            `json:"Image"`
+	Labels     map[string]string `json:"Labels"`
 }
 
 // State is the container's state as `docker inspect` shows it.

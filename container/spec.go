@@ -40,6 +40,13 @@ type RunOpts struct {
 	// --expose) on a free host port.
 	PublishAll bool
 	Expose     []string
+	// Labels are --label K=V, kept in the container's Config.Labels (compose
+	// finds its project's containers by them).
+	Labels map[string]string
+	// Volumes are -v values (HOST:CTR[:ro] binds, NAME:CTR named volumes,
+	// CTR anonymous ones); Mounts are --mount values; Tmpfs are --tmpfs
+	// values; VolumesFrom names containers whose volumes to reuse.
+	Volumes, Mounts, Tmpfs, VolumesFrom []string
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
