@@ -200,8 +200,15 @@ func (e *shimEvents) Finished() error {
 	if err := overlay.Unmount(meta.GraphDriver.Data["MergedDir"]); err != nil {
 		return err
 	}
+	if err := e.m.releaseVolumes(meta); err != nil {
+		return err
+	}
 	if meta.HostConfig.AutoRemove {
-		return removeContainerDir(e.m.dir(e.id))
+		// --rm removes the anonymous volumes too, as Docker does.
+		if err := removeContainerDir(e.m.dir(e.id)); err != nil {
+			return err
+		}
+		return e.m.removeAnonymousVolumes(meta)
 	}
 	return nil
 }
@@ -241,6 +248,9 @@ func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
 		if err := overlay.Mount(ov); err != nil {
 			return nil, err
 		}
+	}
+	if err := m.acquireVolumes(meta); err != nil {
+		return nil, err
 	}
 	if err := m.spawnShim(meta.ID, attachFirst); err != nil {
 		overlay.Unmount(ov.Target)

@@ -209,6 +209,21 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 		return nil, nil, err
 	}
 	networkSpec(spec, dir, meta.HostConfig.Network)
+	cwd, _ := os.Getwd()
+	mps, err := parseMounts(o, img.Config.Config.Volumes, cwd, m.Get)
+	if err != nil {
+		return nil, nil, err
+	}
+	mps, mounts, err := m.prepareMounts(mps, ov.Target, tr)
+	if err != nil {
+		return nil, nil, err
+	}
+	spec.Mounts = append(spec.Mounts, mounts...)
+	meta.Mounts = mps
+	if err := m.acquireVolumes(meta); err != nil {
+		return nil, nil, err
+	}
+	undo.Add("release volumes", func() error { return m.releaseVolumes(meta) })
 	meta.Path, meta.Args = spec.Process.Args[0], spec.Process.Args[1:]
 	meta.Config.Env, meta.Config.User, meta.Config.WorkingDir = spec.Process.Env, o.User, spec.Process.Cwd
 	meta.Config.Hostname = spec.Hostname
@@ -285,8 +300,14 @@ func (m *Manager) Run(o RunOpts, stdio IO, tr *explain.Tracer) (code int, retErr
 	if err := m.stop(meta, ctr); err != nil {
 		return code, err
 	}
+	if err := m.releaseVolumes(meta); err != nil {
+		return code, err
+	}
 	if o.Remove {
-		return code, m.removeDir(meta)
+		if err := m.removeDir(meta); err != nil {
+			return code, err
+		}
+		return code, m.removeAnonymousVolumes(meta)
 	}
 	return code, nil
 }
@@ -377,8 +398,14 @@ func (m *Manager) stop(meta *Meta, ctr *runtime.Container) error {
 }
 
 // Remove deletes a container; a running one only with force (SIGKILL
-// first), like `docker rm -f`.
+// first), like `docker rm -f`. Its volumes stay.
 func (m *Manager) Remove(ref string, force bool) error {
+	return m.RemoveWithVolumes(ref, force, false)
+}
+
+// RemoveWithVolumes is `docker rm [-f] [-v]`: with volumes, the
+// container's anonymous volumes go too (named ones always stay).
+func (m *Manager) RemoveWithVolumes(ref string, force, volumes bool) error {
 	meta, err := m.Get(ref)
 	if err != nil {
 		return err
@@ -406,7 +433,13 @@ func (m *Manager) Remove(ref string, force bool) error {
 	if err := m.stop(meta, nil); err != nil {
 		return err
 	}
-	return m.removeDir(meta)
+	if err := m.removeDir(meta); err != nil {
+		return err
+	}
+	if volumes {
+		return m.removeAnonymousVolumes(meta)
+	}
+	return nil
 }
 
 func (m *Manager) removeDir(meta *Meta) error {

@@ -29,6 +29,8 @@ type Meta struct {
 	Config      Config      `json:"Config"`
 	State       State       `json:"State"`
 	GraphDriver GraphDriver `json:"GraphDriver"`
+	// Mounts are its volumes, binds and tmpfs mounts.
+	Mounts []MountPoint `json:"Mounts"`
 	// NetworkSettings are the container's endpoints while it runs.
 	NetworkSettings NetworkSettings `json:"NetworkSettings"`
 	HostConfig      HostConfig      `json:"HostConfig"`

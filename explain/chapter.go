@@ -16,6 +16,7 @@ const (
 	ChapterImages     Chapter = "images"
 	ChapterSecurity   Chapter = "security"
 	ChapterComponents Chapter = "components"
+	ChapterVolumes    Chapter = "volumes"
 )
 
 // ChapterInfo describes a chapter for `minirun explain` without arguments.
@@ -51,6 +52,9 @@ var Chapters = []ChapterInfo{
 	{ChapterNetwork, Text{"Rede", "Network"},
 		Text{"Bridge, par veth, NAT, portas publicadas e o DNS de cada rede.",
 			"Bridge, veth pair, NAT, published ports and each network's DNS."}},
+	{ChapterVolumes, Text{"Volumes", "Volumes"},
+		Text{"Bind mount, volume nomeado e a camada gravável: onde cada escrita vai parar.",
+			"Bind mount, named volume and the writable layer: where each write lands."}},
 	{ChapterSecurity, Text{"Segurança", "Security"},
 		Text{"Capabilities, no_new_privs, seccomp e o que o Docker bloqueia por padrão.",
 			"Capabilities, no_new_privs, seccomp and what Docker blocks by default."}},

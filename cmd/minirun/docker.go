@@ -131,7 +131,10 @@ func human(d time.Duration) string {
 
 var rmCommand = &cli.Command{
 	Name: "rm", Usage: "remove containers", ArgsUsage: "CONTAINER [CONTAINER…]",
-	Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill a running container first"}},
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill a running container first"},
+		&cli.BoolFlag{Name: "volumes", Aliases: []string{"v"}, Usage: "remove its anonymous volumes too"},
+	},
 	Action: func(c *cli.Context) error {
 		if c.NArg() == 0 {
 			return fmt.Errorf("rm: give at least one container")
@@ -145,7 +148,7 @@ var rmCommand = &cli.Command{
 		}
 		var failed error
 		for _, ref := range c.Args().Slice() {
-			if err := m.Remove(ref, c.Bool("force")); err != nil {
+			if err := m.RemoveWithVolumes(ref, c.Bool("force"), c.Bool("volumes")); err != nil {
 				fmt.Fprintf(os.Stderr, "minirun: %v\n", err)
 				failed = exitCode(1)
 				continue

@@ -20,6 +20,7 @@ var demoCommand = map[explain.Chapter]string{
 	explain.ChapterRootfs:     "ls /; echo escrito > /novo-arquivo; rm -f /bin/vi; ls -l /novo-arquivo",
 	explain.ChapterMounts:     "cat /proc/self/mounts",
 	explain.ChapterProcess:    "grep -E 'Uid|Gid|Cap|NoNewPrivs' /proc/self/status; ulimit -n",
+	explain.ChapterVolumes:    "echo oi > /dados/arquivo; grep -E ' / | /dados | /rapido ' /proc/self/mountinfo | awk '{print $5, $9, $10}'",
 	explain.ChapterNetwork:    "ip -4 addr show eth0; ip route; cat /etc/resolv.conf",
 	explain.ChapterImages:     "cat /etc/os-release 2>/dev/null; ls /bin | head -3",
 	explain.ChapterSecurity:   "grep -E 'Cap(Eff|Bnd)|NoNewPrivs|Seccomp:' /proc/self/status; unshare -m true || echo unshare bloqueado",
@@ -78,6 +79,10 @@ var explainCommand = &cli.Command{
 			return componentsDemo(m, explain.New(sink), c.String("image"))
 		}
 		o := container.RunOpts{Image: c.String("image"), Cmd: []string{"sh", "-c", demoCommand[ch]}, Remove: true}
+		if ch == explain.ChapterVolumes {
+			// An anonymous volume and a tmpfs beside the overlay root.
+			o.Volumes, o.Tmpfs = []string{"/dados"}, []string{"/rapido"}
+		}
 		if ch == explain.ChapterCgroups {
 			// Limits, so that the chapter shows each file being written.
 			o.Resources, _, err = container.ResourceFlags{Memory: "64m", CPUs: "0.5", PidsLimit: 64}.Resources()

@@ -94,7 +94,7 @@ func newApp() *cli.App {
 			updateCommand, statsCommand, pauseCommand, resumeCommand,
 			shimCommand, attachCommand, logsCommand, stopCommand, restartCommand, waitCommand,
 			renameCommand, containerCommand, topCommand, execCommand,
-			networkCommand, portCommand, infoCommand, pullCommand, loadCommand, saveCommand, tagCommand, buildCommand, historyCommand,
+			networkCommand, portCommand, volumeCommand, infoCommand, pullCommand, loadCommand, saveCommand, tagCommand, buildCommand, historyCommand,
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,

@@ -50,6 +50,10 @@ var runCommand = &cli.Command{
 		&cli.BoolFlag{Name: "publish-all", Aliases: []string{"P"}, Usage: "publish every exposed port on a free host port"},
 		&cli.StringSliceFlag{Name: "expose", Usage: "expose a port (for -P)"},
 		&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "set a label K=V"},
+		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "HOSTPATH:PATH[:ro] (bind), NAME:PATH[:ro] (named volume) or PATH (anonymous)"},
+		&cli.StringSliceFlag{Name: "mount", Usage: "type=bind|volume|tmpfs,source=…,target=…[,readonly]"},
+		&cli.StringSliceFlag{Name: "tmpfs", Usage: "PATH[:OPTIONS]: a tmpfs at PATH"},
+		&cli.StringSliceFlag{Name: "volumes-from", Usage: "CONTAINER[:ro]: its volumes and binds too"},
 	}, append(append([]cli.Flag{}, resourceFlags...), explainFlags...)...),
 	Action: func(c *cli.Context) error {
 		if c.NArg() == 0 {
@@ -86,6 +90,7 @@ var runCommand = &cli.Command{
 			o.Net.Ports = append(o.Net.Ports, ports...)
 		}
 		o.PublishAll, o.Expose = c.Bool("publish-all"), c.StringSlice("expose")
+		o.Volumes, o.Mounts, o.Tmpfs, o.VolumesFrom = c.StringSlice("volume"), c.StringSlice("mount"), c.StringSlice("tmpfs"), c.StringSlice("volumes-from")
 		for _, l := range c.StringSlice("label") {
 			k, v, _ := strings.Cut(l, "=")
 			if o.Labels == nil {
@@ -266,7 +271,7 @@ var shortBools = map[string]string{
 var valueFlags = map[string]bool{
 	"name": true, "e": true, "env": true, "w": true, "workdir": true, "h": true, "hostname": true,
 	"u": true, "user": true, "entrypoint": true, "b": true, "bundle": true, "pid-file": true,
-	"console-socket": true, "lang": true, "pull": true, "network": true, "net": true, "ip": true, "network-alias": true, "net-alias": true, "publish": true, "p": true, "expose": true, "label": true, "l": true, "volume": true, "v": true, "mount": true, "tmpfs": true, "volumes-from": true, "cap-add": true, "cap-drop": true, "security-opt": true, "group-add": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
+	"console-socket": true, "lang": true, "pull": true, "opt": true, "o": true, "driver": true, "d": false, "network": true, "net": true, "ip": true, "network-alias": true, "net-alias": true, "publish": true, "p": true, "expose": true, "label": true, "l": true, "volume": true, "v": true, "mount": true, "tmpfs": true, "volumes-from": true, "cap-add": true, "cap-drop": true, "security-opt": true, "group-add": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
 	"memory": true, "m": true, "memory-swap": true, "memory-reservation": true, "cpus": true,
 	"cpu-shares": true, "cpu-quota": true, "cpu-period": true, "cpuset-cpus": true, "cpuset-mems": true,
 	"pids-limit": true, "blkio-weight": true, "device-read-bps": true, "device-write-bps": true,
