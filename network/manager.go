@@ -68,6 +68,12 @@ func Open(dataRoot string, tr *explain.Tracer) (*Manager, error) {
 		}
 		m.DefaultSubnet = p
 	}
+	if name := os.Getenv(EnvBridgeName); name != "" {
+		if !strings.HasPrefix(name, "mr") || len(name) > 15 {
+			return nil, fmt.Errorf("%s=%q: a minirun link name starts with mr and has at most 15 characters", EnvBridgeName, name)
+		}
+		m.DefaultBridge = name
+	}
 	if exe, err := os.Executable(); err == nil {
 		m.Exe = exe
 	}

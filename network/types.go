@@ -52,6 +52,11 @@ const EnvDNSUpstream = "MINIRUN_DNS_UPSTREAM"
 // created, like dockerd's --bip: for a machine whose LAN already uses it.
 const EnvBridgeSubnet = "MINIRUN_BRIDGE_SUBNET"
 
+// EnvBridgeName names the default network's bridge instead of mr0: a test
+// suite with its own data root uses it so it never meets the mr0 of the
+// machine's real data root (or of another suite running at the same time).
+const EnvBridgeName = "MINIRUN_BRIDGE_NAME"
+
 // Network is one network, shaped like `docker network inspect`. It is saved
 // as JSON under the data root; the DNS server reads the same file.
 type Network struct {

@@ -36,6 +36,10 @@ func TestMain(m *testing.M) {
 	}
 	// No test may reach a registry on the internet: a missing image fails.
 	os.Setenv("MINIRUN_PULL", "never")
+	// The suite's default network is its own, so it never meets the mr0 of
+	// the machine's /var/lib/minirun (a demo run before the tests).
+	os.Setenv(network.EnvBridgeName, "mrtest0")
+	os.Setenv(network.EnvBridgeSubnet, "10.76.0.0/16")
 	code, err := setup()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration setup:", err)
