@@ -36,7 +36,9 @@ func inNS(pid int, fn func(h *netlink.Handle) error) error {
 		return fmt.Errorf("open network namespace of pid %d: %w", pid, err)
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	// Only NETLINK_ROUTE: asking for every family would also open XFRM
+	// sockets, which fail (EPROTONOSUPPORT) where xfrm_user is not loaded.
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink in the namespace of pid %d: %w", pid, err)
 	}
@@ -267,15 +269,10 @@ func hasDefaultRoute(h *netlink.Handle) (bool, error) {
 	return false, nil
 }
 
-// sysctlPath is the file of a sysctl under /proc/sys. The network ones
-// are per network namespace: the file shows the namespace of whoever
-// opens it.
-func sysctlPath(key string) string {
-	return filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-}
-
+// sysctlKeyFor is the key of a per-interface IPv4 sysctl, with slashes:
+// an interface name may itself contain dots, so the dotted form of sysctl(8)
+// is ambiguous and minirun writes the /proc/sys path directly.
 func sysctlKeyFor(link, name string) string {
-	// Dots are separators in sysctl keys; an interface name is one element.
 	return "net/ipv4/conf/" + link + "/" + name
 }
 

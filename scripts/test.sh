@@ -26,7 +26,13 @@ echo; echo "== integration tests on cgroup v2, in the VM"
 CGO_ENABLED=0 go build -o "$vmtmp/minirun" ./cmd/minirun
 CGO_ENABLED=0 go test -c -tags integration -o "$vmtmp/integration.test" ./tests/integration
 bash scripts/mkbusybox.sh "$vmtmp/busybox.tar" >/dev/null
-bash tests/vm/run.sh --add "$vmtmp/minirun:/usr/local/bin/minirun" --add "$vmtmp/busybox.tar:/images/busybox.tar" \
+# The nftables expressions a Debian 12 host would autoload, shipped in the
+# initramfs so the kernel finds them there too.
+nftmods=()
+for m in nft_fib nft_fib_ipv4 nft_fib_inet nft_reject nft_reject_ipv4 nft_reject_inet nft_limit nft_log nft_redir nft_objref nft_hash nft_numgen nft_quota; do
+  nftmods+=(--module "$m")
+done
+bash tests/vm/run.sh "${nftmods[@]}" --add "$vmtmp/minirun:/usr/local/bin/minirun" --add "$vmtmp/busybox.tar:/images/busybox.tar" \
   --env MINIRUN_BINARY=/usr/local/bin/minirun --env MINIRUN_BUSYBOX_TAR=/images/busybox.tar -- \
   "$vmtmp/integration.test" -test.v -test.count=1 \
   -test.run 'Cgroup|Stats|DeviceCgroup|Namespaces|PID1|OnlyLoopback|WriteGoes|ExitCodes|OCILifecycle|Explain'
