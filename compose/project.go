@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+	"go.yaml.in/yaml/v4"
 )
 
 // The labels Docker Compose puts on every container it creates. `ps`,
@@ -87,7 +90,7 @@ func Load(ctx context.Context, o Options) (*Project, error) {
 		return nil, unsupportedError(unsupported)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("compose file: %s", oneLine(err.Error()))
+		return nil, explainLoadError(err, opts.ConfigPaths)
 	}
 	if len(p.DisabledServices) > 0 {
 		// Reached only with profiles, which the check above refuses; kept
@@ -127,6 +130,56 @@ func describePath(p string) string {
 		return fmt.Sprintf("%s %q: key %q", kind, clean[1], strings.Join(clean[2:], "."))
 	}
 	return fmt.Sprintf("top-level key %q", strings.Join(clean, "."))
+}
+
+// The loader's messages for two common mistakes, which name neither the
+// service nor the key: a key that is not in the specification, and a port
+// its parser refuses.
+var (
+	falseSchema = regexp.MustCompile(`^validating (\S+): (\S+) false schema$`)
+	portError   = regexp.MustCompile(`^(invalid (hostPort|containerPort|IP address|proto)|Invalid hostPort|Invalid containerPort): (.+)$`)
+)
+
+// explainLoadError rewrites those messages to name the service and the
+// key, on one line; other errors pass through.
+func explainLoadError(err error, files []string) error {
+	msg := oneLine(err.Error())
+	if m := falseSchema.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("%s: %s is not a key of the Compose Specification", m[1], describePath(m[2]))
+	}
+	if m := portError.FindStringSubmatch(msg); m != nil {
+		if svc, port := findPort(files, m[3]); svc != "" {
+			return fmt.Errorf("service %q: ports: %q: %s", svc, port, msg)
+		}
+	}
+	return fmt.Errorf("compose file: %s", msg)
+}
+
+// findPort finds the service whose ports list has an entry containing
+// bad, reading the files as plain YAML (the loader has already failed).
+func findPort(files []string, bad string) (service, port string) {
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var doc struct {
+			Services map[string]struct {
+				Ports []any `yaml:"ports"`
+			} `yaml:"services"`
+		}
+		if yaml.Unmarshal(b, &doc) != nil {
+			continue
+		}
+		for _, name := range sortedKeys(doc.Services) {
+			for _, p := range doc.Services[name].Ports {
+				if s := fmt.Sprint(p); strings.Contains(s, bad) {
+					return name, s
+				}
+			}
+		}
+	}
+	return "", ""
 }
 
 func oneLine(s string) string {
