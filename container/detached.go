@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/image/layer"
 	"github.com/minirun/minirun/internal/cleanup"
 	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/overlay"
@@ -197,7 +199,7 @@ func (e *shimEvents) Finished() error {
 	if err != nil {
 		return err
 	}
-	if err := overlay.Unmount(meta.GraphDriver.Data["MergedDir"]); err != nil {
+	if err := overlay.Unmount(meta.Rootfs()); err != nil {
 		return err
 	}
 	if err := e.m.releaseVolumes(meta); err != nil {
@@ -244,9 +246,11 @@ func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
 	os.Remove(m.stopFile(meta.ID))
 	dir := m.dir(meta.ID)
 	ov := overlay.Options{Lower: layers, Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
-	if mounted, _ := overlay.Mounted(ov.Target); !mounted {
-		if err := overlay.Mount(ov); err != nil {
-			return nil, err
+	if meta.GraphDriver.Name != "vfs" {
+		if mounted, _ := overlay.Mounted(ov.Target); !mounted {
+			if err := overlay.Mount(ov); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := m.acquireVolumes(meta); err != nil {
@@ -331,7 +335,7 @@ func (m *Manager) Exec(ref string, p *specs.Process, stdio IO, tr *explain.Trace
 		return nil, err
 	}
 	if p.User.UID == 0 && p.User.GID == 0 {
-		if u, err := resolveUser(meta.GraphDriver.Data["MergedDir"], meta.Config.User); err == nil {
+		if u, err := resolveUser(meta.Rootfs(), meta.Config.User); err == nil {
 			p.User = u
 		}
 	}
@@ -341,7 +345,7 @@ func (m *Manager) Exec(ref string, p *specs.Process, stdio IO, tr *explain.Trace
 // ResolveUser turns a --user value into numbers with the container's
 // own /etc/passwd and /etc/group.
 func (m *Manager) ResolveUser(meta *Meta, user string) (specs.User, error) {
-	return resolveUser(meta.GraphDriver.Data["MergedDir"], user)
+	return resolveUser(meta.Rootfs(), user)
 }
 
 // Rename gives a container a new name.
@@ -397,4 +401,33 @@ func shimAlive(socket string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// Export writes the container's filesystem as one tar (`docker export`):
+// the merged view, not the layers. A stopped overlay container is mounted
+// for the time of the export.
+func (m *Manager) Export(ref string, w io.Writer) error {
+	meta, err := m.Get(ref)
+	if err != nil {
+		return err
+	}
+	root := meta.Rootfs()
+	if meta.GraphDriver.Name != "vfs" {
+		if mounted, _ := overlay.Mounted(root); !mounted {
+			img, err := m.Images.Get(meta.Image)
+			if err != nil {
+				return err
+			}
+			layers, err := m.Images.LayerDirs(img)
+			if err != nil {
+				return err
+			}
+			d := m.dir(meta.ID)
+			if err := overlay.Mount(overlay.Options{Lower: layers, Upper: filepath.Join(d, "diff"), Work: filepath.Join(d, "work"), Target: root}); err != nil {
+				return err
+			}
+			defer overlay.Unmount(root)
+		}
+	}
+	return layer.WriteTar(w, root)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/overlay"
 	"github.com/minirun/minirun/runtime"
+	"github.com/minirun/minirun/vfs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -30,6 +31,9 @@ type Manager struct {
 	DataRoot  string // /var/lib/minirun
 	StateRoot string // /run/minirun
 	Images    *image.Store
+	// StorageDriver is overlay2 (the default) or vfs; with overlay2, a
+	// machine where overlayfs cannot mount falls back to vfs.
+	StorageDriver string
 }
 
 // Open returns the manager for dataRoot (images and containers' layers)
@@ -197,11 +201,11 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 	// create the container: whatever was reserved for it goes back.
 	undo.Add("detach networks", func() error { return m.detachNetworks(meta.ID) })
 	dir := m.dir(meta.ID)
-	ov := overlay.Options{Lower: layers, Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
-	if err := tr.Do(overlay.MountStep(ov), undo); err != nil {
+	rootfs, err := m.mountRootfs(meta, layers, tr, undo)
+	if err != nil {
 		return nil, nil, err
 	}
-	spec, err := buildSpec(img.Config.Config, o, meta.ID, ov.Target)
+	spec, err := buildSpec(img.Config.Config, o, meta.ID, rootfs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -214,7 +218,7 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	mps, mounts, err := m.prepareMounts(mps, ov.Target, tr)
+	mps, mounts, err := m.prepareMounts(mps, rootfs, tr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -384,7 +388,7 @@ func (m *Manager) stop(meta *Meta, ctr *runtime.Container) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := overlay.Unmount(meta.GraphDriver.Data["MergedDir"]); err != nil {
+	if err := overlay.Unmount(meta.Rootfs()); err != nil {
 		errs = append(errs, err)
 	}
 	// `rm -f` from another terminal may have removed the container while
@@ -523,4 +527,60 @@ func (m *Manager) Update(ref string, res *specs.LinuxResources, tr *explain.Trac
 	}
 	runtime.MergeResources(meta.HostConfig.Resources, res)
 	return meta.save(m.dir(meta.ID))
+}
+
+// mountRootfs gives the container its root filesystem with the storage
+// driver: an overlay of the image's layers (overlay2), or a full copy of
+// them (vfs) when asked, or when overlayfs cannot mount here.
+func (m *Manager) mountRootfs(meta *Meta, layers []string, tr *explain.Tracer, undo *cleanup.Stack) (string, error) {
+	dir := m.dir(meta.ID)
+	if m.StorageDriver != "vfs" {
+		ov := overlay.Options{Lower: layers, Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
+		err := tr.Do(overlay.MountStep(ov), undo)
+		if err == nil {
+			return ov.Target, m.setDriver(meta, "overlay2", layers)
+		}
+		if !errors.Is(err, unix.ENODEV) && !errors.Is(err, unix.EINVAL) {
+			return "", err
+		}
+		fmt.Fprintf(os.Stderr, "minirun: overlayfs cannot mount here (%v): using the vfs driver\n", err)
+		for _, d := range []string{"diff", "work", "merged"} {
+			os.RemoveAll(filepath.Join(dir, d))
+		}
+	}
+	root := filepath.Join(dir, "rootfs")
+	bottomUp := make([]string, len(layers))
+	for i, l := range layers {
+		bottomUp[len(layers)-1-i] = l
+	}
+	err := tr.Do(explain.Step{
+		ID: "images-vfs-copy", Chapter: explain.ChapterImages,
+		Title: explain.Text{PT: fmt.Sprintf("vfs: copia as %d camada(s) inteiras para o rootfs", len(layers)), EN: fmt.Sprintf("vfs: copy all %d layer(s) into the rootfs", len(layers))},
+		Why: explain.Text{PT: "Sem união de camadas: cada contêiner paga a imagem inteira em disco e tempo de cópia.",
+			EN: "No union of layers: every container pays for the whole image in disk and copy time."},
+		Shell: "for l in $LAYERS; do cp -a $l/. " + root + "/; done   # aplicando whiteouts / applying whiteouts",
+		Do: func() error {
+			if err := os.Mkdir(root, 0o755); err != nil {
+				return err
+			}
+			return vfs.Apply(root, bottomUp)
+		},
+		Undo: func() error { return os.RemoveAll(root) },
+	}, undo)
+	if err != nil {
+		return "", err
+	}
+	meta.GraphDriver = GraphDriver{Name: "vfs", Data: map[string]string{"Dir": root}}
+	return root, meta.save(dir)
+}
+
+func (m *Manager) setDriver(meta *Meta, name string, layers []string) error {
+	dir := m.dir(meta.ID)
+	meta.GraphDriver = GraphDriver{Name: name, Data: map[string]string{
+		"LowerDir":  strings.Join(layers, ":"),
+		"UpperDir":  filepath.Join(dir, "diff"),
+		"WorkDir":   filepath.Join(dir, "work"),
+		"MergedDir": filepath.Join(dir, "merged"),
+	}}
+	return meta.save(dir)
 }

@@ -113,3 +113,12 @@ func loadMeta(dir string) (*Meta, error) {
 type NetworkSettings struct {
 	Networks map[string]*network.Endpoint `json:"Networks"`
 }
+
+// Rootfs is the directory the container's root is: the overlay's merged
+// dir, or with the vfs driver its full copy.
+func (m *Meta) Rootfs() string {
+	if d := m.GraphDriver.Data["MergedDir"]; d != "" {
+		return d
+	}
+	return m.GraphDriver.Data["Dir"]
+}

@@ -16,7 +16,18 @@ import (
 )
 
 func openManager(c *cli.Context) (*container.Manager, error) {
-	return container.Open(c.String("data-root"), c.String("root"))
+	m, err := container.Open(c.String("data-root"), c.String("root"))
+	if err != nil {
+		return nil, err
+	}
+	switch d := c.String("storage-driver"); d {
+	case "overlay2", "overlay", "":
+	case "vfs":
+		m.StorageDriver = "vfs"
+	default:
+		return nil, fmt.Errorf("--storage-driver %q: use overlay2 or vfs", d)
+	}
+	return m, nil
 }
 
 var psCommand = &cli.Command{

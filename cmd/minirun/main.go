@@ -81,6 +81,7 @@ func newApp() *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "root", Value: runtime.DefaultRoot, EnvVars: []string{"MINIRUN_ROOT"}, Usage: "state directory of running containers (like runc's --root)"},
 			&cli.StringFlag{Name: "data-root", Value: "/var/lib/minirun", EnvVars: []string{"MINIRUN_DATA_ROOT"}, Usage: "where images and containers' layers are stored"},
+			&cli.StringFlag{Name: "storage-driver", Value: "overlay2", EnvVars: []string{"MINIRUN_STORAGE_DRIVER"}, Usage: "overlay2 (layers shared by a union mount) or vfs (a full copy per container)"},
 			&cli.BoolFlag{Name: "debug", Usage: "print debug information"},
 			&cli.StringFlag{Name: "log", Usage: "accepted for runc compatibility; minirun logs to stderr"},
 			&cli.StringFlag{Name: "log-format", Usage: "accepted for runc compatibility"},
@@ -94,7 +95,7 @@ func newApp() *cli.App {
 			updateCommand, statsCommand, pauseCommand, resumeCommand,
 			shimCommand, attachCommand, logsCommand, stopCommand, restartCommand, waitCommand,
 			renameCommand, containerCommand, topCommand, execCommand,
-			networkCommand, portCommand, volumeCommand, infoCommand, pullCommand, loadCommand, saveCommand, tagCommand, buildCommand, historyCommand,
+			networkCommand, portCommand, volumeCommand, exportCommand, infoCommand, pullCommand, loadCommand, saveCommand, tagCommand, buildCommand, historyCommand,
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,

@@ -70,7 +70,7 @@ var runCommand = &cli.Command{
 		if ociRun(c) {
 			return runBundle(c, tr)
 		}
-		m, err := container.Open(c.String("data-root"), c.String("root"))
+		m, err := openManager(c)
 		if err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func ociRun(c *cli.Context) bool {
 	if _, err := os.Stat("config.json"); err != nil {
 		return false
 	}
-	m, err := container.Open(c.String("data-root"), c.String("root"))
+	m, err := openManager(c)
 	if err != nil {
 		return true
 	}
@@ -271,7 +271,7 @@ var shortBools = map[string]string{
 var valueFlags = map[string]bool{
 	"name": true, "e": true, "env": true, "w": true, "workdir": true, "h": true, "hostname": true,
 	"u": true, "user": true, "entrypoint": true, "b": true, "bundle": true, "pid-file": true,
-	"console-socket": true, "lang": true, "pull": true, "opt": true, "o": true, "driver": true, "d": false, "network": true, "net": true, "ip": true, "network-alias": true, "net-alias": true, "publish": true, "p": true, "expose": true, "label": true, "l": true, "volume": true, "v": true, "mount": true, "tmpfs": true, "volumes-from": true, "cap-add": true, "cap-drop": true, "security-opt": true, "group-add": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
+	"console-socket": true, "lang": true, "pull": true, "storage-driver": true, "output": true, "opt": true, "o": true, "driver": true, "d": false, "network": true, "net": true, "ip": true, "network-alias": true, "net-alias": true, "publish": true, "p": true, "expose": true, "label": true, "l": true, "volume": true, "v": true, "mount": true, "tmpfs": true, "volumes-from": true, "cap-add": true, "cap-drop": true, "security-opt": true, "group-add": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
 	"memory": true, "m": true, "memory-swap": true, "memory-reservation": true, "cpus": true,
 	"cpu-shares": true, "cpu-quota": true, "cpu-period": true, "cpuset-cpus": true, "cpuset-mems": true,
 	"pids-limit": true, "blkio-weight": true, "device-read-bps": true, "device-write-bps": true,
