@@ -133,8 +133,8 @@ type networkFacts struct {
 func networkInfo(t *testing.T, name string) networkFacts {
 	t.Helper()
 	var out []struct {
-		ID     string `json:"Id"`
-		Bridge string `json:"Bridge"`
+		ID     string             `json:"Id"`
+		Bridge string             `json:"Bridge"`
 		DNS    *struct{ Pid int } `json:"DNS"`
 	}
 	if err := json.Unmarshal([]byte(ok(t, "network", "inspect", name)), &out); err != nil || len(out) != 1 {
