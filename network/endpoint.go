@@ -65,8 +65,21 @@ func (m *Manager) Reserve(netName, containerID, containerName string, o Endpoint
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := n.Containers[containerID]; ok {
-		return nil, fmt.Errorf("container %s is already connected to network %s", containerName, n.Name)
+	if old, ok := n.Containers[containerID]; ok {
+		if !stale(old) || m.tr.DryRun() {
+			return nil, fmt.Errorf("container %s is already connected to network %s", containerName, n.Name)
+		}
+		// The same container, started again after it died without a
+		// Detach: its old endpoint goes first.
+		if err := m.detach(n, old); err != nil {
+			return nil, err
+		}
+		if nets, err = m.list(); err != nil {
+			return nil, err
+		}
+		if n, err = find(nets, netName); err != nil {
+			return nil, err
+		}
 	}
 	var taken []PortMapping
 	for _, other := range nets {
@@ -530,6 +543,9 @@ func (m *Manager) joinStep(n *Network, ep *Endpoint, pid int) stepT {
 			m.dir, short(ep.ContainerID), NetworkFile(m.dir, n.ID), NetworkFile(m.dir, n.ID)),
 		Do: func() error {
 			ep.Attached, ep.Pid = true, pid
+			if st, err := procStat(pid); err == nil {
+				ep.PidStart = st.start
+			}
 			if ep.IfName != "" {
 				inNS(pid, func(h *netlink.Handle) error {
 					if l, err := h.LinkByName(ep.IfName); err == nil {
@@ -541,7 +557,7 @@ func (m *Manager) joinStep(n *Network, ep *Endpoint, pid int) stepT {
 			return m.save(n)
 		},
 		Undo: func() error {
-			ep.Attached, ep.Pid = false, 0
+			ep.Attached, ep.Pid, ep.PidStart = false, 0, 0
 			return m.save(n)
 		},
 	}
@@ -622,6 +638,31 @@ func (m *Manager) releaseStep(n *Network, ep *Endpoint) stepT {
 			return m.save(n)
 		},
 	}
+}
+
+// stale reports whether an attached endpoint's container is gone: its
+// init's pid no longer exists, is a zombie, or belongs to a process
+// started at another time. Its network namespace, and with it the
+// container's end of the veth pair, died with it. An endpoint that is only
+// reserved is never stale: its container may be being created right now.
+func stale(ep *Endpoint) bool {
+	if !ep.Attached || ep.Pid <= 0 {
+		return false
+	}
+	st, err := procStat(ep.Pid)
+	return err != nil || st.state == 'Z' || (ep.PidStart != 0 && st.start != ep.PidStart)
+}
+
+// reapStale detaches the network's endpoints whose containers died
+// without a Detach; the lock is held.
+func (m *Manager) reapStale(n *Network) error {
+	var errs []error
+	for _, ep := range n.Endpoints() {
+		if stale(ep) {
+			errs = append(errs, m.detach(n, ep))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func orDash(s string) string {

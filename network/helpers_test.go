@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/nftables"
 	"github.com/minirun/minirun/internal/testutil"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -322,7 +321,5 @@ func nftList(t *testing.T, table, chain string) string {
 	}
 	return string(out)
 }
-
-var _ = nftables.TableFamilyIPv4
 
 func unixGetsid(pid int) (int, error) { return unix.Getsid(pid) }

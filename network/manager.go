@@ -450,9 +450,16 @@ func (m *Manager) Remove(ref string) error {
 	return m.remove(n)
 }
 
-// remove tears a network down; the lock is held. Each step runs even if
-// an earlier one failed, so one stuck object does not keep the others.
+// remove tears a network down; the lock is held. Endpoints of containers
+// that died without a Detach are reaped first (minirun has no daemon to
+// notice a crash or a reboot). Each step runs even if an earlier one
+// failed, so one stuck object does not keep the others.
 func (m *Manager) remove(n *Network) error {
+	if !m.tr.DryRun() {
+		if err := m.reapStale(n); err != nil {
+			return err
+		}
+	}
 	if len(n.Containers) > 0 {
 		var names []string
 		for _, ep := range n.Endpoints() {
@@ -507,7 +514,14 @@ func (m *Manager) Prune() ([]string, error) {
 	var removed []string
 	var errs []error
 	for _, n := range nets {
-		if n.Predefined() || len(n.Containers) > 0 {
+		if n.Predefined() {
+			continue
+		}
+		if err := m.reapStale(n); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(n.Containers) > 0 {
 			continue
 		}
 		if err := m.remove(n); err != nil {
@@ -534,6 +548,9 @@ func (m *Manager) Reset() error {
 		return err
 	}
 	for _, n := range nets {
+		if err := m.reapStale(n); err != nil {
+			return err
+		}
 		if len(n.Containers) > 0 {
 			return fmt.Errorf("cannot reset networks: network %s: %w", n.Name, ErrInUse)
 		}

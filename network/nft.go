@@ -296,7 +296,9 @@ func ensureCompat(p compatPair, rules []rule, tag string) error {
 	}
 	if len(have) != len(rules) {
 		for _, r := range have {
-			c.DelRule(r)
+			if err := c.DelRule(r); err != nil {
+				return err
+			}
 		}
 		for _, r := range rules {
 			c.AddRule(r.nftRule(t, own))
@@ -364,7 +366,9 @@ func removeCompat(p compatPair, tag string) error {
 		return err
 	}
 	for _, r := range jumps {
-		c.DelRule(r)
+		if err := c.DelRule(r); err != nil {
+			return err
+		}
 	}
 	c.DelChain(&nftables.Chain{Name: p.own, Table: filterTableObj()})
 	if err := c.Flush(); err != nil && !isNotExist(err) {

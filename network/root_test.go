@@ -504,11 +504,14 @@ func TestRootFiftyConcurrentAttach(t *testing.T) {
 		t.Fatalf("first → last: %v", err)
 	}
 	var wg2 sync.WaitGroup
-	for _, ep := range eps {
+	for i, ep := range eps {
 		wg2.Add(1)
-		go func(ep *Endpoint) { defer wg2.Done(); errs[0] = errors.Join(errs[0], m.Detach(ep)) }(ep)
+		go func(i int, ep *Endpoint) { defer wg2.Done(); errs[i] = m.Detach(ep) }(i, ep)
 	}
 	wg2.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
 	if n, _ := m.Get("muitos"); len(n.Containers) != 0 {
 		t.Fatalf("%d endpoints left after Detach", len(n.Containers))
 	}
@@ -732,5 +735,38 @@ func TestRootRecoversAfterReboot(t *testing.T) {
 	}
 	if got, err := query(t, a.pid, n.Gateway(), "b", false); err != nil || len(got) != 1 {
 		t.Fatalf("dns after restart: %v %v", got, err)
+	}
+}
+
+// A container that dies without a Detach (its CLI was killed, the host
+// rebooted) leaves an endpoint whose process is gone: Remove, Prune and a
+// new Reserve of the same container reap it instead of refusing forever.
+func TestRootStaleEndpointsAreReaped(t *testing.T) {
+	m := rootHost(t)
+	if _, err := m.Create(CreateOpts{Name: "velha"}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := newCtr(t, "a"), newCtr(t, "b")
+	a.join(t, m, "velha", EndpointOpts{})
+	b.join(t, m, "velha", EndpointOpts{})
+	if err := m.Remove("velha"); !errors.Is(err, ErrInUse) {
+		t.Fatalf("remove with live containers: %v", err)
+	}
+	kill := func(c *ctr) {
+		p, _ := os.FindProcess(c.pid)
+		p.Kill()
+		for i := 0; i < 200 && !stale(&Endpoint{Attached: true, Pid: c.pid}); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	kill(a)
+	// a restarts under the same id (and a new pid): its old endpoint goes.
+	a2 := newCtr(t, "a")
+	a2.id = a.id
+	a2.join(t, m, "velha", EndpointOpts{})
+	kill(a2)
+	kill(b)
+	if err := m.Remove("velha"); err != nil {
+		t.Fatalf("remove with only dead containers: %v", err)
 	}
 }

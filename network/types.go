@@ -170,9 +170,12 @@ type Endpoint struct {
 	// network's DNS server, on user-defined networks only.
 	DNSServer string `json:"DNSServer,omitempty"`
 
-	// Set by Attach.
+	// Set by Attach. Pid and PidStart (proc(5) field 22) name the
+	// container's init, so an endpoint whose container died without a
+	// Detach (a killed CLI, a reboot) can be told apart and reaped.
 	Attached   bool   `json:"Attached"`
 	Pid        int    `json:"Pid,omitempty"`
+	PidStart   uint64 `json:"PidStart,omitempty"`
 	IfName     string `json:"IfName,omitempty"`     // eth0 inside the container
 	HostIfName string `json:"HostIfName,omitempty"` // its veth peer on the host
 }
