@@ -34,6 +34,10 @@ var fallbackDNS = []string{"8.8.8.8", "8.8.4.4"}
 //     systemd-resolved's real upstreams and then to Docker's 8.8.8.8; on
 //     the host network, the host's file. dnsServer, when not empty,
 //     replaces the nameservers (docker run --dns).
+//
+// The files are rewritten in place (truncate and write, never a rename), so
+// after `network connect` a running container, which has them bind-mounted
+// by inode, sees the new content.
 func WriteEtcFiles(dir string, hostname string, eps []*Endpoint, dnsServer string) (hosts, hostnameFile, resolv string, err error) {
 	hosts, hostnameFile, resolv = filepath.Join(dir, "hosts"), filepath.Join(dir, "hostname"), filepath.Join(dir, "resolv.conf")
 	hostNet := false
