@@ -81,6 +81,7 @@ func runLab(t *testing.T, l *lab.Lab) {
 	}
 	sh := newLabShell(t)
 	ctrsBefore, netsBefore := labObjects(t)
+	volsBefore := labVolumes(t)
 
 	// The cleanup runs whatever happens; at the normal end its blocks must
 	// also succeed (checked below, before this runs again harmlessly).
@@ -104,6 +105,12 @@ func runLab(t *testing.T, l *lab.Lab) {
 				mr(t, "network", "rm", n)
 			}
 		}
+		if left := newNames(volsBefore, labVolumes(t)); len(left) > 0 {
+			t.Errorf("%s: the cleanup left volumes: %v", l.Page(), left)
+			for _, n := range left {
+				mr(t, "volume", "rm", n)
+			}
+		}
 	})
 
 	// Before the steps, nothing of the lab exists: the checker must fail
@@ -121,6 +128,9 @@ func runLab(t *testing.T, l *lab.Lab) {
 	}
 	for _, b := range g.Steps {
 		out, code := sh.run(t, b)
+		if testing.Verbose() {
+			t.Logf("%s:%d: exit %d\n%s", l.Page(), b.Line, code, out)
+		}
 		if err := b.Check(out, code); err != nil {
 			t.Fatalf("%s:%d: %v\n--- script:\n%s--- output:\n%s", l.Page(), b.Line, err, b.Script, out)
 		}
@@ -257,6 +267,17 @@ func labObjects(t *testing.T) (ctrs, nets []string) {
 		}
 	}
 	return ctrs, nets
+}
+
+// labVolumes lists the suite's volumes (none while the binary has no
+// volume command).
+func labVolumes(t *testing.T) []string {
+	t.Helper()
+	r := mr(t, "volume", "ls", "-q")
+	if r.code != 0 {
+		return nil
+	}
+	return strings.Fields(r.stdout)
 }
 
 // newNames returns the names of after that are not in before.
