@@ -278,16 +278,19 @@ func composeProject(c *cli.Context, changing bool) (*compose.Engine, *compose.Pr
 		return nil, nil, func() {}, err
 	}
 	e.Out = os.Stderr // progress goes to stderr, as Compose's does
-	switch c.String("pull") {
+	// --pull (up, build) falls back to MINIRUN_PULL; the other verbs read
+	// the variable directly.
+	pull := c.String("pull")
+	if pull == "" {
+		pull = os.Getenv("MINIRUN_PULL")
+	}
+	switch pull {
 	case "", "missing":
 		e.PullOut = os.Stderr
 	case "never":
 	default:
 		done()
-		return nil, nil, func() {}, fmt.Errorf("--pull %q: use missing or never", c.String("pull"))
-	}
-	if os.Getenv("MINIRUN_PULL") == "never" {
-		e.PullOut = nil
+		return nil, nil, func() {}, fmt.Errorf("--pull %q: use missing or never", pull)
 	}
 	return e, p, done, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -90,6 +91,16 @@ func visits() (int, string) {
 	var n int
 	fmt.Sscan(string(m[1]), &n)
 	return n, ""
+}
+
+// needPort5000 fails the test when something already answers on the
+// host's port 5000: the visits would count on somebody else's counter.
+func needPort5000(t *testing.T) {
+	t.Helper()
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:5000", time.Second); err == nil {
+		c.Close()
+		t.Fatal("something already answers on 127.0.0.1:5000 (another counter app?): stop it first")
+	}
 }
 
 // wantVisits checks that the next visits count exactly from, from+1, …
@@ -177,8 +188,15 @@ func assertProjectGone(t *testing.T, project string, nets map[string]networkFact
 // volume, `down -v` deletes it; nothing of the project is left.
 func TestComposeContador(t *testing.T) {
 	needCourseImages(t)
+	needPort5000(t)
 	file := repoPath("examples/contador/docker-compose.yaml")
 	t.Cleanup(func() { mr(t, "compose", "-f", file, "down", "-v", "-t", "2") })
+
+	// compose build runs the Dockerfiles of images/ (cached: the same ids).
+	r := mr(t, "compose", "-f", file, "build")
+	if r.code != 0 || !strings.Contains(r.stdout+r.stderr, "Successfully tagged minirun/redis:latest") {
+		t.Fatalf("compose build: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 
 	compose(t, "-f", file, "up", "-d")
 	ids := ok(t, "ps", "-q", "--filter", "name=contador-")
@@ -195,7 +213,7 @@ func TestComposeContador(t *testing.T) {
 	wantVisits(t, 1, 3)
 
 	// The same file again: nothing to do, the containers stay.
-	r := mr(t, "compose", "-f", file, "up", "-d")
+	r = mr(t, "compose", "-f", file, "up", "-d")
 	if r.code != 0 || !strings.Contains(r.stderr, "contador-redis-1  Running") {
 		t.Fatalf("second up: exit %d\n%s", r.code, r.stderr)
 	}
@@ -231,6 +249,7 @@ func TestComposeContador(t *testing.T) {
 // file, a bind mount.
 func TestComposeContadorBindMount(t *testing.T) {
 	needCourseImages(t)
+	needPort5000(t)
 	dir := filepath.Join(t.TempDir(), "contador")
 	os.Mkdir(dir, 0o755)
 	b, err := os.ReadFile(repoPath("examples/contador/docker-compose.bind.yaml"))
@@ -256,6 +275,7 @@ func TestComposeContadorBindMount(t *testing.T) {
 // in ./redis-data, the counter publishing port 5000.
 func TestContadorByHand(t *testing.T) {
 	needCourseImages(t)
+	needPort5000(t)
 	dir := t.TempDir()
 	ok(t, "network", "create", "curso")
 	t.Cleanup(func() { mr(t, "network", "rm", "curso") })
