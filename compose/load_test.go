@@ -193,6 +193,12 @@ volumes:
 	if nets := p.ServiceNetworks("web"); strings.Join(nets, " ") != "p_default p_front" {
 		t.Errorf("networks %q", nets)
 	}
+	if o.Hostname != "h" || o.Workdir != "/tmp" || o.User != "nobody" || o.Labels["x"] != "y" || o.Labels[LabelProject] != "p" {
+		t.Errorf("hostname %q workdir %q user %q labels %v", o.Hostname, o.Workdir, o.User, o.Labels)
+	}
+	if o.Net.Network != "p_default" || strings.Join(p.Aliases("web", "front"), ",") != "web,www" {
+		t.Errorf("first network %q, aliases on front %q", o.Net.Network, p.Aliases("web", "front"))
+	}
 	if o.Restart.Name != "on-failure" || o.Restart.MaximumRetryCount != 3 {
 		t.Errorf("restart %+v", o.Restart)
 	}
