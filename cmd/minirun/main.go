@@ -95,7 +95,7 @@ func newApp() *cli.App {
 			updateCommand, statsCommand, pauseCommand, resumeCommand,
 			shimCommand, attachCommand, logsCommand, stopCommand, restartCommand, waitCommand,
 			renameCommand, containerCommand, topCommand, execCommand,
-			networkCommand, portCommand, volumeCommand, exportCommand, infoCommand, pullCommand, loadCommand, saveCommand, tagCommand, buildCommand, historyCommand,
+			networkCommand, portCommand, volumeCommand, exportCommand, composeCommand, labCommand, infoCommand, pullCommand, loadCommand, saveCommand, tagCommand, buildCommand, historyCommand,
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
