@@ -240,6 +240,27 @@ func (cr *creator) prepPlan() explain.Plan {
 func (cr *creator) clonePlan() explain.Plan {
 	names, unshareArgs := newNSList(cr.spec.Linux.Namespaces)
 	var p explain.Plan
+	if cr.o.Self == "" {
+		p = append(p, explain.Step{
+			ID: "security-sealed-binary", Chapter: explain.ChapterSecurity,
+			Title: explain.Text{PT: "Copia o minirun para um memfd selado (CVE-2019-5736)", EN: "Copy minirun into a sealed memfd (CVE-2019-5736)"},
+			Why: explain.Text{PT: "O init roda dessa cópia em memória, que ninguém pode alterar: um contêiner não consegue sobrescrever o binário do host.",
+				EN: "The init runs from this in-memory copy, which nobody can change: a container cannot overwrite the host's binary."},
+			Shell: "memfd_create + fcntl(F_ADD_SEALS, F_SEAL_WRITE|F_SEAL_GROW|F_SEAL_SHRINK|F_SEAL_SEAL)",
+			Do: func() error {
+				_, err := sealedSelf()
+				return err
+			},
+			Evidence: func() string {
+				f, err := sealedSelf()
+				if err != nil {
+					return ""
+				}
+				seals, _ := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+				return fmt.Sprintf("/proc/self/fd/%d → memfd:minirun, seals=%#x", f.Fd(), seals)
+			},
+		})
+	}
 	for _, ns := range cr.spec.Linux.Namespaces {
 		if ns.Path == "" {
 			continue

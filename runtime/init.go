@@ -469,6 +469,28 @@ func (in *initState) finalPlan() explain.Plan {
 		// of CAP_SYS_ADMIN: load it before the capabilities are dropped.
 		p = append(p, seccomp.Step(sc))
 	}
+	if proc.ApparmorProfile != "" {
+		profile := proc.ApparmorProfile
+		p = append(p, explain.Step{
+			ID: "security-apparmor", Chapter: explain.ChapterSecurity,
+			Title: explain.Text{PT: "Pede o perfil AppArmor " + profile + " para o execve", EN: "Ask for AppArmor profile " + profile + " at execve"},
+			Why: explain.Text{PT: "O kernel troca de perfil no próximo execve: o programa do usuário já nasce confinado.",
+				EN: "The kernel switches profile at the next execve: the user's program starts confined."},
+			Shell: "echo 'exec " + profile + "' > /proc/self/attr/apparmor/exec",
+			Do: func() error {
+				// Newer kernels have the LSM-specific file; older ones only
+				// the shared /proc/self/attr/exec (apparmor(7)).
+				path := "/proc/self/attr/apparmor/exec"
+				if _, err := os.Stat(path); err != nil {
+					path = "/proc/self/attr/exec"
+				}
+				if err := os.WriteFile(path, []byte("exec "+profile), 0); err != nil {
+					return fmt.Errorf("apparmor profile %s: %w", profile, err)
+				}
+				return nil
+			},
+		})
+	}
 	u := proc.User
 	p = append(p, explain.Step{
 		ID: "process-user", Chapter: explain.ChapterProcess,
