@@ -5,7 +5,9 @@ package main
 // lab's expected state has been reached.
 
 import (
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 
@@ -36,10 +38,22 @@ var labCommand = &cli.Command{
 			ArgsUsage: "LAB",
 			Flags:     []cli.Flag{langFlag()},
 			Action: func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return fmt.Errorf("usage: minirun lab check LAB (minirun lab list shows them)")
+				// urfave/cli stops at the first argument, so a student's
+				// `lab check network --lang en` leaves --lang among the
+				// arguments: read it here.
+				args := c.Args().Slice()
+				trailing := flag.NewFlagSet("lab check", flag.ContinueOnError)
+				trailing.SetOutput(io.Discard)
+				langArg := trailing.String("lang", c.String("lang"), "")
+				if len(args) > 0 {
+					if err := trailing.Parse(args[1:]); err != nil {
+						return fmt.Errorf("lab check %s: %w", args[0], err)
+					}
 				}
-				l, err := lab.Lookup(c.Args().First())
+				if len(args) == 0 || trailing.NArg() != 0 {
+					return fmt.Errorf("usage: minirun lab check LAB [--lang pt|en|pt+en] (minirun lab list shows them)")
+				}
+				l, err := lab.Lookup(args[0])
 				if err != nil {
 					return err
 				}
@@ -53,7 +67,7 @@ var labCommand = &cli.Command{
 					return err
 				}
 				r := l.Run(env)
-				r.Print(os.Stdout, labLang(c))
+				r.Print(os.Stdout, labLang(*langArg))
 				if !r.Passed() {
 					return exitCode(1)
 				}
@@ -68,9 +82,9 @@ func langFlag() cli.Flag {
 }
 
 // labLang is --lang, or both languages: a hint is read by whoever is stuck.
-func labLang(c *cli.Context) explain.Lang {
-	if c.String("lang") == "" {
+func labLang(flag string) explain.Lang {
+	if flag == "" {
 		return explain.Both
 	}
-	return explain.ParseLang(c.String("lang"))
+	return explain.ParseLang(flag)
 }
