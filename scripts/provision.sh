@@ -36,11 +36,10 @@ export PATH="$PATH:/usr/local/go/bin"
 
 # fingerprint summarises everything this script may change, so the end can
 # say honestly whether this run changed anything: installed packages, the Go
-# toolchain, the installed minirun, the images (name, tag, id) and the stamps.
+# toolchain in /usr/local/go, the installed minirun, the images (name, tag, id) and the stamps.
 fingerprint() {
 	{
 		dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\n' 2>/dev/null | sort
-		command -v go >/dev/null && go version
 		[ -x /usr/local/go/bin/go ] && /usr/local/go/bin/go version
 		[ -e /etc/profile.d/minirun-go.sh ] && cat /etc/profile.d/minirun-go.sh
 		[ -e /usr/local/bin/minirun ] && sha256sum /usr/local/bin/minirun
@@ -95,15 +94,26 @@ need=$(awk '$1 == "go" {print $2; exit}' go.mod)
 case $need in *.*.*) ;; *) need=$need.0 ;; esac # go 1.26 means go1.26.0
 # version_ge A B: A >= B, comparing dotted versions numerically (sort -V).
 version_ge() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1)" = "$2" ]; }
-have=""
-if command -v go >/dev/null; then
-	have=$(go env GOVERSION 2>/dev/null || true)
-	have=${have#go}
-fi
-if [ -n "$have" ] && version_ge "$have" "$need"; then
-	echo "provision: Go $have (go.mod: $need) em / at $(command -v go)"
+# pick_go finds a go command new enough: the one on PATH first, then
+# /usr/local/go's (Debian's own golang package is older than go.mod needs,
+# and may come first on PATH).
+pick_go() {
+	local g v
+	for g in "$(command -v go || true)" /usr/local/go/bin/go; do
+		[ -n "$g" ] && [ -x "$g" ] || continue
+		v=$("$g" env GOVERSION 2>/dev/null || true)
+		v=${v#go}
+		if [ -n "$v" ] && version_ge "$v" "$need"; then
+			GO=$g GOVER=$v
+			return 0
+		fi
+	done
+	return 1
+}
+if pick_go; then
+	echo "provision: Go $GOVER (go.mod: $need) em / at $GO"
 else
-	say "Go $need from go.dev (found: ${have:-none})"
+	say "Go $need from go.dev (none on PATH or in /usr/local/go is new enough)"
 	case $(dpkg --print-architecture) in
 	amd64) arch=amd64 ;;
 	arm64) arch=arm64 ;;
@@ -122,14 +132,19 @@ else
 	# releases' files breaks the toolchain), then extract into /usr/local.
 	rm -rf /usr/local/go
 	tar -C /usr/local -xzf "$gotmp/$file"
-	hash -r
+	pick_go || die "the Go just installed in /usr/local/go does not run"
 	changed "Go $need em / in /usr/local/go"
 fi
-# Login shells (sudo -i, vagrant ssh) find the go command.
-if [ -x /usr/local/go/bin/go ] && [ ! -e /etc/profile.d/minirun-go.sh ]; then
-	echo 'case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) PATH="$PATH:/usr/local/go/bin" ;; esac' \
-		>/etc/profile.d/minirun-go.sh
-	changed "/etc/profile.d/minirun-go.sh"
+# The chosen go comes first on PATH for setup.sh and images/build.sh.
+export PATH="$(dirname "$GO"):$PATH"
+hash -r
+# Login shells (sudo -i, vagrant ssh) find /usr/local/go's go first too.
+if [ -x /usr/local/go/bin/go ]; then
+	profile='case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) PATH="/usr/local/go/bin:$PATH" ;; esac'
+	if [ "$(cat /etc/profile.d/minirun-go.sh 2>/dev/null)" != "$profile" ]; then
+		echo "$profile" >/etc/profile.d/minirun-go.sh
+		changed "/etc/profile.d/minirun-go.sh"
+	fi
 fi
 
 # --- 3. minirun and busybox --------------------------------------------------
