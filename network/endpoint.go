@@ -259,7 +259,7 @@ func (m *Manager) Attach(ep *Endpoint, pid int, ifName string) (retErr error) {
 func attachPlan(n *Network, ep *Endpoint, pid int, ifName string) explain.Plan {
 	host, peer := vethNames(ep.ContainerID, ifName)
 	plan := explain.Plan{
-		vethStep(host, peer),
+		vethStep(host, peer, n.MTU()),
 		bridgePortStep(n, host),
 		moveLinkStep(pid, peer, ifName),
 		addrStep(pid, ifName, ep.Prefix()),
@@ -273,17 +273,21 @@ func attachPlan(n *Network, ep *Endpoint, pid int, ifName string) explain.Plan {
 	return plan
 }
 
-func vethStep(host, peer string) stepT {
+func vethStep(host, peer string, mtu int) stepT {
 	return stepT{
 		ID: StepVeth, Chapter: explain.ChapterNetwork,
 		Title: text(fmt.Sprintf("Criar o par veth %s ↔ %s", host, peer), fmt.Sprintf("Create the veth pair %s ↔ %s", host, peer)),
 		Why: text("Um par veth é um cabo virtual: o que entra numa ponta sai na outra (veth(4)). Uma ponta fica no host, plugada na bridge; a outra vai para o namespace de rede do contêiner.",
 			"A veth pair is a virtual cable: what goes in one end comes out of the other (veth(4)). One end stays on the host, plugged into the bridge; the other goes into the container's network namespace."),
-		Shell: fmt.Sprintf("ip link add %s type veth peer name %s", host, peer),
+		Shell: fmt.Sprintf("ip link add %s%s type veth peer name %s%s", host, mtuArg(mtu), peer, mtuArg(mtu)),
 		Do: func() error {
 			la := netlink.NewLinkAttrs()
 			la.Name = host
-			if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: peer}); err != nil {
+			v := &netlink.Veth{LinkAttrs: la, PeerName: peer}
+			if mtu > 0 {
+				v.MTU, v.PeerMTU = mtu, uint32(mtu)
+			}
+			if err := netlink.LinkAdd(v); err != nil {
 				return fmt.Errorf("create veth %s: %w", host, err)
 			}
 			return nil

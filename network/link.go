@@ -85,10 +85,13 @@ func randomMAC() net.HardwareAddr {
 // it up. Without a MAC set explicitly the kernel gives the bridge the
 // lowest MAC of its ports, which changes as containers come and go — and
 // every container's ARP entry for the gateway goes stale each time.
-func createBridge(name string) error {
+func createBridge(name string, mtu int) error {
 	la := netlink.NewLinkAttrs()
 	la.Name = name
 	la.HardwareAddr = randomMAC()
+	if mtu > 0 {
+		la.MTU = mtu
+	}
 	br := &netlink.Bridge{LinkAttrs: la}
 	if err := netlink.LinkAdd(br); err != nil {
 		return fmt.Errorf("create bridge %s: %w", name, err)

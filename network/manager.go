@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -308,8 +309,12 @@ func (m *Manager) Create(o CreateOpts) (*Network, error) {
 			if _, err := parseUpstreams(v); err != nil {
 				return nil, fmt.Errorf("invalid %s: %w", k, err)
 			}
+		case OptMTU:
+			if mtu, err := strconv.Atoi(v); err != nil || mtu < 68 || mtu > 65535 {
+				return nil, fmt.Errorf("invalid %s %q: an MTU is 68 to 65535 bytes", k, v)
+			}
 		default:
-			return nil, fmt.Errorf("unknown network option %q: minirun knows %s and %s", k, OptBridgeName, OptDNSUpstream)
+			return nil, fmt.Errorf("unknown network option %q: minirun knows %s, %s and %s", k, OptBridgeName, OptMTU, OptDNSUpstream)
 		}
 		opts[k] = v
 	}

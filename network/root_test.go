@@ -770,3 +770,32 @@ func TestRootStaleEndpointsAreReaped(t *testing.T) {
 		t.Fatalf("remove with only dead containers: %v", err)
 	}
 }
+
+// Docker's MTU option reaches the bridge and both ends of every veth.
+func TestRootMTUOption(t *testing.T) {
+	m := rootHost(t)
+	if _, err := m.Create(CreateOpts{Name: "x", Options: map[string]string{OptMTU: "70000"}}); err == nil {
+		t.Fatal("MTU 70000 accepted")
+	}
+	n, err := m.Create(CreateOpts{Name: "jumbo", Options: map[string]string{OptMTU: "9000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := newCtr(t, "a"), newCtr(t, "b")
+	ep := a.join(t, m, "jumbo", EndpointOpts{})
+	epB := b.join(t, m, "jumbo", EndpointOpts{})
+	for _, name := range []string{n.Bridge, ep.HostIfName} {
+		if l, err := netlink.LinkByName(name); err != nil || l.Attrs().MTU != 9000 {
+			t.Errorf("%s: mtu %v %v", name, l, err)
+		}
+	}
+	inNS(a.pid, func(h *netlink.Handle) error {
+		if l, err := h.LinkByName("eth0"); err != nil || l.Attrs().MTU != 9000 {
+			t.Errorf("container eth0 mtu: %v", err)
+		}
+		return nil
+	})
+	if err := ping(t, a.pid, epB.IP()); err != nil {
+		t.Fatal(err)
+	}
+}

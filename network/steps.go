@@ -89,6 +89,13 @@ func (m *Manager) stateStep(n *Network) stepT {
 	}
 }
 
+func mtuArg(mtu int) string {
+	if mtu <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" mtu %d", mtu)
+}
+
 func fileSize(p string) int64 {
 	st, err := os.Stat(p)
 	if err != nil {
@@ -104,7 +111,7 @@ func bridgeStep(n *Network) stepT {
 		Title: text("Criar a bridge "+n.Bridge, "Create bridge "+n.Bridge),
 		Why: text("Uma bridge é um switch virtual dentro do kernel: cada contêiner pluga nela uma ponta do seu par veth, e ela liga os contêineres entre si e ao host (o docker0 do Docker). Ela recebe um MAC fixo para que o MAC do gateway não mude quando contêineres entram e saem.",
 			"A bridge is a virtual switch inside the kernel: each container plugs one end of its veth pair into it, and it joins the containers to each other and to the host (Docker's docker0). It gets a fixed MAC so the gateway's MAC does not change as containers come and go."),
-		Shell: fmt.Sprintf("ip link add %s address 02:xx:xx:xx:xx:xx type bridge && ip link set %s up   # brctl addbr %s", n.Bridge, n.Bridge, n.Bridge),
+		Shell: fmt.Sprintf("ip link add %s address 02:xx:xx:xx:xx:xx%s type bridge && ip link set %s up   # brctl addbr %s", n.Bridge, mtuArg(n.MTU()), n.Bridge, n.Bridge),
 		Do: func() error {
 			ok, err := linkExists(n.Bridge)
 			if err != nil {
@@ -114,7 +121,7 @@ func bridgeStep(n *Network) stepT {
 				return setLinkUp(n.Bridge)
 			}
 			created = true
-			return createBridge(n.Bridge)
+			return createBridge(n.Bridge, n.MTU())
 		},
 		Undo: func() error {
 			if !created {

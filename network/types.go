@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -38,6 +39,9 @@ const (
 const (
 	// OptBridgeName names the bridge device, as Docker's option does.
 	OptBridgeName = "com.docker.network.bridge.name"
+	// OptMTU sets the MTU of the bridge and of every veth pair on it, as
+	// Docker's option does (default 1500, the Ethernet MTU).
+	OptMTU = "com.docker.network.driver.mtu"
 	// OptDNSUpstream lists the resolvers (IP or IP:PORT, comma-separated)
 	// the network's DNS server forwards other names to, instead of the
 	// host's /etc/resolv.conf.
@@ -131,6 +135,16 @@ func (n *Network) Predefined() bool {
 // names: user-defined bridges only, as in Docker.
 func (n *Network) HasDNS() bool {
 	return n.Driver == DriverBridge && n.Name != DefaultNetwork
+}
+
+// MTU is the MTU of the network's links: OptMTU, or 0 for the kernel's
+// default (1500 for veth and bridge).
+func (n *Network) MTU() int {
+	v, err := strconv.Atoi(n.Options[OptMTU])
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 // Short is the first 12 characters of the id, as `docker network ls` shows.

@@ -75,7 +75,7 @@ var networkCommand = &cli.Command{
 				&cli.StringFlag{Name: "subnet", Usage: "CIDR, e.g. 10.78.5.0/24 (default: the next free /24 of 10.78.0.0/16)"},
 				&cli.StringFlag{Name: "gateway", Usage: "the bridge's address (default: the subnet's first)"},
 				&cli.BoolFlag{Name: "internal", Usage: "no NAT, no route out"},
-				&cli.StringSliceFlag{Name: "opt", Aliases: []string{"o"}, Usage: network.OptBridgeName + "=mrNAME, " + network.OptDNSUpstream + "=IP[:PORT],…"},
+				&cli.StringSliceFlag{Name: "opt", Aliases: []string{"o"}, Usage: network.OptBridgeName + "=mrNAME, " + network.OptMTU + "=N, " + network.OptDNSUpstream + "=IP[:PORT],…"},
 			}, explainFlags...),
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
