@@ -173,6 +173,10 @@ func (m *Manager) ipamStep(n *Network, ep *Endpoint) stepT {
 			}
 			return m.save(n)
 		},
+		Undo: func() error {
+			delete(n.Containers, ep.ContainerID)
+			return m.save(n)
+		},
 		Evidence: func() string {
 			var ps []string
 			for _, p := range ep.Ports {
