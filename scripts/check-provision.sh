@@ -32,7 +32,7 @@ fi
 echo "== check-provision: vagrant validate"
 if ! command -v vagrant >/dev/null; then
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq vagrant >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null
 fi
 # Vagrant keeps per-project state in .vagrant/ next to the Vagrantfile;
 # validating should leave the checkout as it was.

@@ -36,3 +36,6 @@ bash tests/vm/run.sh "${nftmods[@]}" --add "$vmtmp/minirun:/usr/local/bin/miniru
   --env MINIRUN_BINARY=/usr/local/bin/minirun --env MINIRUN_BUSYBOX_TAR=/images/busybox.tar -- \
   "$vmtmp/integration.test" -test.v -test.count=1 \
   -test.run 'Cgroup|Stats|DeviceCgroup|Namespaces|PID1|OnlyLoopback|WriteGoes|ExitCodes|OCILifecycle|Explain'
+
+echo; echo "== provisioning: twice (the second run must change nothing), and vagrant validate"
+bash scripts/check-provision.sh

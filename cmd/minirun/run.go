@@ -319,6 +319,6 @@ func flagsFirst(args []string) []string {
 var plainArgs = map[string]bool{
 	"explain": true, "create": true, "start": true, "state": true, "delete": true,
 	"rm": true, "inspect": true, "ps": true, "list": true, "spec": true, "images": true,
-	"update": true, "pause": true, "resume": true, "unpause": true, "stats": true,
+	"update": true, "pause": true, "resume": true, "unpause": true, "stats": true, "export": true,
 	"logs": true, "stop": true, "restart": true, "wait": true, "attach": true, "top": true, "rename": true, "kill": true,
 }

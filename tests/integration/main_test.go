@@ -48,6 +48,10 @@ func TestMain(m *testing.M) {
 	if code == 0 {
 		code = m.Run()
 	}
+	// Containers a test forgot: name them, so the leak below can be traced.
+	if out, err := exec.Command(binary, "--root", stateRoot, "--data-root", dataRoot, "ps", "-a", "--format", "{{.Names}} {{.Status}} {{.Image}} {{.Command}}").Output(); err == nil && len(out) > 0 {
+		fmt.Fprintf(os.Stderr, "containers left by the tests:\n%s", out)
+	}
 	// The default bridge and minirun's firewall table stay between runs, as
 	// docker0 does; the suite removes them like the end of a class would.
 	if nm, err := network.Open(dataRoot, nil); err == nil {
