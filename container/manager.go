@@ -201,6 +201,17 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 	// create the container: whatever was reserved for it goes back.
 	undo.Add("detach networks", func() error { return m.detachNetworks(meta.ID) })
 	dir := m.dir(meta.ID)
+	if o.UsernsRemap != "" {
+		uid, err := lookupSubID("uid", o.UsernsRemap)
+		if err != nil {
+			return nil, nil, err
+		}
+		gid, err := lookupSubID("gid", o.UsernsRemap)
+		if err != nil {
+			return nil, nil, err
+		}
+		meta.HostConfig.UsernsRemap = &Remap{User: o.UsernsRemap, UID: uid, GID: gid}
+	}
 	rootfs, err := m.mountRootfs(meta, layers, tr, undo)
 	if err != nil {
 		return nil, nil, err
@@ -213,12 +224,15 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 		return nil, nil, err
 	}
 	networkSpec(spec, dir, meta.HostConfig.Network)
+	if r := meta.HostConfig.UsernsRemap; r != nil {
+		remapSpec(spec, r.UID, r.GID)
+	}
 	cwd, _ := os.Getwd()
 	mps, err := parseMounts(o, img.Config.Config.Volumes, cwd, m.Get)
 	if err != nil {
 		return nil, nil, err
 	}
-	mps, mounts, err := m.prepareMounts(mps, rootfs, tr)
+	mps, mounts, err := m.prepareMounts(mps, rootfs, meta.HostConfig.UsernsRemap, tr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -534,7 +548,8 @@ func (m *Manager) Update(ref string, res *specs.LinuxResources, tr *explain.Trac
 // them (vfs) when asked, or when overlayfs cannot mount here.
 func (m *Manager) mountRootfs(meta *Meta, layers []string, tr *explain.Tracer, undo *cleanup.Stack) (string, error) {
 	dir := m.dir(meta.ID)
-	if m.StorageDriver != "vfs" {
+	remap := meta.HostConfig.UsernsRemap
+	if m.StorageDriver != "vfs" && remap == nil {
 		ov := overlay.Options{Lower: layers, Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
 		err := tr.Do(overlay.MountStep(ov), undo)
 		if err == nil {
@@ -562,6 +577,14 @@ func (m *Manager) mountRootfs(meta *Meta, layers []string, tr *explain.Tracer, u
 		Do: func() error {
 			if err := os.Mkdir(root, 0o755); err != nil {
 				return err
+			}
+			if remap != nil {
+				// Owners shifted into the container's uid range: its root
+				// (host uid remap.UID.Start) owns what root owned.
+				if err := os.Chown(root, remap.UID.Start, remap.GID.Start); err != nil {
+					return err
+				}
+				return vfs.ApplyShifted(root, bottomUp, remap.UID.Start, remap.GID.Start)
 			}
 			return vfs.Apply(root, bottomUp)
 		},

@@ -78,6 +78,8 @@ type HostConfig struct {
 	// Network is the network the container joins at each start (--network,
 	// --ip, --network-alias, -p).
 	Network NetworkOpts `json:"Network"`
+	// UsernsRemap is the host range root maps to (empty: no user namespace).
+	UsernsRemap *Remap `json:"UsernsRemap,omitempty"`
 	// Resources are the cgroup limits, in the OCI spec's terms.
 	Resources *specs.LinuxResources `json:"Resources,omitempty"`
 }
@@ -121,4 +123,11 @@ func (m *Meta) Rootfs() string {
 		return d
 	}
 	return m.GraphDriver.Data["Dir"]
+}
+
+// Remap is a container's user namespace mapping.
+type Remap struct {
+	User string  `json:"User"`
+	UID  IDRange `json:"UID"`
+	GID  IDRange `json:"GID"`
 }

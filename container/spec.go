@@ -47,6 +47,9 @@ type RunOpts struct {
 	// CTR anonymous ones); Mounts are --mount values; Tmpfs are --tmpfs
 	// values; VolumesFrom names containers whose volumes to reuse.
 	Volumes, Mounts, Tmpfs, VolumesFrom []string
+	// UsernsRemap names the user whose /etc/subuid and /etc/subgid ranges
+	// the container's root maps to (dockerd's --userns-remap).
+	UsernsRemap string
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -162,7 +162,7 @@ func (m *Manager) volumes(tr *explain.Tracer) (*volume.Store, error) {
 // prepareMounts creates the named and anonymous volumes (copying the
 // image's content into a new, empty volume, as Docker does), checks bind
 // sources, and returns the spec mounts.
-func (m *Manager) prepareMounts(mps []MountPoint, rootfs string, tr *explain.Tracer) ([]MountPoint, []specs.Mount, error) {
+func (m *Manager) prepareMounts(mps []MountPoint, rootfs string, remap *Remap, tr *explain.Tracer) ([]MountPoint, []specs.Mount, error) {
 	vs, err := m.volumes(tr)
 	if err != nil {
 		return nil, nil, err
@@ -190,6 +190,12 @@ func (m *Manager) prepareMounts(mps []MountPoint, rootfs string, tr *explain.Tra
 					return nil, nil, err
 				}
 				v.Anonymous = mp.Anonymous
+				if remap != nil {
+					// A new volume belongs to the remapped root, as with Docker.
+					if err := os.Chown(v.Mountpoint, remap.UID.Start, remap.GID.Start); err != nil {
+						return nil, nil, err
+					}
+				}
 			}
 			if err != nil {
 				return nil, nil, err

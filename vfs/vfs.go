@@ -28,15 +28,22 @@ const opaqueXattr = "trusted.overlay.opaque"
 
 // Apply copies layers (bottom first) into target, which must exist.
 func Apply(target string, layers []string) error {
+	return ApplyShifted(target, layers, 0, 0)
+}
+
+// ApplyShifted is Apply with every owner moved up by uidShift/gidShift:
+// the copy a user-namespaced container needs, whose root is host uid
+// uidShift (Docker's userns-remap keeps such remapped copies of layers).
+func ApplyShifted(target string, layers []string, uidShift, gidShift int) error {
 	for _, l := range layers {
-		if err := applyLayer(target, l); err != nil {
+		if err := applyLayer(target, l, uidShift, gidShift); err != nil {
 			return fmt.Errorf("apply layer %s: %w", l, err)
 		}
 	}
 	return nil
 }
 
-func applyLayer(target, layer string) error {
+func applyLayer(target, layer string, uidShift, gidShift int) error {
 	return filepath.WalkDir(layer, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -97,7 +104,7 @@ func applyLayer(target, layer string) error {
 		default:
 			return nil // sockets are not part of an image
 		}
-		if err := unix.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
+		if err := unix.Lchown(dst, int(st.Uid)+uidShift, int(st.Gid)+gidShift); err != nil {
 			return err
 		}
 		if mode != unix.S_IFLNK {

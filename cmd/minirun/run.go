@@ -43,6 +43,7 @@ var runCommand = &cli.Command{
 		&cli.StringSliceFlag{Name: "security-opt", Usage: "no-new-privileges[:false], seccomp=unconfined|FILE.json, apparmor=P, label=…"},
 		&cli.BoolFlag{Name: "read-only", Usage: "mount the container's root filesystem read-only"},
 		&cli.StringSliceFlag{Name: "group-add", Usage: "an extra group for the process"},
+		&cli.StringFlag{Name: "userns-remap", EnvVars: []string{"MINIRUN_USERNS_REMAP"}, Usage: "USER: map the container's root to USER's range in /etc/subuid and /etc/subgid"},
 		&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Value: "bridge", Usage: "bridge, host, none or a network made with network create"},
 		&cli.StringFlag{Name: "ip", Usage: "the container's address on its network"},
 		&cli.StringSliceFlag{Name: "network-alias", Aliases: []string{"net-alias"}, Usage: "another DNS name for it on a user network"},
@@ -81,6 +82,7 @@ var runCommand = &cli.Command{
 		}
 		o.Security = container.SecurityOpts{CapAdd: c.StringSlice("cap-add"), CapDrop: c.StringSlice("cap-drop"),
 			Privileged: c.Bool("privileged"), SecurityOpt: c.StringSlice("security-opt"), ReadOnly: c.Bool("read-only"), GroupAdd: c.StringSlice("group-add")}
+		o.UsernsRemap = c.String("userns-remap")
 		o.Net = container.NetworkOpts{Network: c.String("network"), IP: c.String("ip"), Aliases: c.StringSlice("network-alias")}
 		for _, p := range c.StringSlice("publish") {
 			ports, err := network.ParsePublish(p)
@@ -271,7 +273,7 @@ var shortBools = map[string]string{
 var valueFlags = map[string]bool{
 	"name": true, "e": true, "env": true, "w": true, "workdir": true, "h": true, "hostname": true,
 	"u": true, "user": true, "entrypoint": true, "b": true, "bundle": true, "pid-file": true,
-	"console-socket": true, "lang": true, "pull": true, "storage-driver": true, "output": true, "opt": true, "o": true, "driver": true, "d": false, "network": true, "net": true, "ip": true, "network-alias": true, "net-alias": true, "publish": true, "p": true, "expose": true, "label": true, "l": true, "volume": true, "v": true, "mount": true, "tmpfs": true, "volumes-from": true, "cap-add": true, "cap-drop": true, "security-opt": true, "group-add": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
+	"console-socket": true, "lang": true, "pull": true, "userns-remap": true, "storage-driver": true, "output": true, "opt": true, "o": true, "driver": true, "d": false, "network": true, "net": true, "ip": true, "network-alias": true, "net-alias": true, "publish": true, "p": true, "expose": true, "label": true, "l": true, "volume": true, "v": true, "mount": true, "tmpfs": true, "volumes-from": true, "cap-add": true, "cap-drop": true, "security-opt": true, "group-add": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
 	"memory": true, "m": true, "memory-swap": true, "memory-reservation": true, "cpus": true,
 	"cpu-shares": true, "cpu-quota": true, "cpu-period": true, "cpuset-cpus": true, "cpuset-mems": true,
 	"pids-limit": true, "blkio-weight": true, "device-read-bps": true, "device-write-bps": true,

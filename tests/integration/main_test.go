@@ -80,6 +80,9 @@ func setup() (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	// 0711: a container whose root is a remapped uid must still reach its
+	// rootfs under here (MkdirTemp makes 0700).
+	os.Chmod(top, 0o711)
 	stateRoot, dataRoot = filepath.Join(top, "run"), filepath.Join(top, "lib")
 	// In the cgroup v2 VM there is no Go toolchain: the test command ships
 	// a prebuilt binary and busybox tar and names them here.

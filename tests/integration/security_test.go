@@ -5,8 +5,11 @@ package integration
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // From inside a default container each of these fails, even as root:
@@ -78,4 +81,36 @@ func TestInfo(t *testing.T) {
 			t.Errorf("info lacks %s", want)
 		}
 	}
+}
+
+// --userns-remap: root in the container is an unprivileged uid on the host
+// (checked from the host), and files it creates in a volume belong to it.
+func TestUsernsRemap(t *testing.T) {
+	sub := filepath.Join(t.TempDir(), "subid")
+	os.WriteFile(sub, []byte("aluno:300000:65536\n"), 0o644)
+	t.Setenv("MINIRUN_SUBUID", sub)
+	t.Setenv("MINIRUN_SUBGID", sub)
+	t.Cleanup(func() { mr(t, "volume", "rm", "remapeado") })
+	runD(t, "remap", "--userns-remap", "aluno", "-v", "remapeado:/dados", "busybox", "sh", "-c", "id -u > /dados/id; echo x > /dados/criado; sleep 60")
+	pid := int(inspect(t, "remap")["State"].(map[string]interface{})["Pid"].(float64))
+	status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if !strings.Contains(string(status), "Uid:\t300000\t300000") {
+		t.Fatalf("the container's root is not host uid 300000:\n%s", status)
+	}
+	var mp string
+	for _, m := range inspect(t, "remap")["Mounts"].([]interface{}) {
+		mp = m.(map[string]interface{})["Source"].(string)
+	}
+	eventually(t, "the file in the volume", 5*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(mp, "criado"))
+		return err == nil
+	})
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(mp, "criado"), &st); err != nil || st.Uid != 300000 {
+		t.Fatalf("file created by the container's root belongs to uid %d on the host, want 300000 (%v)", st.Uid, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(mp, "id")); strings.TrimSpace(string(b)) != "0" {
+		t.Fatalf("inside, the process should still be root: %q", b)
+	}
+	fails(t, "no range for ninguem", "run", "--rm", "--userns-remap", "ninguem", "busybox", "true")
 }
