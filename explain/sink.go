@@ -18,9 +18,10 @@ type TextSink struct {
 	Width int
 	Pause bool
 	In    io.Reader
-	// Only, when not empty, narrates only steps of this chapter; the other
-	// steps still run, silently.
+	// Only, when not empty, narrates only steps of this chapter (and of
+	// the chapters in Also); the other steps still run, silently.
 	Only Chapter
+	Also []Chapter
 
 	mu sync.Mutex
 	rd *bufio.Reader
@@ -34,7 +35,15 @@ func (s *TextSink) width() int {
 }
 
 func (s *TextSink) shown(ev *Event) bool {
-	return s.Only == "" || ev.Step.Chapter == s.Only
+	if s.Only == "" || ev.Step.Chapter == s.Only {
+		return true
+	}
+	for _, c := range s.Also {
+		if ev.Step.Chapter == c {
+			return true
+		}
+	}
+	return false
 }
 
 // labels holds the few fixed words of the narration.

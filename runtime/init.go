@@ -512,14 +512,20 @@ func (in *initState) finalPlan() explain.Plan {
 		},
 	})
 	if proc.Capabilities != nil {
+		var capsBefore string
 		p = append(p, explain.Step{
 			ID: "process-capabilities", Chapter: explain.ChapterProcess,
 			Title: explain.Text{PT: "Reduz as capabilities", EN: "Drop capabilities"},
 			Why: explain.Text{PT: "Root no contêiner não é root de verdade: só fica com as capabilities listadas, nos cinco conjuntos.",
 				EN: "Root in the container is not real root: it keeps only the listed capabilities, in all five sets."},
-			Shell:    "capsh --drop=cap_sys_admin,… --",
-			Do:       func() error { return applyCaps(proc.Capabilities) },
-			Evidence: func() string { return statusLine("CapEff") + "; " + statusLine("CapBnd") },
+			Shell: "capsh --drop=cap_sys_admin,… --   # capsh --decode=<CapEff>",
+			Do: func() error {
+				capsBefore = statusLine("CapEff")
+				return applyCaps(proc.Capabilities)
+			},
+			Evidence: func() string {
+				return "antes/before " + capsBefore + " → depois/after " + statusLine("CapEff") + "; " + statusLine("CapBnd")
+			},
 		})
 	}
 	if sc := s.Linux.Seccomp; sc != nil && proc.NoNewPrivileges {

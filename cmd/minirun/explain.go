@@ -62,6 +62,10 @@ var explainCommand = &cli.Command{
 		} else {
 			ts, d := textSink(c, ch)
 			ts.W = os.Stdout
+			if ch == explain.ChapterSecurity {
+				// The defences set right before execve are process steps.
+				ts.Also = []explain.Chapter{explain.ChapterProcess}
+			}
 			sink, done = ts, d
 		}
 		defer done()
