@@ -211,6 +211,16 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 			return nil, nil, err
 		}
 		meta.HostConfig.UsernsRemap = &Remap{User: o.UsernsRemap, UID: uid, GID: gid}
+		// The remapped root must be able to walk to its rootfs: the data
+		// root gets search permission for others (0711, as Docker's is in
+		// this mode), never read permission.
+		for _, d := range []string{m.DataRoot, filepath.Join(m.DataRoot, "containers"), dir} {
+			if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+				if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
 	}
 	rootfs, err := m.mountRootfs(meta, layers, tr, undo)
 	if err != nil {
