@@ -61,3 +61,13 @@ func TestResources(t *testing.T) {
 		}
 	}
 }
+
+func TestSELinuxLabel(t *testing.T) {
+	got, err := seLinuxLabel("system_u:system_r:container_t:s0", "type:spc_t")
+	if err != nil || got != "system_u:system_r:spc_t:s0" {
+		t.Fatalf("%q %v", got, err)
+	}
+	if _, err := seLinuxLabel("a:b:c:d", "colour:red"); err == nil {
+		t.Fatal("a bad option was accepted")
+	}
+}

@@ -86,9 +86,17 @@ func applySecurity(s *specs.Spec, o SecurityOpts) error {
 				p.ApparmorProfile = v
 			}
 		case "label":
-			if v != "disable" && !seLinuxEnabled() {
+			if v == "disable" {
+				continue
+			}
+			if !seLinuxEnabled() {
 				return fmt.Errorf("--security-opt label=%s: SELinux is not enabled in this kernel (see `minirun info`)", v)
 			}
+			label, err := seLinuxLabel(p.SelinuxLabel, v)
+			if err != nil {
+				return err
+			}
+			p.SelinuxLabel = label
 		default:
 			return fmt.Errorf("--security-opt %q: supported are no-new-privileges, seccomp, apparmor and label", opt)
 		}
@@ -217,4 +225,39 @@ func appArmorEnabled() bool {
 func seLinuxEnabled() bool {
 	_, err := os.Stat("/sys/fs/selinux/enforce")
 	return err == nil
+}
+
+// seLinuxLabel applies one of Docker's label options (user:U, role:R,
+// type:T, level:L) to a context: the previous label, or this process's
+// own, "user:role:type:level". The runtime hands the result to the kernel
+// at execve (/proc/self/attr/exec).
+func seLinuxLabel(base, opt string) (string, error) {
+	if base == "" {
+		b, err := os.ReadFile("/proc/self/attr/current")
+		if err != nil {
+			return "", fmt.Errorf("--security-opt label: read this process's context: %w", err)
+		}
+		base = strings.TrimRight(string(b), "\x00\n")
+	}
+	f := strings.SplitN(base, ":", 4)
+	for len(f) < 4 {
+		f = append(f, "")
+	}
+	k, v, ok := strings.Cut(opt, ":")
+	if !ok {
+		return "", fmt.Errorf("--security-opt label=%s: use user:, role:, type:, level: or disable", opt)
+	}
+	switch k {
+	case "user":
+		f[0] = v
+	case "role":
+		f[1] = v
+	case "type":
+		f[2] = v
+	case "level":
+		f[3] = v
+	default:
+		return "", fmt.Errorf("--security-opt label=%s: use user:, role:, type:, level: or disable", opt)
+	}
+	return strings.Join(f, ":"), nil
 }

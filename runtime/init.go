@@ -491,6 +491,21 @@ func (in *initState) finalPlan() explain.Plan {
 			},
 		})
 	}
+	if label := proc.SelinuxLabel; label != "" {
+		p = append(p, explain.Step{
+			ID: "security-apparmor", Chapter: explain.ChapterSecurity,
+			Title: explain.Text{PT: "Pede o rótulo SELinux " + label + " para o execve", EN: "Ask for SELinux label " + label + " at execve"},
+			Why: explain.Text{PT: "Como o perfil AppArmor: o programa do usuário já nasce com o rótulo.",
+				EN: "Like the AppArmor profile: the user's program starts with the label."},
+			Shell: "echo '" + label + "' > /proc/self/attr/exec",
+			Do: func() error {
+				if err := os.WriteFile("/proc/self/attr/exec", []byte(label), 0); err != nil {
+					return fmt.Errorf("selinux label %s: %w", label, err)
+				}
+				return nil
+			},
+		})
+	}
 	u := proc.User
 	p = append(p, explain.Step{
 		ID: "process-user", Chapter: explain.ChapterProcess,
