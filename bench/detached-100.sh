@@ -19,6 +19,7 @@ work=$(mktemp -d /tmp/minirun-bench-XXXXXX)
 MR=("$work/minirun" --root "$work/run" --data-root "$work/lib")
 cleanup() {
   "${MR[@]}" ps -a -q 2>/dev/null | xargs -r "${MR[@]}" rm -f >/dev/null 2>&1 || true
+  "${MR[@]}" network reset >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT

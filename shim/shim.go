@@ -56,6 +56,10 @@ type Config struct {
 	// an attached `run` sees the container's output from its first byte
 	// (Docker attaches before it starts, too).
 	AttachFirst bool
+	// OnIdle, when set, runs once the container is up and the shim has
+	// nothing left to do but wait (the shim command returns memory to the
+	// kernel there).
+	OnIdle func()
 }
 
 // Run is the shim's main loop. The caller must have locked its goroutine
@@ -191,6 +195,9 @@ func (s *server) runOnce(cfg Config, logf *os.File, restarts int, ready func(err
 		fmt.Fprintf(os.Stderr, "minirun shim: record start: %v\n", err)
 	}
 	ready(nil)
+	if cfg.OnIdle != nil {
+		cfg.OnIdle()
+	}
 	code, _ := ctr.Wait()
 	pumps.Wait()
 	if ctr.Console != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	goruntime "runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -35,6 +36,10 @@ var shimCommand = &cli.Command{
 			return err
 		}
 		cfg.AttachFirst = c.Bool("attach-first")
+		// A shim idles for the container's whole life: keep its heap small
+		// (the target is a few MiB per idle container).
+		debug.SetGCPercent(20)
+		cfg.OnIdle = func() { debug.FreeOSMemory() }
 		return shim.Run(cfg)
 	},
 }
