@@ -240,27 +240,6 @@ func (cr *creator) prepPlan() explain.Plan {
 func (cr *creator) clonePlan() explain.Plan {
 	names, unshareArgs := newNSList(cr.spec.Linux.Namespaces)
 	var p explain.Plan
-	if cr.o.Self == "" {
-		p = append(p, explain.Step{
-			ID: "security-sealed-binary", Chapter: explain.ChapterSecurity,
-			Title: explain.Text{PT: "Copia o minirun para um memfd selado (CVE-2019-5736)", EN: "Copy minirun into a sealed memfd (CVE-2019-5736)"},
-			Why: explain.Text{PT: "O init roda dessa cópia em memória, que ninguém pode alterar: um contêiner não consegue sobrescrever o binário do host.",
-				EN: "The init runs from this in-memory copy, which nobody can change: a container cannot overwrite the host's binary."},
-			Shell: "memfd_create + fcntl(F_ADD_SEALS, F_SEAL_WRITE|F_SEAL_GROW|F_SEAL_SHRINK|F_SEAL_SEAL)",
-			Do: func() error {
-				_, err := sealedSelf()
-				return err
-			},
-			Evidence: func() string {
-				f, err := sealedSelf()
-				if err != nil {
-					return ""
-				}
-				seals, _ := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
-				return fmt.Sprintf("/proc/self/fd/%d → memfd:minirun, seals=%#x", f.Fd(), seals)
-			},
-		})
-	}
 	for _, ns := range cr.spec.Linux.Namespaces {
 		if ns.Path == "" {
 			continue
@@ -297,6 +276,20 @@ func (cr *creator) clonePlan() explain.Plan {
 		},
 		Evidence: func() string { return nsEvidence(cr.cmd.Process.Pid, cr.spec.Linux.Namespaces) },
 	})
+	if cr.o.Self == "" {
+		p = append(p, explain.Step{
+			ID: "security-sealed-binary", Chapter: explain.ChapterSecurity,
+			Title: explain.Text{PT: "Confere que o binário do init não pode ser alterado (CVE-2019-5736)", EN: "Check that the init's binary cannot be changed (CVE-2019-5736)"},
+			Why: explain.Text{PT: "O init roda o minirun por uma montagem somente leitura (ou de um memfd selado): de dentro do contêiner, /proc/1/exe não pode ser sobrescrito.",
+				EN: "The init runs minirun through a read-only mount (or from a sealed memfd): from inside the container, /proc/1/exe cannot be overwritten."},
+			Shell: "mount --bind minirun minirun && mount -o remount,bind,ro minirun   # num namespace privado / in a private namespace",
+			Do:    func() error { return checkProtectedExe(cr.cmd.Process.Pid) },
+			Evidence: func() string {
+				l, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", cr.cmd.Process.Pid))
+				return "/proc/<init>/exe → " + l + " (" + exeProtection(cr.cmd.Process.Pid) + ")"
+			},
+		})
+	}
 	if hasNS(cr.spec, specs.UserNamespace) {
 		p = append(p, explain.Step{
 			ID: "ns-userns-map", Chapter: explain.ChapterNamespaces,
@@ -411,11 +404,7 @@ func withDeviceNodes(r *specs.LinuxResources, extra []specs.LinuxDevice) *specs.
 
 // startInit re-executes minirun as the container's init in new namespaces.
 func (cr *creator) startInit() error {
-	self, err := initPath(cr.o.Self)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(self, InitArg)
+	cmd := exec.Command("minirun", InitArg)
 	cmd.Args[0] = "minirun"
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = orStd(cr.o.Stdin, os.Stdin), orStd(cr.o.Stdout, os.Stdout), orStd(cr.o.Stderr, os.Stderr)
@@ -437,7 +426,23 @@ func (cr *creator) startInit() error {
 	for _, m := range cr.spec.Linux.GIDMappings {
 		cmd.SysProcAttr.GidMappings = append(cmd.SysProcAttr.GidMappings, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 	}
-	err = onJoinedThread(cr.spec.Linux.Namespaces, cr.o.Pdeathsig != 0, cmd.Start)
+	// On the thread that forks: protect the binary the init runs from
+	// (CVE-2019-5736, see selfexe.go), then start it.
+	start := func() error {
+		path := cr.o.Self
+		if path == "" {
+			path = roSelf()
+		}
+		if path == "" {
+			var err error
+			if path, err = initPath(""); err != nil {
+				return err
+			}
+		}
+		cmd.Path = path
+		return cmd.Start()
+	}
+	err := onJoinedThread(cr.spec.Linux.Namespaces, cr.o.Pdeathsig != 0, true, start)
 	// The child has its copies of fd 3 and 4 now (or failed to start).
 	cr.child.Close()
 	if err != nil {

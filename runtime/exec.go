@@ -102,13 +102,10 @@ func (c *Container) Exec(o ExecOpts) (p *Process, retErr error) {
 		return nil, err
 	}
 	undo.Add("close sync socket", conn.close)
-	// Executed from the sealed copy, never the host's file (CVE-2019-5736:
-	// see selfexe.go).
-	self, err := initPath("")
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(self, InitArg)
+	// The path is chosen on the forking thread: a read-only bind of
+	// minirun in a private mount namespace, or the sealed copy
+	// (CVE-2019-5736: see selfexe.go).
+	cmd := exec.Command("minirun", InitArg)
 	cmd.Args[0] = "minirun"
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = orStd(o.Stdin, os.Stdin), orStd(o.Stdout, os.Stdout), orStd(o.Stderr, os.Stderr)
@@ -166,6 +163,13 @@ func startInNamespaces(pid int, spec *specs.Spec, cmd *exec.Cmd) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread is thrown away
+		if cmd.Path = roSelf(); cmd.Path == "" {
+			var err error
+			if cmd.Path, err = initPath(""); err != nil {
+				errc <- err
+				return
+			}
+		}
 		type nsf struct {
 			f    *os.File
 			flag uintptr

@@ -123,23 +123,28 @@ func nsEvidence(pid int, nss []specs.LinuxNamespace) string {
 // With keep set (the caller gave the init a parent-death signal, which
 // fires when the thread that forked it exits, go.dev/issue/27505), the
 // thread is parked for the life of the process instead of thrown away.
-func onJoinedThread(nss []specs.LinuxNamespace, keep bool, fn func() error) error {
+//
+// With always set, fn runs on a fresh locked thread even without joins
+// (the caller changes that thread's mount namespace).
+func onJoinedThread(nss []specs.LinuxNamespace, keep, always bool, fn func() error) error {
 	var joins []specs.LinuxNamespace
 	for _, ns := range nss {
 		if ns.Path != "" {
 			joins = append(joins, ns)
 		}
 	}
-	if len(joins) == 0 {
+	if len(joins) == 0 && !always {
 		return fn()
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		// no UnlockOSThread: see the note above.
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			errc <- fmt.Errorf("unshare CLONE_FS: %w", err)
-			return
+		if len(joins) > 0 {
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				errc <- fmt.Errorf("unshare CLONE_FS: %w", err)
+				return
+			}
 		}
 		for _, ns := range joins {
 			f, err := os.Open(ns.Path)
