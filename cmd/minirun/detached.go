@@ -39,6 +39,7 @@ var shimCommand = &cli.Command{
 		// A shim idles for the container's whole life: keep its heap small
 		// (the target is a few MiB per idle container).
 		debug.SetGCPercent(20)
+		goruntime.GOMAXPROCS(1) // one container's stdio needs no parallelism
 		cfg.OnIdle = func() { debug.FreeOSMemory() }
 		return shim.Run(cfg)
 	},
