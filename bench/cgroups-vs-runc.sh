@@ -16,7 +16,9 @@ ROUNDS=${1:-30}
 command -v runc >/dev/null || { echo "needs Debian's runc (apt-get install runc)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/minirun-bench-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# runc creates the shared /minirun parent in every hierarchy and leaves it;
+# rmdir removes it only when empty, so a real container's cgroup is safe.
+trap 'rm -rf "$work"; for d in /sys/fs/cgroup/*/minirun /sys/fs/cgroup/minirun; do rmdir "$d" 2>/dev/null; done; true' EXIT
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/minirun" ./cmd/minirun
 bash scripts/mkbusybox.sh "$work/busybox.tar" >/dev/null
 for b in plain limits; do
