@@ -76,14 +76,9 @@ var composeCommand = &cli.Command{
 				&cli.BoolFlag{Name: "volumes", Aliases: []string{"v"}, Usage: "also remove the named volumes of the file and the anonymous ones"},
 				&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "seconds a container gets to stop"},
 			}, explainFlags...),
-			Action: func(c *cli.Context) error {
-				e, p, done, err := composeProject(c, true)
-				if err != nil {
-					return err
-				}
-				defer done()
+			Action: onProject(func(c *cli.Context, e *compose.Engine, p *compose.Project) error {
 				return e.Down(p, compose.DownOptions{Volumes: c.Bool("volumes"), Timeout: time.Duration(c.Int("timeout")) * time.Second})
-			},
+			}),
 		},
 		{
 			Name: "ps", Usage: "list the project's containers",
@@ -163,37 +158,22 @@ var composeCommand = &cli.Command{
 		{
 			Name: "stop", Usage: "stop the project's containers (dependents first), keeping them", ArgsUsage: "[SERVICE…]",
 			Flags: []cli.Flag{&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "seconds before SIGKILL"}},
-			Action: func(c *cli.Context) error {
-				e, p, done, err := composeProject(c, true)
-				if err != nil {
-					return err
-				}
-				defer done()
+			Action: onProject(func(c *cli.Context, e *compose.Engine, p *compose.Project) error {
 				return e.Stop(p, c.Args().Slice(), time.Duration(c.Int("timeout"))*time.Second)
-			},
+			}),
 		},
 		{
 			Name: "start", Usage: "start the project's stopped containers, in depends_on order", ArgsUsage: "[SERVICE…]",
-			Action: func(c *cli.Context) error {
-				e, p, done, err := composeProject(c, true)
-				if err != nil {
-					return err
-				}
-				defer done()
+			Action: onProject(func(c *cli.Context, e *compose.Engine, p *compose.Project) error {
 				return e.Start(p, c.Args().Slice())
-			},
+			}),
 		},
 		{
 			Name: "restart", Usage: "stop, then start the project's containers", ArgsUsage: "[SERVICE…]",
 			Flags: []cli.Flag{&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "seconds before SIGKILL"}},
-			Action: func(c *cli.Context) error {
-				e, p, done, err := composeProject(c, true)
-				if err != nil {
-					return err
-				}
-				defer done()
+			Action: onProject(func(c *cli.Context, e *compose.Engine, p *compose.Project) error {
 				return e.Restart(p, c.Args().Slice(), time.Duration(c.Int("timeout"))*time.Second)
-			},
+			}),
 		},
 		{
 			Name: "pull", Usage: "pull the images of services that have no build:", ArgsUsage: "[SERVICE…]",
@@ -214,14 +194,9 @@ var composeCommand = &cli.Command{
 			Flags: append([]cli.Flag{
 				&cli.StringFlag{Name: "pull", Value: "missing", EnvVars: []string{"MINIRUN_PULL"}, Usage: "missing (pull a FROM image that is not here) or never"},
 			}, explainFlags...),
-			Action: func(c *cli.Context) error {
-				e, p, done, err := composeProject(c, true)
-				if err != nil {
-					return err
-				}
-				defer done()
+			Action: onProject(func(c *cli.Context, e *compose.Engine, p *compose.Project) error {
 				return e.Build(p, c.Args().Slice())
-			},
+			}),
 		},
 		{
 			Name: "config", Usage: "print the project as compose-go understood it (variables expanded, paths absolute)",
@@ -256,6 +231,19 @@ func loadProject(c *cli.Context) (*compose.Project, error) {
 
 // composeProject loads the project and opens the engine; changing says
 // the verb changes the host (root needed, --explain honoured).
+// onProject is the action of a verb that changes the host: it loads the
+// project, runs fn, and releases what loading took.
+func onProject(fn func(c *cli.Context, e *compose.Engine, p *compose.Project) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		e, p, done, err := composeProject(c, true)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return fn(c, e, p)
+	}
+}
+
 func composeProject(c *cli.Context, changing bool) (*compose.Engine, *compose.Project, func(), error) {
 	done := func() {}
 	if changing {
