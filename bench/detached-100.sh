@@ -2,9 +2,10 @@
 # detached-100.sh — starts N (100) detached busybox containers one after the
 # other and reports (1) how long each `run -d` took: the 100th should be no
 # slower than 1.2× the first; (2) the memory each idle shim keeps. RSS counts
-# the pages of the minirun binary every shim shares with the others (the
-# page cache holds one copy); PSS splits those shared pages between their
-# users and USS counts only the shim's private pages — what one more
+# the pages of the minirun binary every shim has mapped, though the page
+# cache holds one copy for all (an idle shim drops the mappings it only
+# needed to start: shim.ReleaseIdleMemory); PSS splits shared pages between
+# their users and USS counts only the shim's private pages — what one more
 # container really costs. Target: under 5 MiB per idle container.
 #
 # Sobe N contêineres em segundo plano e mede o tempo de cada um e a memória

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/loader"
@@ -136,18 +137,20 @@ func describePath(p string) string {
 // service nor the key: a key that is not in the specification, and a port
 // its parser refuses.
 var (
-	falseSchema = regexp.MustCompile(`^validating (\S+): (\S+) false schema$`)
-	portError   = regexp.MustCompile(`^(invalid (hostPort|containerPort|IP address|proto)|Invalid hostPort|Invalid containerPort): (.+)$`)
+	falseSchema = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^validating (\S+): (\S+) false schema$`) })
+	portError   = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(invalid (hostPort|containerPort|IP address|proto)|Invalid hostPort|Invalid containerPort): (.+)$`)
+	})
 )
 
 // explainLoadError rewrites those messages to name the service and the
 // key, on one line; other errors pass through.
 func explainLoadError(err error, files []string) error {
 	msg := oneLine(err.Error())
-	if m := falseSchema.FindStringSubmatch(msg); m != nil {
+	if m := falseSchema().FindStringSubmatch(msg); m != nil {
 		return fmt.Errorf("%s: %s is not a key of the Compose Specification", m[1], describePath(m[2]))
 	}
-	if m := portError.FindStringSubmatch(msg); m != nil {
+	if m := portError().FindStringSubmatch(msg); m != nil {
 		if svc, port := findPort(files, m[3]); svc != "" {
 			return fmt.Errorf("service %q: ports: %q: %s", svc, port, msg)
 		}

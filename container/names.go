@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"sync"
 )
 
 // newID returns 64 hex digits, the shape of a Docker container id.
@@ -18,11 +19,11 @@ func newID() string {
 }
 
 // validName is Docker's rule for container names.
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 
 // ValidateName rejects names Docker would reject (no '/', no "..").
 func ValidateName(n string) error {
-	if !validName.MatchString(n) || len(n) > 128 {
+	if !validName().MatchString(n) || len(n) > 128 {
 		return fmt.Errorf("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", n)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // DefaultTag is the tag a reference without one gets, as in Docker.
@@ -22,16 +23,21 @@ type Ref struct {
 func (r Ref) String() string { return r.Name + ":" + r.Tag }
 
 // The grammar of Docker references (distribution/reference's regexp.go),
-// reduced to what a local store needs.
+// reduced to what a local store needs. Each is compiled on first use, not
+// at package init: every minirun process runs every package's initialiser,
+// and the shim, which stays for the container's whole life, never parses
+// a reference.
 var (
 	// A path component: lower-case letters and digits, separated by one
 	// period, one or two underscores, or any number of dashes.
-	pathComponentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`)
+	pathComponentRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`) })
 	// A registry host, with an optional port: "localhost:5000", "ghcr.io".
-	domainRE = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?$`)
-	tagRE    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	domainRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?$`)
+	})
+	tagRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`) })
 	// 64 hex digits: refused as a name, since it would read as an image ID.
-	fullHexRE = regexp.MustCompile(`^[a-f0-9]{64}$`)
+	fullHexRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-f0-9]{64}$`) })
 )
 
 // maxNameLen is Docker's limit on a repository name.
@@ -57,7 +63,7 @@ func ParseRef(s string) (Ref, error) {
 	// "localhost:5000/app" the ":" belongs to the registry's port.
 	if i := strings.LastIndexByte(s, ':'); i > strings.LastIndexByte(s, '/') {
 		name, tag = s[:i], s[i+1:]
-		if !tagRE.MatchString(tag) {
+		if !tagRE().MatchString(tag) {
 			return bad("a tag is 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'")
 		}
 	}
@@ -71,7 +77,7 @@ func ParseRef(s string) (Ref, error) {
 	// Like Docker: the first component is a registry host when it looks
 	// like one (has a "." or a ":", or is "localhost") and more follow.
 	if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost") {
-		if !domainRE.MatchString(parts[0]) {
+		if !domainRE().MatchString(parts[0]) {
 			return bad(fmt.Sprintf("%q is not a valid registry host", parts[0]))
 		}
 		parts = parts[1:]
@@ -80,11 +86,11 @@ func ParseRef(s string) (Ref, error) {
 		if strings.ToLower(p) != p {
 			return bad("repository name must be lowercase")
 		}
-		if !pathComponentRE.MatchString(p) {
+		if !pathComponentRE().MatchString(p) {
 			return bad(fmt.Sprintf("%q: name components are lower-case letters and digits, joined by '.', '_', '__' or '-'", p))
 		}
 	}
-	if fullHexRE.MatchString(name) {
+	if fullHexRE().MatchString(name) {
 		return bad("a 64-digit hex name would be mistaken for an image ID")
 	}
 	return Ref{Name: name, Tag: tag}, nil

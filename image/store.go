@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -182,7 +183,7 @@ func (s *Store) LayerDirs(img *Image) ([]string, error) {
 	return dirs, nil
 }
 
-var hexPrefixRE = regexp.MustCompile(`^[a-f0-9]{4,64}$`)
+var hexPrefixRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-f0-9]{4,64}$`) })
 
 // resolve finds the image ID a reference means. tagged is the "name:tag"
 // key when ref was a name, "" when it was an ID or an ID prefix.
@@ -216,7 +217,7 @@ func (s *Store) resolve(ref string, tags map[string]digest.Digest) (id digest.Di
 			return id, r.String(), nil
 		}
 	}
-	if hexPrefixRE.MatchString(ref) {
+	if hexPrefixRE().MatchString(ref) {
 		ids, err := s.imageIDs()
 		if err != nil {
 			return "", "", err

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/internal/cleanup"
@@ -23,8 +24,8 @@ type EndpointOpts struct {
 }
 
 var (
-	validContainerID = regexp.MustCompile(`^[0-9a-f]{12,64}$`)
-	validAlias       = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$`)
+	validContainerID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{12,64}$`) })
+	validAlias       = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$`) })
 )
 
 // Reserve claims a place on a network for a container that does not exist
@@ -33,7 +34,7 @@ var (
 // now, so `run -p` fails before anything is created). Nothing on the host
 // changes; Attach does that once the container's namespace exists.
 func (m *Manager) Reserve(netName, containerID, containerName string, o EndpointOpts) (*Endpoint, error) {
-	if !validContainerID.MatchString(containerID) {
+	if !validContainerID().MatchString(containerID) {
 		return nil, fmt.Errorf("invalid container id %q: expected 12 to 64 hex digits", containerID)
 	}
 	if containerName == "" {
@@ -48,7 +49,7 @@ func (m *Manager) Reserve(netName, containerID, containerName string, o Endpoint
 		want = a
 	}
 	for _, a := range o.Aliases {
-		if !validAlias.MatchString(a) || len(a) > 253 {
+		if !validAlias().MatchString(a) || len(a) > 253 {
 			return nil, fmt.Errorf("invalid network alias %q: use letters, digits, '.', '-' and '_'", a)
 		}
 	}

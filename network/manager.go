@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minirun/minirun/explain"
@@ -259,7 +260,7 @@ type CreateOpts struct {
 }
 
 // validName is Docker's rule for network names.
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 
 // checkDriver refuses what minirun does not build, with the reason.
 func checkDriver(d string) error {
@@ -289,7 +290,7 @@ func (m *Manager) Create(o CreateOpts) (*Network, error) {
 	if o.Driver == "" {
 		o.Driver = DriverBridge
 	}
-	if !validName.MatchString(o.Name) || len(o.Name) > 64 {
+	if !validName().MatchString(o.Name) || len(o.Name) > 64 {
 		return nil, fmt.Errorf("invalid network name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", o.Name)
 	}
 	if err := checkDriver(o.Driver); err != nil {

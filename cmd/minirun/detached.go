@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	goruntime "runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -36,11 +35,14 @@ var shimCommand = &cli.Command{
 			return err
 		}
 		cfg.AttachFirst = c.Bool("attach-first")
-		// A shim idles for the container's whole life: keep its heap small
-		// (the target is a few MiB per idle container).
-		debug.SetGCPercent(20)
-		goruntime.GOMAXPROCS(1) // one container's stdio needs no parallelism
-		cfg.OnIdle = func() { debug.FreeOSMemory() }
+		// A shim idles for the container's whole life: once the container
+		// runs, it gives back what it needed only to start (its GOGC and
+		// GOMAXPROCS are set by the environment spawnShim gives it).
+		cfg.OnIdle = func() {
+			if _, err := shim.ReleaseIdleMemory(); err != nil {
+				fmt.Fprintf(os.Stderr, "minirun shim: release idle memory: %v\n", err)
+			}
+		}
 		return shim.Run(cfg)
 	},
 }
