@@ -67,6 +67,19 @@ func (m *Manager) lock() (func(), error) {
 
 // List returns every container, newest first.
 func (m *Manager) List() ([]*Meta, error) {
+	out, err := m.records()
+	if err != nil {
+		return nil, err
+	}
+	for _, meta := range out {
+		m.refresh(meta)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// records reads every container's meta.json, as recorded: not refreshed.
+func (m *Manager) records() ([]*Meta, error) {
 	ents, err := os.ReadDir(filepath.Join(m.DataRoot, "containers"))
 	if err != nil {
 		return nil, err
@@ -80,10 +93,23 @@ func (m *Manager) List() ([]*Meta, error) {
 		if err != nil {
 			continue // being created or removed right now
 		}
-		m.refresh(meta)
 		out = append(out, meta)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// names returns the name of every container. Exited containers keep their
+// names, as in Docker, so no record needs refreshing: `run` does not slow
+// down as containers pile up.
+func (m *Manager) names() (map[string]bool, error) {
+	all, err := m.records()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(all))
+	for _, c := range all {
+		out[c.Name] = true
+	}
 	return out, nil
 }
 
@@ -93,9 +119,9 @@ func (m *Manager) refresh(meta *Meta) {
 	if meta.State.Status != "running" {
 		return
 	}
-	c, err := runtime.Load(m.StateRoot, meta.ID)
+	st, err := runtime.StatusOf(m.StateRoot, meta.ID)
 	if err == nil {
-		switch c.Status() {
+		switch st {
 		case runtime.Running:
 			return
 		case runtime.Paused:
@@ -113,15 +139,17 @@ func (m *Manager) refresh(meta *Meta) {
 }
 
 // Get finds a container by name, full id or unique id prefix.
+// Only the container found has its record refreshed against the kernel.
 func (m *Manager) Get(ref string) (*Meta, error) {
-	all, err := m.List()
+	all, err := m.records()
 	if err != nil {
 		return nil, err
 	}
 	var found []*Meta
 	for _, c := range all {
 		if c.Name == ref || c.ID == ref {
-			return c, nil
+			found = []*Meta{c}
+			break
 		}
 		if len(ref) >= 3 && strings.HasPrefix(c.ID, ref) {
 			found = append(found, c)
@@ -131,6 +159,7 @@ func (m *Manager) Get(ref string) (*Meta, error) {
 	case 0:
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
 	case 1:
+		m.refresh(found[0])
 		return found[0], nil
 	}
 	return nil, fmt.Errorf("container id prefix %q is ambiguous", ref)
@@ -348,19 +377,12 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 		return nil, err
 	}
 	defer unlock()
-	all, err := m.List()
+	names, err := m.names()
 	if err != nil {
 		return nil, err
 	}
 	name := o.Name
-	taken := func(n string) bool {
-		for _, c := range all {
-			if c.Name == n {
-				return true
-			}
-		}
-		return false
-	}
+	taken := func(n string) bool { return names[n] }
 	if name != "" && taken(name) {
 		return nil, fmt.Errorf("the container name %q is already in use: remove it or choose another name", name)
 	}

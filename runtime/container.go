@@ -339,7 +339,7 @@ func (cr *creator) configPlan() explain.Plan {
 		Title: explain.Text{PT: "Grava state.json: status created", EN: "Save state.json: status created"},
 		Why: explain.Text{PT: "Com o pid e o horário de início do processo, para não confundir um pid reaproveitado.",
 			EN: "With the pid and the process start time, so a reused pid is not mistaken for the container."},
-		Shell: "cat " + filepath.Join(cr.dir, stateFile),
+		Shell: "cat " + filepath.Join(cr.dir, stateFile) + " " + filepath.Join(cr.dir, configFile),
 		Do:    cr.saveState,
 		Evidence: func() string {
 			return string(stateJSON(cr.o.ID, Created, cr.st.Pid, cr.bundle, cr.spec.Annotations))
@@ -581,6 +581,23 @@ func writeFileAtomic(path string, b []byte) error {
 
 // Load finds an existing container by id.
 func Load(root, id string) (*Container, error) {
+	return load(root, id, true)
+}
+
+// StatusOf is Load(root, id).Status() for callers that need only the
+// status, such as `ps` over many containers: it reads state.json alone,
+// not the spec in config.json.
+func StatusOf(root, id string) (Status, error) {
+	c, err := load(root, id, false)
+	if err != nil {
+		return Stopped, err
+	}
+	return c.Status(), nil
+}
+
+// load reads a container's state; the spec too when withConfig (without
+// it, c.st.Config is nil and only the status may be asked).
+func load(root, id string, withConfig bool) (*Container, error) {
 	if root == "" {
 		root = DefaultRoot
 	}
@@ -588,7 +605,7 @@ func Load(root, id string) (*Container, error) {
 		return nil, err
 	}
 	dir := filepath.Join(root, id)
-	st, err := loadState(dir)
+	st, err := loadState(dir, withConfig)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
 	}

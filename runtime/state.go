@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -50,52 +51,80 @@ type savedState struct {
 	Paused      bool              `json:"paused,omitempty"`
 	// Config is the spec as it was at create time: delete needs its hooks
 	// and cgroup settings even if the bundle changed or vanished since.
-	Config *specs.Spec `json:"config"`
+	// It is kept beside state.json, in config.json: the spec is most of
+	// the bytes, and reading a status (ps over many containers) should not
+	// have to parse it.
+	Config *specs.Spec `json:"-"`
 }
 
 const (
-	stateFile = "state.json"
+	stateFile  = "state.json"
+	configFile = "config.json"
 	fifoName  = "exec.fifo"
 )
 
 // validID accepts what runc accepts: letters, digits and . _ + - with no
 // path separator, so an id can never name a path outside the state root.
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_+.-]*$`)
+var validID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_+.-]*$`) })
 
 // ValidateID rejects ids that are empty, too long or could escape the root.
 func ValidateID(id string) error {
-	if !validID.MatchString(id) || id == "." || id == ".." || strings.Contains(id, "..") || len(id) > 1024 {
+	if !validID().MatchString(id) || id == "." || id == ".." || strings.Contains(id, "..") || len(id) > 1024 {
 		return fmt.Errorf("%w %q: use letters, digits and . _ + - only", ErrInvalidID, id)
 	}
 	return nil
 }
 
-// save writes state.json atomically: a reader never sees half a file.
+// save writes config.json, then state.json, each atomically: a reader
+// never sees half a file, and a state.json always has its config beside it.
 func (s *savedState) save(dir string) error {
-	b, err := json.MarshalIndent(s, "", "  ")
+	if s.Config != nil {
+		if err := writeJSONAtomic(dir, configFile, s.Config); err != nil {
+			return err
+		}
+	}
+	return writeJSONAtomic(dir, stateFile, s)
+}
+
+func writeJSONAtomic(dir, name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, stateFile+".tmp")
+	tmp := filepath.Join(dir, name+".tmp")
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, stateFile)); err != nil {
-		return fmt.Errorf("save state in %s: %w", dir, err)
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("save %s in %s: %w", name, dir, err)
 	}
 	return nil
 }
 
-func loadState(dir string) (*savedState, error) {
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
-	if err != nil {
+// loadState reads state.json and, when withConfig, the spec beside it.
+func loadState(dir string, withConfig bool) (*savedState, error) {
+	var s savedState
+	if err := readJSON(dir, stateFile, &s); err != nil {
 		return nil, err
 	}
-	var s savedState
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("parse %s/%s: %w", dir, stateFile, err)
+	if withConfig {
+		s.Config = new(specs.Spec)
+		if err := readJSON(dir, configFile, s.Config); err != nil {
+			return nil, err
+		}
 	}
 	return &s, nil
+}
+
+func readJSON(dir, name string, v any) error {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("parse %s/%s: %w", dir, name, err)
+	}
+	return nil
 }
 
 // procStat is the part of /proc/<pid>/stat minirun needs: the process state
