@@ -25,14 +25,15 @@ import (
 //     shim runs the package initialisers of the whole binary and the
 //     create/start path, which touches most of its ~20 MB; the kernel also
 //     maps the neighbours of each page it faults in ("fault-around",
-//     /sys/kernel/mm/... fault_around_bytes, 64 KiB by default). All of
-//     those pages count in the shim's RSS, although they live once in the
-//     page cache and every shim shares them. madvise(2) MADV_DONTNEED on a
-//     private file mapping drops the process's page-table entries; the next
-//     touch faults the page back in from the page cache (a minor fault, no
-//     disk read). An idle shim only ever touches the few pages of the Go
-//     scheduler and of the wait loop, so its RSS shrinks to what it really
-//     keeps using. Only mappings of the executable without write permission
+//     64 KiB by default, debugfs fault_around_bytes). All of those pages
+//     count in the shim's RSS (about 15 MiB of it), although they live
+//     once in the page cache and every shim shares them. madvise(2)
+//     MADV_DONTNEED on a private file mapping drops the process's
+//     page-table entries; the next touch faults the page back in from the
+//     page cache (a minor fault, no disk read). What an idle shim touches
+//     again is the Go scheduler and the wait loop, about 1 MiB with
+//     fault-around, so its RSS shrinks to what it really keeps using
+//     (bench/detached-100.sh). Only mappings of the executable without write permission
 //     are dropped: their contents always equal the file, and the kernel
 //     refuses to let anyone write to a running executable (ETXTBSY), so a
 //     page read back is the page that was dropped. A writable mapping
