@@ -61,9 +61,9 @@ var execOrder = []specs.LinuxNamespaceType{
 // the child's execve of /proc/self/exe would resolve in the container's
 // /proc, where that thread's pid does not exist.
 //
-// NOTE: a user namespace cannot be joined this way (setns(CLONE_NEWUSER)
-// needs a single-threaded process): exec into a container with a user
-// namespace is refused with a clear error.
+// A user namespace cannot be joined this way: setns(CLONE_NEWUSER) needs a
+// single-threaded process. When the container has one, the thread forks a
+// child that joins it before it execs (startInUserNS, forkuserns.go).
 func (c *Container) Exec(o ExecOpts) (p *Process, retErr error) {
 	if st := c.Status(); st != Running {
 		return nil, &TransitionError{Op: "exec", Status: st}
@@ -88,9 +88,6 @@ func (c *Container) Exec(o ExecOpts) (p *Process, retErr error) {
 		return nil, errors.New("exec: no command given")
 	}
 	spec.Process = &proc
-	if hasNS(&spec, specs.UserNamespace) {
-		return nil, errors.New("exec into a container with a user namespace is not supported: joining a user namespace needs a single-threaded process")
-	}
 	var undo cleanup.Stack
 	defer func() {
 		if retErr != nil {
@@ -122,7 +119,7 @@ func (c *Container) Exec(o ExecOpts) (p *Process, retErr error) {
 		Title: explain.Text{PT: "exec: entra nos namespaces do contêiner", EN: "exec: join the container's namespaces"},
 		Why: explain.Text{PT: "setns(2) numa thread só para isso; o processo criado dela já nasce dentro do contêiner.",
 			EN: "setns(2) on a thread of its own; the process started from it is born inside the container."},
-		Shell: "nsenter --target " + pid + " --mount --uts --ipc --net --pid --cgroup",
+		Shell: "nsenter --target " + pid + " --mount --uts --ipc --net --pid --cgroup" + userFlag(&spec),
 		Do:    func() error { return startInNamespaces(c.st.Pid, &spec, cmd) },
 		Undo:  func() error { cmd.Process.Kill(); cmd.Wait(); return nil },
 		Evidence: func() string {
@@ -197,9 +194,29 @@ func startInNamespaces(pid int, spec *specs.Spec, cmd *exec.Cmd) error {
 				return
 			}
 		}
-		errc <- cmd.Start()
+		if !hasNS(spec, specs.UserNamespace) {
+			errc <- cmd.Start()
+			return
+		}
+		userns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid))
+		if err != nil {
+			errc <- fmt.Errorf("open user namespace of %d: %w", pid, err)
+			return
+		}
+		defer userns.Close()
+		stdio := []*os.File{cmd.Stdin.(*os.File), cmd.Stdout.(*os.File), cmd.Stderr.(*os.File)}
+		cmd.Process, err = startInUserNS(userns, cmd.Path, cmd.Args, append(stdio, cmd.ExtraFiles...))
+		errc <- err
 	}()
 	return <-errc
+}
+
+// userFlag is nsenter's flag for the user namespace, when there is one.
+func userFlag(spec *specs.Spec) string {
+	if hasNS(spec, specs.UserNamespace) {
+		return " --user"
+	}
+	return ""
 }
 
 // waitCode waits for cmd and turns its status into a shell-style code.

@@ -577,6 +577,12 @@ func (in *initState) finalPlan() explain.Plan {
 			// Close the sync socket: after this the parent reads EOF,
 			// which tells a narrating `run` that the program started.
 			unix.Close(syncFd)
+			// The user's program starts with no signal blocked, as with
+			// Docker. (An exec into a user namespace reaches here with
+			// every signal blocked by the fork: see forkuserns.go.)
+			if err := unix.PthreadSigmask(unix.SIG_SETMASK, &unix.Sigset_t{}, nil); err != nil {
+				return fmt.Errorf("clear the signal mask: %w", err)
+			}
 			err := unix.Exec(in.path, proc.Args, proc.Env)
 			return execError(proc.Args[0], err)
 		},

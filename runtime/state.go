@@ -60,7 +60,7 @@ type savedState struct {
 const (
 	stateFile  = "state.json"
 	configFile = "config.json"
-	fifoName  = "exec.fifo"
+	fifoName   = "exec.fifo"
 )
 
 // validID accepts what runc accepts: letters, digits and . _ + - with no

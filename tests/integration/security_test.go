@@ -112,5 +112,23 @@ func TestUsernsRemap(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(mp, "id")); strings.TrimSpace(string(b)) != "0" {
 		t.Fatalf("inside, the process should still be root: %q", b)
 	}
+	// exec joins the user namespace too (runtime/forkuserns.go): the same
+	// namespaces as the init, root inside, the remapped uid on the host,
+	// no signal left blocked by the fork, and the exit code comes back.
+	const nss = "for n in user pid net mnt uts ipc cgroup; do readlink /proc/$1/ns/$n; done"
+	init := ok(t, "exec", "remap", "sh", "-c", nss, "sh", "1")
+	mine := ok(t, "exec", "remap", "sh", "-c", nss+"; id -u; grep SigBlk /proc/self/status; echo y > /dados/pelo-exec", "sh", "self")
+	if !strings.HasPrefix(mine, init) || !strings.Contains(init, "user:[") {
+		t.Fatalf("exec's namespaces differ from the init's:\n%s\nvs\n%s", mine, init)
+	}
+	if rest := strings.Fields(strings.TrimPrefix(mine, init)); len(rest) != 3 || rest[0] != "0" || rest[2] != "0000000000000000" {
+		t.Fatalf("exec in the user namespace: uid and blocked signals %q, want 0 and none", rest)
+	}
+	if err := syscall.Stat(filepath.Join(mp, "pelo-exec"), &st); err != nil || st.Uid != 300000 {
+		t.Fatalf("file created by exec belongs to uid %d on the host, want 300000 (%v)", st.Uid, err)
+	}
+	if r := mr(t, "exec", "remap", "sh", "-c", "exit 42"); r.code != 42 {
+		t.Fatalf("exec exit %d, want 42", r.code)
+	}
 	fails(t, "no range for ninguem", "run", "--rm", "--userns-remap", "ninguem", "busybox", "true")
 }
