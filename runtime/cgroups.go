@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/minirun/minirun/cgroups"
 	"github.com/minirun/minirun/explain"
@@ -37,7 +39,15 @@ func (c *Container) Update(res *specs.LinuxResources, tr *explain.Tracer) error 
 		c.st.Config.Linux.Resources = &specs.LinuxResources{}
 	}
 	MergeResources(c.st.Config.Linux.Resources, res)
-	return c.st.save(c.dir)
+	// Only the spec changed. The container may already have ended under
+	// its new limits (a pids limit below its number of processes, say)
+	// and its state been deleted by whoever waited for it: the limits
+	// were applied all the same, so there is nothing left to record.
+	err = writeJSONAtomic(c.dir, configFile, c.st.Config)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // MergeResources copies the parts of src that are set into dst.
@@ -70,7 +80,7 @@ func (c *Container) Pause(tr *explain.Tracer) error {
 		return err
 	}
 	c.st.Paused = true
-	return c.st.save(c.dir)
+	return writeJSONAtomic(c.dir, stateFile, c.st) // the spec did not change
 }
 
 // Resume thaws a paused container.
@@ -86,7 +96,7 @@ func (c *Container) Resume(tr *explain.Tracer) error {
 		return err
 	}
 	c.st.Paused = false
-	return c.st.save(c.dir)
+	return writeJSONAtomic(c.dir, stateFile, c.st)
 }
 
 // Stats reads the container's cgroup counters.
