@@ -106,15 +106,7 @@ func (s *Store) Children(parent string) ([]*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*Image
-	for _, id := range ids {
-		img, err := s.load(id, tags)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, img)
-	}
-	return out, nil
+	return s.loadAll(ids, tags)
 }
 
 // removeMeta deletes id's local metadata. The caller holds the lock.

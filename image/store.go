@@ -141,13 +141,9 @@ func (s *Store) List() ([]*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*Image
-	for _, id := range ids {
-		img, err := s.load(id, tags)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, img)
+	out, err := s.loadAll(ids, tags)
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b *Image) int {
 		if c := b.Created.Compare(a.Created); c != 0 {
@@ -280,6 +276,19 @@ func (s *Store) readConfig(id digest.Digest) (*v1.Image, error) {
 }
 
 // load builds the Image for id: its config, its names, its size.
+// loadAll loads each of ids; the caller holds the lock.
+func (s *Store) loadAll(ids []digest.Digest, tags map[string]digest.Digest) ([]*Image, error) {
+	var out []*Image
+	for _, id := range ids {
+		img, err := s.load(id, tags)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
 func (s *Store) load(id digest.Digest, tags map[string]digest.Digest) (*Image, error) {
 	cfg, err := s.readConfig(id)
 	if err != nil {

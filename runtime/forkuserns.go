@@ -3,6 +3,7 @@ package runtime
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"syscall"
 	"unsafe"
@@ -63,19 +64,18 @@ func startInUserNS(userns *os.File, path string, args []string, files []*os.File
 	envv := []*byte{nil} // minirun init gets its environment from the spec
 	// The child reports a failure on a close-on-exec pipe; a successful
 	// execve closes it, and the parent reads EOF.
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return nil, fmt.Errorf("pipe: %w", err)
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
 	}
-	defer unix.Close(p[0])
+	defer r.Close()
 	// Its write end, too, must sit above the numbers the child's dup3
 	// calls fill.
-	w, err := unix.FcntlInt(uintptr(p[1]), unix.F_DUPFD_CLOEXEC, 3*maxChildFiles)
-	unix.Close(p[1])
+	wfd, err := unix.FcntlInt(w.Fd(), unix.F_DUPFD_CLOEXEC, 3*maxChildFiles)
+	w.Close()
 	if err != nil {
 		return nil, fmt.Errorf("dup pipe: %w", err)
 	}
-	p[1] = w
 
 	var fds [maxChildFiles]int
 	var nfds int
@@ -85,7 +85,7 @@ func startInUserNS(userns *os.File, path string, args []string, files []*os.File
 		// close-on-exec) while the child is being made.
 		syscall.ForkLock.Lock()
 		defer syscall.ForkLock.Unlock()
-		defer unix.Close(p[1])
+		defer unix.Close(wfd)
 		// Copies of the files above the numbers the child gives them, so
 		// one dup3 cannot overwrite a file another still needs.
 		defer func() {
@@ -120,7 +120,7 @@ func startInUserNS(userns *os.File, path string, args []string, files []*os.File
 		if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
 			return 0, 0, fmt.Errorf("block signals: %w", err)
 		}
-		pid, errno := forkIntoUserNS(nsfd, pathp, &argv[0], &envv[0], &fds, nfds, p[1])
+		pid, errno := forkIntoUserNS(nsfd, pathp, &argv[0], &envv[0], &fds, nfds, wfd)
 		unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 		return pid, errno, nil
 	}()
@@ -131,8 +131,7 @@ func startInUserNS(userns *os.File, path string, args []string, files []*os.File
 		return nil, fmt.Errorf("clone: %w", errno)
 	}
 	var report [8]byte
-	n, _ := readFull(p[0], report[:])
-	if n == len(report) {
+	if _, err := io.ReadFull(r, report[:]); err == nil {
 		var ws unix.WaitStatus
 		unix.Wait4(pid, &ws, 0, nil)
 		step := binary.LittleEndian.Uint32(report[:4])
@@ -144,22 +143,6 @@ func startInUserNS(userns *os.File, path string, args []string, files []*os.File
 		return nil, fmt.Errorf("join the user namespace: %s: %w", name, e)
 	}
 	return os.FindProcess(pid)
-}
-
-// readFull reads until b is full or the other end is closed.
-func readFull(fd int, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := unix.Read(fd, b[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || m == 0 {
-			return n, err
-		}
-		n += m
-	}
-	return n, nil
 }
 
 // forkIntoUserNS forks; the child joins the user namespace and execs (see
