@@ -71,9 +71,14 @@ func init() {
 	}
 }
 
+// helpFlag is --help only: Docker's run uses -h for --hostname. One value,
+// so that a second newApp (the tests build one per case) finds it already
+// among the commands' flags (urfave/cli compares flags by pointer) instead
+// of adding a second --help.
+var helpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
+
 func newApp() *cli.App {
-	// Docker's run uses -h for --hostname, so help is --help only.
-	cli.HelpFlag = &cli.BoolFlag{Name: "help", Usage: "show help"}
+	cli.HelpFlag = helpFlag
 	return &cli.App{
 		Name:    "minirun",
 		Version: version + " (OCI runtime spec " + specs.Version + ")",
@@ -100,6 +105,15 @@ func newApp() *cli.App {
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
 		ExitErrHandler:       func(*cli.Context, error) {},
+		// NOTE: urfave/cli splits every list flag's value on commas by
+		// default, so `-e X=a,b` gave X=a and a second "b", `--mount
+		// type=tmpfs,target=/t` became two mounts, and `-v /p/with,comma:/c`
+		// a volume named "comma". Docker's list flags take one value per
+		// use (they repeat: -e A=1 -e B=2), and the commas belong to the
+		// value (--mount's CSV, --tmpfs's mount options). The App passes
+		// this to every command and subcommand (urfave/cli v2 app.go Setup,
+		// command.go setup).
+		DisableSliceFlagSeparator: true,
 	}
 }
 

@@ -1,0 +1,58 @@
+//go:build integration
+
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A list flag's value keeps its commas (issue #13, item 12): urfave/cli
+// split them, so -e X=a,b gave X=a, --mount type=tmpfs,target=/t could not
+// work, --tmpfs lost its options and -v /dir,with,comma:/c made a volume
+// named "comma".
+func TestCommasInListFlags(t *testing.T) {
+	t.Run("env", func(t *testing.T) {
+		out := ok(t, "run", "--rm", "-e", "X=a,b", "busybox", "sh", "-c", `echo "$X"`)
+		if strings.TrimSpace(out) != "a,b" {
+			t.Fatalf("-e X=a,b gives X=%q", out)
+		}
+	})
+	t.Run("mount tmpfs", func(t *testing.T) {
+		out := ok(t, "run", "--rm", "--mount", "type=tmpfs,target=/t", "busybox", "sh", "-c", "grep ' /t ' /proc/mounts")
+		if !strings.Contains(out, "tmpfs /t tmpfs") {
+			t.Fatalf("--mount type=tmpfs,target=/t: %q", out)
+		}
+	})
+	t.Run("tmpfs options", func(t *testing.T) {
+		out := ok(t, "run", "--rm", "--tmpfs", "/t:size=1m,mode=1777", "busybox", "sh", "-c", "grep ' /t ' /proc/mounts; stat -c %a /t")
+		if !strings.Contains(out, "size=1024k") || !strings.Contains(out, "\n1777") {
+			t.Fatalf("--tmpfs /t:size=1m,mode=1777: %q", out)
+		}
+	})
+	t.Run("bind with commas", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "dir,with,comma")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "f"), []byte("from the host\n"), 0o644)
+		before := ok(t, "volume", "ls", "-q")
+		out := ok(t, "run", "--rm", "-v", dir+":/c", "busybox", "cat", "/c/f")
+		if strings.TrimSpace(out) != "from the host" {
+			t.Fatalf("-v %s:/c: %q", dir, out)
+		}
+		if after := ok(t, "volume", "ls", "-q"); after != before {
+			t.Fatalf("-v with commas made a volume: %q, before %q", after, before)
+		}
+	})
+	t.Run("label", func(t *testing.T) {
+		rmAtEnd(t, "commalabel")
+		ok(t, "run", "--name", "commalabel", "--label", "k=a,b", "busybox", "true")
+		labels := inspect(t, "commalabel")["Config"].(map[string]interface{})["Labels"].(map[string]interface{})
+		if labels["k"] != "a,b" || len(labels) != 1 {
+			t.Fatalf("--label k=a,b: %v", labels)
+		}
+	})
+}
