@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 
@@ -19,8 +20,8 @@ type ResourceFlags struct {
 	CPUs                                  string
 	CPUShares, CPUQuota, CPUPeriod        int64
 	CpusetCpus, CpusetMems                string
-	PidsLimit                             int64 // 0: not given; -1: unlimited
-	BlkioWeight                           uint16
+	PidsLimit                             int64    // 0: not given; -1: unlimited
+	BlkioWeight                           int64    // 0: not given; else 10..1000
 	DeviceReadBps, DeviceWriteBps         []string // PATH:RATE, e.g. /dev/sda:1mb
 	DeviceReadIOps, DeviceWriteIOps       []string // PATH:N
 	Devices                               []string // HOST[:CONTAINER[:rwm]]
@@ -50,6 +51,22 @@ func ParseBytes(s string) (int64, error) {
 	return int64(v * float64(mult)), nil
 }
 
+// Ranges of the numeric flags, Docker's (moby daemon/daemon_unix.go,
+// verifyPlatformContainerResources) and the kernel's. Every value is checked
+// in the type it was typed in, before it is narrowed to the spec's type:
+// --blkio-weight 65636 once became 100 through a uint16.
+const (
+	minMemory    = 6 << 20 // Docker's linuxMinMemory
+	maxMemory    = math.MaxInt64 / 2
+	minCPUShares = 2      // cgroup v1 cpu.shares: the kernel's MIN_SHARES
+	maxCPUShares = 262144 // and MAX_SHARES (kernel/sched/sched.h)
+	minCPUPeriod = 1000   // 1 ms: cpu.cfs_period_us, sched(7)
+	maxCPUPeriod = 1000000
+	minCPUQuota  = 1000 // 1 ms: Docker's floor for cpu.cfs_quota_us
+	minBlkio     = 10   // blkio.weight / io.bfq.weight: Docker's range
+	maxBlkio     = 1000
+)
+
 // Resources turns the flags into the spec's resources, checking them as
 // Docker does, and returns the host devices to add (--device).
 func (f ResourceFlags) Resources() (*specs.LinuxResources, []specs.LinuxDevice, error) {
@@ -62,8 +79,12 @@ func (f ResourceFlags) Resources() (*specs.LinuxResources, []specs.LinuxDevice, 
 		if err != nil {
 			return nil, nil, fmt.Errorf("--memory: %w", err)
 		}
-		if m < 6<<20 {
+		if m < minMemory {
 			return nil, nil, fmt.Errorf("--memory %s: the minimum is 6m", f.Memory)
+		}
+		if m > maxMemory {
+			// 2 × m below (Docker's default swap) must not wrap around.
+			return nil, nil, fmt.Errorf("--memory %s: the maximum is %d bytes", f.Memory, int64(maxMemory))
 		}
 		r.Memory.Limit = &m
 		// Docker's default: as much swap as memory (--memory-swap = 2 × --memory).
@@ -92,6 +113,12 @@ func (f ResourceFlags) Resources() (*specs.LinuxResources, []specs.LinuxDevice, 
 		if err != nil {
 			return nil, nil, fmt.Errorf("--memory-reservation: %w", err)
 		}
+		if v < minMemory {
+			return nil, nil, fmt.Errorf("--memory-reservation %s: the minimum is 6m", f.MemoryReservation)
+		}
+		if r.Memory.Limit != nil && v > *r.Memory.Limit {
+			return nil, nil, fmt.Errorf("--memory-reservation %s: must be at most --memory %s", f.MemoryReservation, f.Memory)
+		}
 		r.Memory.Reservation = &v
 	}
 	if f.OOMKillDisable {
@@ -106,8 +133,13 @@ func (f ResourceFlags) Resources() (*specs.LinuxResources, []specs.LinuxDevice, 
 			return nil, nil, fmt.Errorf("--cpus and --cpu-quota/--cpu-period cannot be used together")
 		}
 		c, err := strconv.ParseFloat(f.CPUs, 64)
-		if err != nil || c <= 0 {
+		if err != nil || c <= 0 || math.IsInf(c, 0) || math.IsNaN(c) {
 			return nil, nil, fmt.Errorf("--cpus %q: want a positive number such as 0.5", f.CPUs)
+		}
+		// Docker's range: a quota under 1 ms per 100 ms is 0.01 CPU, and no
+		// container gets more CPUs than this machine lets minirun use.
+		if n := goruntime.NumCPU(); c < 0.01 || c > float64(n) {
+			return nil, nil, fmt.Errorf("--cpus %s: the range is 0.01 to %d.00, as there are only %d CPUs available", f.CPUs, n, n)
 		}
 		// --cpus N is CFS bandwidth: N × 100 ms of CPU per 100 ms period.
 		period := uint64(100000)
@@ -115,19 +147,23 @@ func (f ResourceFlags) Resources() (*specs.LinuxResources, []specs.LinuxDevice, 
 		r.CPU.Period, r.CPU.Quota = &period, &quota
 	}
 	if f.CPUShares != 0 {
-		if f.CPUShares < 2 {
-			return nil, nil, fmt.Errorf("--cpu-shares %d: the minimum is 2", f.CPUShares)
+		if f.CPUShares < minCPUShares || f.CPUShares > maxCPUShares {
+			return nil, nil, fmt.Errorf("--cpu-shares %d: must be between %d and %d", f.CPUShares, minCPUShares, maxCPUShares)
 		}
 		s := uint64(f.CPUShares)
 		r.CPU.Shares = &s
 	}
 	if f.CPUQuota != 0 {
+		// -1 is "no quota" (cgroup v1's cpu.cfs_quota_us, v2's "max").
+		if f.CPUQuota != -1 && f.CPUQuota < minCPUQuota {
+			return nil, nil, fmt.Errorf("--cpu-quota %d: must be -1 (no limit) or at least %d µs", f.CPUQuota, minCPUQuota)
+		}
 		q := f.CPUQuota
 		r.CPU.Quota = &q
 	}
 	if f.CPUPeriod != 0 {
-		if f.CPUPeriod < 1000 || f.CPUPeriod > 1000000 {
-			return nil, nil, fmt.Errorf("--cpu-period %d: must be between 1000 and 1000000 µs", f.CPUPeriod)
+		if f.CPUPeriod < minCPUPeriod || f.CPUPeriod > maxCPUPeriod {
+			return nil, nil, fmt.Errorf("--cpu-period %d: must be between %d and %d µs", f.CPUPeriod, minCPUPeriod, maxCPUPeriod)
 		}
 		p := uint64(f.CPUPeriod)
 		r.CPU.Period = &p
@@ -139,6 +175,7 @@ func (f ResourceFlags) Resources() (*specs.LinuxResources, []specs.LinuxDevice, 
 		r.CPU.Mems = f.CpusetMems
 	}
 	if f.PidsLimit != 0 {
+		// Docker: zero or less is unlimited (pids.max "max").
 		l := f.PidsLimit
 		if l < 0 {
 			l = -1
@@ -148,10 +185,10 @@ func (f ResourceFlags) Resources() (*specs.LinuxResources, []specs.LinuxDevice, 
 	bio := &specs.LinuxBlockIO{}
 	useBio := false
 	if f.BlkioWeight != 0 {
-		if f.BlkioWeight < 10 || f.BlkioWeight > 1000 {
-			return nil, nil, fmt.Errorf("--blkio-weight %d: must be between 10 and 1000", f.BlkioWeight)
+		if f.BlkioWeight < minBlkio || f.BlkioWeight > maxBlkio {
+			return nil, nil, fmt.Errorf("--blkio-weight %d: must be between %d and %d (0 leaves it unset)", f.BlkioWeight, minBlkio, maxBlkio)
 		}
-		w := f.BlkioWeight
+		w := uint16(f.BlkioWeight) // in range: no bits lost
 		bio.Weight, useBio = &w, true
 	}
 	for _, t := range []struct {

@@ -29,7 +29,9 @@ var resourceFlags = []cli.Flag{
 	&cli.StringFlag{Name: "cpuset-cpus", Usage: "CPUs allowed (e.g. 0-1)"},
 	&cli.StringFlag{Name: "cpuset-mems", Usage: "memory nodes allowed"},
 	&cli.Int64Flag{Name: "pids-limit", Usage: "most processes and threads (-1 unlimited)"},
-	&cli.UintFlag{Name: "blkio-weight", Usage: "relative block IO weight, 10 to 1000"},
+	// Int64, not Uint: a negative weight gets the range error below, not
+	// a parse error; and never a narrower type than the check's.
+	&cli.Int64Flag{Name: "blkio-weight", Usage: "relative block IO weight, 10 to 1000"},
 	&cli.StringSliceFlag{Name: "device-read-bps", Usage: "limit reads of a device, e.g. /dev/sda:1mb"},
 	&cli.StringSliceFlag{Name: "device-write-bps", Usage: "limit writes of a device"},
 	&cli.StringSliceFlag{Name: "device-read-iops", Usage: "limit read operations per second of a device"},
@@ -44,7 +46,7 @@ func resourcesFromFlags(c *cli.Context) (*specs.LinuxResources, []specs.LinuxDev
 		Memory: c.String("memory"), MemorySwap: c.String("memory-swap"), MemoryReservation: c.String("memory-reservation"),
 		OOMKillDisable: c.Bool("oom-kill-disable"), CPUs: c.String("cpus"), CPUShares: c.Int64("cpu-shares"),
 		CPUQuota: c.Int64("cpu-quota"), CPUPeriod: c.Int64("cpu-period"), CpusetCpus: c.String("cpuset-cpus"),
-		CpusetMems: c.String("cpuset-mems"), PidsLimit: c.Int64("pids-limit"), BlkioWeight: uint16(c.Uint("blkio-weight")),
+		CpusetMems: c.String("cpuset-mems"), PidsLimit: c.Int64("pids-limit"), BlkioWeight: c.Int64("blkio-weight"),
 		DeviceReadBps: c.StringSlice("device-read-bps"), DeviceWriteBps: c.StringSlice("device-write-bps"),
 		DeviceReadIOps: c.StringSlice("device-read-iops"), DeviceWriteIOps: c.StringSlice("device-write-iops"),
 	}
