@@ -386,10 +386,12 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 	if name != "" && taken(name) {
 		return nil, fmt.Errorf("the container name %q is already in use: remove it or choose another name", name)
 	}
-	for name == "" || taken(name) {
-		name = randomName()
-	}
 	id := newID()
+	if name == "" {
+		if name, err = generateName(id, taken); err != nil {
+			return nil, err
+		}
+	}
 	dir := m.dir(id)
 	if err := os.Mkdir(dir, 0o711); err != nil {
 		return nil, fmt.Errorf("create container dir: %w", err)

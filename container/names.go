@@ -29,20 +29,81 @@ func ValidateName(n string) error {
 	return nil
 }
 
-// Docker names containers adjective_scientist; minirun uses adjectives and
-// Brazilian scientists, for the class.
+// Docker names a container adjective_surname when --name is not given
+// (moby pkg/namesgenerator). minirun does the same with Portuguese
+// adjectives and the surnames of scientists who worked in Brazil, for the
+// class. The space must be large: names stay taken until their container
+// is removed (an exited container keeps its name, as in Docker), and a
+// space of 16 × 16 names once ran out after 256 containers, leaving `run`
+// spinning with the lock held. Here it is len(adjectives) × len(scientists)
+// plain names, each also with a digit suffix on a retry (as Docker).
 var (
-	adjectives = []string{"alegre", "bravo", "calmo", "curioso", "esperto", "feliz", "gentil", "lindo", "livre", "manso", "nobre", "rapido", "sabio", "sereno", "tranquilo", "valente"}
-	scientists = []string{"chagas", "cruz", "lattes", "nise", "santos_dumont", "bertha", "landell", "brazil", "lutz", "barata", "carneiro", "leal", "mayr", "reis", "ribeiro", "sampaio"}
+	adjectives = []string{
+		"agil", "alegre", "amavel", "animado", "ardente", "astuto", "atento", "audaz",
+		"bondoso", "bravo", "brilhante", "calmo", "cativante", "charmoso", "cordial", "corajoso",
+		"criativo", "curioso", "decidido", "dedicado", "destemido", "determinado", "divertido", "doce",
+		"elegante", "engenhoso", "entusiasmado", "esforcado", "esperto", "faceiro", "feliz", "fiel",
+		"firme", "focado", "forte", "generoso", "gentil", "gracioso", "habil", "honesto",
+		"humilde", "incansavel", "inventivo", "jovial", "ligeiro", "lindo", "livre", "lucido",
+		"luminoso", "maneiro", "manso", "meticuloso", "modesto", "nobre", "ousado", "paciente",
+		"pensativo", "perspicaz", "persistente", "poderoso", "pontual", "prestativo", "prudente", "radiante",
+		"rapido", "risonho", "robusto", "sabio", "sagaz", "sensato", "serelepe", "sereno",
+		"simpatico", "sincero", "solidario", "sonhador", "sorridente", "sossegado", "talentoso", "teimoso",
+		"tenaz", "terno", "tranquilo", "valente", "valoroso", "veloz", "vibrante", "zeloso",
+	}
+	scientists = []string{
+		"abreu", "absaber", "allemao", "amato", "avila", "barata", "barbosa", "barbuy",
+		"barroso", "bertha", "bicudo", "brazil", "brito", "candotti", "cardoso", "carneiro",
+		"castro", "cerqueira_leite", "chagas", "chaves", "cruls", "cruz", "demello", "dobereiner",
+		"ducke", "enedina", "freire", "freire_maia", "frota_pessoa", "furtado", "gleiser", "goeldi",
+		"goes", "goldemberg", "gonzalez", "gross", "guidon", "guimaraes", "gusmao", "hamburger",
+		"herculano", "ihering", "kerr", "lacerda", "landell", "lattes", "leal", "leite_lopes",
+		"lima", "lofgren", "lutz", "mascarenhas", "mayr", "morize", "muller", "nachbin",
+		"nader", "nicolelis", "nise", "nussenzveig", "nussenzweig", "palis", "pavan", "peixoto",
+		"penna", "reis", "ribas", "ribeiro", "rocha_lima", "rodrigues", "rondon", "roquette_pinto",
+		"sabino", "sala", "salmeron", "sampaio", "santos", "santos_dumont", "schenberg", "swieca",
+		"teixeira", "tiomno", "tsallis", "veiga_pereira", "velloso", "vianna", "wataghin", "zatz",
+	}
 )
 
-func randomName() string {
-	pick := func(l []string) string {
-		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(l))))
-		if err != nil {
-			panic(err)
-		}
-		return l[n.Int64()]
+// nameTries bounds the search for a free generated name: under the
+// containers' lock, a full space must give an error, never a spin.
+const nameTries = 100
+
+// randomName is try number retry's candidate: adjective_scientist, with a
+// random digit after it from the second try on (moby's GetRandomName).
+func randomName(retry int) string {
+	name := pick(adjectives) + "_" + pick(scientists)
+	if retry > 0 {
+		name += string(rune('0' + randInt(10)))
 	}
-	return pick(adjectives) + "_" + pick(scientists)
+	return name
+}
+
+// generateName finds a free name for the container id: nameTries random
+// candidates, then the id's first 12 digits, which is Docker's last
+// resort (daemon/names.go generateNewName). It fails, at once, when even
+// that is taken.
+func generateName(id string, taken func(string) bool) (string, error) {
+	for i := 0; i < nameTries; i++ {
+		if n := randomName(i); !taken(n) {
+			return n, nil
+		}
+	}
+	if short := id[:12]; !taken(short) {
+		return short, nil
+	}
+	return "", fmt.Errorf("no free container name after %d tries: remove stopped containers (container prune) or give one with --name", nameTries)
+}
+
+func pick(l []string) string { return l[randInt(len(l))] }
+
+// randInt is a uniform random number in [0, n), from crypto/rand as the
+// ids are: names need no seed and never repeat a sequence.
+func randInt(n int) int {
+	v, err := rand.Int(rand.Reader, big.NewInt(int64(n)))
+	if err != nil {
+		panic(err)
+	}
+	return int(v.Int64())
 }

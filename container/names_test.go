@@ -1,0 +1,109 @@
+package container
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/minirun/minirun/image"
+	"github.com/minirun/minirun/internal/cleanup"
+)
+
+// The generated names are many, distinct and valid (issue #13, item 9: a
+// space of 256 ran out).
+func TestNameSpaceIsLarge(t *testing.T) {
+	plain := len(adjectives) * len(scientists)
+	if plain < 5000 {
+		t.Fatalf("only %d plain names", plain)
+	}
+	for _, l := range [][]string{adjectives, scientists} {
+		seen := map[string]bool{}
+		for _, w := range l {
+			if seen[w] {
+				t.Errorf("%q twice", w)
+			}
+			seen[w] = true
+		}
+	}
+	for i := 0; i < 1000; i++ {
+		if n := randomName(i % 3); ValidateName(n) != nil {
+			t.Fatalf("generated an invalid name %q", n)
+		}
+	}
+}
+
+// With every name taken, generateName gives an error after a bounded
+// number of tries, at once: it never spins holding the lock.
+func TestGenerateNameExhausted(t *testing.T) {
+	calls := 0
+	start := time.Now()
+	_, err := generateName(newID(), func(string) bool { calls++; return true })
+	if err == nil {
+		t.Fatal("a name was generated with every name taken")
+	}
+	if calls > nameTries+1 || time.Since(start) > time.Second {
+		t.Fatalf("%d tries in %v", calls, time.Since(start))
+	}
+	// The id's short form is the last resort, as in Docker.
+	id := newID()
+	n, err := generateName(id, func(n string) bool { return n != id[:12] })
+	if err != nil || n != id[:12] {
+		t.Fatalf("fallback: %q %v", n, err)
+	}
+}
+
+// reserve finds a name even when every plain adjective_scientist name is
+// held by an exited container (they keep their names): before, run spun
+// forever at 100% CPU, holding the lock, past 256 containers.
+func TestReserveWhenPlainNamesRunOut(t *testing.T) {
+	m, err := Open(t.TempDir(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := map[string]bool{}
+	for _, a := range adjectives {
+		for _, s := range scientists {
+			name := a + "_" + s
+			taken[name] = true
+			meta := &Meta{ID: newID(), Name: name, State: State{Status: "exited"}}
+			dir := m.dir(meta.ID)
+			if err := os.Mkdir(dir, 0o711); err != nil {
+				t.Fatal(err)
+			}
+			if err := meta.save(dir); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	done := make(chan error, 1)
+	var meta *Meta
+	go func() {
+		var undo cleanup.Stack
+		var err error
+		meta, err = m.reserve(RunOpts{Image: "busybox"}, &image.Image{ID: "sha256:0"}, &undo)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("reserve still looking for a name after 20s with %d names taken", len(taken))
+	}
+	if taken[meta.Name] || ValidateName(meta.Name) != nil {
+		t.Fatalf("reserved %q", meta.Name)
+	}
+	// A removed container gives its name back.
+	victim := adjectives[0] + "_" + scientists[0]
+	all, _ := m.records()
+	for _, c := range all {
+		if c.Name == victim {
+			os.RemoveAll(filepath.Join(m.DataRoot, "containers", c.ID))
+		}
+	}
+	if names, _ := m.names(); names[victim] {
+		t.Fatalf("%s is still taken after its container was removed", victim)
+	}
+}
