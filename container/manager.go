@@ -138,22 +138,31 @@ func (m *Manager) refresh(meta *Meta) {
 	}
 }
 
-// Get finds a container by name, full id or unique id prefix.
-// Only the container found has its record refreshed against the kernel.
+// Get finds a container by full id, else by exact name, else by a unique
+// id prefix: Docker's order (daemon/container.go GetContainer), so a name
+// can never shadow another container's id, whatever order the records
+// are read in. Only the container found has its record refreshed against
+// the kernel.
 func (m *Manager) Get(ref string) (*Meta, error) {
 	all, err := m.records()
 	if err != nil {
 		return nil, err
 	}
-	var found []*Meta
+	var byName, byPrefix []*Meta
 	for _, c := range all {
-		if c.Name == ref || c.ID == ref {
-			found = []*Meta{c}
-			break
+		switch {
+		case c.ID == ref:
+			m.refresh(c)
+			return c, nil
+		case c.Name == ref:
+			byName = append(byName, c)
+		case len(ref) >= 3 && strings.HasPrefix(c.ID, ref):
+			byPrefix = append(byPrefix, c)
 		}
-		if len(ref) >= 3 && strings.HasPrefix(c.ID, ref) {
-			found = append(found, c)
-		}
+	}
+	found := byName
+	if len(found) == 0 {
+		found = byPrefix
 	}
 	switch len(found) {
 	case 0:
@@ -162,7 +171,10 @@ func (m *Manager) Get(ref string) (*Meta, error) {
 		m.refresh(found[0])
 		return found[0], nil
 	}
-	return nil, fmt.Errorf("container id prefix %q is ambiguous", ref)
+	if len(byName) > 0 {
+		return nil, fmt.Errorf("container name %q is held by %d containers", ref, len(byName))
+	}
+	return nil, fmt.Errorf("container id prefix %q is ambiguous: it starts %d container ids", ref, len(byPrefix))
 }
 
 // InUse reports whether any container uses the image: such an image may

@@ -21,12 +21,31 @@ func newID() string {
 // validName is Docker's rule for container names.
 var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 
-// ValidateName rejects names Docker would reject (no '/', no "..").
+// ValidateName rejects names Docker would reject (no '/', no ".."), and
+// names in the shape of a full container id: a reference is first taken
+// as a full id (Get), so such a name could never be reached by it, and
+// `rm -f NAME` would remove the container whose id it is.
 func ValidateName(n string) error {
 	if !validName().MatchString(n) || len(n) > 128 {
 		return fmt.Errorf("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", n)
 	}
+	if isFullID(n) {
+		return fmt.Errorf("invalid container name %q: 64 hexadecimal digits is the form of a container id", n)
+	}
 	return nil
+}
+
+// isFullID reports whether s has the form of a container id (newID).
+func isFullID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Docker names a container adjective_surname when --name is not given

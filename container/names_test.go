@@ -1,8 +1,10 @@
 package container
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,5 +107,58 @@ func TestReserveWhenPlainNamesRunOut(t *testing.T) {
 	}
 	if names, _ := m.names(); names[victim] {
 		t.Fatalf("%s is still taken after its container was removed", victim)
+	}
+}
+
+// Get takes a reference as a full id first, then as an exact name, then as
+// a unique id prefix, as Docker does (issue #13, item 10: a container
+// named after another's full id was removed by `rm -f ID`).
+func TestGetOrder(t *testing.T) {
+	m, err := Open(t.TempDir(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(id, name string) {
+		meta := &Meta{ID: id, Name: name, State: State{Status: "exited"}}
+		if err := os.Mkdir(m.dir(id), 0o711); err != nil {
+			t.Fatal(err)
+		}
+		if err := meta.save(m.dir(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	real := "f" + newID()[1:]
+	// The impostor's record is read first (ids sort the directory).
+	add("0"+newID()[1:], real)
+	add(real, "real")
+	add("abc"+newID()[3:], "other")
+	add("abd"+newID()[3:], "abc") // named like the other's id prefix
+	add("ab0"+newID()[3:], "x1")
+	add("ab0"+newID()[3:], "x2")
+	for ref, want := range map[string]string{real: "real", "abc": "abc", "real": "real", "abd": "abc", real[:5]: "real"} {
+		got, err := m.Get(ref)
+		if err != nil {
+			t.Errorf("Get(%.12s…): %v", ref, err)
+		} else if got.Name != want {
+			t.Errorf("Get(%.12s…) found %.12s…, want %s", ref, got.Name, want)
+		}
+	}
+	if _, err := m.Get("ab0"); err == nil || !strings.Contains(err.Error(), "ambiguous") {
+		t.Errorf("an ambiguous prefix: %v", err)
+	}
+	if _, err := m.Get("ab"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a 2-digit prefix: %v", err)
+	}
+}
+
+// A name in the form of a full id is refused.
+func TestValidateNameRefusesIDs(t *testing.T) {
+	if err := ValidateName(newID()); err == nil {
+		t.Fatal("a 64-hex name was accepted")
+	}
+	for _, ok := range []string{newID()[:12], newID()[:63], "A" + newID()[1:], newID() + "0"} {
+		if err := ValidateName(ok); err != nil && len(ok) <= 128 {
+			t.Errorf("%q refused: %v", ok, err)
+		}
 	}
 }

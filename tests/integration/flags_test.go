@@ -56,3 +56,28 @@ func TestCommasInListFlags(t *testing.T) {
 		}
 	})
 }
+
+// A reference is a full id first, then a name, then an id prefix; a name
+// in the form of an id is refused (issue #13, item 10: a container named
+// after another's full id was the one `rm -f ID` removed). A removed
+// container's name is free again.
+func TestNameIsNeverAnID(t *testing.T) {
+	rmAtEnd(t, "realone")
+	id := strings.TrimSpace(ok(t, "run", "-d", "--name", "realone", "busybox", "sleep", "60"))
+	if len(id) != 64 {
+		t.Fatalf("run -d printed %q", id)
+	}
+	r := mr(t, "run", "-d", "--name", id, "busybox", "sleep", "60")
+	if r.code == 0 {
+		mr(t, "rm", "-f", id[:0]+strings.TrimSpace(r.stdout))
+		t.Fatalf("a container was named %s, the id of another", id)
+	}
+	fails(t, "form of a container id", "run", "--name", id, "busybox", "true")
+	fails(t, "form of a container id", "rename", "realone", id)
+	ok(t, "rm", "-f", id)
+	if r := mr(t, "inspect", "realone"); r.code == 0 {
+		t.Fatal("rm -f ID left the container with that id")
+	}
+	// Its name is free again.
+	ok(t, "run", "--rm", "--name", "realone", "busybox", "true")
+}
