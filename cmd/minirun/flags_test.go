@@ -179,3 +179,64 @@ func TestResourceFlagRanges(t *testing.T) {
 		}
 	}
 }
+
+// Flags may come in any order, before or after the arguments, as Docker
+// allows (issue #13, item 14): `ps -a --filter status=exited -q` failed,
+// as a hand-kept list did not know that --filter takes a value.
+func TestFlagOrder(t *testing.T) {
+	cases := []struct {
+		path []string
+		args []string
+		want map[string]any // flag → value; "args" → the arguments
+	}{
+		{[]string{"ps"}, []string{"-a", "--filter", "status=exited", "-q"},
+			map[string]any{"all": true, "quiet": true, "filter": []string{"status=exited"}}},
+		{[]string{"ps"}, []string{"--filter", "status=exited", "-aq"},
+			map[string]any{"all": true, "quiet": true, "filter": []string{"status=exited"}}},
+		{[]string{"ps"}, []string{"-q", "-f", "name=x", "--format", "{{.Names}}", "-a"},
+			map[string]any{"all": true, "quiet": true, "filter": []string{"name=x"}, "format": "{{.Names}}"}},
+		{[]string{"rm"}, []string{"a", "-f", "b", "-v"},
+			map[string]any{"force": true, "volumes": true, "args": []string{"a", "b"}}},
+		{[]string{"logs"}, []string{"c1", "--tail", "5", "-t"},
+			map[string]any{"tail": "5", "timestamps": true, "args": []string{"c1"}}},
+		{[]string{"inspect"}, []string{"a", "b"}, map[string]any{"args": []string{"a", "b"}}},
+		{[]string{"update"}, []string{"c1", "--blkio-weight", "500", "c2", "-c", "512"},
+			map[string]any{"blkio-weight": int64(500), "cpu-shares": int64(512), "args": []string{"c1", "c2"}}},
+	}
+	for _, c := range cases {
+		raw := append(append([]string{"minirun", "--root", "/r"}, c.path...), c.args...)
+		t.Run(strings.Join(raw[3:], " "), func(t *testing.T) {
+			app := newApp()
+			args, err := prepareArgs(app, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]any{}
+			err = runAction(t, c.path, args[1+2+len(c.path):], func(ctx *cli.Context) error {
+				for k, v := range c.want {
+					switch v.(type) {
+					case bool:
+						got[k] = ctx.Bool(k)
+					case string:
+						got[k] = ctx.String(k)
+					case int64:
+						got[k] = ctx.Int64(k)
+					case []string:
+						if k == "args" {
+							got[k] = ctx.Args().Slice()
+						} else {
+							got[k] = ctx.StringSlice(k)
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("%q (as %q): %v", raw, args, err)
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("%q (as %q): got %v, want %v", raw, args, got, c.want)
+			}
+		})
+	}
+}

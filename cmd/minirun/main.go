@@ -30,7 +30,7 @@ func main() {
 		runtime.Init() // never returns
 	}
 	app := newApp()
-	args, err := normalizeExplain(flagsFirst(expandShortFlags(os.Args)))
+	args, err := prepareArgs(app, os.Args)
 	if err == nil {
 		err = app.Run(args)
 	}
@@ -48,6 +48,15 @@ func main() {
 			os.Exit(1)
 		}
 	}
+}
+
+// prepareArgs rewrites the command line into what urfave/cli parses:
+// Docker's combined short flags split (-it), flags moved before the
+// arguments for commands whose arguments are plain names, --explain=FORMAT
+// made a bool. Which flags take a value is read from the app itself.
+func prepareArgs(app *cli.App, args []string) ([]string, error) {
+	flags := newFlagTable(app)
+	return normalizeExplain(flagsFirst(flags, expandShortFlags(flags, args)))
 }
 
 // version is minirun's release; the OCI spec version it implements is

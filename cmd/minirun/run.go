@@ -229,7 +229,7 @@ func runBundle(c *cli.Context, tr *explain.Tracer) error {
 // package, under urfave/cli, knows only one flag per dash. For run and
 // exec it stops at the image (or container): what follows belongs to the
 // container's command.
-func expandShortFlags(args []string) []string {
+func expandShortFlags(flags flagTable, args []string) []string {
 	out := make([]string, 0, len(args)+2)
 	cmd, done, skipValue := "", false, false
 	for _, a := range args {
@@ -243,7 +243,7 @@ func expandShortFlags(args []string) []string {
 			if _, ok := shortBools[a]; ok {
 				cmd = a
 			} else if strings.HasPrefix(a, "-") {
-				skipValue = valueFlags[strings.TrimLeft(a, "-")] && !strings.Contains(a, "=")
+				skipValue = flags.takesValue("", a)
 			} else {
 				done = true // some other command: leave its arguments alone
 			}
@@ -254,7 +254,7 @@ func expandShortFlags(args []string) []string {
 				out = append(out, "-"+string(c))
 			}
 			continue
-		case valueFlags[strings.TrimLeft(a, "-")] && !strings.Contains(a, "=") && !(len(a) == 2 && strings.ContainsRune(letters, rune(a[1]))):
+		case flags.takesValue(cmd, a) && !(len(a) == 2 && strings.ContainsRune(letters, rune(a[1]))):
 			skipValue = true
 		}
 		out = append(out, a)
@@ -269,26 +269,62 @@ var shortBools = map[string]string{
 	"images": "aq", "create": "it",
 }
 
-// valueFlags are the flags that take a value in the next argument.
-var valueFlags = map[string]bool{
-	"name": true, "e": true, "env": true, "w": true, "workdir": true, "h": true, "hostname": true,
-	"u": true, "user": true, "entrypoint": true, "b": true, "bundle": true, "pid-file": true,
-	"console-socket": true, "lang": true, "pull": true, "userns-remap": true, "storage-driver": true, "output": true, "opt": true, "o": true, "driver": true, "d": false, "network": true, "net": true, "ip": true, "network-alias": true, "net-alias": true, "publish": true, "p": true, "expose": true, "label": true, "l": true, "volume": true, "v": true, "mount": true, "tmpfs": true, "volumes-from": true, "cap-add": true, "cap-drop": true, "security-opt": true, "group-add": true, "restart": true, "time": true, "t": true, "tail": true, "n": true, "since": true, "signal": true, "s": true, "root": true, "data-root": true, "image": true,
-	"memory": true, "m": true, "memory-swap": true, "memory-reservation": true, "cpus": true,
-	"cpu-shares": true, "cpu-quota": true, "cpu-period": true, "cpuset-cpus": true, "cpuset-mems": true,
-	"pids-limit": true, "blkio-weight": true, "device-read-bps": true, "device-write-bps": true,
-	"device-read-iops": true, "device-write-iops": true, "device": true, "resources": true, "r": true,
-	"format": true, "f": true, "change": true, "c": true, "log": true, "log-format": true,
+// flagTable knows, for each command ("" for the global flags), which of
+// its flags take a value in the next argument. It is read from the app's
+// own flag definitions: a list kept by hand drifted (ps --filter was not
+// in it, so `ps -a --filter status=exited -q` moved status=exited behind
+// -q, and --filter took "-q" as its value).
+type flagTable map[string]map[string]bool
+
+// newFlagTable reads every command's flags, under every name and alias.
+func newFlagTable(app *cli.App) flagTable {
+	t := flagTable{"": flagKinds(app.Flags)}
+	for _, c := range app.Commands {
+		for _, n := range c.Names() {
+			t[n] = flagKinds(c.Flags)
+		}
+	}
+	return t
+}
+
+// flagKinds maps each name of each flag to whether it takes a value:
+// every flag but a bool does (urfave/cli's DocGenerationFlag.TakesValue).
+func flagKinds(flags []cli.Flag) map[string]bool {
+	out := map[string]bool{}
+	for _, f := range flags {
+		takes := true
+		if d, ok := f.(cli.DocGenerationFlag); ok {
+			takes = d.TakesValue()
+		}
+		for _, n := range f.Names() {
+			out[n] = takes
+		}
+	}
+	return out
+}
+
+// takesValue reports whether arg, a flag of the command cmd written
+// without "=value", takes the next argument as its value. A command's
+// own flag wins over a global flag of the same name.
+func (t flagTable) takesValue(cmd, arg string) bool {
+	if !strings.HasPrefix(arg, "-") || strings.Contains(arg, "=") {
+		return false
+	}
+	name := strings.TrimLeft(arg, "-")
+	if v, ok := t[cmd][name]; ok {
+		return v
+	}
+	return t[""][name]
 }
 
 // flagsFirst lets flags follow the arguments, as Docker's and runc's
 // commands allow (`minirun explain rootfs --dry-run`): for commands whose
 // arguments are plain names, it moves the flags, with their values, in
 // front of them. urfave/cli stops parsing flags at the first argument.
-func flagsFirst(args []string) []string {
+func flagsFirst(flags flagTable, args []string) []string {
 	i := 1
 	for i < len(args) && strings.HasPrefix(args[i], "-") { // global flags
-		if valueFlags[strings.TrimLeft(args[i], "-")] && !strings.Contains(args[i], "=") {
+		if flags.takesValue("", args[i]) {
 			i++
 		}
 		i++
@@ -296,7 +332,7 @@ func flagsFirst(args []string) []string {
 	if i >= len(args) || !plainArgs[args[i]] {
 		return args
 	}
-	var flags, rest []string
+	var moved, rest []string
 	for j := i + 1; j < len(args); j++ {
 		a := args[j]
 		if a == "--" {
@@ -304,16 +340,16 @@ func flagsFirst(args []string) []string {
 			break
 		}
 		if strings.HasPrefix(a, "-") && len(a) > 1 {
-			flags = append(flags, a)
-			if valueFlags[strings.TrimLeft(a, "-")] && !strings.Contains(a, "=") && j+1 < len(args) {
+			moved = append(moved, a)
+			if flags.takesValue(args[i], a) && j+1 < len(args) {
 				j++
-				flags = append(flags, args[j])
+				moved = append(moved, args[j])
 			}
 			continue
 		}
 		rest = append(rest, a)
 	}
-	out := append(append([]string{}, args[:i+1]...), flags...)
+	out := append(append([]string{}, args[:i+1]...), moved...)
 	return append(out, rest...)
 }
 

@@ -18,7 +18,7 @@ func TestExpandShortFlags(t *testing.T) {
 		{[]string{"minirun", "run", "-t", "busybox", "ls", "-it"}, []string{"minirun", "run", "-t", "busybox", "ls", "-it"}},
 	}
 	for _, c := range cases {
-		if got := expandShortFlags(c.in); !reflect.DeepEqual(got, c.want) {
+		if got := expandShortFlags(newFlagTable(newApp()), c.in); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("expandShortFlags(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
@@ -33,7 +33,7 @@ func TestFlagsFirst(t *testing.T) {
 		{[]string{"minirun", "rm", "-f", "a", "b"}, []string{"minirun", "rm", "-f", "a", "b"}},
 	}
 	for _, c := range cases {
-		if got := flagsFirst(c.in); !reflect.DeepEqual(got, c.want) {
+		if got := flagsFirst(newFlagTable(newApp()), c.in); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("flagsFirst(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
