@@ -24,6 +24,9 @@ var buildCommand = &cli.Command{
 		&cli.StringSliceFlag{Name: "build-arg", Usage: "set an ARG: K=V (or K, taken from the environment)"},
 		&cli.BoolFlag{Name: "no-cache", Usage: "run every step again"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the image ID"},
+		// The same policy as run's: with never, a FROM image that is not
+		// here fails before any network traffic.
+		&cli.StringFlag{Name: "pull", Value: "missing", EnvVars: []string{"MINIRUN_PULL"}, Usage: "missing (pull a FROM image that is not here) or never"},
 	}, explainFlags...),
 	Action: func(c *cli.Context) error {
 		if c.NArg() != 1 {
@@ -63,14 +66,21 @@ var buildCommand = &cli.Command{
 				return err
 			}
 		}
-		img, err := build.Build(st, build.Options{
+		o := build.Options{
 			ContextDir: c.Args().First(), Dockerfile: c.String("file"),
 			Tags: c.StringSlice("tag"), BuildArgs: args, NoCache: c.Bool("no-cache"),
 			Out: out, Runner: runner, Tracer: tr,
-			Pull: func(ref string) (*image.Image, error) {
+		}
+		switch c.String("pull") {
+		case "missing":
+			o.Pull = func(ref string) (*image.Image, error) {
 				return st.Pull(ref, image.PullOptions{Progress: out, Tracer: tr})
-			},
-		})
+			}
+		case "never": // o.Pull stays nil: build fails on a missing FROM image
+		default:
+			return fmt.Errorf("--pull %q: use missing or never", c.String("pull"))
+		}
+		img, err := build.Build(st, o)
 		if err != nil {
 			return err
 		}

@@ -236,7 +236,10 @@ func (b *builder) from(st instructions.Stage) error {
 			return nil
 		}
 		img, err := b.store.Get(base)
-		if errors.Is(err, image.ErrNotFound) && b.o.Pull != nil {
+		if errors.Is(err, image.ErrNotFound) {
+			if b.o.Pull == nil {
+				return fmt.Errorf("FROM %s: %w, and pulling is off (--pull never, MINIRUN_PULL=never): pull or load it first", base, err)
+			}
 			img, err = b.o.Pull(base)
 		}
 		if err != nil {
