@@ -112,7 +112,23 @@ func (m *Manager) spawnShim(id string, attachFirst bool) error {
 		}
 		return &runtime.ExitError{Code: code, Err: errors.New(msg)}
 	}
-	return fmt.Errorf("the shim died before the container started (see %s)", filepath.Join(m.dir(id), "shim.log"))
+	// Say what the shim said, not where: the caller's rollback removes
+	// the container's directory, shim.log with it.
+	return fmt.Errorf("the shim died before the container started: %s", lastLine(filepath.Join(m.dir(id), "shim.log")))
+}
+
+// lastLine is the last non-empty line of a small log file, or a note
+// that it has none.
+func lastLine(file string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Sprintf("no log (%v)", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if l := strings.TrimSpace(lines[len(lines)-1]); l != "" {
+		return l
+	}
+	return "it wrote nothing"
 }
 
 // ShimConfig is what `minirun shim ID` needs to run the container.

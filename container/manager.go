@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -205,6 +206,12 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 		if err := ValidateName(o.Name); err != nil {
 			return nil, nil, err
 		}
+	}
+	// Docker's check, before anything is made: the OCI spec wants
+	// process.cwd absolute (config.md "cwd"), and a relative one only
+	// failed later, inside the shim.
+	if o.Workdir != "" && !path.IsAbs(o.Workdir) {
+		return nil, nil, fmt.Errorf("the working directory '%s' is invalid, it needs to be an absolute path", o.Workdir)
 	}
 	img, err := m.Images.Get(o.Image)
 	if errors.Is(err, image.ErrNotFound) && o.Pull != nil {

@@ -162,3 +162,21 @@ func TestValidateNameRefusesIDs(t *testing.T) {
 		}
 	}
 }
+
+// A relative -w is refused before anything is made, with Docker's words
+// (issue #13, item 14: it failed later in the shim, and the error named a
+// shim.log the rollback had deleted).
+func TestRelativeWorkdirRefused(t *testing.T) {
+	m, err := Open(t.TempDir(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var undo cleanup.Stack
+	_, _, err = m.prepare(RunOpts{Image: "busybox", Workdir: "rel"}, nil, &undo)
+	if err == nil || err.Error() != "the working directory 'rel' is invalid, it needs to be an absolute path" {
+		t.Fatalf("-w rel: %v", err)
+	}
+	if all, _ := m.records(); len(all) != 0 {
+		t.Fatalf("left %d records", len(all))
+	}
+}

@@ -81,3 +81,46 @@ func TestNameIsNeverAnID(t *testing.T) {
 	// Its name is free again.
 	ok(t, "run", "--rm", "--name", "realone", "busybox", "true")
 }
+
+// Issue #13, item 14: build honours --pull never / MINIRUN_PULL=never (the
+// suite sets it), flags come in any order, and a relative -w is refused up
+// front with an error that names no file the rollback removed.
+func TestPullNeverFlagOrderWorkdir(t *testing.T) {
+	t.Run("build pull never", func(t *testing.T) {
+		dir := t.TempDir()
+		// A registry on a closed loopback port: a pull attempt would say
+		// "connection refused" instead.
+		os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM 127.0.0.1:1/nada:1\nRUN true\n"), 0o644)
+		r := fails(t, "pulling is off", "build", "-t", "nopull:1", dir)
+		if strings.Contains(r.stderr+r.stdout, "refused") || strings.Contains(r.stderr+r.stdout, "Pulling") {
+			t.Fatalf("build tried to pull: %q %q", r.stdout, r.stderr)
+		}
+		fails(t, "pulling is off", "build", "--pull", "never", dir)
+		fails(t, `--pull "sometimes"`, "build", "--pull", "sometimes", dir)
+	})
+	t.Run("ps flag order", func(t *testing.T) {
+		rmAtEnd(t, "exitedone")
+		ok(t, "run", "--name", "exitedone", "busybox", "true")
+		id := inspect(t, "exitedone")["Id"].(string)
+		for _, args := range [][]string{
+			{"ps", "-a", "--filter", "status=exited", "-q"},
+			{"ps", "--filter", "status=exited", "-aq"},
+			{"ps", "-q", "--filter", "name=exitedone", "-a"},
+		} {
+			if out := ok(t, args...); !strings.Contains(out, id[:12]) || strings.Contains(out, "CONTAINER") {
+				t.Fatalf("%v: %q, want %s", args, out, id[:12])
+			}
+		}
+	})
+	t.Run("relative workdir", func(t *testing.T) {
+		before := listDir(t, filepath.Join(dataRoot, "containers"))
+		r := fails(t, "the working directory 'rel' is invalid, it needs to be an absolute path", "run", "-w", "rel", "busybox", "true")
+		if strings.Contains(r.stderr, "shim.log") {
+			t.Fatalf("the error names a deleted file: %q", r.stderr)
+		}
+		fails(t, "needs to be an absolute path", "run", "-d", "-w", "rel", "busybox", "true")
+		if after := listDir(t, filepath.Join(dataRoot, "containers")); len(after) != len(before) {
+			t.Fatalf("left %v", after)
+		}
+	})
+}
