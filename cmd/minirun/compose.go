@@ -12,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
-	"time"
 
 	"github.com/minirun/minirun/compose"
 	"github.com/minirun/minirun/container"
@@ -49,15 +48,18 @@ var composeCommand = &cli.Command{
 				&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once the containers run (else follow their logs until Ctrl-C, then stop them)"},
 				&cli.BoolFlag{Name: "build", Usage: "build images of services with build: even when they exist"},
 				&cli.StringFlag{Name: "pull", Value: "missing", EnvVars: []string{"MINIRUN_PULL"}, Usage: "missing (pull an image that is not here) or never"},
-				&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "seconds a container gets to stop"},
+				&cli.Int64Flag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "seconds a container gets to stop"},
 			}, explainFlags...),
 			Action: func(c *cli.Context) error {
+				timeout, err := timeoutFlag(c, "timeout")
+				if err != nil {
+					return err
+				}
 				e, p, done, err := composeProject(c, true)
 				if err != nil {
 					return err
 				}
 				defer done()
-				timeout := time.Duration(c.Int("timeout")) * time.Second
 				if err := e.Up(p, compose.UpOptions{Build: c.Bool("build"), StopTimeout: timeout}); err != nil {
 					return err
 				}
@@ -74,10 +76,14 @@ var composeCommand = &cli.Command{
 			Name: "down", Usage: "stop and remove the project's containers and networks (-v: and volumes)",
 			Flags: append([]cli.Flag{
 				&cli.BoolFlag{Name: "volumes", Aliases: []string{"v"}, Usage: "also remove the named volumes of the file and the anonymous ones"},
-				&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "seconds a container gets to stop"},
+				&cli.Int64Flag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "seconds a container gets to stop"},
 			}, explainFlags...),
 			Action: onProject(func(c *cli.Context, e *compose.Engine, p *compose.Project) error {
-				return e.Down(p, compose.DownOptions{Volumes: c.Bool("volumes"), Timeout: time.Duration(c.Int("timeout")) * time.Second})
+				timeout, err := timeoutFlag(c, "timeout")
+				if err != nil {
+					return err
+				}
+				return e.Down(p, compose.DownOptions{Volumes: c.Bool("volumes"), Timeout: timeout})
 			}),
 		},
 		{
@@ -157,9 +163,13 @@ var composeCommand = &cli.Command{
 		},
 		{
 			Name: "stop", Usage: "stop the project's containers (dependents first), keeping them", ArgsUsage: "[SERVICE…]",
-			Flags: []cli.Flag{&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "seconds before SIGKILL"}},
+			Flags: []cli.Flag{&cli.Int64Flag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "seconds before SIGKILL"}},
 			Action: onProject(func(c *cli.Context, e *compose.Engine, p *compose.Project) error {
-				return e.Stop(p, c.Args().Slice(), time.Duration(c.Int("timeout"))*time.Second)
+				timeout, err := timeoutFlag(c, "timeout")
+				if err != nil {
+					return err
+				}
+				return e.Stop(p, c.Args().Slice(), timeout)
 			}),
 		},
 		{
@@ -170,9 +180,13 @@ var composeCommand = &cli.Command{
 		},
 		{
 			Name: "restart", Usage: "stop, then start the project's containers", ArgsUsage: "[SERVICE…]",
-			Flags: []cli.Flag{&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "seconds before SIGKILL"}},
+			Flags: []cli.Flag{&cli.Int64Flag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "seconds before SIGKILL"}},
 			Action: onProject(func(c *cli.Context, e *compose.Engine, p *compose.Project) error {
-				return e.Restart(p, c.Args().Slice(), time.Duration(c.Int("timeout"))*time.Second)
+				timeout, err := timeoutFlag(c, "timeout")
+				if err != nil {
+					return err
+				}
+				return e.Restart(p, c.Args().Slice(), timeout)
 			}),
 		},
 		{

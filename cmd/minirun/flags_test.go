@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
@@ -238,5 +239,25 @@ func TestFlagOrder(t *testing.T) {
 				t.Fatalf("%q (as %q): got %v, want %v", raw, args, got, c.want)
 			}
 		})
+	}
+}
+
+// A stop timeout in seconds is checked before it becomes a Duration:
+// 10000000000 s wrapped to a negative one.
+func TestTimeoutRange(t *testing.T) {
+	for _, c := range []struct {
+		v    string
+		want time.Duration
+		err  bool
+	}{{"0", 0, false}, {"10", 10 * time.Second, false}, {"-1", 0, true}, {"10000000000", 0, true}, {"9223372036", 9223372036 * time.Second, false}} {
+		var got time.Duration
+		var gotErr error
+		err := runAction(t, []string{"compose", "stop"}, []string{"-t", c.v}, func(ctx *cli.Context) error {
+			got, gotErr = timeoutFlag(ctx, "timeout")
+			return nil
+		})
+		if err != nil || (gotErr != nil) != c.err || got != c.want {
+			t.Errorf("-t %s: %v %v %v", c.v, got, gotErr, err)
+		}
 	}
 }
