@@ -99,19 +99,42 @@ func (m *Manager) records() ([]*Meta, error) {
 	return out, nil
 }
 
-// names returns the name of every container. Exited containers keep their
-// names, as in Docker, so no record needs refreshing: `run` does not slow
-// down as containers pile up.
-func (m *Manager) names() (map[string]bool, error) {
+// names returns the name of every container, and their ids. Exited
+// containers keep their names, as in Docker, so no record needs
+// refreshing: `run` does not slow down as containers pile up. A removed
+// container's record is gone, and its name free again.
+func (m *Manager) names() (map[string]bool, []string, error) {
 	all, err := m.records()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make(map[string]bool, len(all))
+	ids := make([]string, 0, len(all))
 	for _, c := range all {
 		out[c.Name] = true
+		ids = append(ids, c.ID)
 	}
-	return out, nil
+	return out, ids, nil
+}
+
+// shortIDLen is the length of the ids `ps` shows, the ones people copy.
+const shortIDLen = 12
+
+// shadowsID reports whether a name given with --name would hide another
+// container's id from people: a name is resolved before an id prefix
+// (Get), so `rm -f 1a2b3c4d5e6f`, copied from ps, would remove the new
+// container instead. Names shorter than a short id stay allowed, as in
+// Docker: "cafe" may start some id by chance.
+func shadowsID(name string, ids []string) (string, bool) {
+	if len(name) < shortIDLen {
+		return "", false
+	}
+	for _, id := range ids {
+		if strings.HasPrefix(id, name) {
+			return id, true
+		}
+	}
+	return "", false
 }
 
 // refresh corrects a "running" record whose process is gone (the CLI that
@@ -396,7 +419,7 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 		return nil, err
 	}
 	defer unlock()
-	names, err := m.names()
+	names, ids, err := m.names()
 	if err != nil {
 		return nil, err
 	}
@@ -404,6 +427,9 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 	taken := func(n string) bool { return names[n] }
 	if name != "" && taken(name) {
 		return nil, fmt.Errorf("the container name %q is already in use: remove it or choose another name", name)
+	}
+	if id, ok := shadowsID(name, ids); ok {
+		return nil, fmt.Errorf("the container name %q is the start of container %s's id: choose another name", name, id[:shortIDLen])
 	}
 	id := newID()
 	if name == "" {

@@ -105,7 +105,7 @@ func TestReserveWhenPlainNamesRunOut(t *testing.T) {
 			os.RemoveAll(filepath.Join(m.DataRoot, "containers", c.ID))
 		}
 	}
-	if names, _ := m.names(); names[victim] {
+	if names, _, _ := m.names(); names[victim] {
 		t.Fatalf("%s is still taken after its container was removed", victim)
 	}
 }
@@ -178,5 +178,32 @@ func TestRelativeWorkdirRefused(t *testing.T) {
 	}
 	if all, _ := m.records(); len(all) != 0 {
 		t.Fatalf("left %d records", len(all))
+	}
+}
+
+// reserve refuses a --name that is another container's short id (or a
+// longer prefix of it): ps shows those, and people copy them.
+func TestReserveRefusesShortIDs(t *testing.T) {
+	m, err := Open(t.TempDir(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &Meta{ID: newID(), Name: "other", State: State{Status: "exited"}}
+	os.Mkdir(m.dir(other.ID), 0o711)
+	if err := other.save(m.dir(other.ID)); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{other.ID[:12], other.ID[:40]} {
+		var undo cleanup.Stack
+		_, err := m.reserve(RunOpts{Name: name}, &image.Image{ID: "sha256:0"}, &undo)
+		if err == nil || !strings.Contains(err.Error(), "start of container "+other.ID[:12]) {
+			undo.Run()
+			t.Errorf("--name %s: %v", name, err)
+		}
+	}
+	// A short hex word that happens to start the id is a name like any.
+	var undo cleanup.Stack
+	if _, err := m.reserve(RunOpts{Name: other.ID[:4]}, &image.Image{ID: "sha256:0"}, &undo); err != nil {
+		t.Errorf("--name %s: %v", other.ID[:4], err)
 	}
 }

@@ -69,11 +69,12 @@ func TestNameIsNeverAnID(t *testing.T) {
 	}
 	r := mr(t, "run", "-d", "--name", id, "busybox", "sleep", "60")
 	if r.code == 0 {
-		mr(t, "rm", "-f", id[:0]+strings.TrimSpace(r.stdout))
+		mr(t, "rm", "-f", strings.TrimSpace(r.stdout))
 		t.Fatalf("a container was named %s, the id of another", id)
 	}
 	fails(t, "form of a container id", "run", "--name", id, "busybox", "true")
 	fails(t, "form of a container id", "rename", "realone", id)
+	fails(t, "start of container "+id[:12], "run", "--name", id[:12], "busybox", "true")
 	ok(t, "rm", "-f", id)
 	if r := mr(t, "inspect", "realone"); r.code == 0 {
 		t.Fatal("rm -f ID left the container with that id")
