@@ -479,10 +479,12 @@ func TestBuildFailures(t *testing.T) {
 		"missing file":  {map[string]string{"Dockerfile": "FROM base\nCOPY nothere /x\n"}, "file not found in build context"},
 		"ignored file":  {map[string]string{"Dockerfile": "FROM base\nCOPY s /x\n", "s": "x", ".dockerignore": "s\n"}, "excluded by .dockerignore"},
 		"unknown base":  {map[string]string{"Dockerfile": "FROM nosuchimage\n"}, "no such image"},
-		"unknown user":  {map[string]string{"Dockerfile": "FROM base\nCOPY --chown=ghost f /f\n", "f": "x"}, `unable to find "ghost"`},
-		"multi dest":    {map[string]string{"Dockerfile": "FROM base\nCOPY a b /x\n", "a": "1", "b": "2"}, "must be a directory"},
-		"escape":        {map[string]string{"Dockerfile": "FROM base\nCOPY ../../etc/passwd /x\n"}, "file not found"},
-		"multi-stage":   {map[string]string{"Dockerfile": "FROM base AS a\nFROM base\n"}, "multi-stage"},
+		// Options.Pull is nil: pulling is off, and the error says so.
+		"pull never":   {map[string]string{"Dockerfile": "FROM 127.0.0.1:1/nada:1\n"}, "pulling is off"},
+		"unknown user": {map[string]string{"Dockerfile": "FROM base\nCOPY --chown=ghost f /f\n", "f": "x"}, `unable to find "ghost"`},
+		"multi dest":   {map[string]string{"Dockerfile": "FROM base\nCOPY a b /x\n", "a": "1", "b": "2"}, "must be a directory"},
+		"escape":       {map[string]string{"Dockerfile": "FROM base\nCOPY ../../etc/passwd /x\n"}, "file not found"},
+		"multi-stage":  {map[string]string{"Dockerfile": "FROM base AS a\nFROM base\n"}, "multi-stage"},
 	}
 	for name, c := range cases {
 		ctx := writeContext(t, c.files)
