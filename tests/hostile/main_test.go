@@ -13,7 +13,7 @@
 // look at what it left.
 //
 // Run as root, under the shared lock, on its own network (mrhost0,
-// 10.78.0.0/16) so it never meets the integration suite's:
+// 10.86.0.0/16; user networks come from minirun's pool 10.78.0.0/16) so it never meets the integration suite's:
 //
 //	MINIRUN_TEST_ROOT=1 go test -count=1 -tags hostile ./tests/hostile
 //
@@ -70,7 +70,7 @@ func TestMain(m *testing.M) {
 	}
 	os.Setenv("MINIRUN_PULL", "never")
 	os.Setenv(network.EnvBridgeName, "mrhost0")
-	os.Setenv(network.EnvBridgeSubnet, "10.78.0.0/16")
+	os.Setenv(network.EnvBridgeSubnet, "10.86.0.0/16")
 	seed = time.Now().UnixNano()
 	if s := os.Getenv("MINIRUN_HOSTILE_SEED"); s != "" {
 		seed, _ = strconv.ParseInt(s, 10, 64)
@@ -120,6 +120,12 @@ func setup() error {
 	// container's files must be minirun's own directories (CVE-2021-41091).
 	os.Chmod(top, 0o755)
 	stateRoot, dataRoot = filepath.Join(top, "run"), filepath.Join(top, "lib")
+	// The data root exists before minirun runs, 0755, as it does after a
+	// `mkdir -p` by an admin or a package: then only the modes minirun
+	// gives its own directories protect the containers' files.
+	if err := os.Mkdir(dataRoot, 0o755); err != nil {
+		return err
+	}
 	binary, busyboxTar = os.Getenv("MINIRUN_BINARY"), os.Getenv("MINIRUN_BUSYBOX_TAR")
 	if binary == "" {
 		binary = filepath.Join(top, "minirun")
@@ -127,6 +133,10 @@ func setup() error {
 			return err
 		}
 	}
+	// As on a provisioned machine (scripts/setup.sh installs minirun in
+	// /usr/local/bin), the binary under test is the "minirun" on PATH:
+	// runtime builds the init's command as exec.Command("minirun", …).
+	os.Setenv("PATH", filepath.Dir(binary)+":"+os.Getenv("PATH"))
 	if binaryHash, err = sha256File(binary); err != nil {
 		return err
 	}
@@ -147,15 +157,17 @@ func setup() error {
 	if err := writeHostileTar(hostileTar, busyboxTar, attack); err != nil {
 		return err
 	}
-	if out, err := exec.Command(binary, "--root", stateRoot, "--data-root", dataRoot, "image", "import", "--change", `CMD ["/attack", "escape"]`, hostileTar, hostileImage).CombinedOutput(); err != nil {
+	if out, err := exec.Command(binary, "--root", stateRoot, "--data-root", dataRoot, "image", "import", "--change", "CMD /attack escape", hostileTar, hostileImage).CombinedOutput(); err != nil {
 		return fmt.Errorf("import %s: %v: %s", hostileImage, err, out)
 	}
 	os.Remove(hostileTar)
-	// One container first: it makes the default bridge and minirun's nft
-	// table, which stay (like docker0), so the per-attack leak checks
-	// below do not count them.
-	if out, err := exec.Command(binary, "--root", stateRoot, "--data-root", dataRoot, "run", "--rm", hostileImage, "true").CombinedOutput(); err != nil {
-		return fmt.Errorf("first container: %v: %s", err, out)
+	// One container and one volume first: they make the default bridge,
+	// minirun's nft table and the stores' lock files, which stay (like
+	// docker0), so the per-attack leak checks below do not count them.
+	for _, args := range [][]string{{"run", "--rm", hostileImage, "true"}, {"volume", "create", "hostile-warm"}, {"volume", "rm", "hostile-warm"}} {
+		if out, err := exec.Command(binary, append([]string{"--root", stateRoot, "--data-root", dataRoot}, args...)...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %v: %s", args, err, out)
+		}
 	}
 	return nil
 }
@@ -391,10 +403,12 @@ func snap() testutil.HostSnapshot { return testutil.SnapshotHost(stateRoot, data
 
 // leakCheck fails the test (naming what) when the host has objects it did
 // not have at base, and returns the snapshot to use as the next base, so
-// one leak is reported once.
+// one leak is reported once. It gives the host 3 seconds: a killed
+// process takes a moment to be reaped by pid 1.
 func leakCheck(t *testing.T, base testutil.HostSnapshot, item, what string) testutil.HostSnapshot {
 	t.Helper()
-	now := snap()
+	var now testutil.HostSnapshot
+	eventually(3*time.Second, func() bool { now = snap(); return len(now.LeaksSince(base)) == 0 })
 	if leaks := now.LeaksSince(base); len(leaks) > 0 {
 		t.Errorf("%s: %s left on the host:\n  %s", item, what, strings.Join(leaks, "\n  "))
 	}
