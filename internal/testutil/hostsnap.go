@@ -14,7 +14,7 @@ import (
 
 // HostSnapshot is the set of host objects a container runtime could leave
 // behind, each as "kind: name": minirun processes (inits, shims) and any
-// process in another pid namespace, mounts whose path names minirun or a
+// process in another pid namespace and a minirun cgroup, mounts whose path names minirun or a
 // link, links named mr*, named network namespaces, cgroups under a minirun
 // parent, nftables tables named minirun and the rules in table ip minirun
 // (by chain and owner comment), and the entries of the directories given
@@ -47,7 +47,12 @@ func SnapshotHost(dirs ...string) HostSnapshot {
 				s["process: "+e.Name()+" minirun-shim"] = true
 			default:
 				// A container's program: a process in a pid namespace
-				// that is not ours (a kernel thread is in the host's).
+				// that is not ours and in a cgroup of minirun's (other
+				// sandboxes on the machine have their own pid namespaces).
+				cg, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
+				if !strings.Contains(string(cg), "minirun") {
+					continue
+				}
 				if ns, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns/pid")); err == nil && ns != selfPidNS {
 					s["process: "+e.Name()+" "+strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")+" (in "+ns+")"] = true
 				}

@@ -264,36 +264,57 @@ func repoPath(rel string) string {
 	return filepath.Join(wd, "..", "..", rel)
 }
 
-// scrub removes what the leak check found, after it was reported: kill
-// the leaked processes, unmount the leaked mounts (deepest first), remove
-// leaked cgroups and links. Each of these appeared during this run, while
-// the suite held the root-test lock, so each is the suite's own.
+// scrub removes what the leak check found, after it was reported, so the
+// next suite starts clean — but only what is provably the suite's own,
+// since other work may run on the machine: mounts under the suite's temp
+// dir, and the cgroups (with their processes) of containers whose id
+// names the suite's OCI containers (hk-*) or is left in the suite's
+// state or data root. Anything else stays, reported above.
 func scrub(leaks []string) {
+	ours := map[string]bool{}
 	var mounts, cgroups []string
 	for _, l := range leaks {
 		kind, what, _ := strings.Cut(l, ": ")
 		switch kind {
-		case "process":
-			if pid, err := strconv.Atoi(strings.Fields(what)[0]); err == nil {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
 		case "mount":
-			mounts = append(mounts, what)
+			if strings.HasPrefix(what, top+"/") {
+				mounts = append(mounts, what)
+			}
+		case "file":
+			if rel, ok := strings.CutPrefix(what, top+"/"); ok {
+				for _, part := range strings.Split(rel, "/") {
+					ours[part] = true
+				}
+			}
 		case "cgroup":
 			cgroups = append(cgroups, what)
-		case "link":
-			exec.Command("ip", "link", "del", what).Run()
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
+	for _, d := range []string{stateRoot, filepath.Join(dataRoot, "containers")} {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			ours[e.Name()] = true
+		}
+	}
 	for i := len(mounts) - 1; i >= 0; i-- {
 		syscall.Unmount(mounts[i], syscall.MNT_DETACH)
 	}
 	for i := len(cgroups) - 1; i >= 0; i-- {
-		os.Remove(cgroups[i])
+		id := filepath.Base(cgroups[i])
+		if !ours[id] && !strings.HasPrefix(id, "hk-") {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(cgroups[i], "cgroup.procs")); err == nil {
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+		eventually(2*time.Second, func() bool { return os.Remove(cgroups[i]) == nil || os.IsNotExist(os.Remove(cgroups[i])) })
 	}
 	if left := testutil.SnapshotHost().LeaksSince(before); len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "scrub: still left after cleaning up: %v\n", left)
+		fmt.Fprintf(os.Stderr, "scrub: still left after cleaning up what is the suite's own:\n  %s\n", strings.Join(left, "\n  "))
 	}
 }
 
