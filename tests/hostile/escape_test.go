@@ -55,3 +55,24 @@ func TestEscapeChecks(t *testing.T) {
 	}
 	t.Logf("%d of %d escape attempts refused", denied, len(checks))
 }
+
+// TestEscapeChecksSeeAnOpenDoor proves the checks can fail: under
+// --privileged (every capability, no seccomp filter) a few harmless ones
+// must report "allowed". Only those run: the others would touch the host
+// (the clock) when nothing stops them.
+func TestEscapeChecksSeeAnOpenDoor(t *testing.T) {
+	open := []string{"mount_tmpfs", "unshare_net", "setns_pid1_net", "sethostname", "keyctl_join_session"}
+	r := mr(t, append([]string{"run", "--rm", "--privileged", "--name", "hostile-open", hostileImage, "/attack", "escape"}, open...)...)
+	got := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var c struct{ Check, Result, Detail string }
+		if json.Unmarshal([]byte(l), &c) == nil {
+			got[c.Check] = c.Result + " " + c.Detail
+		}
+	}
+	for _, name := range open {
+		if !strings.HasPrefix(got[name], "allowed") {
+			t.Errorf("%s: under --privileged, %s should be allowed, the attack says %q (stderr %q)", itemEscape, name, got[name], r.stderr)
+		}
+	}
+}

@@ -7,7 +7,7 @@
 // tests read; the program itself judges nothing beyond "did the kernel say
 // yes".
 //
-//	attack escape                  every single-process escape check, one line each
+//	attack escape [CHECK…]         the single-process escape checks (all, or those named), one line each
 //	attack volswap DIR TARGET SECS swap each new directory under DIR for a symlink to TARGET
 //	attack procexe ROUNDS          CVE-2019-5736: try to write /proc/PID/exe of foreign processes
 //	attack child-mount             (helper) mount a tmpfs; run inside a new user+mount namespace

@@ -14,8 +14,8 @@ import (
 
 // volswap is the second party of the volume copy-up race (issue #13 item
 // 1): it shares a named volume with a container whose creation copies the
-// image's files into it. Each directory that appears under dir is moved
-// aside and replaced by a symlink to target, a path of the HOST (the suite
+// image's files into it. Each directory that appears under dir is
+// swapped for a symlink to target, a path of the HOST (the suite
 // names it). If the runtime copies by path, as root, on the host, the
 // rest of that directory's files follow the symlink and land on the host.
 func volswap(dir, target string, d time.Duration) {
@@ -31,11 +31,14 @@ func volswap(dir, target string, d time.Duration) {
 			if !e.IsDir() || strings.HasPrefix(e.Name(), ".moved-") {
 				continue
 			}
-			p := filepath.Join(dir, e.Name())
-			if err := os.Rename(p, filepath.Join(dir, ".moved-"+e.Name())); err != nil {
+			// The symlink is made first, then swapped with the directory
+			// in one step (renameat2 RENAME_EXCHANGE): the copy never
+			// meets a missing path, so it carries on through the link.
+			p, link := filepath.Join(dir, e.Name()), filepath.Join(dir, ".moved-"+e.Name())
+			if err := os.Symlink(target, link); err != nil {
 				continue
 			}
-			if err := os.Symlink(target, p); err == nil {
+			if err := unix.Renameat2(unix.AT_FDCWD, link, unix.AT_FDCWD, p, unix.RENAME_EXCHANGE); err == nil {
 				swaps++
 				emit(map[string]interface{}{"swapped": e.Name()})
 			}
