@@ -105,11 +105,11 @@ func TestFullDisk(t *testing.T) {
 }
 
 // TestParallelRemovers starts 8 `rm -f` of one running container at
-// once, three times: each must succeed or say "no such container", one
+// once, five times (a race: one round may pass by luck): each must succeed or say "no such container", one
 // must succeed, and nothing may be left.
 func TestParallelRemovers(t *testing.T) {
 	const removers = 8
-	for round := 0; round < 3; round++ {
+	for round := 0; round < 5; round++ {
 		base := snap()
 		ok(t, "run", "-d", "--name", "par-rm", hostileImage, "sleep", "100")
 		results := make([]result, removers)

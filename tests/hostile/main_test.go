@@ -313,6 +313,12 @@ func scrub(leaks []string) {
 		}
 		eventually(2*time.Second, func() bool { return os.Remove(cgroups[i]) == nil || os.IsNotExist(os.Remove(cgroups[i])) })
 	}
+	// The minirun parents that appeared during the run, once empty.
+	for _, cg := range cgroups {
+		if filepath.Base(cg) == "minirun" {
+			os.Remove(cg)
+		}
+	}
 	if left := testutil.SnapshotHost().LeaksSince(before); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "scrub: still left after cleaning up what is the suite's own:\n  %s\n", strings.Join(left, "\n  "))
 	}
