@@ -39,6 +39,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/userdata"
 	"github.com/minirun/minirun/internal/testutil"
 	"github.com/minirun/minirun/network"
 )
@@ -313,6 +315,20 @@ func scrub(leaks []string) {
 		}
 		eventually(2*time.Second, func() bool { return os.Remove(cgroups[i]) == nil || os.IsNotExist(os.Remove(cgroups[i])) })
 	}
+	// The suite's bridge, and the firewall rules its networks and
+	// containers own (comment minirun:<short id>): a leaked endpoint keeps
+	// network.Reset from removing them.
+	for _, l := range leaks {
+		if l == "link: mrhost0" {
+			exec.Command("ip", "link", "del", "mrhost0").Run()
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(dataRoot, "network")); err == nil {
+		for _, e := range ents {
+			ours[e.Name()] = true
+		}
+	}
+	deleteOwnRules(ours)
 	// The minirun parents that appeared during the run, once empty.
 	for _, cg := range cgroups {
 		if filepath.Base(cg) == "minirun" {
@@ -322,6 +338,37 @@ func scrub(leaks []string) {
 	if left := testutil.SnapshotHost().LeaksSince(before); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "scrub: still left after cleaning up what is the suite's own:\n  %s\n", strings.Join(left, "\n  "))
 	}
+}
+
+// deleteOwnRules deletes the rules of table ip minirun whose comment is
+// minirun:<the first 12 characters of one of ids>.
+func deleteOwnRules(ids map[string]bool) {
+	tags := map[string]bool{}
+	for id := range ids {
+		if len(id) >= 12 {
+			tags["minirun:"+id[:12]] = true
+		}
+	}
+	c, err := nftables.New()
+	if err != nil {
+		return
+	}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return
+	}
+	for _, ch := range chains {
+		if ch.Table == nil || ch.Table.Name != "minirun" {
+			continue
+		}
+		rules, _ := c.GetRules(ch.Table, ch)
+		for _, r := range rules {
+			if tag, _ := userdata.GetString(r.UserData, userdata.TypeComment); tags[tag] {
+				c.DelRule(r)
+			}
+		}
+	}
+	c.Flush()
 }
 
 // result is one finished minirun command.
