@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -87,8 +88,14 @@ func procexe(rounds int) {
 			}
 			exe := "/proc/" + pid + "/exe"
 			link, err := os.Readlink(exe)
-			if err != nil || own[link] {
-				continue
+			if errors.Is(err, os.ErrNotExist) || own[link] {
+				continue // gone, or one of the container's own programs
+			}
+			if err != nil {
+				// A process the container may not even look at (not
+				// dumpable: minirun's exec while it enters): still a
+				// target, and the attempts below count.
+				link = "(" + err.Error() + ")"
 			}
 			if _, ok := held[pid]; !ok {
 				foreign++
