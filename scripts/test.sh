@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — sets everything up, then runs every test: unit tests (no root),
-# root tests of each package, and the integration suite, which ends with a
-# leak check. This is what CI runs (.ci/run).
+# root tests of each package, the integration suite and the hostile suite
+# (tests/hostile: attacks from inside containers, kills at random points),
+# each of which ends with a leak check. This is what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -14,6 +15,10 @@ go test -count=1 ./...
 echo; echo "== root tests and integration suite"
 export MINIRUN_TEST_ROOT=1
 go test -count=1 -p 1 -tags integration ./... 
+
+echo; echo "== hostile suite: escapes from a container, races, SIGKILL loops, full disk (ends with a leak check)"
+go vet -tags hostile ./tests/hostile/...
+go test -count=1 -p 1 -tags hostile -timeout 10m ./tests/hostile
 
 echo; echo "== cgroup v2 tests in a qemu VM (Debian 12's kernel, cgroup2 only)"
 bash tests/vm/fetch-kernel.sh
