@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // From inside a default container each of these fails, even as root:
@@ -131,4 +133,38 @@ func TestUsernsRemap(t *testing.T) {
 		t.Fatalf("exec exit %d, want 42", r.code)
 	}
 	fails(t, "no range for ninguem", "run", "--rm", "--userns-remap", "ninguem", "busybox", "true")
+}
+
+// 4294967295 is (uid_t)-1: setresuid(2) reads it as "keep the current
+// uid", so a container asked to run as it ran as root (issue #13). Every
+// way in is refused with Docker's words, before anything is left behind.
+func TestUidOutOfRange(t *testing.T) {
+	before := listDir(t, filepath.Join(dataRoot, "containers"))
+	for _, args := range [][]string{
+		{"-u", "4294967295"},
+		{"-u", ":4294967295"},
+		{"-u", "0:4294967295"},
+		{"-u", "2147483648"},
+		{"-u", "-1"},
+		{"-u", "99999999999999999999"},
+		{"--group-add", "4294967295"},
+	} {
+		run := append(append([]string{"run", "--rm"}, args...), "busybox", "id")
+		fails(t, "uids and gids must be in range 0-2147483647", run...)
+	}
+	if after := listDir(t, filepath.Join(dataRoot, "containers")); len(after) != len(before) {
+		t.Fatalf("a refused run left %v (before %v)", after, before)
+	}
+	// The OCI path: process.user in config.json.
+	for name, edit := range map[string]func(*specs.Spec){
+		"uid":            func(s *specs.Spec) { s.Process.User.UID = 4294967295 },
+		"gid":            func(s *specs.Spec) { s.Process.User.GID = 4294967295 },
+		"additionalGids": func(s *specs.Spec) { s.Process.User.AdditionalGids = []uint32{4294967295} },
+	} {
+		dir := bundle(t, func(s *specs.Spec) { s.Process.Args = []string{"id"}; edit(s) })
+		fails(t, "process.user."+name+" 4294967295: uids and gids must be in range 0-2147483647", "run", "--bundle", dir, "uidrange1")
+	}
+	if ents := listDir(t, stateRoot); len(ents) != 0 {
+		t.Fatalf("a refused create left state: %v", ents)
+	}
 }
