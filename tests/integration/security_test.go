@@ -3,7 +3,9 @@
 package integration
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -166,5 +168,47 @@ func TestUidOutOfRange(t *testing.T) {
 	}
 	if ents := listDir(t, stateRoot); len(ents) != 0 {
 		t.Fatalf("a refused create left state: %v", ents)
+	}
+}
+
+// CVE-2021-41091: a container makes a setuid-root program in its upper
+// dir; a host user who reads the path in /proc/self/mountinfo must not be
+// able to reach it, through diff/ or merged/. A data root left open by an
+// older minirun (0711) is closed by the next command.
+func TestLayersClosedToHostUsers(t *testing.T) {
+	shared := []string{dataRoot, filepath.Join(dataRoot, "containers")}
+	ok(t, "ps", "-a") // makes containers/ on a fresh data root
+	for _, d := range shared {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runD(t, "suid41091", "busybox", "sh", "-c", "cp /bin/busybox /suid && chmod 4755 /suid && touch /pronto && sleep 60")
+	for _, d := range shared {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&0o007 != 0 {
+			t.Errorf("%s: %v %v; want no access for others", d, fi.Mode(), err)
+		}
+	}
+	gd := inspect(t, "suid41091")["GraphDriver"].(map[string]interface{})["Data"].(map[string]interface{})
+	upper, merged := gd["UpperDir"].(string), gd["MergedDir"].(string)
+	eventually(t, "the container's setuid file", 10*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(upper, "pronto"))
+		return err == nil
+	})
+	for _, p := range []string{filepath.Join(upper, "suid"), filepath.Join(merged, "suid")} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode()&os.ModeSetuid == 0 {
+			t.Fatalf("%s: %v %v; want a setuid file (seen as root)", p, fi, err)
+		}
+		// Credentials set by the forked child before execve, with no
+		// capability left (setpriv(1) would exec still holding root's
+		// capabilities, and reach the file).
+		for _, args := range [][]string{{"stat", p}, {p, "id", "-u"}} {
+			cmd := exec.Command(args[0], args[1:]...)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+			out, err := cmd.CombinedOutput()
+			if !errors.Is(err, syscall.EACCES) && !strings.Contains(string(out), "Permission denied") {
+				t.Errorf("as uid 65534, %v: %v %q; want EACCES", args, err, out)
+			}
+		}
 	}
 }
