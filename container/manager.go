@@ -196,6 +196,9 @@ func (m *Manager) refresh(meta *Meta) {
 		}
 	}
 	meta.State.Status, meta.State.Running, meta.State.Pid = "exited", false, 0
+	// Its shim died too (SIGKILL, OOM) and could not release the volumes
+	// it mounted: whoever sees it dead drops its holds.
+	m.reconcileVolumes(meta)
 	if meta.State.ExitCode == 0 {
 		meta.State.ExitCode = 137
 	}
@@ -540,6 +543,11 @@ func (m *Manager) RemoveWithVolumes(ref string, force, volumes bool) error {
 		}
 	}
 	if err := m.stop(meta, nil); err != nil {
+		return err
+	}
+	// Its shim releases the volumes when the container ends; a shim that
+	// was killed could not (releasing twice is harmless).
+	if err := m.releaseVolumes(meta); err != nil {
 		return err
 	}
 	if err := m.removeDir(meta); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/runtime"
 	"github.com/minirun/minirun/volume"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -158,7 +159,22 @@ func parseMounts(o RunOpts, imageVolumes map[string]struct{}, cwd string, others
 }
 
 func (m *Manager) volumes(tr *explain.Tracer) (*volume.Store, error) {
-	return volume.Open(m.DataRoot, tr)
+	vs, err := volume.Open(m.DataRoot, tr)
+	if err != nil {
+		return nil, err
+	}
+	vs.Alive = m.alive
+	return vs, nil
+}
+
+// alive reports whether container id runs, per the kernel (its init's pid
+// and start time, runtime.StatusOf), or may run again: its shim answers
+// (a restart policy between two runs).
+func (m *Manager) alive(id string) bool {
+	if st, err := runtime.StatusOf(m.StateRoot, id); err == nil && st != runtime.Stopped {
+		return true
+	}
+	return shimAlive(m.Socket(id))
 }
 
 // prepareMounts creates the named and anonymous volumes (copying the
@@ -493,24 +509,23 @@ func (m *Manager) removeAnonymousVolumes(meta *Meta) error {
 	return errors.Join(errs...)
 }
 
-// acquireVolumes and releaseVolumes mount and unmount the volumes with
-// driver options (tmpfs, nfs) around a container's run.
+// acquireVolumes and releaseVolumes take and drop the container's holds on
+// the volumes with driver options (tmpfs, nfs): the first live user
+// mounts, the last one unmounts. reconcileVolumes drops the holds of
+// containers found dead, for a shim that died without releasing.
 func (m *Manager) acquireVolumes(meta *Meta) error {
-	vs, err := m.volumes(nil)
-	if err != nil {
-		return err
-	}
-	for _, mp := range meta.Mounts {
-		if mp.Type == "volume" {
-			if err := vs.Acquire(mp.Name); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return m.eachVolume(meta, func(vs *volume.Store, name string) error { return vs.Acquire(name, meta.ID) })
 }
 
 func (m *Manager) releaseVolumes(meta *Meta) error {
+	return m.eachVolume(meta, func(vs *volume.Store, name string) error { return vs.Release(name, meta.ID) })
+}
+
+func (m *Manager) reconcileVolumes(meta *Meta) error {
+	return m.eachVolume(meta, func(vs *volume.Store, name string) error { return vs.Reconcile(name) })
+}
+
+func (m *Manager) eachVolume(meta *Meta, fn func(*volume.Store, string) error) error {
 	vs, err := m.volumes(nil)
 	if err != nil {
 		return err
@@ -518,7 +533,7 @@ func (m *Manager) releaseVolumes(meta *Meta) error {
 	var errs []error
 	for _, mp := range meta.Mounts {
 		if mp.Type == "volume" {
-			if err := vs.Release(mp.Name); err != nil && !errors.Is(err, volume.ErrNotFound) {
+			if err := fn(vs, mp.Name); err != nil && !errors.Is(err, volume.ErrNotFound) {
 				errs = append(errs, err)
 			}
 		}
