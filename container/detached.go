@@ -249,6 +249,13 @@ func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
 	case "running", "restarting":
 		return meta, nil // Docker: starting a running container is a no-op
 	}
+	// A data root closed since (secureDataRoot) must let the remapped
+	// root through again.
+	if r := meta.HostConfig.UsernsRemap; r != nil {
+		if err := m.allowRemappedRoot(meta.ID, r.GID, nil); err != nil {
+			return nil, err
+		}
+	}
 	// The previous shim may still be finishing (unmounting, removing its
 	// socket): a new one must not start under its feet.
 	if _, err := m.Wait(meta.ID, 10*time.Second); err != nil {

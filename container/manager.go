@@ -40,8 +40,8 @@ type Manager struct {
 // Open returns the manager for dataRoot (images and containers' layers)
 // and stateRoot (the runtime's state of live containers).
 func Open(dataRoot, stateRoot string) (*Manager, error) {
-	if err := os.MkdirAll(filepath.Join(dataRoot, "containers"), 0o711); err != nil {
-		return nil, fmt.Errorf("create %s: %w", dataRoot, err)
+	if err := secureDataRoot(dataRoot, nil); err != nil {
+		return nil, err
 	}
 	st, err := image.Open(dataRoot)
 	if err != nil {
@@ -51,6 +51,72 @@ func Open(dataRoot, stateRoot string) (*Manager, error) {
 }
 
 func (m *Manager) dir(id string) string { return filepath.Join(m.DataRoot, "containers", id) }
+
+// dataRootMode is the mode of the data root, of containers/ and of each
+// container's directory: the owner (root) does everything, the group may
+// only pass through, others may not even do that.
+//
+// NOTE: CVE-2021-41091. A container's upper dir holds whatever the
+// container wrote, setuid-root programs included, and its path is in the
+// world-readable /proc/self/mountinfo. With these directories open to
+// others (0711), any user of the host could run such a program through
+// diff/ or merged/ and become root. Docker's fix (moby 20.10.9) made them
+// 0710 (0700 under the data root), group-owned by root, or by the remapped
+// root's gid with --userns-remap (see allowRemappedRoot): the group's x is
+// the only way in.
+const dataRootMode = 0o710
+
+// secureDataRoot creates the data root and containers/ with dataRootMode,
+// and closes an existing one that is too open (a data root made by an
+// older minirun, 0711), as dockerd does at start-up. The group is kept: it
+// may be a remapped root's. Nothing is traced when nothing changes, so
+// every command pays only two lstat calls.
+func secureDataRoot(dataRoot string, tr *explain.Tracer) error {
+	dirs := []string{dataRoot, filepath.Join(dataRoot, "containers")}
+	var create, tighten []string
+	for _, d := range dirs {
+		fi, err := os.Lstat(d)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			create = append(create, d)
+		case err != nil:
+			return fmt.Errorf("data root %s: %w", d, err)
+		case !fi.IsDir():
+			return fmt.Errorf("data root %s: not a directory", d)
+		case fi.Mode().Perm()&0o067 != 0:
+			tighten = append(tighten, d)
+		}
+	}
+	if len(create)+len(tighten) == 0 {
+		return nil
+	}
+	return tr.Do(explain.Step{
+		ID: "security-data-root", Chapter: explain.ChapterSecurity,
+		Title: explain.Text{PT: "Fecha o diretório de dados para os outros usuários do host", EN: "Close the data root to the host's other users"},
+		Why: explain.Text{PT: "CVE-2021-41091: pelo diff/ de um contêiner, qualquer usuário do host rodava um programa setuid-root criado lá dentro.",
+			EN: "CVE-2021-41091: through a container's diff/, any host user could run a setuid-root program made inside it."},
+		Shell: "mkdir -p " + dirs[1] + "; chmod 0710 " + strings.Join(dirs, " "),
+		Do: func() error {
+			if err := os.MkdirAll(filepath.Dir(dataRoot), 0o755); err != nil {
+				return fmt.Errorf("create %s: %w", filepath.Dir(dataRoot), err)
+			}
+			for _, d := range create {
+				if err := os.Mkdir(d, dataRootMode); err != nil && !errors.Is(err, fs.ErrExist) {
+					return fmt.Errorf("create %s: %w", d, err)
+				}
+			}
+			// chmod after mkdir: the umask may have taken bits away, and a
+			// directory made meanwhile by another command gets it too.
+			for _, d := range append(create, tighten...) {
+				if err := os.Chmod(d, dataRootMode); err != nil {
+					return fmt.Errorf("chmod %s: %w", d, err)
+				}
+			}
+			return nil
+		},
+		Evidence: func() string { return "ls -ld " + dataRoot + ": drwx--x---" },
+	}, nil)
+}
 
 // lock serialises changes to the set of containers (names must stay unique
 // when two `minirun run` race), with flock(2) on a file of the data root.
@@ -154,6 +220,9 @@ func (m *Manager) refresh(meta *Meta) {
 		}
 	}
 	meta.State.Status, meta.State.Running, meta.State.Pid = "exited", false, 0
+	// Its shim died too (SIGKILL, OOM) and could not release the volumes
+	// it mounted: whoever sees it dead drops its holds.
+	m.reconcileVolumes(meta)
 	if meta.State.ExitCode == 0 {
 		meta.State.ExitCode = 137
 	}
@@ -282,15 +351,8 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 			return nil, nil, err
 		}
 		meta.HostConfig.UsernsRemap = &Remap{User: o.UsernsRemap, UID: uid, GID: gid}
-		// The remapped root must be able to walk to its rootfs: the data
-		// root gets search permission for others (0711, as Docker's is in
-		// this mode), never read permission.
-		for _, d := range []string{m.DataRoot, filepath.Join(m.DataRoot, "containers"), dir} {
-			if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
-				if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
-					return nil, nil, err
-				}
-			}
+		if err := m.allowRemappedRoot(meta.ID, gid, tr); err != nil {
+			return nil, nil, err
 		}
 	}
 	rootfs, err := m.mountRootfs(meta, layers, tr, undo)
@@ -438,7 +500,7 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 		}
 	}
 	dir := m.dir(id)
-	if err := os.Mkdir(dir, 0o711); err != nil {
+	if err := os.Mkdir(dir, dataRootMode); err != nil {
 		return nil, fmt.Errorf("create container dir: %w", err)
 	}
 	undo.Add("remove container dir", func() error { return removeContainerDir(dir) })
@@ -528,6 +590,11 @@ func (m *Manager) RemoveWithVolumes(ref string, force, volumes bool) error {
 		}
 	}
 	if err := m.stop(meta, nil); err != nil {
+		return err
+	}
+	// Its shim releases the volumes when the container ends; a shim that
+	// was killed could not (releasing twice is harmless).
+	if err := m.releaseVolumes(meta); err != nil {
 		return err
 	}
 	if err := m.removeDir(meta); err != nil {

@@ -124,13 +124,16 @@ func applySecurity(s *specs.Spec, o SecurityOpts) error {
 	}
 	s.Root.Readonly = o.ReadOnly
 	for _, g := range o.GroupAdd {
-		gid, err := strconv.ParseUint(g, 10, 32)
+		gid, numeric, err := parseID(g)
 		if err != nil {
+			return fmt.Errorf("--group-add %s: %w", g, err)
+		}
+		if !numeric {
 			found := false
 			for _, f := range readColonFile(s.Root.Path, "/etc/group") {
 				if len(f) > 2 && f[0] == g {
 					if v, err := strconv.ParseUint(f[2], 10, 32); err == nil {
-						gid, found = v, true
+						gid, found = uint32(v), true
 					}
 				}
 			}
@@ -138,7 +141,10 @@ func applySecurity(s *specs.Spec, o SecurityOpts) error {
 				return fmt.Errorf("--group-add %s: no such group in the image", g)
 			}
 		}
-		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(gid))
+		if gid > runtime.MaxID {
+			return fmt.Errorf("--group-add %s (gid %d): %w", g, gid, runtime.ErrIDRange)
+		}
+		p.User.AdditionalGids = append(p.User.AdditionalGids, gid)
 	}
 	return nil
 }

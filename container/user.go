@@ -2,6 +2,7 @@ package container
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,21 +10,32 @@ import (
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/minirun/minirun/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // resolveUser turns Docker's --user forms (name, uid, name:group, uid:gid)
 // into numbers, reading the image's own /etc/passwd and /etc/group, as
 // Docker does: the names are the container's, not the host's.
+//
+// NOTE: every id, given or read from the image's files, must lie in
+// 0-2147483647, as Docker and runc require (moby/sys/user ErrRange).
+// 4294967295 is (uid_t)-1, which setresuid(2) reads as "leave this id
+// unchanged": `-u 4294967295` ran the process as root (issue #13).
 func resolveUser(rootfs, user string) (specs.User, error) {
 	var u specs.User
 	if user == "" {
 		return u, nil
 	}
 	name, group, hasGroup := strings.Cut(user, ":")
+	if name == "" {
+		name = "0" // ":GROUP" keeps the default user, root (Docker's rule)
+	}
 	passwd := readColonFile(rootfs, "/etc/passwd")
-	if id, err := strconv.ParseUint(name, 10, 32); err == nil {
-		u.UID = uint32(id)
+	if id, numeric, err := parseID(name); err != nil {
+		return u, fmt.Errorf("-u %s: %w", user, err)
+	} else if numeric {
+		u.UID = id
 		for _, f := range passwd {
 			if len(f) > 3 && f[2] == name {
 				if gid, err := strconv.ParseUint(f[3], 10, 32); err == nil {
@@ -47,8 +59,10 @@ func resolveUser(rootfs, user string) (specs.User, error) {
 		}
 	}
 	if hasGroup {
-		if id, err := strconv.ParseUint(group, 10, 32); err == nil {
-			u.GID = uint32(id)
+		if id, numeric, err := parseID(group); err != nil {
+			return u, fmt.Errorf("-u %s: %w", user, err)
+		} else if numeric {
+			u.GID = id
 		} else {
 			found := false
 			for _, f := range readColonFile(rootfs, "/etc/group") {
@@ -63,7 +77,28 @@ func resolveUser(rootfs, user string) (specs.User, error) {
 			}
 		}
 	}
+	// The image's passwd and group files may carry such ids too.
+	if u.UID > runtime.MaxID || u.GID > runtime.MaxID {
+		return u, fmt.Errorf("-u %s (uid %d, gid %d): %w", user, u.UID, u.GID, runtime.ErrIDRange)
+	}
 	return u, nil
+}
+
+// parseID reads a numeric uid or gid. A name is not numeric (it is looked
+// up in the image); a number out of range, negative ones included, is an
+// error, as in Docker: "-1" must not become a user name.
+func parseID(s string) (id uint32, numeric bool, err error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, true, runtime.ErrIDRange
+		}
+		return 0, false, nil
+	}
+	if n < 0 || n > runtime.MaxID {
+		return 0, true, runtime.ErrIDRange
+	}
+	return uint32(n), true, nil
 }
 
 // readColonFile reads /etc/passwd-style files from inside rootfs without

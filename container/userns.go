@@ -10,9 +10,12 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
+	"github.com/minirun/minirun/explain"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -59,4 +62,59 @@ func remapSpec(s *specs.Spec, uid, gid IDRange) {
 	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(uid.Start), Size: uint32(uid.Size)}}
 	s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(gid.Start), Size: uint32(gid.Size)}}
+}
+
+// allowRemappedRoot lets the remapped root (host gid gid.Start) walk from
+// the data root to container id's directory, and no one else: the data
+// root, containers/ and the container's directory become group-owned by
+// that gid, mode 0710 (dataRootMode), as dockerd does with
+// --userns-remap. Its init runs as that user on the host when it bind
+// mounts its rootfs and the volumes, and path lookup needs search (x)
+// permission on every directory on the way (path_resolution(7)).
+//
+// NOTE: a directory has one group, so a data root serves one remapped
+// range, as one dockerd has one --userns-remap. A second range is refused
+// rather than opening the data root to others (the 0711 of CVE-2021-41091).
+func (m *Manager) allowRemappedRoot(id string, gid IDRange, tr *explain.Tracer) error {
+	containers := filepath.Join(m.DataRoot, "containers")
+	shared := []string{m.DataRoot, containers}
+	dirs := append(shared, m.dir(id))
+	todo := false
+	for i, d := range dirs {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("--userns-remap: %w", err)
+		}
+		g := int(fi.Sys().(*syscall.Stat_t).Gid)
+		if i < len(shared) && g != 0 && g != gid.Start {
+			return fmt.Errorf("--userns-remap: the data root %s already serves the remapped gid %d, not %d: one data root serves one remapped range (use another --data-root)", m.DataRoot, g, gid.Start)
+		}
+		if g != gid.Start || fi.Mode().Perm() != dataRootMode {
+			todo = true
+		}
+	}
+	if !todo {
+		return nil
+	}
+	// No undo: the shared directories stay so for the range's other
+	// containers, and the container's directory goes with the container.
+	return tr.Do(explain.Step{
+		ID: "security-userns-data-root", Chapter: explain.ChapterSecurity,
+		Title: explain.Text{PT: fmt.Sprintf("Deixa o root remapeado (gid %d) atravessar o diretório de dados", gid.Start),
+			EN: fmt.Sprintf("Let the remapped root (gid %d) pass through the data root", gid.Start)},
+		Why: explain.Text{PT: "O init do contêiner é um usuário comum no host: precisa do x do grupo até o seu rootfs; os outros usuários continuam sem nenhum.",
+			EN: "The container's init is an ordinary host user: it needs the group's x down to its rootfs; other users still get nothing."},
+		Shell: fmt.Sprintf("chgrp %d %s && chmod 0710 %s", gid.Start, strings.Join(dirs, " "), strings.Join(dirs, " ")),
+		Do: func() error {
+			for _, d := range dirs {
+				if err := os.Chown(d, -1, gid.Start); err != nil {
+					return fmt.Errorf("chgrp %s: %w", d, err)
+				}
+				if err := os.Chmod(d, dataRootMode); err != nil {
+					return fmt.Errorf("chmod %s: %w", d, err)
+				}
+			}
+			return nil
+		},
+	}, nil)
 }

@@ -10,14 +10,17 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/runtime"
 	"github.com/minirun/minirun/volume"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // MountPoint is one entry of `docker inspect`'s Mounts.
@@ -156,7 +159,22 @@ func parseMounts(o RunOpts, imageVolumes map[string]struct{}, cwd string, others
 }
 
 func (m *Manager) volumes(tr *explain.Tracer) (*volume.Store, error) {
-	return volume.Open(m.DataRoot, tr)
+	vs, err := volume.Open(m.DataRoot, tr)
+	if err != nil {
+		return nil, err
+	}
+	vs.Alive = m.alive
+	return vs, nil
+}
+
+// alive reports whether container id runs, per the kernel (its init's pid
+// and start time, runtime.StatusOf), or may run again: its shim answers
+// (a restart policy between two runs).
+func (m *Manager) alive(id string) bool {
+	if st, err := runtime.StatusOf(m.StateRoot, id); err == nil && st != runtime.Stopped {
+		return true
+	}
+	return shimAlive(m.Socket(id))
 }
 
 // prepareMounts creates the named and anonymous volumes (copying the
@@ -249,48 +267,210 @@ func copyImageContent(rootfs, dest, vol string, tr *explain.Tracer) error {
 	}, nil)
 }
 
-// copyTree copies a directory tree, keeping modes, owners and links.
+// copyTreeHook, when set (tests only), runs after copyTree has made the
+// directory rel in the volume and before it opens it: the moment a second
+// container sharing the volume could swap it for a symlink.
+var copyTreeHook func(rel string)
+
+// copyTree copies the image's directory src into the volume's directory
+// dst, keeping modes (setuid included), owners, times and symlinks;
+// devices, fifos and sockets are not copied. At the end dst takes src's
+// owner and mode, as Docker's copyOwnership does after its copy.
+//
+// NOTE: dst is writable by every container that mounts the volume, while
+// this runs as root on the host. Resolving paths under dst by name would
+// follow whatever those containers put there: one that swapped a directory
+// for a symlink to /etc made the host write 3,000 files there (issue #13;
+// moby's CVE-2018-15664 and runc's CVE-2021-30465 are the same race).
+// So nothing here is resolved from a path: every create, open, chown,
+// chmod and utimes is relative to a descriptor of a directory this copy
+// opened itself, one component at a time, with openat2(2)
+// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV, O_NOFOLLOW and
+// AT_SYMLINK_NOFOLLOW (image/layer/extract.go does the same for layers).
+// A symlink where this copy made a directory stops it with an error.
+// Held descriptors keep pointing at the same directories even when a
+// container renames them: a rename cannot leave the volume's mount.
 func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	sfd, err := unix.Open(src, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", src, err)
+	}
+	defer unix.Close(sfd)
+	dfd, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open volume %s: %w", dst, err)
+	}
+	defer unix.Close(dfd)
+	c := &treeCopier{buf: make([]byte, 128<<10)}
+	if err := c.dir(sfd, dfd, ""); err != nil {
+		return fmt.Errorf("copy %s into volume %s: %w", src, dst, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(sfd, &st); err != nil {
+		return fmt.Errorf("stat %s: %w", src, err)
+	}
+	return setOwnerMode(dfd, &st)
+}
+
+// treeCopier holds the copy buffer of one copyTree.
+type treeCopier struct{ buf []byte }
+
+// dir copies the entries of the directory open as sfd into the one open as
+// dfd; rel is its name relative to the volume, for errors and the hook.
+func (c *treeCopier) dir(sfd, dfd int, rel string) error {
+	// A duplicate for *os.File to own and close: the caller owns sfd.
+	dup, err := unix.FcntlInt(uintptr(sfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("dup %q: %w", rel, err)
+	}
+	d := os.NewFile(uintptr(dup), rel)
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("read %q: %w", rel, err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		child := path.Join(rel, name)
+		var st unix.Stat_t
+		if err := unix.Fstatat(sfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("stat %q: %w", child, err)
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			err = c.subdir(sfd, dfd, name, child, &st)
+		case unix.S_IFREG:
+			err = c.file(sfd, dfd, name, child, &st)
+		case unix.S_IFLNK:
+			err = c.symlink(sfd, dfd, name, child, &st)
+		default:
+			continue // devices, fifos and sockets are not copied
+		}
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		info, err := os.Lstat(p)
-		if err != nil {
-			return err
+	}
+	return nil
+}
+
+// subdir makes the directory name in dfd, fills it, and only then gives it
+// its owner and mode: a read-only mode would stop the filling.
+func (c *treeCopier) subdir(sfd, dfd int, name, rel string, st *unix.Stat_t) error {
+	// 0700 until it is filled: no one else may enter it half-made.
+	if err := unix.Mkdirat(dfd, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("mkdir %q: %w", rel, err)
+	}
+	if copyTreeHook != nil {
+		copyTreeHook(rel)
+	}
+	// EEXIST above is fine only if what is there is a real directory of
+	// the volume: openBeneath refuses a symlink (ELOOP) and anything else.
+	cd, err := openBeneath(dfd, name)
+	if err != nil {
+		return fmt.Errorf("open %q in the volume: %w", rel, err)
+	}
+	defer unix.Close(cd)
+	cs, err := unix.Openat(sfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %q: %w", rel, err)
+	}
+	defer unix.Close(cs)
+	if err := c.dir(cs, cd, rel); err != nil {
+		return err
+	}
+	if err := setOwnerMode(cd, st); err != nil {
+		return fmt.Errorf("%q: %w", rel, err)
+	}
+	return setTimesAt(dfd, name, st)
+}
+
+// file copies a regular file. O_EXCL|O_NOFOLLOW: never open what someone
+// else put at the name (a symlink, a hard link to a host file).
+func (c *treeCopier) file(sfd, dfd int, name, rel string, st *unix.Stat_t) error {
+	in, err := unix.Openat(sfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %q: %w", rel, err)
+	}
+	inf := os.NewFile(uintptr(in), rel)
+	defer inf.Close()
+	out, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %q in the volume: %w", rel, err)
+	}
+	outf := os.NewFile(uintptr(out), rel)
+	defer outf.Close()
+	// The struct hides *os.File's ReadFrom: with it, CopyBuffer would
+	// ignore the buffer (copy_file_range is fine too, but one path is
+	// easier to read).
+	if _, err := io.CopyBuffer(struct{ io.Writer }{outf}, inf, c.buf); err != nil {
+		return fmt.Errorf("copy %q: %w", rel, err)
+	}
+	if err := setOwnerMode(out, st); err != nil {
+		return fmt.Errorf("%q: %w", rel, err)
+	}
+	return setTimesAt(dfd, name, st)
+}
+
+// symlink recreates a symlink; its target is copied as text, never
+// followed (it means something only inside the container).
+func (c *treeCopier) symlink(sfd, dfd int, name, rel string, st *unix.Stat_t) error {
+	n, err := unix.Readlinkat(sfd, name, c.buf)
+	if err != nil {
+		return fmt.Errorf("readlink %q: %w", rel, err)
+	}
+	if err := unix.Symlinkat(string(c.buf[:n]), dfd, name); err != nil {
+		return fmt.Errorf("symlink %q in the volume: %w", rel, err)
+	}
+	if err := unix.Fchownat(dfd, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("chown %q: %w", rel, err)
+	}
+	return setTimesAt(dfd, name, st)
+}
+
+// setOwnerMode gives the open file fd the owner and mode of st. Order
+// matters: chown(2) clears the setuid and setgid bits, so chmod goes after.
+func setOwnerMode(fd int, st *unix.Stat_t) error {
+	if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("chown %d:%d: %w", st.Uid, st.Gid, err)
+	}
+	if err := unix.Fchmod(fd, st.Mode&0o7777); err != nil {
+		return fmt.Errorf("chmod %o: %w", st.Mode&0o7777, err)
+	}
+	return nil
+}
+
+// setTimesAt sets the access and modification times of name in dfd, on
+// the name itself (AT_SYMLINK_NOFOLLOW): a symlink swapped in meanwhile
+// gets them, not what it points at.
+func setTimesAt(dfd int, name string, st *unix.Stat_t) error {
+	ts := []unix.Timespec{st.Atim, st.Mtim}
+	if err := unix.UtimesNanoAt(dfd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times of %q: %w", name, err)
+	}
+	return nil
+}
+
+// openBeneath opens the directory name, one component inside the directory
+// open as dfd, with openat2(2): RESOLVE_NO_SYMLINKS fails with ELOOP on a
+// symlink, RESOLVE_BENEATH and RESOLVE_NO_XDEV keep the result inside
+// dfd's mount, and O_DIRECTORY refuses anything but a directory.
+func openBeneath(dfd int, name string) (int, error) {
+	how := &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
+	}
+	for tries := 0; ; tries++ {
+		fd, err := unix.Openat2(dfd, name, how)
+		// EAGAIN: a rename elsewhere raced with the lookup; openat2(2)
+		// asks callers to retry.
+		if errors.Is(err, unix.EAGAIN) && tries < 16 {
+			continue
 		}
-		switch {
-		case info.Mode()&os.ModeSymlink != 0:
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(l, target)
-		case info.IsDir():
-			if rel == "." {
-				return nil
-			}
-			return os.Mkdir(target, info.Mode().Perm())
-		case info.Mode().IsRegular():
-			in, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_EXCL, info.Mode().Perm())
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(out, in)
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			return err
+		if errors.Is(err, unix.ELOOP) {
+			return -1, fmt.Errorf("a symlink stands where a directory was made: %w", err)
 		}
-		return nil // devices and sockets are not copied
-	})
+		return fd, err
+	}
 }
 
 // volumeUsers lists the containers (any state) whose mounts name the
@@ -329,24 +509,23 @@ func (m *Manager) removeAnonymousVolumes(meta *Meta) error {
 	return errors.Join(errs...)
 }
 
-// acquireVolumes and releaseVolumes mount and unmount the volumes with
-// driver options (tmpfs, nfs) around a container's run.
+// acquireVolumes and releaseVolumes take and drop the container's holds on
+// the volumes with driver options (tmpfs, nfs): the first live user
+// mounts, the last one unmounts. reconcileVolumes drops the holds of
+// containers found dead, for a shim that died without releasing.
 func (m *Manager) acquireVolumes(meta *Meta) error {
-	vs, err := m.volumes(nil)
-	if err != nil {
-		return err
-	}
-	for _, mp := range meta.Mounts {
-		if mp.Type == "volume" {
-			if err := vs.Acquire(mp.Name); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return m.eachVolume(meta, func(vs *volume.Store, name string) error { return vs.Acquire(name, meta.ID) })
 }
 
 func (m *Manager) releaseVolumes(meta *Meta) error {
+	return m.eachVolume(meta, func(vs *volume.Store, name string) error { return vs.Release(name, meta.ID) })
+}
+
+func (m *Manager) reconcileVolumes(meta *Meta) error {
+	return m.eachVolume(meta, func(vs *volume.Store, name string) error { return vs.Reconcile(name) })
+}
+
+func (m *Manager) eachVolume(meta *Meta, fn func(*volume.Store, string) error) error {
 	vs, err := m.volumes(nil)
 	if err != nil {
 		return err
@@ -354,7 +533,7 @@ func (m *Manager) releaseVolumes(meta *Meta) error {
 	var errs []error
 	for _, mp := range meta.Mounts {
 		if mp.Type == "volume" {
-			if err := vs.Release(mp.Name); err != nil && !errors.Is(err, volume.ErrNotFound) {
+			if err := fn(vs, mp.Name); err != nil && !errors.Is(err, volume.ErrNotFound) {
 				errs = append(errs, err)
 			}
 		}

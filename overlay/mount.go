@@ -31,12 +31,20 @@ func Mount(o Options) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range []string{o.Upper, o.Work, o.Target} {
-		if d == "" {
+	// Upper is 0755: it becomes the mode of the merged root, which every
+	// user of the container must be able to enter. Work is the kernel's
+	// scratch space and Target shows nothing until mounted: 0700, as in
+	// Docker's overlay2 (defence in depth for CVE-2021-41091; the
+	// container's directory above is what closes the way, 0710).
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{o.Upper, 0o755}, {o.Work, 0o700}, {o.Target, 0o700}} {
+		if d.path == "" {
 			continue
 		}
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", d, err)
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			return fmt.Errorf("create %s: %w", d.path, err)
 		}
 	}
 	if err := unix.Mount("overlay", o.Target, "overlay", 0, data); err != nil {

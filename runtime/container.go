@@ -94,6 +94,10 @@ func Create(o CreateOpts) (c *Container, retErr error) {
 	if !hasNS(spec, specs.MountNamespace) {
 		return nil, fmt.Errorf("%w: minirun needs a mount namespace to pivot_root", ErrInvalidConfig)
 	}
+	// A spec handed in (not read by LoadSpec) gets the user check too.
+	if err := ValidateUser(spec.Process.User); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	if spec.Process.Terminal && o.ConsoleSocket != "" {
 		if _, err := os.Stat(o.ConsoleSocket); err != nil {
 			return nil, fmt.Errorf("console socket: %w", err)

@@ -14,6 +14,10 @@ import (
 // then set exactly the configured ones (capabilities(7), "Effect of user ID
 // changes on capabilities").
 func setUser(u specs.User, userns bool) error {
+	// The last line of defence: (uid_t)-1 would mean "keep root".
+	if err := ValidateUser(u); err != nil {
+		return err
+	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl PR_SET_KEEPCAPS: %w", err)
 	}

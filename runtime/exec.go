@@ -87,6 +87,9 @@ func (c *Container) Exec(o ExecOpts) (p *Process, retErr error) {
 	if len(proc.Args) == 0 {
 		return nil, errors.New("exec: no command given")
 	}
+	if err := ValidateUser(proc.User); err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
 	spec.Process = &proc
 	var undo cleanup.Stack
 	defer func() {

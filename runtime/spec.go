@@ -31,6 +31,35 @@ func LoadSpec(bundle string) (*specs.Spec, error) {
 	return &s, nil
 }
 
+// MaxID is the largest uid or gid minirun accepts, as Docker and runc do
+// (moby/sys/user: "for 32-bit systems compatibility").
+const MaxID = 1<<31 - 1
+
+// ErrIDRange is the error for a uid or gid above MaxID, worded as Docker's.
+//
+// NOTE: 4294967295 is (uid_t)-1, which setresuid(2) and setresgid(2) read
+// as "leave this id unchanged": such a process.user.uid kept the init's
+// uid 0 (issue #13). Linux ids are 32-bit, so MaxID also keeps them clear
+// of every negative int on 32-bit systems.
+var ErrIDRange = fmt.Errorf("uids and gids must be in range 0-%d", MaxID)
+
+// ValidateUser checks process.user: uid, gid and additionalGids must lie
+// in 0-MaxID.
+func ValidateUser(u specs.User) error {
+	if u.UID > MaxID {
+		return fmt.Errorf("process.user.uid %d: %w", u.UID, ErrIDRange)
+	}
+	if u.GID > MaxID {
+		return fmt.Errorf("process.user.gid %d: %w", u.GID, ErrIDRange)
+	}
+	for _, g := range u.AdditionalGids {
+		if g > MaxID {
+			return fmt.Errorf("process.user.additionalGids %d: %w", g, ErrIDRange)
+		}
+	}
+	return nil
+}
+
 // ValidateSpec checks the parts of a spec that minirun relies on.
 func ValidateSpec(s *specs.Spec, bundle string) error {
 	if err := checkVersion(s.Version); err != nil {
@@ -56,6 +85,9 @@ func ValidateSpec(s *specs.Spec, bundle string) error {
 	}
 	if s.Process.Cwd == "" || !filepath.IsAbs(s.Process.Cwd) {
 		return fmt.Errorf("process.cwd %q must be an absolute path", s.Process.Cwd)
+	}
+	if err := ValidateUser(s.Process.User); err != nil {
+		return err
 	}
 	for _, r := range s.Process.Rlimits {
 		if _, ok := rlimitByName[r.Type]; !ok {

@@ -40,6 +40,10 @@ type Volume struct {
 type Store struct {
 	dir string
 	tr  *explain.Tracer
+	// Alive reports whether a container still runs (or is about to run
+	// again: its shim is alive). It decides which holds on a volume
+	// stand; nil means only the holds' owner processes count.
+	Alive func(id string) bool
 }
 
 // Open returns the volume store of dataRoot.
@@ -240,20 +244,90 @@ func (s *Store) Prune(all bool, inUse func(string) []string) ([]string, error) {
 	return gone, nil
 }
 
-// Acquire is called when a container starts using the volume: the first
-// user mounts the driver's options (type, o, device) over the volume's
-// directory. Volumes without options need nothing.
-func (s *Store) Acquire(name string) error {
-	return s.refcount(name, +1)
+// Acquire is called when container id starts using the volume: the first
+// live user mounts the driver's options (type, o, device) over the
+// volume's directory. Volumes without options need nothing.
+//
+// The calling process is recorded as the hold's owner until the container
+// itself can be seen alive (its runtime state, its shim): between prepare
+// and create nothing else says that the container exists.
+func (s *Store) Acquire(name, id string) error {
+	return s.users(name, func(h holders) { h[id] = self() })
 }
 
-// Release is called when a container stops using the volume; the last
-// user unmounts it.
-func (s *Store) Release(name string) error {
-	return s.refcount(name, -1)
+// Release is called when container id stops using the volume; when no
+// live user is left, the volume is unmounted. Releasing twice is harmless.
+func (s *Store) Release(name, id string) error {
+	return s.users(name, func(h holders) { delete(h, id) })
 }
 
-func (s *Store) refcount(name string, delta int) error {
+// Reconcile drops the holds of dead containers and unmounts the volume
+// when no live user is left: what a user that died without Release (a
+// SIGKILLed shim) would have done. ps, rm and start call it when they find
+// a container dead.
+func (s *Store) Reconcile(name string) error {
+	return s.users(name, func(holders) {})
+}
+
+// holder is the process that took a hold for a container: its pid and its
+// start time (field 22 of /proc/PID/stat), so a reused pid is not taken
+// for it.
+type holder struct {
+	Pid   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+// holders are the containers that use a volume, by id.
+type holders map[string]holder
+
+func self() holder {
+	pid := os.Getpid()
+	start, _ := startTime(pid)
+	return holder{Pid: pid, Start: start}
+}
+
+// startTime reads a process's start time in clock ticks since boot.
+func startTime(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces and parentheses: the
+	// fields after it start after the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: short", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64) // field 22 (proc(5))
+}
+
+// alive reports whether the hold of container id still stands: its owner
+// process runs, or the container does (Store.Alive).
+func (s *Store) alive(id string, h holder) bool {
+	if s.Alive != nil && s.Alive(id) {
+		return true
+	}
+	if h.Pid <= 0 {
+		return false
+	}
+	st, err := startTime(h.Pid)
+	return err == nil && st == h.Start
+}
+
+// users changes the holds of a volume with edit, under the store's lock,
+// then makes the mount agree with what is alive: mounted while a live
+// container uses the volume, unmounted when none does.
+//
+// NOTE: the holds used to be a counter that only the container's shim
+// decremented: a SIGKILLed shim left the volume mounted until `volume rm`
+// (issue #13). Now each hold names its container, a hold whose container
+// and owner are both dead is dropped by whoever looks next, and the mount
+// state is read from the kernel, not inferred from the count.
+func (s *Store) users(name string, edit func(holders)) error {
 	unlock, err := s.lock()
 	if err != nil {
 		return err
@@ -266,46 +340,85 @@ func (s *Store) refcount(name string, delta int) error {
 	if v.Options["type"] == "" {
 		return nil
 	}
-	path := filepath.Join(s.path(name), "users")
-	n := 0
+	path := filepath.Join(s.path(name), "users.json")
+	h := holders{}
 	if b, err := os.ReadFile(path); err == nil {
-		n, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		json.Unmarshal(b, &h)
 	}
-	n += delta
-	if n < 0 {
-		n = 0
+	edit(h)
+	for id, who := range h {
+		if !s.alive(id, who) {
+			delete(h, id)
+		}
+	}
+	mounted, err := isMountPoint(v.Mountpoint)
+	if err != nil {
+		return fmt.Errorf("volume %s: %w", name, err)
 	}
 	switch {
-	case delta > 0 && n == 1:
-		o := v.Options
-		data := o["o"]
-		device := o["device"]
-		if device == "" {
-			device = o["type"]
-		}
-		// NFS's addr= option must be an address: mount(2) does no DNS.
-		err := s.tr.Do(explain.Step{
-			ID: "volumes-mount", Chapter: explain.ChapterVolumes,
-			Title: explain.Text{PT: "Monta o volume " + name + " (" + o["type"] + ")", EN: "Mount volume " + name + " (" + o["type"] + ")"},
-			Why: explain.Text{PT: "O driver local passa type, o e device ao mount, como o Docker; o primeiro contêiner monta.",
-				EN: "The local driver hands type, o and device to mount, as Docker does; the first container mounts."},
-			Shell: fmt.Sprintf("mount -t %s -o %s %s %s", o["type"], data, device, v.Mountpoint),
-			Do: func() error {
-				if err := unix.Mount(device, v.Mountpoint, o["type"], 0, data); err != nil {
-					return fmt.Errorf("mount volume %s (%s %s): %w", name, o["type"], device, err)
-				}
-				return nil
-			},
-		}, nil)
-		if err != nil {
+	case len(h) > 0 && !mounted:
+		if err := s.mount(v); err != nil {
 			return err
 		}
-	case delta < 0 && n == 0:
-		if err := unmountIfMounted(v.Mountpoint); err != nil {
+	case len(h) == 0 && mounted:
+		if err := s.unmount(v); err != nil {
 			return err
 		}
 	}
-	return os.WriteFile(path, []byte(strconv.Itoa(n)), 0o600)
+	os.Remove(filepath.Join(s.path(name), "users")) // the old counter
+	return writeJSON(path, h)
+}
+
+// mount mounts the driver's options over the volume's directory.
+func (s *Store) mount(v *Volume) error {
+	o := v.Options
+	data := o["o"]
+	device := o["device"]
+	if device == "" {
+		device = o["type"]
+	}
+	// NFS's addr= option must be an address: mount(2) does no DNS.
+	return s.tr.Do(explain.Step{
+		ID: "volumes-mount", Chapter: explain.ChapterVolumes,
+		Title: explain.Text{PT: "Monta o volume " + v.Name + " (" + o["type"] + ")", EN: "Mount volume " + v.Name + " (" + o["type"] + ")"},
+		Why: explain.Text{PT: "O driver local passa type, o e device ao mount, como o Docker; o primeiro contêiner monta.",
+			EN: "The local driver hands type, o and device to mount, as Docker does; the first container mounts."},
+		Shell: fmt.Sprintf("mount -t %s -o %s %s %s", o["type"], data, device, v.Mountpoint),
+		Do: func() error {
+			if err := unix.Mount(device, v.Mountpoint, o["type"], 0, data); err != nil {
+				return fmt.Errorf("mount volume %s (%s %s): %w", v.Name, o["type"], device, err)
+			}
+			return nil
+		},
+	}, nil)
+}
+
+// unmount unmounts the volume when its last live user is gone.
+func (s *Store) unmount(v *Volume) error {
+	return s.tr.Do(explain.Step{
+		ID: "volumes-unmount", Chapter: explain.ChapterVolumes,
+		Title: explain.Text{PT: "Desmonta o volume " + v.Name, EN: "Unmount volume " + v.Name},
+		Why: explain.Text{PT: "Nenhum contêiner vivo usa mais o volume: o último que parou (ou quem o achou morto) desmonta.",
+			EN: "No live container uses the volume any more: the last one to stop (or whoever finds it dead) unmounts."},
+		Shell: "umount " + v.Mountpoint,
+		Do:    func() error { return unmountIfMounted(v.Mountpoint) },
+	}, nil)
+}
+
+// isMountPoint reports whether path is a mount point: its mount id
+// (statx(2) STATX_MNT_ID) differs from its parent's.
+func isMountPoint(path string) (bool, error) {
+	var st, pst unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, fmt.Errorf("statx %s: %w", path, err)
+	}
+	if err := unix.Statx(unix.AT_FDCWD, filepath.Dir(path), 0, unix.STATX_MNT_ID, &pst); err != nil {
+		return false, fmt.Errorf("statx %s: %w", filepath.Dir(path), err)
+	}
+	return st.Mnt_id != pst.Mnt_id, nil
 }
 
 // unmountIfMounted unmounts path when something is mounted there.

@@ -3,13 +3,17 @@
 package integration
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // From inside a default container each of these fails, even as root:
@@ -131,4 +135,80 @@ func TestUsernsRemap(t *testing.T) {
 		t.Fatalf("exec exit %d, want 42", r.code)
 	}
 	fails(t, "no range for ninguem", "run", "--rm", "--userns-remap", "ninguem", "busybox", "true")
+}
+
+// 4294967295 is (uid_t)-1: setresuid(2) reads it as "keep the current
+// uid", so a container asked to run as it ran as root (issue #13). Every
+// way in is refused with Docker's words, before anything is left behind.
+func TestUidOutOfRange(t *testing.T) {
+	before := listDir(t, filepath.Join(dataRoot, "containers"))
+	for _, args := range [][]string{
+		{"-u", "4294967295"},
+		{"-u", ":4294967295"},
+		{"-u", "0:4294967295"},
+		{"-u", "2147483648"},
+		{"-u", "-1"},
+		{"-u", "99999999999999999999"},
+		{"--group-add", "4294967295"},
+	} {
+		run := append(append([]string{"run", "--rm"}, args...), "busybox", "id")
+		fails(t, "uids and gids must be in range 0-2147483647", run...)
+	}
+	if after := listDir(t, filepath.Join(dataRoot, "containers")); len(after) != len(before) {
+		t.Fatalf("a refused run left %v (before %v)", after, before)
+	}
+	// The OCI path: process.user in config.json.
+	for name, edit := range map[string]func(*specs.Spec){
+		"uid":            func(s *specs.Spec) { s.Process.User.UID = 4294967295 },
+		"gid":            func(s *specs.Spec) { s.Process.User.GID = 4294967295 },
+		"additionalGids": func(s *specs.Spec) { s.Process.User.AdditionalGids = []uint32{4294967295} },
+	} {
+		dir := bundle(t, func(s *specs.Spec) { s.Process.Args = []string{"id"}; edit(s) })
+		fails(t, "process.user."+name+" 4294967295: uids and gids must be in range 0-2147483647", "run", "--bundle", dir, "uidrange1")
+	}
+	if ents := listDir(t, stateRoot); len(ents) != 0 {
+		t.Fatalf("a refused create left state: %v", ents)
+	}
+}
+
+// CVE-2021-41091: a container makes a setuid-root program in its upper
+// dir; a host user who reads the path in /proc/self/mountinfo must not be
+// able to reach it, through diff/ or merged/. A data root left open by an
+// older minirun (0711) is closed by the next command.
+func TestLayersClosedToHostUsers(t *testing.T) {
+	shared := []string{dataRoot, filepath.Join(dataRoot, "containers")}
+	ok(t, "ps", "-a") // makes containers/ on a fresh data root
+	for _, d := range shared {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runD(t, "suid41091", "busybox", "sh", "-c", "cp /bin/busybox /suid && chmod 4755 /suid && touch /pronto && sleep 60")
+	for _, d := range shared {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&0o007 != 0 {
+			t.Errorf("%s: %v %v; want no access for others", d, fi.Mode(), err)
+		}
+	}
+	gd := inspect(t, "suid41091")["GraphDriver"].(map[string]interface{})["Data"].(map[string]interface{})
+	upper, merged := gd["UpperDir"].(string), gd["MergedDir"].(string)
+	eventually(t, "the container's setuid file", 10*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(upper, "pronto"))
+		return err == nil
+	})
+	for _, p := range []string{filepath.Join(upper, "suid"), filepath.Join(merged, "suid")} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode()&os.ModeSetuid == 0 {
+			t.Fatalf("%s: %v %v; want a setuid file (seen as root)", p, fi, err)
+		}
+		// Credentials set by the forked child before execve, with no
+		// capability left (setpriv(1) would exec still holding root's
+		// capabilities, and reach the file).
+		for _, args := range [][]string{{"stat", p}, {p, "id", "-u"}} {
+			cmd := exec.Command(args[0], args[1:]...)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+			out, err := cmd.CombinedOutput()
+			if !errors.Is(err, syscall.EACCES) && !strings.Contains(string(out), "Permission denied") {
+				t.Errorf("as uid 65534, %v: %v %q; want EACCES", args, err, out)
+			}
+		}
+	}
 }

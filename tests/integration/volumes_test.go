@@ -3,10 +3,14 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // A bind mount marked :ro cannot be written; a relative host path is
@@ -91,4 +95,61 @@ func TestVolumesFrom(t *testing.T) {
 	eventually(t, "the file", 5e9, func() bool {
 		return strings.TrimSpace(mr(t, "run", "--rm", "--volumes-from", "fonte", "busybox", "cat", "/compartilhado/f").stdout) == "de-la"
 	})
+}
+
+// A volume with driver options is mounted while a container uses it. Its
+// shim, SIGKILLed with the container's init, cannot release it: whoever
+// next sees the container dead unmounts it (ps here; rm would too),
+// without `volume rm` (issue #13).
+func TestVolumeUnmountedAfterShimKilled(t *testing.T) {
+	ok(t, "volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=8m", "semdono")
+	t.Cleanup(func() { mr(t, "volume", "rm", "semdono") })
+	runD(t, "semshim", "-v", "semdono:/dados", "busybox", "sleep", "600")
+	mp := filepath.Join(dataRoot, "volumes", "semdono", "_data")
+	if !mountedAt(t, mp) {
+		t.Fatalf("%s is not mounted while the container runs", mp)
+	}
+	pid := int(inspect(t, "semshim")["State"].(map[string]interface{})["Pid"].(float64))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shim int
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "PPid:"); ok {
+			shim, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", shim)); !strings.Contains(string(cmd), "shim") {
+		t.Fatalf("the init's parent %d is %q, not the shim", shim, cmd)
+	}
+	syscall.Kill(shim, syscall.SIGKILL)
+	syscall.Kill(pid, syscall.SIGKILL)
+	eventually(t, "the shim and the init to die", 10*time.Second, func() bool {
+		return syscall.Kill(shim, 0) != nil && syscall.Kill(pid, 0) != nil
+	})
+	ok(t, "ps", "-a")
+	if mountedAt(t, mp) {
+		t.Errorf("%s still mounted after ps found the container dead", mp)
+	}
+	ok(t, "rm", "semshim")
+	if mountedAt(t, mp) {
+		t.Errorf("%s still mounted after rm", mp)
+	}
+}
+
+// mountedAt reports whether something is mounted at path, per this
+// process's /proc/self/mountinfo (field 5 is the mount point).
+func mountedAt(t *testing.T, path string) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == path {
+			return true
+		}
+	}
+	return false
 }
