@@ -5,8 +5,12 @@
 #   2. scripts/provision.sh runs again and reports that nothing changed
 #      (every step is idempotent: the fingerprint it takes before and after
 #      matches, and no step printed "provision: mudou / changed");
-#   3. `vagrant validate` accepts the Vagrantfile (Debian's vagrant package is
-#      installed if missing; validating needs no provider installed).
+#   3. `vagrant validate` accepts the Vagrantfile, provider blocks included.
+#      Debian's vagrant and vagrant-libvirt packages are installed if missing:
+#      without a provider plugin, `vagrant validate` stops at "No usable
+#      default provider could be found"; with vagrant-libvirt it checks the
+#      libvirt block too (a misspelt setting fails), and needs no libvirt
+#      daemon. (VirtualBox is not in Debian: its block is read, not checked.)
 #
 # Confere o ambiente dos labs: provision.sh duas vezes (a segunda não pode
 # mudar nada) e `vagrant validate`.
@@ -30,9 +34,13 @@ if grep -q '^provision: mudou / changed' "$tmp/second.log" ||
 fi
 
 echo "== check-provision: vagrant validate"
-if ! command -v vagrant >/dev/null; then
+missing=()
+for p in vagrant vagrant-libvirt; do
+	dpkg-query -W -f '${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Vagrant keeps per-project state in .vagrant/ next to the Vagrantfile;
 # validating should leave the checkout as it was.

@@ -3,9 +3,9 @@
 #
 #   1. the Debian packages: scripts/setup.sh's, plus what the labs and the
 #      demos use (iperf3, redis-server, tmux, jq, capsh, getfattr, ping, curl);
-#   2. Go: the Go on PATH (or in /usr/local/go) when it is at least go.mod's
-#      version, otherwise go.mod's release from go.dev into /usr/local/go,
-#      its SHA-256 checked against go.dev's list;
+#   2. Go: scripts/go.sh — the Go on PATH (or in /usr/local/go) when it is
+#      at least go.mod's version, otherwise go.mod's release from the Go
+#      module proxy into /usr/local/go, checked against the checksum database;
 #   3. scripts/setup.sh: builds and installs minirun, imports busybox;
 #   4. every image the demos and labs use (images/build.sh: webserver,
 #      contador, redis), so class time needs no registry.
@@ -88,52 +88,13 @@ if command -v systemctl >/dev/null && [ -d /run/systemd/system ] &&
 fi
 
 # --- 2. Go -------------------------------------------------------------------
-# go.mod's "go" line is the oldest toolchain that may build the module.
-need=$(awk '$1 == "go" {print $2; exit}' go.mod)
-[ -n "$need" ] || die "no go line in go.mod"
-case $need in *.*.*) ;; *) need=$need.0 ;; esac # go 1.26 means go1.26.0
-# version_ge A B: A >= B, comparing dotted versions numerically (sort -V).
-version_ge() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1)" = "$2" ]; }
-# pick_go finds a go command new enough: the one on PATH first, then
-# /usr/local/go's (Debian's own golang package is older than go.mod needs,
-# and may come first on PATH).
-pick_go() {
-	local g v
-	for g in "$(command -v go || true)" /usr/local/go/bin/go; do
-		[ -n "$g" ] && [ -x "$g" ] || continue
-		v=$("$g" env GOVERSION 2>/dev/null || true)
-		v=${v#go}
-		if [ -n "$v" ] && version_ge "$v" "$need"; then
-			GO=$g GOVER=$v
-			return 0
-		fi
-	done
-	return 1
-}
-if pick_go; then
-	echo "provision: Go $GOVER (go.mod: $need) em / at $GO"
-else
-	say "Go $need from go.dev (none on PATH or in /usr/local/go is new enough)"
-	case $(dpkg --print-architecture) in
-	amd64) arch=amd64 ;;
-	arm64) arch=arm64 ;;
-	*) die "no Go release for $(dpkg --print-architecture)" ;;
-	esac
-	file=go$need.linux-$arch.tar.gz
-	gotmp=$(mktemp -d)
-	trap 'rm -rf "$gotmp"' EXIT
-	# go.dev lists every release with the SHA-256 of each file.
-	sum=$(curl -fsSL 'https://go.dev/dl/?mode=json&include=all' |
-		jq -r --arg f "$file" '.[].files[] | select(.filename == $f) | .sha256')
-	[ -n "$sum" ] || die "go.dev does not list $file"
-	curl -fsSL -o "$gotmp/$file" "https://go.dev/dl/$file"
-	echo "$sum  $gotmp/$file" | sha256sum -c --quiet - || die "checksum mismatch for $file"
-	# The Go docs' install: remove any previous tree first (mixing two
-	# releases' files breaks the toolchain), then extract into /usr/local.
-	rm -rf /usr/local/go
-	tar -C /usr/local -xzf "$gotmp/$file"
-	pick_go || die "the Go just installed in /usr/local/go does not run"
-	changed "Go $need em / in /usr/local/go"
+# scripts/go.sh owns the choice: the go on PATH or in /usr/local/go when it
+# is at least go.mod's version, otherwise go.mod's release from the Go module
+# proxy into /usr/local/go (see its header). It says on stderr what it did.
+goroot_before=$(/usr/local/go/bin/go version 2>/dev/null || true)
+GO=$(bash scripts/go.sh) || die "no Go new enough for go.mod (scripts/go.sh)"
+if [ "$goroot_before" != "$(/usr/local/go/bin/go version 2>/dev/null || true)" ]; then
+	changed "Go $("$GO" env GOVERSION) em / in /usr/local/go"
 fi
 # The chosen go comes first on PATH for setup.sh and images/build.sh.
 export PATH="$(dirname "$GO"):$PATH"

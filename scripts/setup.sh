@@ -9,25 +9,30 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '\n== %s\n' "$*"; }
-[ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (sudo)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (su -, or sudo -i)" >&2; exit 1; }
 
 # Debian packages: busybox-static is the image's only program; runc is the
 # reference the benchmark compares against; iproute2 and nftables let a student
-# look at what minirun did.
-PKGS=(busybox-static runc iproute2 nftables iptables util-linux ca-certificates tmux)
+# look at what minirun did; the labs (docs/labs/, run by the integration
+# suite's TestLabs) read evidence with jq, curl and ps (procps);
+# ca-certificates lets Go download modules over HTTPS.
+PKGS=(busybox-static runc iproute2 nftables iptables util-linux ca-certificates tmux
+  jq curl procps)
 missing=()
-for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# "ii": installed, not merely known to dpkg (a removed package keeps a status).
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f '${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   say "apt-get install ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Go: the Go on PATH (or /usr/local/go) when it is new enough for go.mod.
-export PATH="$PATH:/usr/local/go/bin"
-if ! command -v go >/dev/null; then
-  echo "setup.sh: Go is not installed (need the version in go.mod)" >&2; exit 1
-fi
+# Go: the one new enough for go.mod, installed into /usr/local/go when the
+# machine has none (scripts/go.sh owns that choice; provision.sh uses it too).
+GO=$(bash scripts/go.sh)
+export PATH="$(dirname "$GO"):$PATH"
 
 say "go build (CGO_ENABLED=0: one static binary)"
 mkdir -p bin

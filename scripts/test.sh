@@ -2,11 +2,15 @@
 # test.sh — sets everything up, then runs every test: unit tests (no root),
 # root tests of each package, the integration suite and the hostile suite
 # (tests/hostile: attacks from inside containers, kills at random points),
-# each of which ends with a leak check. This is what CI runs (.ci/run).
+# each of which ends with a leak check. It is the README's test command: CI
+# (.ci/run) runs it as the README writes it, on a fresh Debian 12 root;
+# developers run it directly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PATH="$PATH:/usr/local/go/bin"
+# The go that setup.sh built with (scripts/go.sh chose or installed it).
+GO=$(bash scripts/go.sh 2>/dev/null)
+export PATH="$(dirname "$GO"):$PATH"
 
 echo; echo "== unit tests (no root needed)"
 go vet ./...
