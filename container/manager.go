@@ -15,6 +15,7 @@ import (
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/image"
 	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/internal/crashpoint"
 	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/overlay"
 	"github.com/minirun/minirun/runtime"
@@ -226,6 +227,7 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 	if err != nil {
 		return nil, nil, err
 	}
+	crashpoint.At("run-after-reserve")
 	// Whoever reserves the address later (the shim, or Run) may fail to
 	// create the container: whatever was reserved for it goes back.
 	undo.Add("detach networks", func() error { return m.detachNetworks(meta.ID) })
@@ -255,6 +257,7 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 	if err != nil {
 		return nil, nil, err
 	}
+	crashpoint.At("run-after-rootfs")
 	spec, err := buildSpec(img.Config.Config, o, meta.ID, rootfs)
 	if err != nil {
 		return nil, nil, err
@@ -290,6 +293,7 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 	if err := meta.save(dir); err != nil {
 		return nil, nil, err
 	}
+	crashpoint.At("run-after-bundle")
 	return meta, spec, nil
 }
 
@@ -394,6 +398,7 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 	if err := os.Mkdir(dir, 0o711); err != nil {
 		return nil, fmt.Errorf("create container dir: %w", err)
 	}
+	crashpoint.At("reserve-after-mkdir")
 	undo.Add("remove container dir", func() error { return removeContainerDir(dir) })
 	meta := &Meta{
 		ID: id, Name: name, Created: time.Now().UTC(), Image: img.ID, ImageRef: o.Image,

@@ -17,6 +17,7 @@ import (
 	"github.com/minirun/minirun/cgroups"
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/internal/crashpoint"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -125,6 +126,7 @@ func Create(o CreateOpts) (c *Container, retErr error) {
 		cr.createCgroup,
 		func() error { return cr.tr.Run(cr.clonePlan(), &undo) },
 		cr.applyCgroup,
+		func() error { crashpoint.At("create-after-cgroup"); return nil },
 		func() error { return cr.tr.Run(cr.configPlan(), &undo) },
 	} {
 		if err := phase(); err != nil {
@@ -189,6 +191,7 @@ func (cr *creator) prepPlan() explain.Plan {
 				}
 				return fmt.Errorf("create state dir %s: %w", cr.dir, err)
 			}
+			crashpoint.At("create-after-state-dir")
 			return nil
 		},
 		Undo: func() error { return os.RemoveAll(cr.dir) },
