@@ -407,8 +407,9 @@ func withDeviceNodes(r *specs.LinuxResources, extra []specs.LinuxDevice) *specs.
 
 // startInit re-executes minirun as the container's init in new namespaces.
 func (cr *creator) startInit() error {
-	cmd := exec.Command("minirun", InitArg)
-	cmd.Args[0] = "minirun"
+	// Not exec.Command: its PATH lookup of "minirun" fails where minirun
+	// is not installed, and Start returns that error even once Path is set.
+	cmd := &exec.Cmd{Args: []string{"minirun", InitArg}}
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = orStd(cr.o.Stdin, os.Stdin), orStd(cr.o.Stdout, os.Stdout), orStd(cr.o.Stderr, os.Stderr)
 	cmd.ExtraFiles = []*os.File{cr.child, cr.fifo} // fd 3 and fd 4
