@@ -162,11 +162,11 @@ var deleteCommand = &cli.Command{
 	Name: "delete", Usage: "delete a stopped container (--force: kill it first)", ArgsUsage: "ID",
 	Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}}},
 	Action: func(c *cli.Context) error {
-		ctr, err := loadOne(c)
+		id, err := oneID(c)
 		if err != nil {
 			return err
 		}
-		return ctr.Delete(c.Bool("force"), nil)
+		return runtime.DeleteByID(c.String("root"), id, c.Bool("force"), nil)
 	},
 }
 
