@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -29,10 +30,17 @@ import (
 )
 
 // Socket is the shim's attach socket. It lives under the state root with a
-// short name: a unix socket path may not pass 107 bytes (unix(7)).
+// short name: a unix socket path may not pass 107 bytes (unix(7)). Its
+// directory's name starts with a dot, which no container id may (see
+// runtime.ValidateID): an OCI container may be called "shims" without
+// meeting the sockets.
 func (m *Manager) Socket(id string) string {
-	return filepath.Join(m.StateRoot, "shims", id[:12]+".sock")
+	return filepath.Join(m.StateRoot, ShimsDir, id[:12]+".sock")
 }
+
+// ShimsDir is the directory of the state root that holds the shims'
+// sockets: minirun's only entry there that is not a container.
+const ShimsDir = ".shims"
 
 func (m *Manager) stopFile(id string) string { return filepath.Join(m.dir(id), "stop-requested") }
 
@@ -45,7 +53,7 @@ func (m *Manager) RunDetached(o RunOpts, attachFirst bool, tr *explain.Tracer) (
 	var undo cleanup.Stack
 	defer func() {
 		if retErr != nil {
-			retErr = errors.Join(retErr, undo.Run())
+			retErr = fullDisk(m.DataRoot, errors.Join(retErr, undo.Run()))
 		}
 	}()
 	meta, _, err := m.prepare(o, tr, &undo)
@@ -195,8 +203,12 @@ func (e *shimEvents) Exited(code int, oom, restarting bool) error {
 }
 
 func (e *shimEvents) StopRequested() bool {
-	_, err := os.Stat(e.m.stopFile(e.id))
-	return err == nil
+	if _, err := os.Stat(e.m.stopFile(e.id)); err == nil {
+		return true
+	}
+	// rm renamed the directory away: the container is being removed.
+	_, err := os.Stat(e.m.dir(e.id))
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // Finished unmounts the rootfs (the upper dir stays for `start`), and
@@ -277,7 +289,15 @@ func (m *Manager) Kill(ref string, sig unix.Signal) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(m.stopFile(meta.ID), nil, 0o600); err != nil {
+	return m.signal(meta, c, sig, false)
+}
+
+// signal marks the container as stopped on purpose (the stop file the
+// shim's restart policy reads), then signals its init. bestEffort goes on
+// when the mark cannot be written (a full disk): rm does, since it takes
+// the directory away and the shim reads that as a stop too.
+func (m *Manager) signal(meta *Meta, c *runtime.Container, sig unix.Signal, bestEffort bool) error {
+	if err := os.WriteFile(m.stopFile(meta.ID), nil, 0o600); err != nil && !bestEffort {
 		return err
 	}
 	return c.Signal(sig, nil)
@@ -318,7 +338,7 @@ func (m *Manager) Wait(ref string, timeout time.Duration) (int, error) {
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		meta, err = m.Get(meta.ID)
+		meta, err = m.byID(meta.ID)
 		if errors.Is(err, ErrNotFound) {
 			return -1, fmt.Errorf("container %s was removed", ref)
 		}
