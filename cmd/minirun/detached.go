@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/minirun/minirun/container"
+	"github.com/minirun/minirun/runtime"
 	"github.com/minirun/minirun/shim"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
@@ -140,6 +141,36 @@ var stopCommand = &cli.Command{
 			return m.Stop(ref, time.Duration(c.Int("time"))*time.Second)
 		})
 	},
+}
+
+// killMany is Docker's `kill [-s SIGNAL] CONTAINER CONTAINER…`: with more
+// than two arguments (the OCI form is ID [SIGNAL]), or two that both name
+// Docker containers, they are all signalled in parallel. It reports
+// whether it handled the command.
+func killMany(c *cli.Context) (bool, error) {
+	if c.NArg() < 2 {
+		return false, nil
+	}
+	if c.NArg() == 2 {
+		m, err := openManager(c)
+		if err != nil {
+			return false, nil
+		}
+		for _, ref := range c.Args().Slice() {
+			if _, err := m.Get(ref); err != nil {
+				return false, nil // OCI's kill ID SIGNAL
+			}
+		}
+	}
+	name := c.String("signal")
+	if name == "" {
+		name = "KILL"
+	}
+	sig, err := runtime.ParseSignal(name)
+	if err != nil {
+		return true, err
+	}
+	return true, eachParallel(c, func(m *container.Manager, ref string) error { return m.Kill(ref, sig) })
 }
 
 // parallelLimit bounds how many containers stop at once: each stop is

@@ -118,6 +118,9 @@ var killCommand = &cli.Command{
 		&cli.StringFlag{Name: "signal", Aliases: []string{"s"}, Usage: "Docker: the signal to send (default KILL)"},
 	},
 	Action: func(c *cli.Context) error {
+		if ok, err := killMany(c); ok {
+			return err
+		}
 		if c.NArg() < 1 || c.NArg() > 2 {
 			return fmt.Errorf("kill: expects ID [SIGNAL]")
 		}

@@ -279,6 +279,22 @@ func TestStopManyInParallel(t *testing.T) {
 	}
 }
 
+// kill of several containers signals them all (in parallel, as stop).
+func TestKillMany(t *testing.T) {
+	names := []string{"pkill0", "pkill1", "pkill2"}
+	for _, n := range names {
+		runD(t, n, "busybox", "sleep", "1000")
+	}
+	if out := ok(t, append([]string{"kill"}, names...)...); strings.Join(strings.Fields(out), " ") != strings.Join(names, " ") {
+		t.Fatalf("kill printed %q", out)
+	}
+	for _, n := range names {
+		if code := strings.TrimSpace(ok(t, "wait", n)); code != "137" {
+			t.Fatalf("%s after kill: exit %s, want 137", n, code)
+		}
+	}
+}
+
 // Item 6: a container fills its data root (a 20 MiB tmpfs here). Its exit
 // code is recorded as it was (0, not 137); a later run fails with one line
 // that names the full disk and leaves nothing behind; and `rm -f` removes
