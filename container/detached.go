@@ -319,8 +319,11 @@ func (m *Manager) Stop(ref string, timeout time.Duration) error {
 		}
 		return err
 	}
-	if _, err := m.Wait(ref, timeout); err == nil {
-		return nil
+	// -t 0 is "no grace": straight to SIGKILL (Wait takes 0 as "forever").
+	if timeout > 0 {
+		if _, err := m.Wait(ref, timeout); err == nil {
+			return nil
+		}
 	}
 	if _, c, err := m.Runtime(ref); err == nil {
 		c.Signal(unix.SIGKILL, nil)
