@@ -226,7 +226,7 @@ func (e *shimEvents) Finished() error {
 	}
 	if meta.HostConfig.AutoRemove {
 		// --rm removes the anonymous volumes too, as Docker does.
-		if err := removeContainerDir(e.m.dir(e.id)); err != nil {
+		if err := e.m.discard(e.id); err != nil {
 			return err
 		}
 		return e.m.removeAnonymousVolumes(meta)

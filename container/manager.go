@@ -473,7 +473,7 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("create container dir %s: %w", dir, err)
 	}
-	undo.Add("remove container dir", func() error { return removeContainerDir(dir) })
+	undo.Add("remove container dir", func() error { return m.discard(id) })
 	return meta, nil
 }
 
@@ -586,7 +586,7 @@ func (m *Manager) RemoveWithVolumes(ref string, force, volumes bool) error {
 // then on no other command sees the container, and only the winner tears
 // down its network, runtime state, mount and files.
 func (m *Manager) remove(ref string, meta *Meta, volumes bool) error {
-	tomb := filepath.Join(m.DataRoot, "containers", ".rm-"+meta.ID+"-"+strconv.Itoa(os.Getpid()))
+	tomb := m.tombstone(meta.ID)
 	if err := os.Rename(m.dir(meta.ID), tomb); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("%w: %s", ErrNotFound, ref)
@@ -617,7 +617,29 @@ func (m *Manager) remove(ref string, meta *Meta, volumes bool) error {
 func (m *Manager) removeDir(meta *Meta) error {
 	// A shim killed with SIGKILL could not remove its socket.
 	os.Remove(m.Socket(meta.ID))
-	return removeContainerDir(m.dir(meta.ID))
+	return m.discard(meta.ID)
+}
+
+// tombstone is where this process moves a container's directory to remove
+// it: hidden from every listing, and named by its remover's pid so that
+// sweep can tell an abandoned one.
+func (m *Manager) tombstone(id string) string {
+	return filepath.Join(m.DataRoot, "containers", ".rm-"+id+"-"+strconv.Itoa(os.Getpid()))
+}
+
+// discard removes a container's directory as remove does: renamed out of
+// sight first, so that no listing ever meets it half deleted (it would
+// read as dead), then unmounted and deleted. A directory already gone is
+// already discarded.
+func (m *Manager) discard(id string) error {
+	tomb := m.tombstone(id)
+	if err := os.Rename(m.dir(id), tomb); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	return removeContainerDir(tomb)
 }
 
 // removeContainerDir removes a container's directory, but only after making
