@@ -24,6 +24,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100}
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+# A network of the bench's own, so it neither meets nor changes the
+# machine's default mr0 (10.77.0.0/16).
+export MINIRUN_BRIDGE_NAME=${MINIRUN_BRIDGE_NAME:-mrbench0} MINIRUN_BRIDGE_SUBNET=${MINIRUN_BRIDGE_SUBNET:-10.86.0.0/16}
 work=$(mktemp -d /tmp/minirun-bench-XXXXXX)
 MR=("$work/minirun" --root "$work/run" --data-root "$work/lib")
 cleanup() {

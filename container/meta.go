@@ -14,7 +14,6 @@ import (
 	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/shim"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 )
 
 // Meta is what minirun remembers about a container, shaped like the parts
@@ -104,12 +103,9 @@ func (m *Meta) save(dir string) error {
 		return err
 	}
 	if err := writeFileAtomic(dir, metaFile, b); err != nil {
-		if rerr == nil && errors.Is(err, unix.ENOSPC) {
-			return fmt.Errorf("%w (the state %s is recorded in %s)", err, m.State.Status, stateRecordFile)
-		}
 		return err
 	}
-	return nil
+	return rerr
 }
 
 // writeFileAtomic writes dir/name through a unique temporary file and a
@@ -117,13 +113,13 @@ func (m *Meta) save(dir string) error {
 func writeFileAtomic(dir, name string, b []byte) error {
 	f, err := os.CreateTemp(dir, name+".tmp*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
+		return err // an *fs.PathError: it names the file
 	}
 	_, werr := f.Write(b)
 	cerr := f.Close()
 	if err := errors.Join(werr, cerr); err != nil {
 		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
+		return err
 	}
 	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
 		os.Remove(f.Name())
