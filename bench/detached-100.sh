@@ -68,6 +68,6 @@ awk -v r="$rss" -v s="$pss" -v u="$uss" -v n="$n" -v lo="$pmin" -v hi="$pmax" 'B
 
 names=(); for i in $(seq 1 "$N"); do names+=("c$i"); done
 t0=$(now); "${MR[@]}" stop -t 1 "${names[@]}" >/dev/null; t1=$(now)
-stopped=$("${MR[@]}" ps -a --filter status=exited -q | wc -l)
+stopped=$("${MR[@]}" ps -a -q --filter status=exited | wc -l)
 awk -v d="$(( (t1-t0)/1000000 ))" -v n="$N" -v k="$stopped" 'BEGIN {
   printf "stop -t 1 of %d containers in one command: %.2f s, %d exited (target <= 5 s): %s\n", n, d/1000, k, (d/1000 <= 5 && k == n ? "ok" : "OVER") }'

@@ -295,9 +295,9 @@ func TestKillMany(t *testing.T) {
 	}
 }
 
-// Item 6: a container fills its data root (a 20 MiB tmpfs here), after its
-// start is recorded (otherwise the page freed by that record's rename is
-// left over, and the exit fits in it). Its exit
+// Item 6: a container fills its data root (a 20 MiB tmpfs here) after its
+// start is recorded, to the last byte (large writes leave the tail of the
+// last pages, which a small record would fit in). Its exit
 // code is recorded as it was (0, not 137); a later run fails with one line
 // that names the full disk and leaves nothing behind; and `rm -f` removes
 // the container that filled it.
@@ -340,7 +340,7 @@ func TestFullDataRoot(t *testing.T) {
 		return r.stdout
 	}
 	mustFull("image", "import", "--change", `CMD ["sh"]`, busyboxTar, "busybox")
-	mustFull("run", "-d", "--network", "none", "--name", "filler", "busybox", "sh", "-c", "sleep 1; dd if=/dev/zero of=/fill bs=64k 2>/dev/null; sync; exit 0")
+	mustFull("run", "-d", "--network", "none", "--name", "filler", "busybox", "sh", "-c", "sleep 1; for bs in 64k 4k 1; do dd if=/dev/zero of=/fill$bs bs=$bs 2>/dev/null; done; sync; exit 0")
 	if code := strings.TrimSpace(mustFull("wait", "filler")); code != "0" {
 		t.Fatalf("the container that filled the disk exited 0; recorded %s", code)
 	}
