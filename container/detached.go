@@ -95,15 +95,9 @@ func (m *Manager) spawnShim(id string, attachFirst bool) error {
 	// they shape the shim's heap from its first allocation: a shim idles
 	// for the container's whole life, one container's stdio needs no
 	// parallelism (one P, fewer threads), and collecting at 20% growth
-	// instead of 100% keeps the start-up heap dense. memprofilerate=0
-	// turns off the heap profiler's sampling (one sample per 512 KiB
-	// allocated, by default): its first sample makes the runtime allocate
-	// a hash table of 179,999 bucket pointers (1.4 MB, runtime/mprof.go
-	// buckhash), and each sampled stack dirties another of its pages —
-	// about 1.3 MB of an idle shim's private memory, for a profile nobody
-	// reads. The container's init does not inherit them: runtime.Create
-	// gives it an empty environment.
-	cmd.Env = append(os.Environ(), "GOGC=20", "GOMAXPROCS=1", shimGodebug())
+	// instead of 100% keeps the start-up heap dense. The container's init
+	// does not inherit them: runtime.Create gives it an empty environment.
+	cmd.Env = append(os.Environ(), "GOGC=20", "GOMAXPROCS=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -127,15 +121,6 @@ func (m *Manager) spawnShim(id string, attachFirst bool) error {
 		return &runtime.ExitError{Code: code, Err: errors.New(msg)}
 	}
 	return fmt.Errorf("the shim died before the container started (see %s)", filepath.Join(m.dir(id), "shim.log"))
-}
-
-// shimGodebug is the shim's GODEBUG: the caller's settings, if any, with
-// the heap profiler off (os/exec keeps the last of duplicate variables).
-func shimGodebug() string {
-	if v := os.Getenv("GODEBUG"); v != "" {
-		return "GODEBUG=" + v + ",memprofilerate=0"
-	}
-	return "GODEBUG=memprofilerate=0"
 }
 
 // ShimConfig is what `minirun shim ID` needs to run the container.
