@@ -313,23 +313,55 @@ func (m *Manager) Stop(ref string, timeout time.Duration) error {
 	if meta.State.Status != "running" && meta.State.Status != "restarting" {
 		return nil
 	}
-	if err := m.Kill(ref, unix.SIGTERM); err != nil {
-		if meta, _ := m.Get(ref); meta != nil && meta.State.Status == "exited" {
+	_, c, err := m.Runtime(meta.ID)
+	if err != nil {
+		// Between two starts of a restart policy, or just ended: the
+		// stop file keeps the policy from starting it again.
+		os.WriteFile(m.stopFile(meta.ID), nil, 0o600)
+		_, err := m.Wait(meta.ID, 10*time.Second)
+		return err
+	}
+	// A pidfd (pidfd_open(2)) becomes readable the moment the init dies:
+	// the grace period is one poll(2), not a loop of reads, which matters
+	// when one `stop` waits for a hundred containers at once.
+	pidfd, perr := unix.PidfdOpen(c.Pid(), 0)
+	if perr == nil {
+		defer unix.Close(pidfd)
+	}
+	if err := m.signal(meta, c, unix.SIGTERM, false); err != nil {
+		if meta, _ := m.byID(meta.ID); meta != nil && meta.State.Status == "exited" {
 			return nil
 		}
 		return err
 	}
-	// -t 0 is "no grace": straight to SIGKILL (Wait takes 0 as "forever").
+	// -t 0 is "no grace": straight to SIGKILL.
 	if timeout > 0 {
-		if _, err := m.Wait(ref, timeout); err == nil {
+		if perr == nil {
+			waitReadable(pidfd, timeout)
+		} else if _, err := m.Wait(meta.ID, timeout); err == nil {
 			return nil
 		}
 	}
-	if _, c, err := m.Runtime(ref); err == nil {
+	if c.Status() != runtime.Stopped {
 		c.Signal(unix.SIGKILL, nil)
 	}
-	_, err = m.Wait(ref, 10*time.Second)
+	_, err = m.Wait(meta.ID, 10*time.Second)
 	return err
+}
+
+// waitReadable waits up to timeout for fd to become readable.
+func waitReadable(fd int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(left.Milliseconds())+1)
+		if n > 0 || (err != nil && err != unix.EINTR) {
+			return
+		}
+	}
 }
 
 // Wait blocks until the container has exited (and its shim recorded it),

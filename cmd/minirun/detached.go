@@ -173,10 +173,11 @@ func killMany(c *cli.Context) (bool, error) {
 	return true, eachParallel(c, func(m *container.Manager, ref string) error { return m.Kill(ref, sig) })
 }
 
-// parallelLimit bounds how many containers stop at once: each stop is
-// mostly waiting (for the grace period, then for the shim), so many can
-// overlap, but each also forks no process and holds a few files open.
-const parallelLimit = 50
+// parallelLimit bounds how many containers stop at once. Each stop is a
+// goroutine that mostly waits (one poll(2) on a pidfd for the grace
+// period, then for the shim's record) with a few files open, so the bound
+// is high: with Docker's 50, 100 containers took two grace periods.
+const parallelLimit = 128
 
 // eachParallel runs fn for every container named, up to parallelLimit at
 // a time, as Docker's CLI stops containers in parallel: stopping 100
