@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -29,10 +30,17 @@ import (
 )
 
 // Socket is the shim's attach socket. It lives under the state root with a
-// short name: a unix socket path may not pass 107 bytes (unix(7)).
+// short name: a unix socket path may not pass 107 bytes (unix(7)). Its
+// directory's name starts with a dot, which no container id may (see
+// runtime.ValidateID): an OCI container may be called "shims" without
+// meeting the sockets.
 func (m *Manager) Socket(id string) string {
-	return filepath.Join(m.StateRoot, "shims", id[:12]+".sock")
+	return filepath.Join(m.StateRoot, ShimsDir, id[:12]+".sock")
 }
+
+// ShimsDir is the directory of the state root that holds the shims'
+// sockets: minirun's only entry there that is not a container.
+const ShimsDir = ".shims"
 
 func (m *Manager) stopFile(id string) string { return filepath.Join(m.dir(id), "stop-requested") }
 
@@ -45,7 +53,7 @@ func (m *Manager) RunDetached(o RunOpts, attachFirst bool, tr *explain.Tracer) (
 	var undo cleanup.Stack
 	defer func() {
 		if retErr != nil {
-			retErr = errors.Join(retErr, undo.Run())
+			retErr = fullDisk(m.DataRoot, errors.Join(retErr, undo.Run()))
 		}
 	}()
 	meta, _, err := m.prepare(o, tr, &undo)
@@ -211,8 +219,12 @@ func (e *shimEvents) Exited(code int, oom, restarting bool) error {
 }
 
 func (e *shimEvents) StopRequested() bool {
-	_, err := os.Stat(e.m.stopFile(e.id))
-	return err == nil
+	if _, err := os.Stat(e.m.stopFile(e.id)); err == nil {
+		return true
+	}
+	// rm renamed the directory away: the container is being removed.
+	_, err := os.Stat(e.m.dir(e.id))
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // Finished unmounts the rootfs (the upper dir stays for `start`), and
@@ -230,7 +242,7 @@ func (e *shimEvents) Finished() error {
 	}
 	if meta.HostConfig.AutoRemove {
 		// --rm removes the anonymous volumes too, as Docker does.
-		if err := removeContainerDir(e.m.dir(e.id)); err != nil {
+		if err := e.m.discard(e.id); err != nil {
 			return err
 		}
 		return e.m.removeAnonymousVolumes(meta)
@@ -300,7 +312,15 @@ func (m *Manager) Kill(ref string, sig unix.Signal) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(m.stopFile(meta.ID), nil, 0o600); err != nil {
+	return m.signal(meta, c, sig, false)
+}
+
+// signal marks the container as stopped on purpose (the stop file the
+// shim's restart policy reads), then signals its init. bestEffort goes on
+// when the mark cannot be written (a full disk): rm does, since it takes
+// the directory away and the shim reads that as a stop too.
+func (m *Manager) signal(meta *Meta, c *runtime.Container, sig unix.Signal, bestEffort bool) error {
+	if err := os.WriteFile(m.stopFile(meta.ID), nil, 0o600); err != nil && !bestEffort {
 		return err
 	}
 	return c.Signal(sig, nil)
@@ -316,20 +336,55 @@ func (m *Manager) Stop(ref string, timeout time.Duration) error {
 	if meta.State.Status != "running" && meta.State.Status != "restarting" {
 		return nil
 	}
-	if err := m.Kill(ref, unix.SIGTERM); err != nil {
-		if meta, _ := m.Get(ref); meta != nil && meta.State.Status == "exited" {
+	_, c, err := m.Runtime(meta.ID)
+	if err != nil {
+		// Between two starts of a restart policy, or just ended: the
+		// stop file keeps the policy from starting it again.
+		os.WriteFile(m.stopFile(meta.ID), nil, 0o600)
+		_, err := m.Wait(meta.ID, 10*time.Second)
+		return err
+	}
+	// A pidfd (pidfd_open(2)) becomes readable the moment the init dies:
+	// the grace period is one poll(2), not a loop of reads, which matters
+	// when one `stop` waits for a hundred containers at once.
+	pidfd, perr := unix.PidfdOpen(c.Pid(), 0)
+	if perr == nil {
+		defer unix.Close(pidfd)
+	}
+	if err := m.signal(meta, c, unix.SIGTERM, false); err != nil {
+		if meta, _ := m.byID(meta.ID); meta != nil && meta.State.Status == "exited" {
 			return nil
 		}
 		return err
 	}
-	if _, err := m.Wait(ref, timeout); err == nil {
-		return nil
+	// -t 0 is "no grace": straight to SIGKILL.
+	if timeout > 0 {
+		if perr == nil {
+			waitReadable(pidfd, timeout)
+		} else if _, err := m.Wait(meta.ID, timeout); err == nil {
+			return nil
+		}
 	}
-	if _, c, err := m.Runtime(ref); err == nil {
+	if c.Status() != runtime.Stopped {
 		c.Signal(unix.SIGKILL, nil)
 	}
-	_, err = m.Wait(ref, 10*time.Second)
+	_, err = m.Wait(meta.ID, 10*time.Second)
 	return err
+}
+
+// waitReadable waits up to timeout for fd to become readable.
+func waitReadable(fd int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(left.Milliseconds())+1)
+		if n > 0 || (err != nil && err != unix.EINTR) {
+			return
+		}
+	}
 }
 
 // Wait blocks until the container has exited (and its shim recorded it),
@@ -341,7 +396,7 @@ func (m *Manager) Wait(ref string, timeout time.Duration) (int, error) {
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		meta, err = m.Get(meta.ID)
+		meta, err = m.byID(meta.ID)
 		if errors.Is(err, ErrNotFound) {
 			return -1, fmt.Errorf("container %s was removed", ref)
 		}

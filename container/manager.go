@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/image"
 	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/internal/crashpoint"
 	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/overlay"
 	"github.com/minirun/minirun/runtime"
@@ -146,6 +148,12 @@ func (m *Manager) List() ([]*Meta, error) {
 }
 
 // records reads every container's meta.json, as recorded: not refreshed.
+// Entries whose name starts with a dot are not containers: .new-<id> is
+// one being made (reserve), .rm-<id>-<pid> one being removed (remove).
+// A container directory with no readable meta.json (left by an older
+// minirun, or damaged) is still listed, as "dead", so that ps -a shows it
+// and rm removes it (Docker's "Dead" state: a container it could not
+// finish removing).
 func (m *Manager) records() ([]*Meta, error) {
 	ents, err := os.ReadDir(filepath.Join(m.DataRoot, "containers"))
 	if err != nil {
@@ -153,16 +161,47 @@ func (m *Manager) records() ([]*Meta, error) {
 	}
 	var out []*Meta
 	for _, e := range ents {
-		if !e.IsDir() {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		meta, err := loadMeta(m.dir(e.Name()))
 		if err != nil {
-			continue // being created or removed right now
+			if meta = m.deadRecord(e.Name()); meta == nil {
+				continue
+			}
 		}
 		out = append(out, meta)
 	}
 	return out, nil
+}
+
+// deadRecord stands for a container directory that has no meta.json to
+// read: its id and where its rootfs would be mounted, so rm can unmount
+// and remove it. Its name is lost with its meta.json.
+func (m *Manager) deadRecord(id string) *Meta {
+	if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
+		return nil // not a directory minirun made
+	}
+	fi, err := os.Stat(m.dir(id))
+	if err != nil {
+		return nil
+	}
+	return &Meta{ID: id, Created: fi.ModTime().UTC(), State: State{Status: "dead"},
+		GraphDriver: GraphDriver{Name: "overlay2", Data: map[string]string{"MergedDir": filepath.Join(m.dir(id), "merged")}}}
+}
+
+// byID reads one container's record, refreshed: what polling loops use,
+// so that waiting on one container does not read all of them.
+func (m *Manager) byID(id string) (*Meta, error) {
+	meta, err := loadMeta(m.dir(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.refresh(meta)
+	return meta, nil
 }
 
 // names returns the name of every container, and their ids. Exited
@@ -237,6 +276,12 @@ func (m *Manager) refresh(meta *Meta) {
 // are read in. Only the container found has its record refreshed against
 // the kernel.
 func (m *Manager) Get(ref string) (*Meta, error) {
+	if len(ref) == 64 {
+		// A full id names its directory: no need to read every record.
+		if meta, err := m.byID(ref); err == nil {
+			return meta, nil
+		}
+	}
 	all, err := m.records()
 	if err != nil {
 		return nil, err
@@ -337,6 +382,7 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 	if err != nil {
 		return nil, nil, err
 	}
+	crashpoint.At("run-after-reserve")
 	// Whoever reserves the address later (the shim, or Run) may fail to
 	// create the container: whatever was reserved for it goes back.
 	undo.Add("detach networks", func() error { return m.detachNetworks(meta.ID) })
@@ -359,6 +405,7 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 	if err != nil {
 		return nil, nil, err
 	}
+	crashpoint.At("run-after-rootfs")
 	spec, err := buildSpec(img.Config.Config, o, meta.ID, rootfs)
 	if err != nil {
 		return nil, nil, err
@@ -394,6 +441,7 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 	if err := meta.save(dir); err != nil {
 		return nil, nil, err
 	}
+	crashpoint.At("run-after-bundle")
 	return meta, spec, nil
 }
 
@@ -401,7 +449,7 @@ func (m *Manager) Run(o RunOpts, stdio IO, tr *explain.Tracer) (code int, retErr
 	var undo cleanup.Stack
 	defer func() {
 		if retErr != nil {
-			retErr = errors.Join(retErr, undo.Run())
+			retErr = fullDisk(m.DataRoot, errors.Join(retErr, undo.Run()))
 		}
 	}()
 	meta, spec, err := m.prepare(o, tr, &undo)
@@ -493,17 +541,22 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 	if id, ok := shadowsID(name, ids); ok {
 		return nil, fmt.Errorf("the container name %q is the start of container %s's id: choose another name", name, id[:shortIDLen])
 	}
+	// What a killed reserve or rm left is cleared under the same lock.
+	m.sweep()
+	// The directory is made under a hidden name and renamed into place
+	// with its meta.json (and state record) inside: containers/<id> never
+	// exists without its record, whatever kills this process when.
 	id := newID()
 	if name == "" {
 		if name, err = generateName(id, taken); err != nil {
 			return nil, err
 		}
 	}
-	dir := m.dir(id)
-	if err := os.Mkdir(dir, dataRootMode); err != nil {
+	dir, tmp := m.dir(id), filepath.Join(m.DataRoot, "containers", ".new-"+id)
+	if err := os.Mkdir(tmp, dataRootMode); err != nil {
 		return nil, fmt.Errorf("create container dir: %w", err)
 	}
-	undo.Add("remove container dir", func() error { return removeContainerDir(dir) })
+	crashpoint.At("reserve-after-mkdir")
 	meta := &Meta{
 		ID: id, Name: name, Created: time.Now().UTC(), Image: img.ID, ImageRef: o.Image,
 		Config: Config{Tty: o.TTY, OpenStdin: o.Interactive, Image: o.Image, Cmd: img.Config.Config.Cmd, Entrypoint: img.Config.Config.Entrypoint, Labels: o.Labels},
@@ -520,10 +573,47 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 	if layers, err := m.Images.LayerDirs(img); err == nil {
 		meta.GraphDriver.Data["LowerDir"] = strings.Join(layers, ":")
 	}
-	if err := meta.save(dir); err != nil {
-		return nil, err
+	if err := meta.save(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("create container: %w", err)
 	}
+	// RENAME_NOREPLACE (rename(2)): never onto an existing directory.
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("create container dir %s: %w", dir, err)
+	}
+	undo.Add("remove container dir", func() error { return m.discard(id) })
 	return meta, nil
+}
+
+// fullDisk names the full data root in an error caused by ENOSPC, so the
+// one line a user reads says what to free.
+func fullDisk(root string, err error) error {
+	if errors.Is(err, unix.ENOSPC) {
+		return fmt.Errorf("the data root %s is full: %w", root, err)
+	}
+	return err
+}
+
+// sweep removes what a killed process left hidden in containers/: the
+// .new-<id> of a reserve (the caller holds the lock, so no reserve is
+// under way) and the .rm-<id>-<pid> of a remover whose pid is gone.
+func (m *Manager) sweep() {
+	base := filepath.Join(m.DataRoot, "containers")
+	ents, _ := os.ReadDir(base)
+	for _, e := range ents {
+		name := e.Name()
+		switch {
+		case strings.HasPrefix(name, ".new-"):
+			os.RemoveAll(filepath.Join(base, name))
+		case strings.HasPrefix(name, ".rm-"):
+			i := strings.LastIndexByte(name, '-')
+			pid, err := strconv.Atoi(name[i+1:])
+			if err != nil || unix.Kill(pid, 0) == unix.ESRCH {
+				removeContainerDir(filepath.Join(base, name))
+			}
+		}
+	}
 }
 
 // stop tears down what a running container needed and an exited one does
@@ -575,41 +665,95 @@ func (m *Manager) RemoveWithVolumes(ref string, force, volumes bool) error {
 		}
 		// Kill it and let its shim record the end, so the two never
 		// tear the same container down at once.
-		if meta.State.Paused {
-			if _, c, err := m.Runtime(ref); err == nil {
+		if _, c, err := m.Runtime(meta.ID); err == nil {
+			if meta.State.Paused {
 				c.Resume(nil)
 			}
+			// The stop file only keeps the restart policy from acting;
+			// on a full disk it cannot be made, and rm goes on (the
+			// shim also takes a removed directory as a stop).
+			if err := m.signal(meta, c, unix.SIGKILL, true); err == nil {
+				m.Wait(meta.ID, 10*time.Second)
+			}
 		}
-		if err := m.Kill(ref, unix.SIGKILL); err == nil {
-			m.Wait(ref, 10*time.Second)
-		}
-		if meta, err = m.Get(ref); errors.Is(err, ErrNotFound) {
-			return nil // it was run with --rm: its shim removed it
+		if meta, err = m.byID(meta.ID); errors.Is(err, ErrNotFound) {
+			return nil // it was run with --rm, or another rm won: it is gone
 		} else if err != nil {
 			return err
 		}
 	}
-	if err := m.stop(meta, nil); err != nil {
-		return err
+	return m.remove(ref, meta, volumes)
+}
+
+// remove tears a stopped container down. Nothing is written on the way:
+// a container that filled the disk must still be removable.
+//
+// Several `rm` may race for one container. The first step decides: the
+// container's directory is renamed to a tombstone (.rm-<id>-<pid>), and
+// rename(2) is atomic, so exactly one remover wins; the others find no
+// directory and answer "no such container", as if they came after. From
+// then on no other command sees the container, and only the winner tears
+// down its network, runtime state, mount and files.
+func (m *Manager) remove(ref string, meta *Meta, volumes bool) error {
+	tomb := m.tombstone(meta.ID)
+	if err := os.Rename(m.dir(meta.ID), tomb); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s", ErrNotFound, ref)
+		}
+		return fmt.Errorf("remove container %s: %w", ref, err)
+	}
+	var errs []error
+	if err := m.detachNetworks(meta.ID); err != nil {
+		errs = append(errs, err)
+	}
+	if c, err := runtime.Load(m.StateRoot, meta.ID); err == nil {
+		if err := c.Delete(true, nil); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	// Its shim releases the volumes when the container ends; a shim that
 	// was killed could not (releasing twice is harmless).
 	if err := m.releaseVolumes(meta); err != nil {
-		return err
+		errs = append(errs, err)
 	}
-	if err := m.removeDir(meta); err != nil {
-		return err
+	// A shim killed with SIGKILL could not remove its socket.
+	os.Remove(m.Socket(meta.ID))
+	// The overlay is unmounted at its new place, then the files go.
+	if err := removeContainerDir(tomb); err != nil {
+		errs = append(errs, err)
 	}
 	if volumes {
-		return m.removeAnonymousVolumes(meta)
+		errs = append(errs, m.removeAnonymousVolumes(meta))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (m *Manager) removeDir(meta *Meta) error {
 	// A shim killed with SIGKILL could not remove its socket.
 	os.Remove(m.Socket(meta.ID))
-	return removeContainerDir(m.dir(meta.ID))
+	return m.discard(meta.ID)
+}
+
+// tombstone is where this process moves a container's directory to remove
+// it: hidden from every listing, and named by its remover's pid so that
+// sweep can tell an abandoned one.
+func (m *Manager) tombstone(id string) string {
+	return filepath.Join(m.DataRoot, "containers", ".rm-"+id+"-"+strconv.Itoa(os.Getpid()))
+}
+
+// discard removes a container's directory as remove does: renamed out of
+// sight first, so that no listing ever meets it half deleted (it would
+// read as dead), then unmounted and deleted. A directory already gone is
+// already discarded.
+func (m *Manager) discard(id string) error {
+	tomb := m.tombstone(id)
+	if err := os.Rename(m.dir(id), tomb); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	return removeContainerDir(tomb)
 }
 
 // removeContainerDir removes a container's directory, but only after making

@@ -17,6 +17,7 @@ import (
 	"github.com/minirun/minirun/cgroups"
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/internal/crashpoint"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -117,6 +118,12 @@ func Create(o CreateOpts) (c *Container, retErr error) {
 		dir: filepath.Join(o.Root, o.ID),
 		tr:  o.Tracer,
 	}
+	// The cgroup's path is known (and checked) before anything is made:
+	// the first state.json names it, so that whatever kills create later
+	// leaves a cgroup that delete can find.
+	if cr.cgroup, err = cgroups.New(spec.Linux.CgroupsPath, o.ID, o.Tracer); err != nil {
+		return nil, err
+	}
 	var undo cleanup.Stack
 	defer func() {
 		if retErr != nil {
@@ -129,6 +136,7 @@ func Create(o CreateOpts) (c *Container, retErr error) {
 		cr.createCgroup,
 		func() error { return cr.tr.Run(cr.clonePlan(), &undo) },
 		cr.applyCgroup,
+		func() error { crashpoint.At("create-after-cgroup"); return nil },
 		func() error { return cr.tr.Run(cr.configPlan(), &undo) },
 	} {
 		if err := phase(); err != nil {
@@ -182,10 +190,11 @@ type creator struct {
 func (cr *creator) prepPlan() explain.Plan {
 	return explain.Plan{{
 		ID: "lifecycle-state-dir", Chapter: explain.ChapterLifecycle,
-		Title: explain.Text{PT: "Cria o diretório de estado " + cr.dir, EN: "Create the state directory " + cr.dir},
-		Why: explain.Text{PT: "Cada contêiner tem o seu; criá-lo é atômico, e um id repetido falha aqui.",
-			EN: "Each container has its own; creating it is atomic, so a duplicate id fails here."},
-		Shell: "mkdir " + cr.dir,
+		Title: explain.Text{PT: "Cria o diretório de estado " + cr.dir + " e um state.json 'creating'",
+			EN: "Create the state directory " + cr.dir + " and a 'creating' state.json"},
+		Why: explain.Text{PT: "Cada contêiner tem o seu; criá-lo é atômico, e um id repetido falha aqui. O state.json, gravado de forma atômica antes de qualquer cgroup ou processo, diz o que o create fará: se ele for morto no meio, delete sabe o que remover.",
+			EN: "Each container has its own; creating it is atomic, so a duplicate id fails here. state.json, written atomically before any cgroup or process exists, says what create will make: if create is killed halfway, delete knows what to remove."},
+		Shell: "mkdir " + cr.dir + " && echo '{\"creating\": true, ...}' > " + filepath.Join(cr.dir, stateFile) + ".tmp && mv " + filepath.Join(cr.dir, stateFile) + ".tmp " + filepath.Join(cr.dir, stateFile),
 		Do: func() error {
 			if err := os.Mkdir(cr.dir, 0o711); err != nil {
 				if errors.Is(err, fs.ErrExist) {
@@ -193,6 +202,12 @@ func (cr *creator) prepPlan() explain.Plan {
 				}
 				return fmt.Errorf("create state dir %s: %w", cr.dir, err)
 			}
+			crashpoint.At("create-after-state-dir")
+			if err := cr.saveCreating(); err != nil {
+				os.RemoveAll(cr.dir)
+				return err
+			}
+			crashpoint.At("create-after-creating")
 			return nil
 		},
 		Undo: func() error { return os.RemoveAll(cr.dir) },
@@ -360,15 +375,10 @@ func (cr *creator) configPlan() explain.Plan {
 // createCgroup makes the container's cgroups before the init exists, so
 // the rollback order is right: kill the init first, then remove its cgroup.
 func (cr *creator) createCgroup() error {
-	mgr, err := cgroups.New(cr.spec.Linux.CgroupsPath, cr.o.ID, cr.tr)
-	if err != nil {
+	if err := cr.cgroup.Create(); err != nil {
 		return err
 	}
-	if err := mgr.Create(); err != nil {
-		return err
-	}
-	cr.undo.Add("remove cgroup", mgr.Destroy)
-	cr.cgroup = mgr
+	cr.undo.Add("remove cgroup", cr.cgroup.Destroy)
 	return nil
 }
 
@@ -408,8 +418,9 @@ func withDeviceNodes(r *specs.LinuxResources, extra []specs.LinuxDevice) *specs.
 
 // startInit re-executes minirun as the container's init in new namespaces.
 func (cr *creator) startInit() error {
-	cmd := exec.Command("minirun", InitArg)
-	cmd.Args[0] = "minirun"
+	// Not exec.Command: its PATH lookup of "minirun" fails where minirun
+	// is not installed, and Start returns that error even once Path is set.
+	cmd := &exec.Cmd{Args: []string{"minirun", InitArg}}
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = orStd(cr.o.Stdin, os.Stdin), orStd(cr.o.Stdout, os.Stdout), orStd(cr.o.Stderr, os.Stderr)
 	cmd.ExtraFiles = []*os.File{cr.child, cr.fifo} // fd 3 and fd 4
@@ -553,20 +564,40 @@ func (cr *creator) createRuntimeHooks() error {
 	return runHooks(h.CreateRuntime, state, "createRuntime")
 }
 
+// saveCreating writes the first state.json, with config.json beside it:
+// status creating, this process as the creator, and the cgroup create is
+// about to make.
+func (cr *creator) saveCreating() error {
+	self, err := readProcStat(os.Getpid())
+	if err != nil {
+		return fmt.Errorf("read own start time: %w", err)
+	}
+	st := &savedState{
+		ID: cr.o.ID, Bundle: cr.bundle, Created: time.Now().UTC(), Annotations: cr.spec.Annotations,
+		Config: cr.spec, CgroupPath: cr.cgroup.Path(),
+		Creating: true, Creator: os.Getpid(), CreatorStart: self.StartTime,
+	}
+	return st.save(cr.dir)
+}
+
+// saveState replaces the 'creating' state.json with the created one: the
+// init's pid and start time. config.json was written with the first one.
 func (cr *creator) saveState() error {
 	pid := cr.cmd.Process.Pid
 	ps, err := readProcStat(pid)
 	if err != nil {
 		return fmt.Errorf("read start time of init %d: %w", pid, err)
 	}
-	cr.st = &savedState{
+	st := savedState{
 		ID: cr.o.ID, Bundle: cr.bundle, Pid: pid, StartTime: ps.StartTime,
-		Created: time.Now().UTC(), Annotations: cr.spec.Annotations, Config: cr.spec,
+		Created: time.Now().UTC(), Annotations: cr.spec.Annotations,
 		CgroupPath: cr.cgroup.Path(),
 	}
-	if err := cr.st.save(cr.dir); err != nil {
+	if err := st.save(cr.dir); err != nil {
 		return err
 	}
+	st.Config = cr.spec
+	cr.st = &st
 	if cr.o.PidFile != "" {
 		if err := writeFileAtomic(cr.o.PidFile, []byte(strconv.Itoa(pid))); err != nil {
 			return fmt.Errorf("write pid file: %w", err)
@@ -787,6 +818,11 @@ func (c *Container) Wait() (int, error) {
 // Each removal treats "already gone" as success, so Delete can be retried.
 func (c *Container) Delete(force bool, tr *explain.Tracer) error {
 	st := c.Status()
+	if st == Creating || (!canDelete(st) && c.st.Pid <= 0) {
+		// Its create is still at work (and owns the rollback); and never
+		// kill(0): that would signal this whole process group.
+		return &TransitionError{Op: "delete", Status: st}
+	}
 	if !canDelete(st) {
 		if !force {
 			return &TransitionError{Op: "delete", Status: st}
@@ -816,6 +852,16 @@ func (c *Container) Delete(force bool, tr *explain.Tracer) error {
 				if err != nil {
 					return err
 				}
+				// What is still in the cgroup dies first, as runc's destroy
+				// signals every process of it: the init of a create that
+				// was killed before it saved the pid (no pid to kill but
+				// this way), or the children of an init that had no pid
+				// namespace of its own. rmdir then waits for them to go.
+				if pids, err := mgr.Procs(); err == nil {
+					for _, pid := range pids {
+						unix.Kill(pid, unix.SIGKILL)
+					}
+				}
 				if err := mgr.Destroy(); err != nil {
 					return err
 				}
@@ -833,6 +879,31 @@ func (c *Container) Delete(force bool, tr *explain.Tracer) error {
 			return nil
 		},
 	}, nil)
+}
+
+// DeleteByID is `delete [--force] ID`. With force it also removes what a
+// create killed before its first state.json left: a state directory with
+// no state.json, hence no cgroup or process yet (state.json is written
+// before either). runc's delete does the same for "an aborted start".
+func DeleteByID(root, id string, force bool, tr *explain.Tracer) error {
+	c, err := Load(root, id)
+	if err == nil {
+		return c.Delete(force, tr)
+	}
+	if !force || !errors.Is(err, ErrNotExist) {
+		return err
+	}
+	if root == "" {
+		root = DefaultRoot
+	}
+	dir := filepath.Join(root, id)
+	if _, serr := os.Lstat(dir); serr != nil {
+		return err // nothing there at all
+	}
+	if rerr := os.RemoveAll(dir); rerr != nil {
+		return fmt.Errorf("remove partial state dir %s: %w", dir, rerr)
+	}
+	return nil
 }
 
 // waitStopped waits until the kernel says the init is gone. A container

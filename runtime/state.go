@@ -49,6 +49,19 @@ type savedState struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 	CgroupPath  string            `json:"cgroupPath,omitempty"`
 	Paused      bool              `json:"paused,omitempty"`
+	// Creating is true from the moment the state directory exists until
+	// create saves the init's pid. state.json is written this way first,
+	// before any cgroup or process exists, so that a create killed at any
+	// later point leaves a state that names what it made (CgroupPath):
+	// delete can then remove it, as runc's delete destroys a container
+	// whose create died. (A create killed before even this first write
+	// leaves a directory without state.json; delete --force removes it.)
+	Creating bool `json:"creating,omitempty"`
+	// Creator and CreatorStart are the pid and start time of the process
+	// that runs create: while it lives the container is "creating"; once
+	// it died with Creating still set, the container is stopped.
+	Creator      int    `json:"creator,omitempty"`
+	CreatorStart uint64 `json:"creatorStart,omitempty"`
 	// Config is the spec as it was at create time: delete needs its hooks
 	// and cgroup settings even if the bundle changed or vanished since.
 	// It is kept beside state.json, in config.json: the spec is most of
@@ -68,6 +81,8 @@ const (
 var validID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_+.-]*$`) })
 
 // ValidateID rejects ids that are empty, too long or could escape the root.
+// An id never starts with a dot: minirun's own entries in a state root
+// (the shims' sockets in .shims) start with one, so no id can name them.
 func ValidateID(id string) error {
 	if !validID().MatchString(id) || id == "." || id == ".." || strings.Contains(id, "..") || len(id) > 1024 {
 		return fmt.Errorf("%w %q: use letters, digits and . _ + - only", ErrInvalidID, id)
@@ -160,11 +175,26 @@ func readProcStat(pid int) (procStat, error) {
 	return procStat{State: f[0][0], StartTime: st}, nil
 }
 
+// alive reports whether pid is still the process that started at start.
+func alive(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	ps, err := readProcStat(pid)
+	return err == nil && ps.State != 'Z' && ps.StartTime == start
+}
+
 // statusOf computes the status from the kernel's truth: the process must
 // exist, not be a zombie, and have the start time recorded at create. The
 // exec FIFO exists from create until start, so its presence tells created
 // from running.
 func statusOf(dir string, s *savedState) Status {
+	if s.Creating {
+		if alive(s.Creator, s.CreatorStart) {
+			return Creating
+		}
+		return Stopped // its create died: delete removes what it left
+	}
 	if s.Pid <= 0 {
 		return Stopped
 	}

@@ -54,3 +54,59 @@ func TestStateKeepsTheSpecBeside(t *testing.T) {
 		t.Fatal("StatusOf of a missing container succeeded")
 	}
 }
+
+// A 'creating' state.json is "creating" while its creator lives, and
+// "stopped" once the creator died: delete may then remove what it left,
+// and DeleteByID --force removes a state dir that has no state.json yet.
+func TestCreatingStateAndPartialDelete(t *testing.T) {
+	root := t.TempDir()
+	self, err := readProcStat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &specs.Spec{Version: specs.Version, Process: &specs.Process{Args: []string{"sh"}}}
+	for _, tc := range []struct {
+		id    string
+		start uint64
+		want  Status
+	}{
+		{"live", self.StartTime, Creating},
+		{"dead", self.StartTime + 1, Stopped}, // another process with this pid
+	} {
+		dir := filepath.Join(root, tc.id)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		st := &savedState{ID: tc.id, Config: spec, Creating: true, Creator: os.Getpid(), CreatorStart: tc.start}
+		if err := st.save(dir); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := StatusOf(root, tc.id); err != nil || s != tc.want {
+			t.Fatalf("%s: StatusOf = %v, %v; want %v", tc.id, s, err, tc.want)
+		}
+	}
+	if err := DeleteByID(root, "live", true, nil); err == nil {
+		t.Fatal("delete --force of a container whose create is at work succeeded")
+	}
+	if err := DeleteByID(root, "dead", false, nil); err != nil {
+		t.Fatalf("delete of a container whose create died: %v", err)
+	}
+	partial := filepath.Join(root, "partial")
+	if err := os.Mkdir(partial, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := DeleteByID(root, "partial", false, nil); err == nil {
+		t.Fatal("delete without --force removed a dir without state.json")
+	}
+	if err := DeleteByID(root, "partial", true, nil); err != nil {
+		t.Fatalf("delete --force of a dir without state.json: %v", err)
+	}
+	for _, id := range []string{"dead", "partial"} {
+		if _, err := os.Stat(filepath.Join(root, id)); err == nil {
+			t.Fatalf("%s is still there", id)
+		}
+	}
+	if err := DeleteByID(root, "nothing", true, nil); err == nil {
+		t.Fatal("delete --force of an id that never existed succeeded")
+	}
+}

@@ -118,6 +118,8 @@ func statusText(m *container.Meta) string {
 		return fmt.Sprintf("Restarting (%d) %s", m.State.ExitCode, ago(m.State.FinishedAt))
 	case "exited":
 		return fmt.Sprintf("Exited (%d) %s", m.State.ExitCode, ago(m.State.FinishedAt))
+	case "dead":
+		return "Dead" // its record is lost: rm removes it
 	}
 	return "Created"
 }

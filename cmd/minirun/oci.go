@@ -118,6 +118,9 @@ var killCommand = &cli.Command{
 		&cli.StringFlag{Name: "signal", Aliases: []string{"s"}, Usage: "Docker: the signal to send (default KILL)"},
 	},
 	Action: func(c *cli.Context) error {
+		if ok, err := killMany(c); ok {
+			return err
+		}
 		if c.NArg() < 1 || c.NArg() > 2 {
 			return fmt.Errorf("kill: expects ID [SIGNAL]")
 		}
@@ -162,11 +165,11 @@ var deleteCommand = &cli.Command{
 	Name: "delete", Usage: "delete a stopped container (--force: kill it first)", ArgsUsage: "ID",
 	Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}}},
 	Action: func(c *cli.Context) error {
-		ctr, err := loadOne(c)
+		id, err := oneID(c)
 		if err != nil {
 			return err
 		}
-		return ctr.Delete(c.Bool("force"), nil)
+		return runtime.DeleteByID(c.String("root"), id, c.Bool("force"), nil)
 	},
 }
 

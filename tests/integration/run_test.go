@@ -215,7 +215,7 @@ func listDir(t *testing.T, dir string) []string {
 	}
 	var out []string
 	for _, e := range ents {
-		if e.Name() == "shims" { // the shims' sockets live here
+		if e.Name() == ".shims" { // the shims' sockets live here (container.ShimsDir)
 			continue
 		}
 		out = append(out, e.Name())
