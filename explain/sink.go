@@ -22,6 +22,11 @@ type TextSink struct {
 	// the chapters in Also); the other steps still run, silently.
 	Only Chapter
 	Also []Chapter
+	// Steps, when not nil, narrates only the steps whose ID it holds
+	// (`minirun explain --slide N`); the others still run, silently.
+	Steps map[string]bool
+	// Shown counts the steps narrated so far.
+	Shown int
 
 	mu sync.Mutex
 	rd *bufio.Reader
@@ -35,6 +40,9 @@ func (s *TextSink) width() int {
 }
 
 func (s *TextSink) shown(ev *Event) bool {
+	if s.Steps != nil {
+		return s.Steps[ev.Step.ID]
+	}
 	if s.Only == "" || ev.Step.Chapter == s.Only {
 		return true
 	}
@@ -47,9 +55,9 @@ func (s *TextSink) shown(ev *Event) bool {
 }
 
 // labels holds the few fixed words of the narration.
-var labels = map[Lang][4]string{
-	PT: {"por quê", "comando", "slide", "evidência"},
-	EN: {"why", "shell", "slide", "evidence"},
+var labels = map[Lang][5]string{
+	PT: {"por quê", "comando", "", "evidência", "página"},
+	EN: {"why", "shell", "", "evidence", "docs"},
 }
 
 func (s *TextSink) label(i int) string {
@@ -72,13 +80,18 @@ func (s *TextSink) Begin(ev *Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := ev.Step
+	s.Shown++
 	fmt.Fprintln(s.W)
 	s.wrapWith(fmt.Sprintf("[%d] %s: ", ev.Seq, st.Chapter), st.Title.In(s.Lang))
 	s.wrap(s.label(0), st.Why.In(s.Lang))
 	if st.Shell != "" {
 		s.wrap(s.label(1), "$ "+st.Shell)
 	}
-	s.wrap(s.label(2), ev.Anchor)
+	if len(ev.Slides) > 0 {
+		// "slide 26 · DNS RR": the word is the same in both languages.
+		s.wrapWith("    ", strings.Join(ev.Slides, "; "))
+	}
+	s.wrap(s.label(4), ev.Anchor)
 	if s.Pause && !ev.DryRun {
 		fmt.Fprint(s.W, "    [Enter] ")
 		if s.rd == nil {
@@ -115,9 +128,12 @@ func (s *TextSink) wrap(label, text string) {
 }
 
 // wrapWith prints text after prefix, folded to the sink's width.
-func (s *TextSink) wrapWith(prefix, text string) {
-	indent := strings.Repeat(" ", 6)
-	max := s.width()
+func (s *TextSink) wrapWith(prefix, text string) { fold(s.W, prefix, 6, s.width(), text) }
+
+// fold prints text after prefix, folded to max columns; lines after the
+// first are indented by indent spaces.
+func fold(w io.Writer, prefix string, indentN, max int, text string) {
+	indent := strings.Repeat(" ", indentN)
 	first := true
 	for _, line := range strings.Split(text, "\n") {
 		words := splitLong(strings.Fields(line), max-len(indent))
@@ -128,22 +144,22 @@ func (s *TextSink) wrapWith(prefix, text string) {
 		}
 		n := len([]rune(cur))
 		empty := true
-		for _, w := range words {
-			wl := len([]rune(w))
+		for _, word := range words {
+			wl := len([]rune(word))
 			if !empty && n+1+wl > max {
-				fmt.Fprintln(s.W, cur)
-				cur, n, empty = indent+w, len(indent)+wl, false
+				fmt.Fprintln(w, cur)
+				cur, n, empty = indent+word, len(indent)+wl, false
 				continue
 			}
 			if !empty {
 				cur += " "
 				n++
 			}
-			cur += w
+			cur += word
 			n += wl
 			empty = false
 		}
-		fmt.Fprintln(s.W, cur)
+		fmt.Fprintln(w, cur)
 	}
 }
 

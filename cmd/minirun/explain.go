@@ -30,8 +30,9 @@ var demoCommand = map[explain.Chapter]string{
 var explainCommand = &cli.Command{
 	Name:      "explain",
 	Usage:     "narrate what minirun does, chapter by chapter (runs a real container)",
-	ArgsUsage: "[CHAPTER]",
+	ArgsUsage: "[CHAPTER | slides]",
 	Flags: []cli.Flag{
+		&cli.IntFlag{Name: "slide", Usage: "narrate only what slide `N` of the course's deck shows (see `minirun explain slides`)"},
 		&cli.BoolFlag{Name: "pause", Usage: "wait for Enter before each step (live demo on a projector)"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the steps without running them (no root needed)"},
 		&cli.StringFlag{Name: "lang", Usage: "pt, en or pt+en (default from LANG)"},
@@ -40,7 +41,26 @@ var explainCommand = &cli.Command{
 	},
 	Action: func(c *cli.Context) error {
 		lang := explain.LangFromEnv(c.String("lang"))
-		if c.NArg() == 0 {
+		if c.NArg() == 1 && c.Args().First() == "slides" {
+			explain.PrintSlides(os.Stdout, lang, termWidth())
+			return nil
+		}
+		var slide *explain.Slide
+		if c.IsSet("slide") {
+			if c.NArg() > 0 {
+				return fmt.Errorf("explain: --slide takes no chapter (the slide names its own)")
+			}
+			s, ok := explain.SlideByNum(c.Int("slide"))
+			if !ok {
+				return fmt.Errorf("explain: no slide %d: the deck has slides 1 to %d (minirun explain slides)", c.Int("slide"), len(explain.Slides))
+			}
+			explain.PrintSlide(os.Stdout, s, lang, termWidth())
+			if s.Chapter == "" {
+				return nil
+			}
+			slide = &s
+		}
+		if c.NArg() == 0 && slide == nil {
 			head := explain.Text{PT: "Capítulos (minirun explain CAPÍTULO):", EN: "Chapters (minirun explain CHAPTER):"}
 			fmt.Println(head.In(lang))
 			for _, ch := range explain.Chapters {
@@ -52,6 +72,9 @@ var explainCommand = &cli.Command{
 			return fmt.Errorf("explain: one chapter at a time")
 		}
 		ch := explain.Chapter(c.Args().First())
+		if slide != nil {
+			ch = slide.Chapter
+		}
 		if !explain.Known(ch) {
 			return fmt.Errorf("unknown chapter %q: run `minirun explain` for the list", ch)
 		}
@@ -65,6 +88,18 @@ var explainCommand = &cli.Command{
 			if ch == explain.ChapterSecurity {
 				// The defences set right before execve are process steps.
 				ts.Also = []explain.Chapter{explain.ChapterProcess}
+			}
+			if slide != nil {
+				ts.Steps = map[string]bool{}
+				for _, id := range slide.Steps {
+					ts.Steps[id] = true
+				}
+				defer func() {
+					if ts.Shown == 0 {
+						none := explain.Text{PT: "Nenhum passo deste slide rodou neste capítulo.", EN: "No step of this slide ran in this chapter."}
+						fmt.Println(none.In(lang))
+					}
+				}()
 			}
 			sink, done = ts, d
 		}

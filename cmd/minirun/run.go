@@ -279,6 +279,7 @@ var valueFlags = map[string]bool{
 	"pids-limit": true, "blkio-weight": true, "device-read-bps": true, "device-write-bps": true,
 	"device-read-iops": true, "device-write-iops": true, "device": true, "resources": true, "r": true,
 	"format": true, "f": true, "change": true, "c": true, "log": true, "log-format": true,
+	"slide": true,
 }
 
 // flagsFirst lets flags follow the arguments, as Docker's and runc's
