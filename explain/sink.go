@@ -18,13 +18,6 @@ type TextSink struct {
 	Width int
 	Pause bool
 	In    io.Reader
-	// Only, when not empty, narrates only steps of this chapter (and of
-	// the chapters in Also); the other steps still run, silently.
-	Only Chapter
-	Also []Chapter
-	// Steps, when not nil, narrates only the steps whose ID it holds
-	// (`minirun explain --slide N`); the others still run, silently.
-	Steps map[string]bool
 	// Shown counts the steps narrated so far.
 	Shown int
 
@@ -39,19 +32,45 @@ func (s *TextSink) width() int {
 	return s.Width
 }
 
-func (s *TextSink) shown(ev *Event) bool {
-	if s.Steps != nil {
-		return s.Steps[ev.Step.ID]
+// Filter passes on to Sink only the steps of the listed chapters (all
+// chapters when Chapters is empty) and, when Steps is not nil, only the
+// steps whose ID it holds (`minirun explain --slide N`). The other steps
+// still run, silently: `minirun explain CHAPTER` narrates one chapter of a
+// real container's whole path.
+type Filter struct {
+	Sink     Sink
+	Chapters []Chapter
+	Steps    map[string]bool
+}
+
+func (f *Filter) shown(ev *Event) bool {
+	if f.Steps != nil && !f.Steps[ev.Step.ID] {
+		return false
 	}
-	if s.Only == "" || ev.Step.Chapter == s.Only {
+	if len(f.Chapters) == 0 {
 		return true
 	}
-	for _, c := range s.Also {
+	for _, c := range f.Chapters {
 		if ev.Step.Chapter == c {
 			return true
 		}
 	}
 	return false
+}
+
+// Begin passes a shown step on.
+func (f *Filter) Begin(ev *Event) error {
+	if !f.shown(ev) {
+		return nil
+	}
+	return f.Sink.Begin(ev)
+}
+
+// End passes a shown step on.
+func (f *Filter) End(ev *Event) {
+	if f.shown(ev) {
+		f.Sink.End(ev)
+	}
 }
 
 // labels holds the few fixed words of the narration.
@@ -74,9 +93,6 @@ func (s *TextSink) label(i int) string {
 // Begin prints the step's title, reason, shell equivalent and slide, and in
 // pause mode waits for Enter.
 func (s *TextSink) Begin(ev *Event) error {
-	if !s.shown(ev) {
-		return nil
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := ev.Step
@@ -106,9 +122,6 @@ func (s *TextSink) Begin(ev *Event) error {
 
 // End prints the outcome: the evidence, or the error.
 func (s *TextSink) End(ev *Event) {
-	if !s.shown(ev) {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {

@@ -64,14 +64,14 @@ func tracerFromFlags(c *cli.Context) (*explain.Tracer, func(), error) {
 	case "json":
 		return explain.New(&explain.JSONSink{W: os.Stderr}), func() {}, nil
 	}
-	sink, done := textSink(c, "")
+	sink, done := textSink(c)
 	return explain.New(sink), done, nil
 }
 
 // textSink narrates for a person. In pause mode it reads Enter from the
 // terminal itself, not from stdin, which may belong to the container.
-func textSink(c *cli.Context, only explain.Chapter) (*explain.TextSink, func()) {
-	s := &explain.TextSink{W: os.Stderr, Lang: explain.LangFromEnv(c.String("lang")), Pause: c.Bool("pause"), Only: only}
+func textSink(c *cli.Context) (*explain.TextSink, func()) {
+	s := &explain.TextSink{W: os.Stderr, Lang: explain.LangFromEnv(c.String("lang")), Pause: c.Bool("pause")}
 	done := func() {}
 	s.Width = termWidth()
 	if s.Pause {

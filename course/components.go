@@ -1,4 +1,4 @@
-package main
+package course
 
 import (
 	"fmt"
@@ -11,11 +11,23 @@ import (
 	"github.com/minirun/minirun/explain"
 )
 
-// componentsDemo narrates minirun's parts while a real detached container
+func init() {
+	register(&Chapter{
+		Name: explain.ChapterComponents,
+		Live: func(e *Env, tr *explain.Tracer) (int, error) {
+			return 0, tr.Run(componentsPlan(e.Containers, e.Image), nil)
+		},
+		DryRun: func(e *Env, tr *explain.Tracer) error {
+			return tr.Run(componentsPlan(nil, e.Image), nil)
+		},
+	})
+}
+
+// componentsPlan narrates minirun's parts while a real detached container
 // runs: this CLI, the shim it starts, the container's init; and it shows,
 // from /proc, that nothing of the runtime stays behind once the container
-// runs, as runc exits in Docker.
-func componentsDemo(m *container.Manager, tr *explain.Tracer, image string) error {
+// runs, as runc exits in Docker. A dry run walks the same plan with m nil.
+func componentsPlan(m *container.Manager, image string) explain.Plan {
 	var meta *container.Meta
 	self := os.Getpid()
 	steps := explain.Plan{{
@@ -93,7 +105,7 @@ func componentsDemo(m *container.Manager, tr *explain.Tracer, image string) erro
 			return "minirun-shim vivos / alive: " + strconv.Itoa(countShims())
 		},
 	}}
-	return tr.Run(steps, nil)
+	return steps
 }
 
 func psLine(pid int) string {
