@@ -49,13 +49,18 @@ func componentsPlan(m *container.Manager, image string) explain.Plan {
 			return err
 		},
 		Undo: func() error { return m.Remove(meta.ID, true) },
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			pid := meta.State.Pid
 			if cur, err := m.Get(meta.ID); err == nil {
 				pid = cur.State.Pid
 			}
 			shim := ppidOf(pid)
-			return psLine(shim) + "\n" + psLine(pid) + "\n(shim: pai = " + strconv.Itoa(ppidOf(shim)) + ", sessão própria; init do contêiner: filho do shim)"
+			ps := psLine(shim) + "\n" + psLine(pid) + "\n"
+			parent := strconv.Itoa(ppidOf(shim))
+			return explain.Text{
+				PT: ps + "(shim: pai = " + parent + ", sessão própria; init do contêiner: filho do shim)",
+				EN: ps + "(shim: parent = " + parent + ", a session of its own; container init: the shim's child)",
+			}
 		},
 	}, {
 		ID: "components-runtime-exits", Chapter: explain.ChapterComponents,
@@ -63,7 +68,7 @@ func componentsPlan(m *container.Manager, image string) explain.Plan {
 		Why: explain.Text{PT: "create/start rodaram dentro do shim e terminaram; o init fez execve e virou o programa.",
 			EN: "create/start ran inside the shim and returned; the init execve()d and became the program."},
 		Shell: "ps -eo pid,args | grep 'minirun init'",
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			count := func() int {
 				n := 0
 				ents, _ := os.ReadDir("/proc")
@@ -81,7 +86,7 @@ func componentsPlan(m *container.Manager, image string) explain.Plan {
 				time.Sleep(20 * time.Millisecond)
 				n = count()
 			}
-			return fmt.Sprintf("processos \"minirun init\" vivos / live: %d", n)
+			return explain.Text{PT: fmt.Sprintf("processos \"minirun init\" vivos: %d", n), EN: fmt.Sprintf("live \"minirun init\" processes: %d", n)}
 		},
 	}, {
 		ID: "components-compare", Chapter: explain.ChapterComponents,
@@ -89,9 +94,13 @@ func componentsPlan(m *container.Manager, image string) explain.Plan {
 		Why: explain.Text{PT: "Mesmas funções, menos processos: o minirun junta cliente, daemon e containerd num comando só.",
 			EN: "Same jobs, fewer processes: minirun folds client, daemon and containerd into one command."},
 		Shell: "pstree -p $(pgrep -f minirun-shim)",
-		Evidence: func() string {
-			return "Docker:  docker → dockerd → containerd → containerd-shim → (runc: sai/exits) → init\n" +
-				"minirun: minirun ──────────────────────→ minirun-shim → (runtime: sai/exits) → init"
+		EvidenceText: func() explain.Text {
+			return explain.Text{
+				PT: "Docker:  docker → dockerd → containerd → containerd-shim → (runc: sai) → init\n" +
+					"minirun: minirun ─────────────────────→ minirun-shim → (runtime: sai) → init",
+				EN: "Docker:  docker → dockerd → containerd → containerd-shim → (runc: exits) → init\n" +
+					"minirun: minirun ─────────────────────→ minirun-shim → (runtime: exits) → init",
+			}
 		},
 	}, {
 		ID: "components-stop", Chapter: explain.ChapterComponents,
@@ -100,9 +109,10 @@ func componentsPlan(m *container.Manager, image string) explain.Plan {
 			EN: "The shim records the exit code and ends after the container."},
 		Shell: "minirun rm -f componentes",
 		Do:    func() error { return m.Remove(meta.ID, true) },
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			time.Sleep(100 * time.Millisecond)
-			return "minirun-shim vivos / alive: " + strconv.Itoa(countShims())
+			n := strconv.Itoa(countShims())
+			return explain.Text{PT: "minirun-shim vivos: " + n, EN: "live minirun-shim processes: " + n}
 		},
 	}}
 	return steps

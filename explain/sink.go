@@ -127,6 +127,8 @@ func (s *TextSink) End(ev *Event) {
 	switch {
 	case ev.Err != "":
 		s.wrap("✗", ev.Err)
+	case ev.EvidenceText != nil:
+		s.wrap("✓ "+s.label(3), ev.EvidenceText.In(s.Lang))
 	case ev.Evidence != "":
 		s.wrap("✓ "+s.label(3), ev.Evidence)
 	case !ev.DryRun:

@@ -248,6 +248,7 @@ func TestPrintSlidesFits80Columns(t *testing.T) {
 		for _, s := range Slides {
 			PrintSlide(&b, s, lang, 80)
 		}
+		PrintChapters(&b, lang, 80)
 		out := b.String()
 		for _, l := range strings.Split(out, "\n") {
 			if n := len([]rune(l)); n > 80 {

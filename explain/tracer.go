@@ -17,7 +17,10 @@ type Event struct {
 	// from the slide map.
 	Slides   []string `json:"slides,omitempty"`
 	Evidence string   `json:"evidence,omitempty"`
-	Err      string   `json:"error,omitempty"`
+	// EvidenceText is evidence in both languages (Evidence then holds
+	// the Portuguese).
+	EvidenceText *Text  `json:"evidenceText,omitempty"`
+	Err          string `json:"error,omitempty"`
 	// DryRun is true when the step was only described, not executed.
 	DryRun bool `json:"dryRun,omitempty"`
 }
@@ -100,6 +103,10 @@ func (t *Tracer) Do(s Step, undo *cleanup.Stack) error {
 		}
 		if s.Evidence != nil {
 			ev.Evidence = s.Evidence()
+		}
+		if s.EvidenceText != nil {
+			t := s.EvidenceText()
+			ev.EvidenceText, ev.Evidence = &t, t.PT
 		}
 	}
 	t.sink.End(ev)

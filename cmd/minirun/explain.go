@@ -43,11 +43,7 @@ var explainCommand = &cli.Command{
 			slide = &s
 		}
 		if c.NArg() == 0 && slide == nil {
-			head := explain.Text{PT: "Capítulos (minirun explain CAPÍTULO):", EN: "Chapters (minirun explain CHAPTER):"}
-			fmt.Println(head.In(lang))
-			for _, ch := range explain.Chapters {
-				fmt.Printf("  %-11s %s\n  %-11s %s\n", ch.Name, ch.Title.In(lang), "", ch.Summary.In(lang))
-			}
+			explain.PrintChapters(os.Stdout, lang, termWidth())
 			return nil
 		}
 		if c.NArg() > 1 {
