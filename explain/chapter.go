@@ -1,5 +1,11 @@
 package explain
 
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
 // Chapter is a part of the course that `minirun explain CHAPTER` narrates.
 // Each chapter has a page in docs/ named after it.
 type Chapter string
@@ -71,4 +77,31 @@ func Known(c Chapter) bool {
 		}
 	}
 	return false
+}
+
+// PrintChapters writes the chapter list of `minirun explain`, folded to
+// width columns; with pt+en each text is on a line of its own, Portuguese
+// first.
+func PrintChapters(w io.Writer, lang Lang, width int) {
+	if width <= 20 {
+		width = 80
+	}
+	langs := []Lang{lang}
+	if lang == Both {
+		langs = []Lang{PT, EN}
+	}
+	head := Text{PT: "Capítulos (minirun explain CAPÍTULO):", EN: "Chapters (minirun explain CHAPTER):"}
+	for _, l := range langs {
+		fmt.Fprintln(w, head.In(l))
+	}
+	for _, ch := range Chapters {
+		for i, l := range langs {
+			prefix := fmt.Sprintf("  %-11s ", "")
+			if i == 0 {
+				prefix = fmt.Sprintf("  %-11s ", ch.Name)
+			}
+			fold(w, prefix, 14, width, ch.Title.In(l))
+			fold(w, strings.Repeat(" ", 14), 14, width, ch.Summary.In(l))
+		}
+	}
 }

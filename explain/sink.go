@@ -18,10 +18,8 @@ type TextSink struct {
 	Width int
 	Pause bool
 	In    io.Reader
-	// Only, when not empty, narrates only steps of this chapter (and of
-	// the chapters in Also); the other steps still run, silently.
-	Only Chapter
-	Also []Chapter
+	// Shown counts the steps narrated so far.
+	Shown int
 
 	mu sync.Mutex
 	rd *bufio.Reader
@@ -34,11 +32,25 @@ func (s *TextSink) width() int {
 	return s.Width
 }
 
-func (s *TextSink) shown(ev *Event) bool {
-	if s.Only == "" || ev.Step.Chapter == s.Only {
+// Filter passes on to Sink only the steps of the listed chapters (all
+// chapters when Chapters is empty) and, when Steps is not nil, only the
+// steps whose ID it holds (`minirun explain --slide N`). The other steps
+// still run, silently: `minirun explain CHAPTER` narrates one chapter of a
+// real container's whole path.
+type Filter struct {
+	Sink     Sink
+	Chapters []Chapter
+	Steps    map[string]bool
+}
+
+func (f *Filter) shown(ev *Event) bool {
+	if f.Steps != nil && !f.Steps[ev.Step.ID] {
+		return false
+	}
+	if len(f.Chapters) == 0 {
 		return true
 	}
-	for _, c := range s.Also {
+	for _, c := range f.Chapters {
 		if ev.Step.Chapter == c {
 			return true
 		}
@@ -46,10 +58,25 @@ func (s *TextSink) shown(ev *Event) bool {
 	return false
 }
 
+// Begin passes a shown step on.
+func (f *Filter) Begin(ev *Event) error {
+	if !f.shown(ev) {
+		return nil
+	}
+	return f.Sink.Begin(ev)
+}
+
+// End passes a shown step on.
+func (f *Filter) End(ev *Event) {
+	if f.shown(ev) {
+		f.Sink.End(ev)
+	}
+}
+
 // labels holds the few fixed words of the narration.
-var labels = map[Lang][4]string{
-	PT: {"por quê", "comando", "slide", "evidência"},
-	EN: {"why", "shell", "slide", "evidence"},
+var labels = map[Lang][5]string{
+	PT: {"por quê", "comando", "", "evidência", "página"},
+	EN: {"why", "shell", "", "evidence", "docs"},
 }
 
 func (s *TextSink) label(i int) string {
@@ -66,19 +93,21 @@ func (s *TextSink) label(i int) string {
 // Begin prints the step's title, reason, shell equivalent and slide, and in
 // pause mode waits for Enter.
 func (s *TextSink) Begin(ev *Event) error {
-	if !s.shown(ev) {
-		return nil
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := ev.Step
+	s.Shown++
 	fmt.Fprintln(s.W)
 	s.wrapWith(fmt.Sprintf("[%d] %s: ", ev.Seq, st.Chapter), st.Title.In(s.Lang))
 	s.wrap(s.label(0), st.Why.In(s.Lang))
 	if st.Shell != "" {
 		s.wrap(s.label(1), "$ "+st.Shell)
 	}
-	s.wrap(s.label(2), ev.Anchor)
+	if len(ev.Slides) > 0 {
+		// "slide 26 · DNS RR": the word is the same in both languages.
+		s.wrapWith("    ", strings.Join(ev.Slides, "; "))
+	}
+	s.wrap(s.label(4), ev.Anchor)
 	if s.Pause && !ev.DryRun {
 		fmt.Fprint(s.W, "    [Enter] ")
 		if s.rd == nil {
@@ -93,14 +122,13 @@ func (s *TextSink) Begin(ev *Event) error {
 
 // End prints the outcome: the evidence, or the error.
 func (s *TextSink) End(ev *Event) {
-	if !s.shown(ev) {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case ev.Err != "":
 		s.wrap("✗", ev.Err)
+	case ev.EvidenceText != nil:
+		s.wrap("✓ "+s.label(3), ev.EvidenceText.In(s.Lang))
 	case ev.Evidence != "":
 		s.wrap("✓ "+s.label(3), ev.Evidence)
 	case !ev.DryRun:
@@ -115,9 +143,12 @@ func (s *TextSink) wrap(label, text string) {
 }
 
 // wrapWith prints text after prefix, folded to the sink's width.
-func (s *TextSink) wrapWith(prefix, text string) {
-	indent := strings.Repeat(" ", 6)
-	max := s.width()
+func (s *TextSink) wrapWith(prefix, text string) { fold(s.W, prefix, 6, s.width(), text) }
+
+// fold prints text after prefix, folded to max columns; lines after the
+// first are indented by indent spaces.
+func fold(w io.Writer, prefix string, indentN, max int, text string) {
+	indent := strings.Repeat(" ", indentN)
 	first := true
 	for _, line := range strings.Split(text, "\n") {
 		words := splitLong(strings.Fields(line), max-len(indent))
@@ -128,22 +159,22 @@ func (s *TextSink) wrapWith(prefix, text string) {
 		}
 		n := len([]rune(cur))
 		empty := true
-		for _, w := range words {
-			wl := len([]rune(w))
+		for _, word := range words {
+			wl := len([]rune(word))
 			if !empty && n+1+wl > max {
-				fmt.Fprintln(s.W, cur)
-				cur, n, empty = indent+w, len(indent)+wl, false
+				fmt.Fprintln(w, cur)
+				cur, n, empty = indent+word, len(indent)+wl, false
 				continue
 			}
 			if !empty {
 				cur += " "
 				n++
 			}
-			cur += w
+			cur += word
 			n += wl
 			empty = false
 		}
-		fmt.Fprintln(s.W, cur)
+		fmt.Fprintln(w, cur)
 	}
 }
 

@@ -34,8 +34,24 @@ func TestTextSinkFitsTheProjector(t *testing.T) {
 			t.Errorf("line of %d columns: %q", n, l)
 		}
 	}
-	if !strings.Contains(out.String(), "por quê: porque sim") || !strings.Contains(out.String(), "slide: docs/rootfs.md#a") {
-		t.Fatalf("narration lacks the reason or the slide:\n%s", out.String())
+	if !strings.Contains(out.String(), "por quê: porque sim") || !strings.Contains(out.String(), "página: docs/rootfs.md#a") {
+		t.Fatalf("narration lacks the reason or the docs anchor:\n%s", out.String())
+	}
+}
+
+// A step of the slide map names its slide apart from its docs anchor.
+func TestNarrationNamesTheSlide(t *testing.T) {
+	var out bytes.Buffer
+	s := step("network-dns", nil)
+	s.Chapter = ChapterNetwork
+	New(&TextSink{W: &out, Lang: EN, Width: 80}).Do(s, nil)
+	if !strings.Contains(out.String(), "slide 26 · DNS RR") || !strings.Contains(out.String(), "docs: docs/network.md#network-dns") {
+		t.Fatalf("narration lacks the slide or the docs anchor:\n%s", out.String())
+	}
+	var js bytes.Buffer
+	New(&JSONSink{W: &js}).Do(s, nil)
+	if !strings.Contains(js.String(), `"slides":[`) || !strings.Contains(js.String(), "slide 26 · DNS RR") {
+		t.Fatalf("JSON lacks the slides: %s", js.String())
 	}
 }
 

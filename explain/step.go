@@ -84,6 +84,10 @@ type Step struct {
 	Do       func() error  `json:"-"`
 	Undo     func() error  `json:"-"`
 	Evidence func() string `json:"-"`
+	// EvidenceText, when set instead of Evidence, is evidence that needs
+	// words besides its values ("3 regras em ip minirun"): the narration
+	// shows it in the student's language only.
+	EvidenceText func() Text `json:"-"`
 }
 
 // Anchor is the place in docs/ that explains the step, e.g.

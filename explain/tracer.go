@@ -10,11 +10,17 @@ import (
 // Event is what a Sink is told about one step: the step's description (no
 // functions: it may cross a socket) plus its outcome once known.
 type Event struct {
-	Seq      int    `json:"seq"`
-	Step     Step   `json:"step"`
-	Anchor   string `json:"anchor"`
-	Evidence string `json:"evidence,omitempty"`
-	Err      string `json:"error,omitempty"`
+	Seq    int    `json:"seq"`
+	Step   Step   `json:"step"`
+	Anchor string `json:"anchor"`
+	// Slides are the deck's slides the step shows ("slide 26 · DNS RR"),
+	// from the slide map.
+	Slides   []string `json:"slides,omitempty"`
+	Evidence string   `json:"evidence,omitempty"`
+	// EvidenceText is evidence in both languages (Evidence then holds
+	// the Portuguese).
+	EvidenceText *Text  `json:"evidenceText,omitempty"`
+	Err          string `json:"error,omitempty"`
 	// DryRun is true when the step was only described, not executed.
 	DryRun bool `json:"dryRun,omitempty"`
 }
@@ -77,7 +83,7 @@ func (t *Tracer) Do(s Step, undo *cleanup.Stack) error {
 		}
 		return nil
 	}
-	ev := &Event{Seq: t.next(), Step: s, Anchor: s.Anchor(), DryRun: t.dryRun}
+	ev := &Event{Seq: t.next(), Step: s, Anchor: s.Anchor(), Slides: slideLabels(s.ID), DryRun: t.dryRun}
 	if err := t.sink.Begin(ev); err != nil {
 		return fmt.Errorf("step %s: %w", s.ID, err)
 	}
@@ -97,6 +103,10 @@ func (t *Tracer) Do(s Step, undo *cleanup.Stack) error {
 		}
 		if s.Evidence != nil {
 			ev.Evidence = s.Evidence()
+		}
+		if s.EvidenceText != nil {
+			t := s.EvidenceText()
+			ev.EvidenceText, ev.Evidence = &t, t.PT
 		}
 	}
 	t.sink.End(ev)

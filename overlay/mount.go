@@ -19,8 +19,12 @@ func MountStep(o Options) explain.Step {
 		Shell: o.Shell(),
 		Do:    func() error { return Mount(o) },
 		Undo:  func() error { return Unmount(o.Target) },
-		Evidence: func() string {
-			return fmt.Sprintf("lowerdir: %d camada(s)/layer(s); upperdir=%s; merged=%s", len(o.Lower), o.Upper, o.Target)
+		EvidenceText: func() explain.Text {
+			dirs := fmt.Sprintf("upperdir=%s; merged=%s", o.Upper, o.Target)
+			return explain.Text{
+				PT: fmt.Sprintf("lowerdir: %d camada(s); %s", len(o.Lower), dirs),
+				EN: fmt.Sprintf("lowerdir: %d layer(s); %s", len(o.Lower), dirs),
+			}
 		},
 	}
 }

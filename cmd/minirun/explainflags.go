@@ -64,21 +64,16 @@ func tracerFromFlags(c *cli.Context) (*explain.Tracer, func(), error) {
 	case "json":
 		return explain.New(&explain.JSONSink{W: os.Stderr}), func() {}, nil
 	}
-	sink, done := textSink(c, "")
+	sink, done := textSink(c)
 	return explain.New(sink), done, nil
 }
 
 // textSink narrates for a person. In pause mode it reads Enter from the
 // terminal itself, not from stdin, which may belong to the container.
-func textSink(c *cli.Context, only explain.Chapter) (*explain.TextSink, func()) {
-	s := &explain.TextSink{W: os.Stderr, Lang: explain.LangFromEnv(c.String("lang")), Pause: c.Bool("pause"), Only: only}
+func textSink(c *cli.Context) (*explain.TextSink, func()) {
+	s := &explain.TextSink{W: os.Stderr, Lang: explain.LangFromEnv(c.String("lang")), Pause: c.Bool("pause")}
 	done := func() {}
-	if w, _, err := term.GetSize(int(os.Stderr.Fd())); err == nil && w > 20 {
-		s.Width = w
-		if w > 100 {
-			s.Width = 100
-		}
-	}
+	s.Width = termWidth()
 	if s.Pause {
 		var in io.Reader = os.Stdin
 		if tty, err := os.Open("/dev/tty"); err == nil {
@@ -88,4 +83,13 @@ func textSink(c *cli.Context, only explain.Chapter) (*explain.TextSink, func()) 
 		s.In = in
 	}
 	return s, done
+}
+
+// termWidth is the narration's width: the terminal's, between 21 and 100
+// columns, or 80 (a projector) when stderr is not a terminal.
+func termWidth() int {
+	if w, _, err := term.GetSize(int(os.Stderr.Fd())); err == nil && w > 20 {
+		return min(w, 100)
+	}
+	return 80
 }

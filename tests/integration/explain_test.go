@@ -71,3 +71,26 @@ func TestExplainDryRunNeedsNoRoot(t *testing.T) {
 		t.Fatalf("a dry run left state: %v", ents)
 	}
 }
+
+// `explain --slide N` runs the slide's chapter for real and narrates only
+// the slide's steps, each naming the slide and, apart, its docs anchor.
+func TestExplainSlide(t *testing.T) {
+	out := ok(t, "explain", "--slide", "17", "--lang", "en")
+	for _, want := range []string{"slide 17 · Namespaces", "docs: docs/namespaces.md#ns-clone", "docs: docs/namespaces.md#ns-hostname", "pid: host pid:["} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain --slide 17 lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "ns-join") || strings.Contains(out, "rootfs.md#") {
+		t.Error("explain --slide 17 narrates steps that are not the slide's")
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+	list := ok(t, "explain", "slides", "--lang", "en")
+	if !strings.Contains(list, " 26  DNS RR") || !strings.Contains(list, " 47  Instalando o plugin") {
+		t.Errorf("explain slides lacks slides:\n%s", list)
+	}
+	fails(t, "no slide 99", "explain", "--slide", "99")
+	fails(t, "takes no chapter", "explain", "network", "--slide", "26")
+}

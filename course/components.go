@@ -1,4 +1,4 @@
-package main
+package course
 
 import (
 	"fmt"
@@ -11,11 +11,23 @@ import (
 	"github.com/minirun/minirun/explain"
 )
 
-// componentsDemo narrates minirun's parts while a real detached container
+func init() {
+	register(&Chapter{
+		Name: explain.ChapterComponents,
+		Live: func(e *Env, tr *explain.Tracer) (int, error) {
+			return 0, tr.Run(componentsPlan(e.Containers, e.Image), nil)
+		},
+		DryRun: func(e *Env, tr *explain.Tracer) error {
+			return tr.Run(componentsPlan(nil, e.Image), nil)
+		},
+	})
+}
+
+// componentsPlan narrates minirun's parts while a real detached container
 // runs: this CLI, the shim it starts, the container's init; and it shows,
 // from /proc, that nothing of the runtime stays behind once the container
-// runs, as runc exits in Docker.
-func componentsDemo(m *container.Manager, tr *explain.Tracer, image string) error {
+// runs, as runc exits in Docker. A dry run walks the same plan with m nil.
+func componentsPlan(m *container.Manager, image string) explain.Plan {
 	var meta *container.Meta
 	self := os.Getpid()
 	steps := explain.Plan{{
@@ -37,13 +49,18 @@ func componentsDemo(m *container.Manager, tr *explain.Tracer, image string) erro
 			return err
 		},
 		Undo: func() error { return m.Remove(meta.ID, true) },
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			pid := meta.State.Pid
 			if cur, err := m.Get(meta.ID); err == nil {
 				pid = cur.State.Pid
 			}
 			shim := ppidOf(pid)
-			return psLine(shim) + "\n" + psLine(pid) + "\n(shim: pai = " + strconv.Itoa(ppidOf(shim)) + ", sessão própria; init do contêiner: filho do shim)"
+			ps := psLine(shim) + "\n" + psLine(pid) + "\n"
+			parent := strconv.Itoa(ppidOf(shim))
+			return explain.Text{
+				PT: ps + "(shim: pai = " + parent + ", sessão própria; init do contêiner: filho do shim)",
+				EN: ps + "(shim: parent = " + parent + ", a session of its own; container init: the shim's child)",
+			}
 		},
 	}, {
 		ID: "components-runtime-exits", Chapter: explain.ChapterComponents,
@@ -51,7 +68,7 @@ func componentsDemo(m *container.Manager, tr *explain.Tracer, image string) erro
 		Why: explain.Text{PT: "create/start rodaram dentro do shim e terminaram; o init fez execve e virou o programa.",
 			EN: "create/start ran inside the shim and returned; the init execve()d and became the program."},
 		Shell: "ps -eo pid,args | grep 'minirun init'",
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			count := func() int {
 				n := 0
 				ents, _ := os.ReadDir("/proc")
@@ -69,7 +86,7 @@ func componentsDemo(m *container.Manager, tr *explain.Tracer, image string) erro
 				time.Sleep(20 * time.Millisecond)
 				n = count()
 			}
-			return fmt.Sprintf("processos \"minirun init\" vivos / live: %d", n)
+			return explain.Text{PT: fmt.Sprintf("processos \"minirun init\" vivos: %d", n), EN: fmt.Sprintf("live \"minirun init\" processes: %d", n)}
 		},
 	}, {
 		ID: "components-compare", Chapter: explain.ChapterComponents,
@@ -77,9 +94,13 @@ func componentsDemo(m *container.Manager, tr *explain.Tracer, image string) erro
 		Why: explain.Text{PT: "Mesmas funções, menos processos: o minirun junta cliente, daemon e containerd num comando só.",
 			EN: "Same jobs, fewer processes: minirun folds client, daemon and containerd into one command."},
 		Shell: "pstree -p $(pgrep -f minirun-shim)",
-		Evidence: func() string {
-			return "Docker:  docker → dockerd → containerd → containerd-shim → (runc: sai/exits) → init\n" +
-				"minirun: minirun ──────────────────────→ minirun-shim → (runtime: sai/exits) → init"
+		EvidenceText: func() explain.Text {
+			return explain.Text{
+				PT: "Docker:  docker → dockerd → containerd → containerd-shim → (runc: sai) → init\n" +
+					"minirun: minirun ─────────────────────→ minirun-shim → (runtime: sai) → init",
+				EN: "Docker:  docker → dockerd → containerd → containerd-shim → (runc: exits) → init\n" +
+					"minirun: minirun ─────────────────────→ minirun-shim → (runtime: exits) → init",
+			}
 		},
 	}, {
 		ID: "components-stop", Chapter: explain.ChapterComponents,
@@ -88,12 +109,13 @@ func componentsDemo(m *container.Manager, tr *explain.Tracer, image string) erro
 			EN: "The shim records the exit code and ends after the container."},
 		Shell: "minirun rm -f componentes",
 		Do:    func() error { return m.Remove(meta.ID, true) },
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			time.Sleep(100 * time.Millisecond)
-			return "minirun-shim vivos / alive: " + strconv.Itoa(countShims())
+			n := strconv.Itoa(countShims())
+			return explain.Text{PT: "minirun-shim vivos: " + n, EN: "live minirun-shim processes: " + n}
 		},
 	}}
-	return tr.Run(steps, nil)
+	return steps
 }
 
 func psLine(pid int) string {

@@ -1,0 +1,42 @@
+package container
+
+import (
+	"errors"
+	"path/filepath"
+
+	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/overlay"
+	"github.com/minirun/minirun/runtime"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// DryRunID stands for the id a real run would draw.
+const DryRunID = "$ID"
+
+// DryRun describes, changing nothing and without root, the steps Run takes
+// for o, in Run's order: the rootfs mount, then the runtime's create (the
+// cgroup, the clone, the init's mounts and pivot_root), start, and the
+// teardown once the process exits. What only a real run knows (the image's
+// layers, the container's id) appears as shell variables. tr must be a
+// dry-run tracer.
+func DryRun(dataRoot, stateRoot string, o RunOpts, tr *explain.Tracer) error {
+	if !tr.DryRun() {
+		return errors.New("container: DryRun needs a dry-run tracer")
+	}
+	dir := filepath.Join(dataRoot, "containers", DryRunID)
+	ov := overlay.Options{Lower: []string{filepath.Join(dataRoot, "image/layers/sha256/$LAYER/diff")},
+		Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
+	if err := tr.Do(overlay.MountStep(ov), nil); err != nil {
+		return err
+	}
+	if o.Hostname == "" {
+		o.Hostname = "$HOSTNAME"
+	}
+	spec, err := buildSpec(v1.ImageConfig{}, o, DryRunID, ov.Target)
+	if err != nil {
+		return err
+	}
+	networkSpec(spec, dir, o.Net)
+	_, err = runtime.Create(runtime.CreateOpts{Root: stateRoot, ID: "ID", Bundle: dir, Spec: spec, Tracer: tr})
+	return err
+}

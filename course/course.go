@@ -1,0 +1,73 @@
+package course
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/minirun/minirun/container"
+	"github.com/minirun/minirun/explain"
+)
+
+// Env is what a chapter's live demo works with: minirun's containers (one
+// data root and state root), the image the demo container runs, and where
+// the container's output goes.
+type Env struct {
+	Containers     *container.Manager
+	Image          string
+	Stdout, Stderr *os.File
+	// DataRoot and StateRoot are what a dry run shows in paths; it opens
+	// neither.
+	DataRoot, StateRoot string
+}
+
+// Chapter is how one chapter of `minirun explain` runs.
+type Chapter struct {
+	Name explain.Chapter
+	// Shows are the chapters whose steps the narration shows: the
+	// chapter's own, and for security the process steps that set the
+	// defences right before execve.
+	Shows []explain.Chapter
+	// Live runs the demo for real and returns the demo container's exit
+	// code.
+	Live func(e *Env, tr *explain.Tracer) (int, error)
+	// DryRun describes the same steps with a dry-run tracer.
+	DryRun func(e *Env, tr *explain.Tracer) error
+}
+
+var registry = map[explain.Chapter]*Chapter{}
+
+func register(c *Chapter) {
+	if len(c.Shows) == 0 {
+		c.Shows = []explain.Chapter{c.Name}
+	}
+	registry[c.Name] = c
+}
+
+// Get returns a chapter of the registry.
+func Get(name explain.Chapter) (*Chapter, error) {
+	c, ok := registry[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown chapter %q: run `minirun explain` for the list", name)
+	}
+	return c, nil
+}
+
+// Narrate runs chapter name live, or describes it when tr is a dry-run
+// tracer, narrating to sink only the chapter's steps (and, when steps is not
+// nil, only those steps: `explain --slide N`). It returns the demo
+// container's exit code.
+func Narrate(name explain.Chapter, e *Env, sink explain.Sink, steps map[string]bool, dryRun bool) (int, error) {
+	c, err := Get(name)
+	if err != nil {
+		return -1, err
+	}
+	f := &explain.Filter{Sink: sink, Chapters: c.Shows, Steps: steps}
+	if dryRun {
+		return 0, c.DryRun(e, explain.NewDryRun(f))
+	}
+	if e.Containers == nil {
+		return -1, errors.New("explain: a live chapter needs minirun's containers")
+	}
+	return c.Live(e, explain.New(f))
+}
