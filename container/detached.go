@@ -5,6 +5,7 @@ package container
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -60,16 +61,24 @@ func (m *Manager) RunDetached(o RunOpts, attachFirst bool, tr *explain.Tracer) (
 	if err != nil {
 		return nil, err
 	}
-	if err := m.spawnShim(meta.ID, attachFirst); err != nil {
+	if err := m.spawnShim(meta.ID, attachFirst, tr); err != nil {
 		return nil, err
 	}
 	undo.Release()
 	return meta, nil
 }
 
+// envShimExplain names, in the shim's environment, the descriptor on
+// which it narrates the network steps it takes for the container (one JSON
+// event a line), for the `run -d` that started it to pass on to its own
+// tracer: the address, the veth, the published ports happen in the shim,
+// since only the shim knows the init's pid.
+const envShimExplain = "MINIRUN_SHIM_EXPLAIN_FD"
+
 // spawnShim starts `minirun shim ID` in a session of its own and waits
-// for its word: "ok" once the container runs, or the error.
-func (m *Manager) spawnShim(id string, attachFirst bool) error {
+// for its word: "ok" once the container runs, or the error. When tr
+// narrates, the shim's network steps are relayed to it.
+func (m *Manager) spawnShim(id string, attachFirst bool, tr *explain.Tracer) error {
 	if err := os.MkdirAll(filepath.Dir(m.Socket(id)), 0o700); err != nil {
 		return err
 	}
@@ -101,14 +110,42 @@ func (m *Manager) spawnShim(id string, attachFirst bool) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	var relayed chan struct{}
+	var nr, nw *os.File
+	if relay := tr.Relay(); relay != nil {
+		if nr, nw, err = os.Pipe(); err != nil {
+			w.Close()
+			return err
+		}
+		defer nr.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, nw)
+		cmd.Env = append(cmd.Env, envShimExplain+"=4")
+		relayed = make(chan struct{})
+		go func() {
+			defer close(relayed)
+			relayEvents(nr, relay)
+		}()
+	}
 	err = cmd.Start()
 	w.Close()
+	if nw != nil {
+		nw.Close()
+	}
 	if err != nil {
+		if nr != nil {
+			nr.Close()
+			<-relayed
+		}
 		return fmt.Errorf("start shim: %w", err)
 	}
 	cmd.Process.Release()
 	line, _ := bufio.NewReader(r).ReadString('\n')
 	line = strings.TrimSpace(line)
+	if relayed != nil {
+		// The shim closes its end once the container is plugged in (or
+		// when it exits): every network step is told before run returns.
+		<-relayed
+	}
 	switch {
 	case line == "ok":
 		return nil
@@ -149,11 +186,37 @@ func (m *Manager) ShimConfig(id string, ready *os.File) (shim.Config, error) {
 	if err != nil {
 		return shim.Config{}, err
 	}
+	ev := &shimEvents{m: m, id: id}
+	if fd, err := strconv.Atoi(os.Getenv(envShimExplain)); err == nil && fd > 2 {
+		os.Unsetenv(envShimExplain)
+		// Close on exec: the container's init must not hold the CLI's
+		// pipe open.
+		unix.CloseOnExec(fd)
+		ev.narration = os.NewFile(uintptr(fd), "explain")
+		ev.tr = explain.New(&explain.JSONSink{W: ev.narration})
+	}
 	return shim.Config{
 		ID: id, Bundle: m.dir(id), StateRoot: m.StateRoot, Spec: spec,
 		LogPath: meta.LogPath, Socket: m.Socket(id), Restart: meta.HostConfig.RestartPolicy,
-		Interactive: meta.Config.OpenStdin, Ready: ready, Events: &shimEvents{m: m, id: id},
+		Interactive: meta.Config.OpenStdin, Ready: ready, Events: ev,
 	}, nil
+}
+
+// relayEvents passes the JSON events a shim narrates on r to relay, until
+// the shim closes its end.
+func relayEvents(r io.Reader, relay explain.Sink) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var ev explain.Event
+		if json.Unmarshal(sc.Bytes(), &ev) != nil {
+			continue
+		}
+		end := ev // Begin renumbers ev; End finds it by the shim's number
+		if relay.Begin(&ev) == nil {
+			relay.End(&end)
+		}
+	}
 }
 
 // shimEvents records what the shim reports in the container's meta.json.
@@ -161,6 +224,18 @@ type shimEvents struct {
 	m  *Manager
 	id string
 	ep *network.Endpoint
+	// tr narrates the network steps of the first start to the `run -d`
+	// that spawned the shim, over narration; nil once that is done.
+	tr        *explain.Tracer
+	narration *os.File
+}
+
+// doneNarrating closes the narration: the `run -d` waiting for it goes on.
+func (e *shimEvents) doneNarrating() {
+	if e.narration != nil {
+		e.narration.Close()
+		e.narration, e.tr = nil, nil
+	}
 }
 
 func (e *shimEvents) BeforeCreate() error {
@@ -170,13 +245,18 @@ func (e *shimEvents) BeforeCreate() error {
 	}
 	// What a crashed run may have left goes first.
 	e.m.detachNetworks(e.id)
-	ep, _, err := e.m.reserveNetwork(meta, nil)
+	ep, _, err := e.m.reserveNetwork(meta, e.tr)
 	e.ep = ep
+	if err != nil {
+		e.doneNarrating()
+	}
 	return err
 }
 
 func (e *shimEvents) Created(pid int) error {
-	if err := e.m.attachNetwork(e.ep, pid, nil); err != nil {
+	err := e.m.attachNetwork(e.ep, pid, e.tr)
+	e.doneNarrating()
+	if err != nil {
 		e.m.detachNetworks(e.id)
 		return err
 	}
@@ -298,7 +378,7 @@ func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
 	if err := m.acquireVolumes(meta); err != nil {
 		return nil, err
 	}
-	if err := m.spawnShim(meta.ID, attachFirst); err != nil {
+	if err := m.spawnShim(meta.ID, attachFirst, nil); err != nil {
 		overlay.Unmount(ov.Target)
 		return nil, err
 	}

@@ -56,16 +56,7 @@ func (m *Manager) reserveNetwork(meta *Meta, tr *explain.Tracer) (*network.Endpo
 	if err != nil {
 		return nil, nil, err
 	}
-	o := meta.HostConfig.Network
-	name := o.Network
-	if name == "" || name == network.DriverBridge {
-		n, err := nm.EnsureDefault()
-		if err != nil {
-			return nil, nil, err
-		}
-		name = n.Name
-	}
-	ep, err := nm.Reserve(name, meta.ID, meta.Name, network.EndpointOpts{IP: o.IP, Aliases: o.Aliases, Ports: o.Ports})
+	ep, err := reserveEndpoint(nm, meta.ID, meta.Name, meta.HostConfig.Network)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -76,12 +67,32 @@ func (m *Manager) reserveNetwork(meta *Meta, tr *explain.Tracer) (*network.Endpo
 	return ep, undo, nil
 }
 
+// reserveEndpoint claims a container's place on its --network (the default
+// bridge when none is named): its address and its published ports.
+func reserveEndpoint(nm *network.Manager, id, name string, o NetworkOpts) (*network.Endpoint, error) {
+	net := o.Network
+	if net == "" || net == network.DriverBridge {
+		n, err := nm.EnsureDefault()
+		if err != nil {
+			return nil, err
+		}
+		net = n.Name
+	}
+	return nm.Reserve(net, id, name, network.EndpointOpts{IP: o.IP, Aliases: o.Aliases, Ports: o.Ports})
+}
+
 // attachNetwork plugs the reserved endpoint into the init's namespace.
 func (m *Manager) attachNetwork(ep *network.Endpoint, pid int, tr *explain.Tracer) error {
 	nm, err := m.networks(tr)
 	if err != nil {
 		return err
 	}
+	return attachEndpoint(nm, ep, pid)
+}
+
+// attachEndpoint plugs ep in as eth0 of the namespace of pid, unless the
+// container keeps the host's network.
+func attachEndpoint(nm *network.Manager, ep *network.Endpoint, pid int) error {
 	if !ep.NeedsNetNS() {
 		return nil
 	}
@@ -95,6 +106,12 @@ func (m *Manager) detachNetworks(id string) error {
 	if err != nil {
 		return err
 	}
+	return detachAll(nm, id)
+}
+
+// detachAll detaches every endpoint of container id, narrated by nm's
+// tracer.
+func detachAll(nm *network.Manager, id string) error {
 	eps, err := nm.Endpoints(id)
 	if err != nil {
 		return err
@@ -133,10 +150,5 @@ func (m *Manager) RefreshEtcFiles(id string) error {
 	if err != nil {
 		return err
 	}
-	eps, err := nm.Endpoints(meta.ID)
-	if err != nil {
-		return err
-	}
-	_, _, _, err = network.WriteEtcFiles(m.dir(meta.ID), meta.Config.Hostname, eps, "")
-	return err
+	return refreshEtc(nm, m.dir(meta.ID), meta.ID, meta.Config.Hostname, nil)
 }

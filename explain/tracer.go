@@ -2,6 +2,7 @@ package explain
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/minirun/minirun/internal/cleanup"
@@ -23,6 +24,9 @@ type Event struct {
 	Err          string `json:"error,omitempty"`
 	// DryRun is true when the step was only described, not executed.
 	DryRun bool `json:"dryRun,omitempty"`
+	// Undo is true when the event is a step being undone: a rollback
+	// after a later step failed, narrated "desfaz …" / "undo …".
+	Undo bool `json:"undo,omitempty"`
 }
 
 // Sink receives the narration. Begin is called before a step runs and may
@@ -67,7 +71,13 @@ func (t *Tracer) next() int {
 }
 
 // Do runs one step: Begin, Do, Evidence, End. When the step has an Undo
-// and undo is not nil, the Undo is registered right after Do succeeds.
+// and undo is not nil, the Undo is registered right after Do succeeds; a
+// narrating tracer registers it so that, should it ever run (a rollback),
+// it is narrated too: "desfaz …" / "undo …", under the step's own ID.
+//
+// A narrating tracer's error names the step and its slides, "step
+// network-veth (slide 31 · Bridge): …", so a failure on a projector says
+// where in the course it happened; errors.Is still sees the cause.
 func (t *Tracer) Do(s Step, undo *cleanup.Stack) error {
 	if t == nil || t.sink == nil {
 		if t.DryRun() {
@@ -83,9 +93,13 @@ func (t *Tracer) Do(s Step, undo *cleanup.Stack) error {
 		}
 		return nil
 	}
-	ev := &Event{Seq: t.next(), Step: s, Anchor: s.Anchor(), Slides: slideLabels(s.ID), DryRun: t.dryRun}
+	return t.do(s, undo, false)
+}
+
+func (t *Tracer) do(s Step, undo *cleanup.Stack, undoing bool) error {
+	ev := &Event{Seq: t.next(), Step: s, Anchor: s.Anchor(), Slides: slideLabels(s.ID), DryRun: t.dryRun, Undo: undoing}
 	if err := t.sink.Begin(ev); err != nil {
-		return fmt.Errorf("step %s: %w", s.ID, err)
+		return stepError(s.ID, ev.Slides, err)
 	}
 	if t.dryRun {
 		t.sink.End(ev)
@@ -99,7 +113,8 @@ func (t *Tracer) Do(s Step, undo *cleanup.Stack) error {
 		ev.Err = err.Error()
 	} else {
 		if s.Undo != nil && undo != nil {
-			undo.Add(s.ID, s.Undo)
+			u := undoStep(s)
+			undo.Add(s.ID, func() error { return t.do(u, nil, true) })
 		}
 		if s.Evidence != nil {
 			ev.Evidence = s.Evidence()
@@ -110,7 +125,31 @@ func (t *Tracer) Do(s Step, undo *cleanup.Stack) error {
 		}
 	}
 	t.sink.End(ev)
-	return err
+	if err != nil {
+		return stepError(s.ID, ev.Slides, err)
+	}
+	return nil
+}
+
+// undoStep is how a step's undo is narrated: the same ID, chapter and
+// page, the title prefixed with "desfaz" / "undo", Do the step's Undo.
+func undoStep(s Step) Step {
+	return Step{
+		ID: s.ID, Chapter: s.Chapter,
+		Title: Text{PT: "desfaz: " + s.Title.PT, EN: "undo: " + s.Title.EN},
+		Why: Text{PT: "Um passo seguinte falhou ou o trabalho acabou: o que este passo fez é desfeito, na ordem inversa.",
+			EN: "A later step failed or the work is over: what this step did is undone, in reverse order."},
+		Shell: "# " + s.Shell,
+		Do:    s.Undo,
+	}
+}
+
+// stepError names the step and the slides it shows in err.
+func stepError(id string, slides []string, err error) error {
+	if len(slides) == 0 {
+		return fmt.Errorf("step %s: %w", id, err)
+	}
+	return fmt.Errorf("step %s (%s): %w", id, strings.Join(slides, ", "), err)
 }
 
 // Run executes the plan's steps in order, stopping at the first failure.

@@ -147,9 +147,16 @@ func (m *Manager) Reserve(netName, containerID, containerName string, o Endpoint
 			ep.Ports = append(ep.Ports, p)
 		}
 	}
+	// The record changes in memory first; the step writes it (and a dry
+	// run, whose steps write nothing, keeps it in memory).
+	n.Containers[ep.ContainerID] = ep
+	if ip := ep.IP(); ip.IsValid() {
+		n.LastIP = ip.String()
+	}
 	if err := m.tr.Do(m.ipamStep(n, ep), nil); err != nil {
 		return nil, err
 	}
+	m.rehearse(n)
 	cp := *ep
 	return &cp, nil
 }
@@ -167,13 +174,7 @@ func (m *Manager) ipamStep(n *Network, ep *Endpoint) stepT {
 			"IPAM (address management) reads the network's JSON, picks the next free address after the last one handed out and writes it back, all under an flock: two `minirun run` at the same moment never get the same address. Published ports are checked now, before anything is created."),
 		Shell: fmt.Sprintf(`flock %s/lock sh -c 'jq ".Containers[\"%s\"].IPv4Address = \"%s\"" %s > t && mv t %s'`,
 			m.dir, short(ep.ContainerID), addr, NetworkFile(m.dir, n.ID), NetworkFile(m.dir, n.ID)),
-		Do: func() error {
-			n.Containers[ep.ContainerID] = ep
-			if ip := ep.IP(); ip.IsValid() {
-				n.LastIP = ip.String()
-			}
-			return m.save(n)
-		},
+		Do: func() error { return m.save(n) },
 		Undo: func() error {
 			delete(n.Containers, ep.ContainerID)
 			return m.save(n)
@@ -252,6 +253,10 @@ func (m *Manager) Attach(ep *Endpoint, pid int, ifName string) (retErr error) {
 	if err := m.tr.Do(m.joinStep(n, cur, pid), &undo); err != nil {
 		return err
 	}
+	if m.tr.DryRun() {
+		cur.Attached = true
+	}
+	m.rehearse(n)
 	undo.Release()
 	*ep = *cur
 	return nil
@@ -605,7 +610,12 @@ func (m *Manager) detach(n *Network, cur *Endpoint) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return m.tr.Do(m.releaseStep(n, cur), nil)
+	delete(n.Containers, cur.ContainerID)
+	if err := m.tr.Do(m.releaseStep(n, cur), nil); err != nil {
+		return err
+	}
+	m.rehearse(n)
+	return nil
 }
 
 func dnatDeleteStep(ep *Endpoint) stepT {
@@ -640,7 +650,6 @@ func (m *Manager) releaseStep(n *Network, ep *Endpoint) stepT {
 		Shell: fmt.Sprintf(`flock %s/lock sh -c 'jq "del(.Containers[\"%s\"])" %s > t && mv t %s'`,
 			m.dir, short(ep.ContainerID), NetworkFile(m.dir, n.ID), NetworkFile(m.dir, n.ID)),
 		Do: func() error {
-			delete(n.Containers, ep.ContainerID)
 			if n.Predefined() && n.Driver != DriverBridge && len(n.Containers) == 0 {
 				return removeAllQuiet(m.netDir(n.ID))
 			}

@@ -50,6 +50,36 @@ type Manager struct {
 	// theirs: the first free /PoolBits of Pool.
 	Pool     netip.Prefix
 	PoolBits int
+
+	// rehearsal holds, in a dry run, the networks the dry run made or
+	// changed, since their steps' Do (which would write network.json)
+	// never run: the calls after them (Reserve on a network Create just
+	// described, Remove after Disconnect) find what a real run would.
+	rehearsal map[string]*Network
+	forgotten map[string]bool
+}
+
+// rehearse records, in a dry run, the state a real run's step would have
+// saved; in a real run the step's Do saved it.
+func (m *Manager) rehearse(n *Network) {
+	if !m.tr.DryRun() {
+		return
+	}
+	if m.rehearsal == nil {
+		m.rehearsal, m.forgotten = map[string]*Network{}, map[string]bool{}
+	}
+	m.rehearsal[n.ID] = n
+	delete(m.forgotten, n.ID)
+}
+
+// forget is rehearse for a network's removal.
+func (m *Manager) forget(n *Network) {
+	if !m.tr.DryRun() {
+		return
+	}
+	m.rehearse(n)
+	delete(m.rehearsal, n.ID)
+	m.forgotten[n.ID] = true
 }
 
 // Open returns the network manager of dataRoot; tr narrates every change
@@ -184,7 +214,7 @@ func (m *Manager) list() ([]*Network, error) {
 	var out []*Network
 	seen := map[string]bool{}
 	for _, e := range ents {
-		if !e.IsDir() {
+		if !e.IsDir() || m.forgotten[e.Name()] || m.rehearsal[e.Name()] != nil {
 			continue
 		}
 		n, err := loadNetwork(NetworkFile(m.dir, e.Name()))
@@ -194,6 +224,10 @@ func (m *Manager) list() ([]*Network, error) {
 			}
 			return nil, err
 		}
+		seen[n.Name] = true
+		out = append(out, n)
+	}
+	for _, n := range m.rehearsal {
 		seen[n.Name] = true
 		out = append(out, n)
 	}
@@ -402,6 +436,7 @@ func (m *Manager) create(name string, subnet netip.Prefix, gateway string, inter
 	if err := m.tr.Do(m.stateStep(n), &undo); err != nil {
 		return nil, err
 	}
+	m.rehearse(n)
 	if err := m.ensureUp(n, &undo, true); err != nil {
 		return nil, err
 	}
@@ -482,27 +517,13 @@ func (m *Manager) remove(n *Network) error {
 		errs = append(errs, m.tr.Do(bridgeDeleteStep(n), nil))
 	}
 	errs = append(errs, m.tr.Do(stateDeleteStep(m.netDir(n.ID), n), nil))
+	m.forget(n)
 	if n.Driver == DriverBridge {
-		errs = append(errs, m.maybeDeleteTable())
+		// Always narrated: the step deletes table ip minirun only once no
+		// rule of a network or container is left in it, and says so.
+		errs = append(errs, m.tr.Do(tableDeleteStep(), nil))
 	}
 	return errors.Join(errs...)
-}
-
-// maybeDeleteTable deletes table ip minirun once no rule of a network or
-// container is left in it.
-func (m *Manager) maybeDeleteTable() error {
-	if m.tr.DryRun() {
-		return m.tr.Do(tableDeleteStep(), nil)
-	}
-	ok, err := tableExists()
-	if err != nil || !ok {
-		return err
-	}
-	left, err := ownedRules()
-	if err != nil || left > 0 {
-		return err
-	}
-	return m.tr.Do(tableDeleteStep(), nil)
 }
 
 // Prune removes every user-defined network no container uses and returns

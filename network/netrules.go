@@ -40,7 +40,11 @@ func baseRules() []rule {
 // masqueradeRules let containers reach the outside world with the host's
 // address (SNAT to the outgoing interface's address, masquerade):
 //  1. traffic from the subnet that leaves through another interface —
-//     traffic that stays on the bridge keeps its addresses;
+//     traffic that stays on the bridge keeps its addresses, and so does
+//     the host's own traffic from its gateway address to itself (out
+//     through lo: a query from the host to the network's DNS server,
+//     which must see the gateway, an address of the subnet, as the
+//     client, not the host's address on another link);
 //  2. connections a program on the host opened to 127.0.0.1:PORT that the
 //     output chain sent to a container: the container must not see (and
 //     answer to) 127.0.0.1, its own loopback;
@@ -50,7 +54,7 @@ func baseRules() []rule {
 func masqueradeRules(n *Network) []rule {
 	br, sub, tag := n.Bridge, n.Subnet(), n.Tag()
 	return []rule{
-		{table: tableName, chain: chainPostrouting, conds: []cond{saddr(sub), notOIF(br)}, verd: masquerade, tag: tag},
+		{table: tableName, chain: chainPostrouting, conds: []cond{saddr(sub), notOIF(br), notOIF("lo")}, verd: masquerade, tag: tag},
 		{table: tableName, chain: chainPostrouting, conds: []cond{oif(br), saddr(loopback)}, verd: masquerade, tag: tag},
 		{table: tableName, chain: chainPostrouting, conds: []cond{oif(br), saddr(sub), ctDNAT()}, verd: masquerade, tag: tag},
 	}

@@ -70,8 +70,8 @@ func TestRulesGolden(t *testing.T) {
 // DNAT loads the address and the port in two registers.
 func TestRuleExpressions(t *testing.T) {
 	n, _, ep := sampleNetworks()
-	m := masqueradeRules(n)[0].exprs() // ip saddr 10.78.0.0/24 oifname != BR masquerade
-	if len(m) != 7 {
+	m := masqueradeRules(n)[0].exprs() // ip saddr 10.78.0.0/24 oifname != BR oifname != lo masquerade
+	if len(m) != 9 {
 		t.Fatalf("%d expressions", len(m))
 	}
 	if bw, ok := m[1].(*expr.Bitwise); !ok || string(bw.Mask) != "\xff\xff\xff\x00" {
@@ -80,7 +80,10 @@ func TestRuleExpressions(t *testing.T) {
 	if c, ok := m[4].(*expr.Cmp); !ok || c.Op != expr.CmpOpNeq || len(c.Data) != 16 || string(c.Data[:15]) != "mr-0123456789ab" {
 		t.Fatalf("oifname compare %#v", m[4])
 	}
-	if _, ok := m[6].(*expr.Masq); !ok {
+	if c, ok := m[6].(*expr.Cmp); !ok || c.Op != expr.CmpOpNeq || string(c.Data[:3]) != "lo\x00" {
+		t.Fatalf("oifname != lo compare %#v", m[6])
+	}
+	if _, ok := m[8].(*expr.Masq); !ok {
 		t.Fatal("no masquerade")
 	}
 	d := portRules(ep)[0].exprs()

@@ -41,6 +41,9 @@ const (
 	StepBridgeDelete  = "network-bridge-delete"
 	StepStateDelete   = "network-state-delete"
 	StepNftTableDel   = "network-nft-table-delete"
+	StepDNSRoundRobin = "network-dns-rr"
+	StepLocalhost     = "network-localhost"
+	StepEtcFiles      = "network-etc-files"
 )
 
 type stepT = explain.Step
@@ -134,7 +137,11 @@ func bridgeStep(n *Network) stepT {
 			if err != nil {
 				return err.Error()
 			}
-			return fmt.Sprintf("ip link show %s → index %d, %s, mtu %d, %s", n.Bridge, l.Attrs().Index, l.Attrs().HardwareAddr, l.Attrs().MTU, l.Attrs().OperState)
+			s := fmt.Sprintf("ip link show %s → index %d, %s, mtu %d, %s", n.Bridge, l.Attrs().Index, l.Attrs().HardwareAddr, l.Attrs().MTU, l.Attrs().OperState)
+			if !created {
+				s = "já existia / already there: " + s
+			}
+			return s
 		},
 	}
 }
@@ -185,7 +192,10 @@ func sysctlStep(id, key, value string, title, why explain.Text) stepT {
 		},
 		Evidence: func() string {
 			v, _ := readSysctl(key)
-			return fmt.Sprintf("sysctl %s → %s (antes/before: %s)", dotted, v, old)
+			if old == value {
+				return fmt.Sprintf("já estava / already there: cat %s → %s", sysctlPathRaw(key), v)
+			}
+			return fmt.Sprintf("cat %s → %s (antes/before: %s)", sysctlPathRaw(key), v, old)
 		},
 	}
 }
@@ -205,21 +215,40 @@ func routeLocalnetStep(n *Network) stepT {
 }
 
 func tableStep() stepT {
+	existed := false
 	return stepT{
 		ID: StepNftTable, Chapter: explain.ChapterNetwork,
 		Title: text("Criar a tabela ip minirun do nftables", "Create nftables table ip minirun"),
-		Why: text("Todas as regras do minirun ficam numa tabela só dele: nada de outro programa (Docker, firewall) é tocado, e `nft list table ip minirun` mostra tudo. As chains prerouting e output mandam para a chain ports os pacotes endereçados ao próprio host, venham de fora ou de um programa local.",
-			"All of minirun's rules live in a table of its own: nothing of another program (Docker, a firewall) is touched, and `nft list table ip minirun` shows everything. The prerouting and output chains send packets addressed to the host itself to the ports chain, whether they come from outside or from a local program."),
+		Why: text("Todas as regras do minirun ficam numa tabela só dele: nada de outro programa (Docker, firewall) é tocado, e `nft list table ip minirun` mostra tudo. As chains prerouting e output mandam para a chain ports os pacotes endereçados ao próprio host, venham de fora ou de um programa local. Outra rede já pode tê-la criado: então ela fica como está.",
+			"All of minirun's rules live in a table of its own: nothing of another program (Docker, a firewall) is touched, and `nft list table ip minirun` shows everything. The prerouting and output chains send packets addressed to the host itself to the ports chain, whether they come from outside or from a local program. Another network may have made it already: then it stays as it is."),
 		Shell: tableShell(),
-		Do:    createTable,
+		Do: func() error {
+			ok, err := tableExists()
+			if err != nil {
+				return err
+			}
+			if existed = ok; ok {
+				return nil
+			}
+			return createTable()
+		},
 		Undo: func() error {
+			if existed {
+				return nil
+			}
 			left, err := ownedRules()
 			if err != nil || left > 0 {
 				return err
 			}
 			return deleteTable()
 		},
-		Evidence: func() string { return listRules(tableName, allMinirunChains, baseTag) },
+		Evidence: func() string {
+			s := listRules(tableName, allMinirunChains, baseTag)
+			if existed {
+				return "já existia / already there: " + s
+			}
+			return s
+		},
 	}
 }
 
@@ -340,16 +369,16 @@ func (m *Manager) dnsStep(n *Network) stepT {
 }
 
 func dnsStopStep(n *Network) stepT {
-	pid := 0
-	if n.DNS != nil {
-		pid = n.DNS.Pid
+	pid := "$PID"
+	if n.DNS != nil && n.DNS.Pid > 0 {
+		pid = fmt.Sprint(n.DNS.Pid)
 	}
 	return stepT{
 		ID: StepDNSStop, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Parar o servidor DNS da rede (pid %d)", pid), fmt.Sprintf("Stop the network's DNS server (pid %d)", pid)),
+		Title: text(fmt.Sprintf("Parar o servidor DNS da rede (pid %s)", pid), fmt.Sprintf("Stop the network's DNS server (pid %s)", pid)),
 		Why: text("O processo só é morto se o tempo de início em /proc/PID/stat for o registrado: um pid reaproveitado por outro programa não é tocado.",
 			"The process is only killed if the start time in /proc/PID/stat is the recorded one: a pid recycled by another program is left alone."),
-		Shell: fmt.Sprintf("kill -TERM %d", pid),
+		Shell: "kill -TERM " + pid,
 		Do:    func() error { return stopDNSProcess(n.DNS) },
 	}
 }
@@ -398,12 +427,36 @@ func stateDeleteStep(dir string, n *Network) stepT {
 }
 
 func tableDeleteStep() stepT {
+	what := ""
 	return stepT{
 		ID: StepNftTableDel, Chapter: explain.ChapterNetwork,
-		Title: text("Apagar a tabela ip minirun", "Delete table ip minirun"),
-		Why: text("Nenhuma rede ou contêiner tem mais regras nela: a tabela sai, e com ela os ganchos do minirun no caminho dos pacotes.",
-			"No network or container has rules in it any more: the table goes, and with it minirun's hooks in the packets' path."),
-		Shell: "nft delete table ip minirun",
-		Do:    deleteTable,
+		Title: text("Apagar a tabela ip minirun, se ninguém mais a usa", "Delete table ip minirun if nothing else uses it"),
+		Why: text("Quando nenhuma rede ou contêiner tem mais regras nela, a tabela sai, e com ela os ganchos do minirun no caminho dos pacotes; se outra rede ainda tem regras lá, ela fica.",
+			"Once no network or container has rules in it, the table goes, and with it minirun's hooks in the packets' path; if another network still has rules there, it stays."),
+		Shell: "nft -a list table ip minirun | grep -c 'minirun:' || nft delete table ip minirun",
+		Do: func() error {
+			ok, err := tableExists()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				what = "nft list tables → sem/no ip minirun"
+				return nil
+			}
+			left, err := ownedRules()
+			if err != nil {
+				return err
+			}
+			if left > 0 {
+				what = fmt.Sprintf("fica / kept: %d regra(s)/rule(s) de outras redes ou contêineres / of other networks or containers", left)
+				return nil
+			}
+			if err := deleteTable(); err != nil {
+				return err
+			}
+			what = "nft list tables → ip minirun apagada / deleted"
+			return nil
+		},
+		Evidence: func() string { return what },
 	}
 }

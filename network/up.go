@@ -16,6 +16,10 @@ func (m *Manager) ensureUp(n *Network, undo *cleanup.Stack, fresh bool) error {
 		return nil
 	}
 	dry := m.tr.DryRun()
+	if dry && !fresh && m.rehearsal[n.ID] != nil {
+		// A network this dry run created is up, as it would be for real.
+		return nil
+	}
 	need := func(present func() (bool, error)) (bool, error) {
 		if fresh || dry {
 			return true, nil
@@ -50,19 +54,16 @@ func (m *Manager) ensureUp(n *Network, undo *cleanup.Stack, fresh bool) error {
 			return err
 		}
 	}
-	// The table is shared by every network: even a fresh network finds it
-	// made when another network exists.
-	tablePresent := func() (bool, error) { return tableExists() }
-	if dry {
+	// The table is shared by every network: a fresh network finds it made
+	// when another network exists. Its step is narrated on every Create
+	// all the same (its Do is idempotent and its evidence says whether it
+	// was already there), so `explain network` shows it every time.
+	if fresh || dry {
 		if err := m.tr.Do(tableStep(), undo); err != nil {
 			return err
 		}
-	} else if ok, err := tablePresent(); err != nil {
+	} else if err := run(func() (bool, error) { return tableExists() }, tableStep); err != nil {
 		return err
-	} else if !ok {
-		if err := m.tr.Do(tableStep(), undo); err != nil {
-			return err
-		}
 	}
 	groups := []struct {
 		skip   bool
@@ -91,6 +92,9 @@ func (m *Manager) ensureUp(n *Network, undo *cleanup.Stack, fresh bool) error {
 	if n.HasDNS() {
 		if err := run(func() (bool, error) { return dnsAlive(n), nil }, func() stepT { return m.dnsStep(n) }); err != nil {
 			return err
+		}
+		if dry {
+			n.DNS = &DNSProcess{Addr: n.Gateway().String() + ":53"}
 		}
 	}
 	return nil

@@ -24,7 +24,7 @@ func openNetworks(c *cli.Context) (*network.Manager, func(), error) {
 	var tr *explain.Tracer
 	done := func() {}
 	if c.Command.HasName("create") || c.Command.HasName("rm") || c.Command.HasName("prune") ||
-		c.Command.HasName("connect") || c.Command.HasName("disconnect") || c.Command.HasName("attach") || c.Command.HasName("detach") {
+		c.Command.HasName("attach") || c.Command.HasName("detach") {
 		var err error
 		if tr, done, err = tracerFromFlags(c); err != nil {
 			return nil, nil, err
@@ -36,32 +36,6 @@ func openNetworks(c *cli.Context) (*network.Manager, func(), error) {
 		return nil, nil, err
 	}
 	return m, done, nil
-}
-
-// runningContainer is what connect/disconnect need to know of a container:
-// its id, its name and its init's pid (whose network namespace gets the new
-// interface).
-type runningContainer struct {
-	ID, Name string
-	Pid      int
-}
-
-// lookupContainer finds a running container through the container
-// manager. It is a variable so the container manager's owner can replace
-// it (e.g. to record the connection in the container's metadata).
-var lookupContainer = func(c *cli.Context, ref string) (runningContainer, error) {
-	cm, err := openManager(c)
-	if err != nil {
-		return runningContainer{}, err
-	}
-	meta, err := cm.Get(ref)
-	if err != nil {
-		return runningContainer{}, err
-	}
-	if meta.State.Status != "running" || meta.State.Pid <= 0 {
-		return runningContainer{}, fmt.Errorf("container %s is not running", meta.Name)
-	}
-	return runningContainer{ID: meta.ID, Name: meta.Name, Pid: meta.State.Pid}, nil
 }
 
 var networkCommand = &cli.Command{
@@ -252,20 +226,16 @@ var networkCommand = &cli.Command{
 				if err := requireRoot(); err != nil {
 					return err
 				}
-				ctr, err := lookupContainer(c, c.Args().Get(1))
+				cm, err := openManager(c)
 				if err != nil {
 					return err
 				}
-				m, done, err := openNetworks(c)
+				tr, done, err := tracerFromFlags(c)
 				if err != nil {
 					return err
 				}
 				defer done()
-				_, err = m.Connect(c.Args().Get(0), ctr.ID, ctr.Name, ctr.Pid, network.EndpointOpts{IP: c.String("ip"), Aliases: c.StringSlice("alias")})
-				if err == nil {
-					err = refreshEtcFiles(c, ctr.ID)
-				}
-				return err
+				return cm.Connect(c.Args().Get(0), c.Args().Get(1), network.EndpointOpts{IP: c.String("ip"), Aliases: c.StringSlice("alias")}, tr)
 			},
 		},
 		{
@@ -282,19 +252,12 @@ var networkCommand = &cli.Command{
 				if err != nil {
 					return err
 				}
-				meta, err := cm.Get(c.Args().Get(1))
-				if err != nil {
-					return err
-				}
-				m, done, err := openNetworks(c)
+				tr, done, err := tracerFromFlags(c)
 				if err != nil {
 					return err
 				}
 				defer done()
-				if err := m.Disconnect(c.Args().Get(0), meta.ID); err != nil {
-					return err
-				}
-				return refreshEtcFiles(c, meta.ID)
+				return cm.Disconnect(c.Args().Get(0), c.Args().Get(1), tr)
 			},
 		},
 		{
@@ -362,14 +325,4 @@ var networkCommand = &cli.Command{
 			},
 		},
 	},
-}
-
-// refreshEtcFiles points the container's resolv.conf and hosts at the
-// networks it is on now.
-func refreshEtcFiles(c *cli.Context, id string) error {
-	cm, err := openManager(c)
-	if err != nil {
-		return err
-	}
-	return cm.RefreshEtcFiles(id)
 }

@@ -4,6 +4,8 @@ package integration
 
 import (
 	"encoding/json"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -93,4 +95,134 @@ func TestExplainSlide(t *testing.T) {
 	}
 	fails(t, "no slide 99", "explain", "--slide", "99")
 	fails(t, "takes no chapter", "explain", "network", "--slide", "26")
+}
+
+// explainEvents runs `minirun explain ARGS --json` and returns its events.
+func explainEvents(t *testing.T, args ...string) []explainEvent {
+	t.Helper()
+	out := ok(t, append([]string{"explain"}, append(args, "--json")...)...)
+	var evs []explainEvent
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l == "" {
+			continue // no step at all: the comparison says so
+		}
+		var ev explainEvent
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("not one JSON object per line: %q", l)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+type explainEvent struct {
+	Step struct {
+		ID string `json:"id"`
+	} `json:"step"`
+	Evidence string `json:"evidence"`
+	Error    string `json:"error"`
+	Undo     bool   `json:"undo"`
+}
+
+func ids(evs []explainEvent) []string {
+	var out []string
+	for _, ev := range evs {
+		id := ev.Step.ID
+		if ev.Undo {
+			id = "undo " + id
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+// A chapter's dry run lists exactly the steps its live run takes, in
+// order: `explain CH --json --dry-run | jq -r .step.id` equals the same on
+// `explain CH --json`. Each row is one chapter.
+func TestExplainDryRunEqualsLive(t *testing.T) {
+	for _, ch := range []string{"network"} {
+		t.Run(ch, func(t *testing.T) {
+			dry := ids(explainEvents(t, ch, "--dry-run"))
+			liveEvs := explainEvents(t, ch)
+			live := ids(liveEvs)
+			if len(live) == 0 || strings.Join(dry, " ") != strings.Join(live, " ") {
+				t.Fatalf("dry run and live run differ:\n dry:  %v\n live: %v", dry, live)
+			}
+			for _, ev := range liveEvs {
+				if ev.Error != "" {
+					t.Errorf("step %s failed: %s", ev.Step.ID, ev.Error)
+				}
+			}
+		})
+	}
+}
+
+// The network chapter shows what the deck's network section teaches every
+// time, not only on a machine's first run: the bridge, ip_forward (already
+// on the second time, and it says so) and the nftables table; the DNS
+// answers rotate between the two containers of the alias; the published
+// port answers on localhost. And it leaves nothing: no link, no network,
+// no container, no rule of its own.
+func TestExplainNetworkTwice(t *testing.T) {
+	links := func() string {
+		out, _ := exec.Command("sh", "-c", "ls /sys/class/net | grep '^mr' | sort").Output()
+		return string(out)
+	}
+	rules := func() string {
+		tables, _ := exec.Command("nft", "list", "tables").Output()
+		table, _ := exec.Command("nft", "list", "table", "ip", "minirun").Output()
+		return string(tables) + " " + strconv.Itoa(strings.Count(string(table), `comment "minirun:`))
+	}
+	before, beforeRules := links(), rules()
+	for run := 1; run <= 2; run++ {
+		evs := explainEvents(t, "network", "--lang", "en")
+		got := map[string]string{}
+		for _, ev := range evs {
+			if ev.Error != "" {
+				t.Fatalf("run %d: step %s failed: %s", run, ev.Step.ID, ev.Error)
+			}
+			if _, seen := got[ev.Step.ID]; !seen {
+				got[ev.Step.ID] = ev.Evidence
+			}
+		}
+		for _, id := range []string{"network-bridge", "network-ip-forward", "network-nft-table", "network-masquerade", "network-ipam",
+			"network-veth", "network-dnat", "network-dns", "network-dns-rr", "network-localhost", "network-etc-files",
+			"network-dnat-delete", "network-veth-delete", "network-bridge-delete", "network-state-delete"} {
+			if _, ok := got[id]; !ok {
+				t.Errorf("run %d does not narrate %s: %v", run, id, ids(evs))
+			}
+		}
+		if ev := got["network-ip-forward"]; !strings.Contains(ev, "/proc/sys/net/ipv4/ip_forward → 1") {
+			t.Errorf("run %d: ip_forward evidence %q", run, ev)
+		}
+		if ev := got["network-bridge"]; !strings.Contains(ev, "index ") {
+			t.Errorf("run %d: bridge evidence %q", run, ev)
+		}
+		// web → [A B] [B A] …: the first address rotates.
+		rr := got["network-dns-rr"]
+		firsts := map[string]bool{}
+		for _, ans := range strings.Split(rr, "[")[1:] {
+			if f := strings.Fields(strings.TrimSuffix(strings.TrimSpace(ans), "]")); len(f) == 2 {
+				firsts[f[0]] = true
+			}
+		}
+		if len(firsts) != 2 {
+			t.Errorf("run %d: the DNS answers do not rotate between two addresses: %q", run, rr)
+		}
+		if ev := got["network-localhost"]; !strings.Contains(ev, "→ web1-") {
+			t.Errorf("run %d: localhost evidence %q", run, ev)
+		}
+		if after := links(); after != before {
+			t.Errorf("run %d left links: before %q, after %q", run, before, after)
+		}
+		if out := ok(t, "network", "ls"); strings.Contains(out, "curso-") {
+			t.Errorf("run %d left its network:\n%s", run, out)
+		}
+		if out := ok(t, "ps", "-a", "-q"); strings.TrimSpace(out) != "" {
+			t.Errorf("run %d left containers: %q", run, out)
+		}
+		if after := rules(); after != beforeRules {
+			t.Errorf("run %d left nftables rules: before %q, after %q", run, beforeRules, after)
+		}
+	}
 }

@@ -1,0 +1,148 @@
+package container
+
+// The network use cases on an existing container — `network connect`,
+// `network disconnect`, and the network's part of `rm -f` — for the CLI
+// and for the network chapter of `minirun explain`, which also walks them
+// in a dry run: both call the same functions below, over a network
+// manager that either changes the host or only describes.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+
+	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/network"
+)
+
+// running returns a running container's record: connect needs its init's
+// pid, whose network namespace gets the new interface.
+func (m *Manager) running(ref string) (*Meta, error) {
+	meta, err := m.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	if meta.State.Status != "running" || meta.State.Pid <= 0 {
+		return nil, fmt.Errorf("container %s is not running", meta.Name)
+	}
+	return meta, nil
+}
+
+// Connect is `network connect`: the running container gets a new ethN on
+// network netRef (Reserve and Attach, undone if Attach fails), then its
+// /etc files name the network's DNS server. tr narrates every step.
+func (m *Manager) Connect(netRef, ref string, o network.EndpointOpts, tr *explain.Tracer) error {
+	meta, err := m.running(ref)
+	if err != nil {
+		return err
+	}
+	nm, err := m.networks(tr)
+	if err != nil {
+		return err
+	}
+	return connect(nm, m.dir(meta.ID), meta.ID, meta.Name, meta.Config.Hostname, meta.State.Pid, netRef, o, tr)
+}
+
+func connect(nm *network.Manager, dir, id, name, hostname string, pid int, netRef string, o network.EndpointOpts, tr *explain.Tracer) error {
+	if _, err := nm.Connect(netRef, id, name, pid, o); err != nil {
+		return err
+	}
+	return refreshEtc(nm, dir, id, hostname, tr)
+}
+
+// Disconnect is `network disconnect`: the container's endpoint on netRef
+// is detached while the container keeps running, and its /etc files stop
+// naming that network.
+func (m *Manager) Disconnect(netRef, ref string, tr *explain.Tracer) error {
+	meta, err := m.Get(ref)
+	if err != nil {
+		return err
+	}
+	nm, err := m.networks(tr)
+	if err != nil {
+		return err
+	}
+	return disconnect(nm, m.dir(meta.ID), meta.ID, meta.Config.Hostname, netRef, tr)
+}
+
+func disconnect(nm *network.Manager, dir, id, hostname, netRef string, tr *explain.Tracer) error {
+	if err := nm.Disconnect(netRef, id); err != nil {
+		return err
+	}
+	return refreshEtc(nm, dir, id, hostname, tr)
+}
+
+// refreshEtc rewrites the container's /etc files for its endpoints now.
+func refreshEtc(nm *network.Manager, dir, id, hostname string, tr *explain.Tracer) error {
+	eps, err := nm.Endpoints(id)
+	if err != nil {
+		return err
+	}
+	return tr.Do(network.EtcFilesStep(dir, hostname, eps), nil)
+}
+
+// RemoveExplained is `rm -f` with its network part narrated: the
+// container's endpoints are released through tr first (the DNAT rules,
+// the veth pair, the address), then the container is killed and removed.
+// Plain Remove releases them too, but in the shim, where nobody narrates.
+func (m *Manager) RemoveExplained(ref string, tr *explain.Tracer) error {
+	meta, err := m.Get(ref)
+	if err != nil {
+		return err
+	}
+	nm, err := m.networks(tr)
+	if err != nil {
+		return err
+	}
+	if err := detachAll(nm, meta.ID); err != nil {
+		return err
+	}
+	return m.Remove(meta.ID, true)
+}
+
+// DryRunNet is the network part of containers that a dry run only
+// describes: nm must be a dry-run network manager, and each container is
+// known by its name alone (its id is made up from it).
+type DryRunNet struct {
+	Networks *network.Manager
+	DataRoot string
+	Tracer   *explain.Tracer
+}
+
+// DryRunIDOf is the made-up id of the container name in a dry run: 64 hex
+// digits, as network.Manager wants, the same for the same name.
+func DryRunIDOf(name string) string {
+	s := sha256.Sum256([]byte("minirun dry run " + name))
+	return hex.EncodeToString(s[:])
+}
+
+func (d DryRunNet) dir(name string) string {
+	return filepath.Join(d.DataRoot, "containers", DryRunID+"-"+name)
+}
+
+// Run describes what the shim of `run -d --name NAME` does on the network
+// o: reserve the address and ports, then plug eth0 in, through the same
+// functions as the shim.
+func (d DryRunNet) Run(name string, o NetworkOpts) error {
+	ep, err := reserveEndpoint(d.Networks, DryRunIDOf(name), name, o)
+	if err != nil {
+		return err
+	}
+	return attachEndpoint(d.Networks, ep, 0)
+}
+
+// Connect describes `network connect NET NAME`.
+func (d DryRunNet) Connect(netRef, name string, o network.EndpointOpts) error {
+	return connect(d.Networks, d.dir(name), DryRunIDOf(name), name, name, 0, netRef, o, d.Tracer)
+}
+
+// Disconnect describes `network disconnect NET NAME`.
+func (d DryRunNet) Disconnect(netRef, name string) error {
+	return disconnect(d.Networks, d.dir(name), DryRunIDOf(name), name, netRef, d.Tracer)
+}
+
+// Remove describes the network part of RemoveExplained.
+func (d DryRunNet) Remove(name string) error {
+	return detachAll(d.Networks, DryRunIDOf(name))
+}
