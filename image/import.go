@@ -437,11 +437,11 @@ func (s *Store) commitLayerStep(l stagedLayer) explain.Step {
 		}
 		return s.removeLayerIfUnused(l.diffID)
 	}
-	step.Evidence = func() string {
+	step.EvidenceText = func() explain.Text {
 		if stored {
-			return final
+			return explain.Text{PT: final, EN: final}
 		}
-		return final + " (já existia, compartilhada / already stored, shared)"
+		return explain.Text{PT: final + " (já existia: compartilhada)", EN: final + " (already stored: shared)"}
 	}
 	return step
 }

@@ -11,6 +11,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/explain"
 )
 
 // Remove removes a name, and the image when no name is left, like
@@ -260,4 +262,28 @@ func (s *Store) removeLayerIfUnused(diffID digest.Digest) error {
 		return fmt.Errorf("remove layer %s: %w", diffID, err)
 	}
 	return nil
+}
+
+// RemoveStep is `docker rmi ref` as the images-remove step: Do is
+// RemoveImage, and the evidence says what it untagged and deleted, and how
+// many layers are left in the store.
+func (s *Store) RemoveStep(ref string, inUse func(imageID string) bool) explain.Step {
+	step := stepRemove(ref)
+	var rm *Removal
+	step.Do = func() (err error) {
+		rm, err = s.RemoveImage(ref, inUse)
+		return err
+	}
+	step.EvidenceText = func() explain.Text {
+		var del []string
+		for _, id := range rm.Deleted {
+			del = append(del, strings.TrimPrefix(id, "sha256:")[:12])
+		}
+		names, ids := strings.Join(rm.Untagged, " "), strings.Join(del, " ")
+		return explain.Text{
+			PT: fmt.Sprintf("nomes tirados: %s\nimagens apagadas: %s", names, ids),
+			EN: fmt.Sprintf("untagged: %s\ndeleted: %s", names, ids),
+		}
+	}
+	return step
 }
