@@ -15,7 +15,6 @@ var demoCommand = map[explain.Chapter]string{
 	explain.ChapterProcess:    "grep -E 'Uid|Gid|Cap|NoNewPrivs' /proc/self/status; ulimit -n",
 	explain.ChapterVolumes:    "echo oi > /dados/arquivo; grep -E ' / | /dados | /rapido ' /proc/self/mountinfo | awk '{print $5, $9, $10}'",
 	explain.ChapterNetwork:    "ip -4 addr show eth0; ip route; cat /etc/resolv.conf",
-	explain.ChapterImages:     "cat /etc/os-release 2>/dev/null; ls /bin | head -3",
 	explain.ChapterSecurity:   "grep -E 'Cap(Eff|Bnd)|NoNewPrivs|Seccomp:' /proc/self/status; unshare -m true || echo unshare bloqueado",
 	explain.ChapterCgroups:    "cat /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max 2>/dev/null",
 }
@@ -65,7 +64,7 @@ func containerChapter(ch explain.Chapter, shows ...explain.Chapter) *Chapter {
 func init() {
 	for _, ch := range []explain.Chapter{explain.ChapterLifecycle, explain.ChapterNamespaces, explain.ChapterRootfs,
 		explain.ChapterMounts, explain.ChapterProcess, explain.ChapterCgroups, explain.ChapterVolumes,
-		explain.ChapterNetwork, explain.ChapterImages} {
+		explain.ChapterNetwork} {
 		register(containerChapter(ch))
 	}
 	// The defences set right before execve are process steps.

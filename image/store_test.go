@@ -444,8 +444,11 @@ func TestImportNarration(t *testing.T) {
 	// A second import of the same layer says it was shared.
 	rec2 := &explain.Recorder{}
 	s.Import(bytes.NewReader(tarball), "n2", nil, explain.New(rec2))
-	if ev := rec2.Events[1]; !strings.Contains(ev.Evidence, "shared") {
-		t.Errorf("commit evidence %q, want it to say the layer was shared", ev.Evidence)
+	// It says so in each language apart (EvidenceText), so that --lang pt
+	// prints no English.
+	if ev := rec2.Events[1]; ev.EvidenceText == nil || !strings.Contains(ev.EvidenceText.EN, "shared") ||
+		!strings.Contains(ev.EvidenceText.PT, "compartilhada") || strings.Contains(ev.EvidenceText.PT, "shared") {
+		t.Errorf("commit evidence %q (%+v), want it to say the layer was shared, in each language apart", ev.Evidence, ev.EvidenceText)
 	}
 
 	// A dry run narrates the same steps and changes nothing.
