@@ -94,14 +94,19 @@ func (s *Store) RemoveImage(ref string, inUse func(imageID string) bool) (*Remov
 		return nil, fmt.Errorf("remove image %s (%s): %w; remove the container first", ref, id.Encoded()[:12], ErrInUse)
 	}
 	for {
+		// The parent is read first: deleteImage removes the metadata
+		// that records it.
+		parent, err := s.parent(id)
+		if err != nil {
+			return rm, err
+		}
 		if err := s.deleteImage(id, rm); err != nil {
 			return rm, err
 		}
 		// Walk down the build chain while the parent is an anonymous
 		// build step nobody else needs.
-		parent, err := s.parent(id)
-		if err != nil || parent == "" {
-			return rm, err
+		if parent == "" {
+			return rm, nil
 		}
 		pid := digest.Digest(parent)
 		if !s.built(pid) || s.named(pid) || (inUse != nil && inUse(parent)) {
