@@ -337,18 +337,23 @@ func (b *builder) dispatch(cmd instructions.Command) error {
 			return fmt.Errorf("%s: %w", text, err)
 		}
 	}
+	// The step announces the instruction, as Docker's "Step n/N" line
+	// does; the work follows as steps of its own (the RUN container's,
+	// the layer's, the config's, or the cache's), each ended before the
+	// next begins. Had the work run inside this step's Do, the step would
+	// end after them, and a narration that writes a step when it ends
+	// (--json) would list them in another order than a dry run.
 	step := stepBuild(b.step, b.total, text)
-	step.Do = func() error { return b.run(cmd, text) }
-	step.Evidence = func() string {
-		if b.parent == nil {
-			return ""
+	if b.parent != nil {
+		on := short(b.parent.ID)
+		step.EvidenceText = func() explain.Text {
+			return explain.Text{PT: "sobre a imagem " + on, EN: "on image " + on}
 		}
-		return b.parent.ID
 	}
 	if err := b.o.Tracer.Do(step, nil); err != nil {
 		return err
 	}
-	return nil
+	return b.run(cmd, text)
 }
 
 func (b *builder) run(cmd instructions.Command, text string) error {
