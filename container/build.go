@@ -46,10 +46,11 @@ func (b *BuildRunner) Run(rs build.RunSpec) (code int, retErr error) {
 		lower = []string{empty}
 	}
 	ov := overlay.Options{Lower: lower, Upper: rs.Upper, Work: rs.Work, Target: filepath.Join(dir, "merged")}
-	if err := overlay.Mount(ov); err != nil {
+	// The mount is the step rootfs-overlay-mount, as for `run`; its undo
+	// (the unmount) goes on the stack right after it succeeds.
+	if err := rs.Tracer.Do(overlay.MountStep(ov), &undo); err != nil {
 		return -1, err
 	}
-	undo.Add("unmount build rootfs", func() error { return overlay.Unmount(ov.Target) })
 	spec, err := buildSpec(rs.Config, RunOpts{Cmd: rs.Cmd, Entrypoint: new(string), Hostname: rs.ID}, rs.ID+"000000000000", ov.Target)
 	if err != nil {
 		return -1, err
@@ -71,14 +72,14 @@ func (b *BuildRunner) Run(rs build.RunSpec) (code int, retErr error) {
 	}
 	defer devnull.Close()
 	id := "build-" + rs.ID
-	ctr, err := runtime.Create(runtime.CreateOpts{Root: b.m.StateRoot, ID: id, Bundle: dir, Spec: spec, Stdin: devnull, Stdout: w, Stderr: w})
+	ctr, err := runtime.Create(runtime.CreateOpts{Root: b.m.StateRoot, ID: id, Bundle: dir, Spec: spec, Stdin: devnull, Stdout: w, Stderr: w, Tracer: rs.Tracer})
 	w.Close()
 	if err != nil {
 		<-copied
 		return -1, fmt.Errorf("RUN: %w", err)
 	}
-	undo.Add("delete build container", func() error { return ctr.Delete(true, nil) })
-	if err := ctr.Start(nil); err != nil {
+	undo.Add("delete build container", func() error { return ctr.Delete(true, rs.Tracer) })
+	if err := ctr.Start(rs.Tracer); err != nil {
 		return -1, err
 	}
 	code, err = ctr.Wait()

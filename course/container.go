@@ -14,7 +14,6 @@ var demoCommand = map[explain.Chapter]string{
 	explain.ChapterMounts:     "cat /proc/self/mounts",
 	explain.ChapterProcess:    "grep -E 'Uid|Gid|Cap|NoNewPrivs' /proc/self/status; ulimit -n",
 	explain.ChapterVolumes:    "echo oi > /dados/arquivo; grep -E ' / | /dados | /rapido ' /proc/self/mountinfo | awk '{print $5, $9, $10}'",
-	explain.ChapterImages:     "cat /etc/os-release 2>/dev/null; ls /bin | head -3",
 	explain.ChapterSecurity:   "grep -E 'Cap(Eff|Bnd)|NoNewPrivs|Seccomp:' /proc/self/status; unshare -m true || echo unshare bloqueado",
 	explain.ChapterCgroups:    "cat /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max 2>/dev/null",
 }
@@ -63,8 +62,7 @@ func containerChapter(ch explain.Chapter, shows ...explain.Chapter) *Chapter {
 
 func init() {
 	for _, ch := range []explain.Chapter{explain.ChapterLifecycle, explain.ChapterNamespaces, explain.ChapterRootfs,
-		explain.ChapterMounts, explain.ChapterProcess, explain.ChapterCgroups, explain.ChapterVolumes,
-		explain.ChapterImages} {
+		explain.ChapterMounts, explain.ChapterProcess, explain.ChapterCgroups, explain.ChapterVolumes} {
 		register(containerChapter(ch))
 	}
 	// The defences set right before execve are process steps.

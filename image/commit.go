@@ -55,3 +55,18 @@ func (s *Store) RemoveTemp(dir string) error {
 	}
 	return nil
 }
+
+// NarrateCommit describes, with a dry-run tracer, what Commit does for one
+// build step: with a new layer, its extraction and storage; then the
+// config. The parent's layers are already stored, so, as in a real
+// Commit, they take no step.
+func (s *Store) NarrateCommit(newLayer bool, tr *explain.Tracer) error {
+	if !tr.DryRun() {
+		return errors.New("image: NarrateCommit needs a dry-run tracer")
+	}
+	n := 0
+	if newLayer {
+		n = 1
+	}
+	return s.narrateCreate(n, "", tr)
+}

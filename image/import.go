@@ -437,11 +437,11 @@ func (s *Store) commitLayerStep(l stagedLayer) explain.Step {
 		}
 		return s.removeLayerIfUnused(l.diffID)
 	}
-	step.Evidence = func() string {
+	step.EvidenceText = func() explain.Text {
 		if stored {
-			return final
+			return explain.Text{PT: final, EN: final}
 		}
-		return final + " (já existia, compartilhada / already stored, shared)"
+		return explain.Text{PT: final + " (já existia: compartilhada)", EN: final + " (already stored: shared)"}
 	}
 	return step
 }
@@ -493,7 +493,7 @@ func (s *Store) tagStep(tag string, id digest.Digest) explain.Step {
 // narrateCreate describes the steps of create without running them (a dry
 // run), with shell variables for the values only a real run would know.
 func (s *Store) narrateCreate(nLayers int, tag string, tr *explain.Tracer) error {
-	staging := filepath.Join(s.tmpDir(), "import-$RANDOM")
+	staging := filepath.Join(s.tmpDir(), "import-0")
 	for i := 0; i < nLayers; i++ {
 		dir := filepath.Join(staging, strconv.Itoa(i))
 		steps := []explain.Step{

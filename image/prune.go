@@ -127,8 +127,11 @@ func (s *Store) Prune(all bool, inUse func(imageID string) bool) (*Removal, int6
 		if err != nil {
 			return total, 0, err
 		}
+		gone := map[string]bool{}
 		for _, img := range imgs {
-			if inUse != nil && inUse(img.ID) {
+			// A removal walks down the build chain: images listed
+			// before it may have gone with it.
+			if gone[img.ID] || (inUse != nil && inUse(img.ID)) {
 				continue
 			}
 			kids, err := s.Children(img.ID)
@@ -147,6 +150,9 @@ func (s *Store) Prune(all bool, inUse func(imageID string) bool) (*Removal, int6
 			}
 			total.Untagged = append(total.Untagged, rm.Untagged...)
 			total.Deleted = append(total.Deleted, rm.Deleted...)
+			for _, id := range rm.Deleted {
+				gone[id] = true
+			}
 			changed = true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 
@@ -324,7 +325,7 @@ func (s *Store) narratePull(base, ident, tag string, platform ggcr.Platform, tr 
 	steps := []explain.Step{
 		stepPullManifest(base, ident),
 		stepPullConfig(base, "$CONFIG_DIGEST"),
-		stepPullLayer(base, "$LAYER_DIGEST", s.tmpDir()+"/blob-$RANDOM"),
+		stepPullLayer(base, "$LAYER_DIGEST", filepath.Join(s.tmpDir(), "blob-0")),
 	}
 	for _, st := range steps {
 		if err := tr.Do(st, nil); err != nil {

@@ -11,6 +11,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/explain"
 )
 
 // Remove removes a name, and the image when no name is left, like
@@ -92,14 +94,19 @@ func (s *Store) RemoveImage(ref string, inUse func(imageID string) bool) (*Remov
 		return nil, fmt.Errorf("remove image %s (%s): %w; remove the container first", ref, id.Encoded()[:12], ErrInUse)
 	}
 	for {
+		// The parent is read first: deleteImage removes the metadata
+		// that records it.
+		parent, err := s.parent(id)
+		if err != nil {
+			return rm, err
+		}
 		if err := s.deleteImage(id, rm); err != nil {
 			return rm, err
 		}
 		// Walk down the build chain while the parent is an anonymous
 		// build step nobody else needs.
-		parent, err := s.parent(id)
-		if err != nil || parent == "" {
-			return rm, err
+		if parent == "" {
+			return rm, nil
 		}
 		pid := digest.Digest(parent)
 		if !s.built(pid) || s.named(pid) || (inUse != nil && inUse(parent)) {
@@ -260,4 +267,28 @@ func (s *Store) removeLayerIfUnused(diffID digest.Digest) error {
 		return fmt.Errorf("remove layer %s: %w", diffID, err)
 	}
 	return nil
+}
+
+// RemoveStep is `docker rmi ref` as the images-remove step: Do is
+// RemoveImage, and the evidence says what it untagged and deleted, and how
+// many layers are left in the store.
+func (s *Store) RemoveStep(ref string, inUse func(imageID string) bool) explain.Step {
+	step := stepRemove(ref)
+	var rm *Removal
+	step.Do = func() (err error) {
+		rm, err = s.RemoveImage(ref, inUse)
+		return err
+	}
+	step.EvidenceText = func() explain.Text {
+		var del []string
+		for _, id := range rm.Deleted {
+			del = append(del, strings.TrimPrefix(id, "sha256:")[:12])
+		}
+		names, ids := strings.Join(rm.Untagged, " "), strings.Join(del, " ")
+		return explain.Text{
+			PT: fmt.Sprintf("nomes tirados: %s\nimagens apagadas: %s", names, ids),
+			EN: fmt.Sprintf("untagged: %s\ndeleted: %s", names, ids),
+		}
+	}
+	return step
 }

@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/minirun/minirun/explain"
 )
@@ -80,11 +81,22 @@ func stepTag(reposPath, lockPath, ref, id string) explain.Step {
 // The steps of a pull. base is the registry's API prefix for the
 // repository, e.g. https://index.docker.io/v2/library/busybox.
 
-// pullAuth is the shell that gets Docker Hub's anonymous pull token; other
-// registries answer 401 with their own realm in WWW-Authenticate.
-const pullAuth = `TOKEN=$(curl -s "https://auth.docker.io/token?service=registry.docker.io&scope=repository:$REPO:pull" | jq -r .token)`
+// pullAuth returns what a shell needs to talk to the registry at base:
+// Docker Hub wants an anonymous pull token first (fetched into $TOKEN by
+// prefix, then sent by header); other registries, like the course's on
+// loopback, answer without one. Each step's shell carries its own prefix,
+// so that it runs as written on its own.
+func pullAuth(base string) (prefix, header string) {
+	_, repo, ok := strings.Cut(base, "/v2/")
+	if !ok || !strings.Contains(base, "docker.io/") {
+		return "", ""
+	}
+	return fmt.Sprintf(`TOKEN=$(curl -s "https://auth.docker.io/token?service=registry.docker.io&scope=repository:%s:pull" | jq -r .token); `, repo),
+		`-H "Authorization: Bearer $TOKEN" `
+}
 
 func stepPullManifest(base, reference string) explain.Step {
+	prefix, header := pullAuth(base)
 	return explain.Step{
 		ID:      "images-pull-manifest",
 		Chapter: explain.ChapterImages,
@@ -96,12 +108,13 @@ func stepPullManifest(base, reference string) explain.Step {
 			PT: "O manifest lista o digest da config e os das camadas. Se a tag aponta para uma lista de manifests (uma imagem multiplataforma), escolhe-se o da plataforma desta máquina. O Docker Hub pede um token antes, mesmo para imagens públicas.",
 			EN: "The manifest lists the config's digest and the layers'. If the tag points at a manifest list (a multi-platform image), the one for this machine's platform is picked. Docker Hub asks for a token first, even for public images.",
 		},
-		Shell: fmt.Sprintf(`%s; curl -s -H "Authorization: Bearer $TOKEN" -H "Accept: application/vnd.oci.image.index.v1+json,application/vnd.docker.distribution.manifest.list.v2+json,application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json" %s/manifests/%s`,
-			pullAuth, base, reference),
+		Shell: fmt.Sprintf(`%scurl -s %s-H "Accept: application/vnd.oci.image.index.v1+json,application/vnd.docker.distribution.manifest.list.v2+json,application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json" %s/manifests/%s`,
+			prefix, header, base, reference),
 	}
 }
 
 func stepPullConfig(base, configDigest string) explain.Step {
+	prefix, header := pullAuth(base)
 	return explain.Step{
 		ID:      "images-pull-config",
 		Chapter: explain.ChapterImages,
@@ -113,11 +126,12 @@ func stepPullConfig(base, configDigest string) explain.Step {
 			PT: "A config é um blob como outro qualquer: o seu nome é o sha256 do conteúdo, e esse hash é o ID da imagem. Se o que chegou não tem esse hash, o registry (ou alguém no caminho) mentiu, e o pull para.",
 			EN: "The config is a blob like any other: its name is the sha256 of its content, and that hash is the image ID. If what arrived does not have that hash, the registry (or someone on the way) lied, and the pull stops.",
 		},
-		Shell: fmt.Sprintf(`curl -sL -H "Authorization: Bearer $TOKEN" %s/blobs/%s -o config.json && sha256sum config.json`, base, configDigest),
+		Shell: fmt.Sprintf(`%scurl -sL %s%s/blobs/%s -o config.json && sha256sum config.json`, prefix, header, base, configDigest),
 	}
 }
 
 func stepPullLayer(base, layerDigest, file string) explain.Step {
+	prefix, header := pullAuth(base)
 	return explain.Step{
 		ID:      "images-pull-layer",
 		Chapter: explain.ChapterImages,
@@ -129,6 +143,22 @@ func stepPullLayer(base, layerDigest, file string) explain.Step {
 			PT: "Cada camada chega comprimida (tar.gz); o manifest diz o sha256 e o tamanho do arquivo comprimido. Camadas que o armazém já tem não são baixadas de novo. Depois de extraída, o sha256 do tar descomprimido tem de bater com o diff_id da config.",
 			EN: "Each layer arrives compressed (tar.gz); the manifest gives the sha256 and size of the compressed file. Layers the store already has are not downloaded again. Once extracted, the sha256 of the uncompressed tar must match the config's diff_id.",
 		},
-		Shell: fmt.Sprintf(`curl -sL -H "Authorization: Bearer $TOKEN" %s/blobs/%s -o %s && sha256sum %s`, base, layerDigest, file, file),
+		Shell: fmt.Sprintf(`%scurl -sL %s%s/blobs/%s -o %s && sha256sum %s`, prefix, header, base, layerDigest, file, file),
+	}
+}
+
+func stepRemove(ref string) explain.Step {
+	return explain.Step{
+		ID:      "images-remove",
+		Chapter: explain.ChapterImages,
+		Title: explain.Text{
+			PT: "Remover a imagem " + ref,
+			EN: "Remove the image " + ref,
+		},
+		Why: explain.Text{
+			PT: "Tirar o último nome apaga a config e só as camadas que nenhuma outra imagem lista; os passos anônimos do build embaixo dela vão junto.",
+			EN: "Dropping the last name deletes the config and only the layers no other image lists; the anonymous build steps below it go too.",
+		},
+		Shell: "minirun image rm " + ref,
 	}
 }

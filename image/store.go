@@ -342,3 +342,11 @@ func (s *Store) readLayerInfo(diffID digest.Digest) (*layerInfo, error) {
 	}
 	return &info, nil
 }
+
+// At returns the store under dataRoot without opening it: nothing is
+// created, locked or read. Only a dry run uses it, to name the paths a real
+// run would use (`minirun explain --dry-run` needs neither root nor an
+// existing data root). Every method given a dry-run tracer works on it.
+func At(dataRoot string) *Store {
+	return &Store{root: filepath.Join(filepath.Clean(dataRoot), "image")}
+}

@@ -444,8 +444,11 @@ func TestImportNarration(t *testing.T) {
 	// A second import of the same layer says it was shared.
 	rec2 := &explain.Recorder{}
 	s.Import(bytes.NewReader(tarball), "n2", nil, explain.New(rec2))
-	if ev := rec2.Events[1]; !strings.Contains(ev.Evidence, "shared") {
-		t.Errorf("commit evidence %q, want it to say the layer was shared", ev.Evidence)
+	// It says so in each language apart (EvidenceText), so that --lang pt
+	// prints no English.
+	if ev := rec2.Events[1]; ev.EvidenceText == nil || !strings.Contains(ev.EvidenceText.EN, "shared") ||
+		!strings.Contains(ev.EvidenceText.PT, "compartilhada") || strings.Contains(ev.EvidenceText.PT, "shared") {
+		t.Errorf("commit evidence %q (%+v), want it to say the layer was shared, in each language apart", ev.Evidence, ev.EvidenceText)
 	}
 
 	// A dry run narrates the same steps and changes nothing.
@@ -508,5 +511,44 @@ func TestConcurrentWriters(t *testing.T) {
 	list, _ := s.List()
 	if len(list) != n+1 {
 		t.Errorf("List has %d images, want %d", len(list), n+1)
+	}
+}
+
+// Removing a built image's last name deletes the anonymous build steps
+// below it that nothing else needs, down to the first named image, as
+// `docker rmi` does; their layers go, the named base's stay.
+func TestRemoveWalksDownTheBuildChain(t *testing.T) {
+	s, _ := newStore(t)
+	base, err := s.Import(bytes.NewReader(layerTar(t, map[string]string{"a": "1"})), "base", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(parent *Image, files map[string]string) *Image {
+		t.Helper()
+		cfg := parent.Config
+		cfg.History = append(cfg.History, v1.History{CreatedBy: "step"})
+		img, err := s.Commit(parent, bytes.NewReader(layerTar(t, files)), cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	mid := step(base, map[string]string{"b": "2"})
+	top := step(mid, map[string]string{"c": "3"})
+	if err := s.Tag(top.ID, "app"); err != nil {
+		t.Fatal(err)
+	}
+	rm, err := s.RemoveImage("app", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{top.ID, mid.ID}; !slices.Equal(rm.Deleted, want) {
+		t.Errorf("deleted %v, want %v (the top, then the anonymous step below)", rm.Deleted, want)
+	}
+	if _, err := s.Get(mid.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the anonymous step is still there: %v", err)
+	}
+	if _, err := s.Get("base"); err != nil {
+		t.Errorf("the named base went too: %v", err)
 	}
 }

@@ -1,9 +1,12 @@
 package image
 
 import (
+	"path/filepath"
+
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/minirun/minirun/explain"
 	"io/fs"
 	"os"
 
@@ -167,4 +170,31 @@ func (s *Store) Tag(src, ref string) error {
 	}
 	_, err = s.setTag(r.String(), id)
 	return err
+}
+
+// TagTraced is Tag through the images-tag step, for a build's -t: tr
+// narrates it (a dry-run tracer only describes it, with src as the ID).
+func (s *Store) TagTraced(src, ref string, tr *explain.Tracer) error {
+	r, err := ParseRef(ref)
+	if err != nil {
+		return err
+	}
+	if tr.DryRun() {
+		return tr.Do(stepTag(s.reposPath(), filepath.Join(s.root, "lock"), r.String(), src), nil)
+	}
+	unlock, err := s.lock(unix.LOCK_EX)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tags, err := s.readTags()
+	if err != nil {
+		return err
+	}
+	id, _, err := s.resolve(src, tags)
+	if err != nil {
+		return err
+	}
+	// No undo stack: like Tag, a name set stays set.
+	return tr.Do(s.tagStep(r.String(), id), nil)
 }

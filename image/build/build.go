@@ -45,7 +45,16 @@ type Options struct {
 	// Pull fetches a FROM image the store does not have; nil fails instead.
 	Pull func(ref string) (*image.Image, error)
 	// Tracer narrates the steps (explain chapter "images"); nil is silent.
+	// A dry-run tracer makes Build describe the steps and return a nil
+	// image, changing and reading nothing but the Dockerfile.
 	Tracer *explain.Tracer
+	// DockerfileContent, when not nil, is the Dockerfile itself, and
+	// Dockerfile is not read: a dry run needs no file.
+	DockerfileContent []byte
+	// DryRunCache is what a dry run assumes of the cache, which only a
+	// real build can consult: true, that every instruction after FROM
+	// finds its image; false, that none does. See (*builder).dryRun.
+	DryRunCache bool
 }
 
 // Parse reads a Dockerfile with BuildKit's parser and returns its stages
@@ -84,6 +93,7 @@ type builder struct {
 	cmdSet   bool // CMD appeared in this Dockerfile
 
 	step, total int
+	text        string // the instruction being run, as written
 }
 
 type arg struct {
@@ -102,9 +112,12 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 			return nil, err
 		}
 	}
-	data, err := os.ReadFile(o.Dockerfile)
-	if err != nil {
-		return nil, fmt.Errorf("read Dockerfile: %w", err)
+	data := o.DockerfileContent
+	if data == nil {
+		var err error
+		if data, err = os.ReadFile(o.Dockerfile); err != nil {
+			return nil, fmt.Errorf("read Dockerfile: %w", err)
+		}
 	}
 	stages, metaArgs, escape, err := Parse(data)
 	if err != nil {
@@ -113,16 +126,18 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 	if len(stages) > 1 {
 		return nil, fmt.Errorf("multi-stage builds (%d FROM instructions) are not supported: minirun builds one stage", len(stages))
 	}
-	ctx, err := openContext(o.ContextDir)
-	if err != nil {
-		return nil, err
-	}
 	b := &builder{
-		store: s, o: o, out: o.Out, ctx: ctx, lex: shell.NewLex(escape),
+		store: s, o: o, out: o.Out, lex: shell.NewLex(escape),
 		usedArgs: map[string]bool{}, shell: []string{"/bin/sh", "-c"},
 	}
 	if b.out == nil {
 		b.out = io.Discard
+	}
+	if o.Tracer.DryRun() {
+		return nil, b.dryRun(stages[0])
+	}
+	if b.ctx, err = openContext(o.ContextDir); err != nil {
+		return nil, err
 	}
 	for _, m := range metaArgs {
 		for _, kv := range m.Args {
@@ -155,12 +170,68 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 	fmt.Fprintf(b.out, "Successfully built %s\n", short(b.parent.ID))
 	for _, t := range o.Tags {
 		r, _ := image.ParseRef(t)
-		if err := s.Tag(b.parent.ID, r.String()); err != nil {
+		if err := s.TagTraced(b.parent.ID, r.String(), o.Tracer); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(b.out, "Successfully tagged %s\n", r.String())
 	}
 	return s.Get(b.parent.ID)
+}
+
+// dryRun describes the build of stage st with a dry-run tracer: the steps
+// each instruction takes in Build, in Build's order, with nothing run and
+// neither the context nor the store read. A RUN's container steps are not
+// described: the container is the Runner's (which the build package cannot
+// see), and `explain images` shows only the images chapter.
+//
+// Whether an instruction hits the cache decides its steps (a hit takes
+// images-build-cache; a miss makes a layer or a config), and only the store
+// knows. Rather than guess per instruction, a dry run takes one answer for
+// the whole Dockerfile from Options.DryRunCache: the same Dockerfile and
+// flag always narrate the same steps. A caller that knows the state of the
+// cache gets exactly the live build's steps: the course's images chapter
+// builds on a base image made anew on every run (its top layer holds the
+// run's own marker), so its first build can never hit and its second, of
+// the same Dockerfile on the same base, always hits.
+func (b *builder) dryRun(st instructions.Stage) error {
+	tr := b.o.Tracer
+	b.total = 1 + len(st.Commands)
+	b.begin(st.SourceCode)
+	if err := tr.Do(stepBuild(b.step, b.total, st.SourceCode), nil); err != nil {
+		return err
+	}
+	for _, cmd := range st.Commands {
+		text := cmd.(fmt.Stringer).String()
+		b.begin(text)
+		if err := tr.Do(stepBuild(b.step, b.total, text), nil); err != nil {
+			return err
+		}
+		if b.o.DryRunCache && !b.o.NoCache {
+			if err := tr.Do(stepBuildCache(text), nil); err != nil {
+				return err
+			}
+			continue
+		}
+		newLayer := false
+		switch cmd.(type) {
+		case *instructions.RunCommand:
+			if err := tr.Do(stepBuildDiff("$SCRATCH/upper"), nil); err != nil {
+				return err
+			}
+			newLayer = true
+		case *instructions.CopyCommand, *instructions.AddCommand:
+			newLayer = true
+		}
+		if err := b.store.NarrateCommit(newLayer, tr); err != nil {
+			return err
+		}
+	}
+	for _, t := range b.o.Tags {
+		if err := b.store.TagTraced("sha256:$IMAGE_ID", t, tr); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // argValue gives a declared ARG its value: --build-arg wins over the
@@ -255,6 +326,7 @@ func (b *builder) from(st instructions.Stage) error {
 // dispatch runs one instruction.
 func (b *builder) dispatch(cmd instructions.Command) error {
 	text := cmd.(fmt.Stringer).String()
+	b.text = text
 	b.begin(text)
 	// Expansion first: ${VAR} in the instruction's words, with the
 	// variables known at this step.
@@ -268,18 +340,23 @@ func (b *builder) dispatch(cmd instructions.Command) error {
 			return fmt.Errorf("%s: %w", text, err)
 		}
 	}
+	// The step announces the instruction, as Docker's "Step n/N" line
+	// does; the work follows as steps of its own (the RUN container's,
+	// the layer's, the config's, or the cache's), each ended before the
+	// next begins. Had the work run inside this step's Do, the step would
+	// end after them, and a narration that writes a step when it ends
+	// (--json) would list them in another order than a dry run.
 	step := stepBuild(b.step, b.total, text)
-	step.Do = func() error { return b.run(cmd, text) }
-	step.Evidence = func() string {
-		if b.parent == nil {
-			return ""
+	if b.parent != nil {
+		on := short(b.parent.ID)
+		step.EvidenceText = func() explain.Text {
+			return explain.Text{PT: "sobre a imagem " + on, EN: "on image " + on}
 		}
-		return b.parent.ID
 	}
 	if err := b.o.Tracer.Do(step, nil); err != nil {
 		return err
 	}
-	return nil
+	return b.run(cmd, text)
 }
 
 func (b *builder) run(cmd instructions.Command, text string) error {
@@ -468,9 +545,7 @@ func (b *builder) commit(cfg v1.Image, createdBy string, layer func() (io.ReadCl
 	if hit, err := b.cached(cfg, createdBy, layer != nil); err != nil {
 		return err
 	} else if hit != nil {
-		fmt.Fprintf(b.out, " ---> Using cache\n ---> %s\n", short(hit.ID))
-		b.parent, b.cfg = hit, hit.Config
-		return nil
+		return b.useCache(hit)
 	}
 	now := time.Now().UTC()
 	cfg.Created = &now
@@ -498,6 +573,21 @@ func (b *builder) commit(cfg v1.Image, createdBy string, layer func() (io.ReadCl
 	fmt.Fprintf(b.out, " ---> %s\n", short(img.ID))
 	b.parent, b.cfg = img, img.Config
 	return nil
+}
+
+// useCache makes hit, the image a previous build made for this step, the
+// step's image, through the images-build-cache step.
+func (b *builder) useCache(hit *image.Image) error {
+	step := stepBuildCache(b.text)
+	step.Do = func() error {
+		fmt.Fprintf(b.out, " ---> Using cache\n ---> %s\n", short(hit.ID))
+		b.parent, b.cfg = hit, hit.Config
+		return nil
+	}
+	step.EvidenceText = func() explain.Text {
+		return explain.Text{PT: "mesma imagem do build anterior: " + hit.ID, EN: "same image as the previous build: " + hit.ID}
+	}
+	return b.o.Tracer.Do(step, nil)
 }
 
 // cached finds an image built earlier on the same parent by the same

@@ -47,9 +47,7 @@ func (b *builder) runCommand(cmd *instructions.RunCommand) error {
 	if hit, err := b.cached(b.cfg, createdBy, true); err != nil {
 		return err
 	} else if hit != nil {
-		fmt.Fprintf(b.out, " ---> Using cache\n ---> %s\n", short(hit.ID))
-		b.parent, b.cfg = hit, hit.Config
-		return nil
+		return b.useCache(hit)
 	}
 	if b.o.Runner == nil {
 		return errors.New("RUN needs a container runner, and this build has none")
@@ -66,6 +64,7 @@ func (b *builder) runCommand(cmd *instructions.RunCommand) error {
 		Work:   filepath.Join(scratch, "work"),
 		Cmd:    argv,
 		Output: b.out,
+		Tracer: b.o.Tracer,
 	}
 	for _, d := range []string{spec.Upper, spec.Work} {
 		if err := mkdir(d); err != nil {

@@ -4,6 +4,8 @@ import (
 	"io"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/minirun/minirun/explain"
 )
 
 // Runner runs the command of a RUN instruction in a container. The
@@ -39,4 +41,8 @@ type RunSpec struct {
 	Cmd []string
 	// Output receives the command's stdout and stderr.
 	Output io.Writer
+	// Tracer is the build's: the container's steps (its rootfs mount, its
+	// create, start and delete) go through it, so that `--explain` on a
+	// build narrates them; under `explain images` they run unshown.
+	Tracer *explain.Tracer
 }

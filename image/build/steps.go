@@ -41,3 +41,21 @@ func stepBuildDiff(upper string) explain.Step {
 		Shell: fmt.Sprintf("tar -C %s --numeric-owner --xattrs -cf - . | sha256sum", upper),
 	}
 }
+
+// stepBuildCache is an instruction that finds, in the store, the image a
+// previous build made from it on the same parent: nothing runs.
+func stepBuildCache(instruction string) explain.Step {
+	return explain.Step{
+		ID:      "images-build-cache",
+		Chapter: explain.ChapterImages,
+		Title: explain.Text{
+			PT: "Cache: a imagem desta instrução já existe",
+			EN: "Cache: this instruction's image already exists",
+		},
+		Why: explain.Text{
+			PT: "Mesma imagem-pai e mesma instrução (para COPY, mesmo hash dos arquivos) dão a mesma imagem: o build a reaproveita em vez de rodar de novo. Mudar uma linha invalida o cache dela e de todas as seguintes.",
+			EN: "Same parent image and same instruction (for COPY, the same hash of the files) give the same image: the build reuses it instead of running again. Changing a line invalidates its cache and that of every line after it.",
+		},
+		Shell: "minirun build .   # " + instruction + " ---> Using cache",
+	}
+}

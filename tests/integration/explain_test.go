@@ -4,7 +4,12 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -223,6 +228,81 @@ func TestExplainNetworkTwice(t *testing.T) {
 		}
 		if after := rules(); after != beforeRules {
 			t.Errorf("run %d left nftables rules: before %q, after %q", run, beforeRules, after)
+		}
+	}
+}
+
+// `minirun explain images` walks, live, the same steps as its dry run, in
+// the same order (issue #15 §2: the step IDs of --json and --json
+// --dry-run), and leaves nothing behind: no image, no layer, no registry
+// listening, no scratch directory.
+func TestExplainImagesDryRunEqualsLive(t *testing.T) {
+	ids := func(out string) []string {
+		var ids []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var ev struct {
+				Step struct {
+					ID string `json:"id"`
+				} `json:"step"`
+				Error string `json:"error"`
+			}
+			if err := json.Unmarshal([]byte(l), &ev); err != nil {
+				t.Fatalf("not one JSON object per line: %q", l)
+			}
+			if ev.Error != "" {
+				t.Errorf("step %s failed: %s", ev.Step.ID, ev.Error)
+			}
+			ids = append(ids, ev.Step.ID)
+		}
+		return ids
+	}
+	imagesBefore := ok(t, "images", "-q")
+	layers := func() int {
+		ents, _ := os.ReadDir(filepath.Join(dataRoot, "image", "layers", "sha256"))
+		return len(ents)
+	}
+	layersBefore := layers()
+
+	liveOut := ok(t, "explain", "images", "--json")
+	live := ids(liveOut)
+	dry := ids(ok(t, "explain", "images", "--json", "--dry-run"))
+	if strings.Join(live, " ") != strings.Join(dry, " ") {
+		t.Errorf("live and dry-run differ:\nlive %s\n dry %s", strings.Join(live, " "), strings.Join(dry, " "))
+	}
+	for _, want := range []string{"images-registry-start", "images-push", "images-pull-layer", "images-layer-whiteout",
+		"images-build-cache", "images-history", "images-layers-shared", "images-remove", "images-registry-stop"} {
+		if !slices.Contains(live, want) {
+			t.Errorf("the chapter lacks %s: %v", want, live)
+		}
+	}
+	if after := ok(t, "images", "-q"); after != imagesBefore {
+		t.Errorf("images left behind:\nbefore %q\nafter  %q", imagesBefore, after)
+	}
+	if n := layers(); n != layersBefore {
+		t.Errorf("%d layers before the chapter, %d after", layersBefore, n)
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(dataRoot, "image", "tmp")); len(tmp) > 0 {
+		t.Errorf("scratch left in the store: %v", tmp)
+	}
+	if m, _ := filepath.Glob(filepath.Join(os.TempDir(), "minirun-curso-*")); len(m) > 0 {
+		t.Errorf("build context left behind: %v", m)
+	}
+	// The registry listened on 127.0.0.1 on a port of its own, which its
+	// step's evidence names: nothing listens there any more
+	// (/proc/net/tcp: local address 0100007F:PORT in hex, state 0A).
+	m := regexp.MustCompile(`http://127\.0\.0\.1:(\d+)/v2/`).FindStringSubmatch(liveOut)
+	if m == nil {
+		t.Fatalf("the registry's address is not in the narration:\n%s", liveOut)
+	}
+	port, _ := strconv.Atoi(m[1])
+	tcp, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(tcp), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 3 && f[1] == fmt.Sprintf("0100007F:%04X", port) && f[3] == "0A" {
+			t.Errorf("something still listens on 127.0.0.1:%d: %s", port, l)
 		}
 	}
 }
