@@ -415,8 +415,19 @@ func TestImportRollbackAfterCommit(t *testing.T) {
 	if after := tree(t, dataRoot); !slices.Equal(before, after) {
 		t.Errorf("rollback left:\nbefore %v\nafter  %v", before, after)
 	}
-	if got := rec.IDs(); !slices.Equal(got, []string{"images-layer-extract", "images-layer-commit", "images-config-write", "images-tag"}) {
-		t.Errorf("steps %v", got)
+	// The steps, then their undos, narrated in reverse: the rollback is
+	// visible.
+	var got []string
+	for _, ev := range rec.Events {
+		id := ev.Step.ID
+		if ev.Undo {
+			id = "undo " + id
+		}
+		got = append(got, id)
+	}
+	if want := []string{"images-layer-extract", "images-layer-commit", "images-config-write", "images-tag",
+		"undo images-config-write", "undo images-layer-commit"}; !slices.Equal(got, want) {
+		t.Errorf("steps %v, want %v", got, want)
 	}
 }
 
