@@ -633,7 +633,8 @@ func (m *Manager) stop(meta *Meta, ctr *runtime.Container) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := overlay.Unmount(meta.Rootfs()); err != nil {
+	// stop has no tracer: the unmount step runs silently.
+	if err := (*explain.Tracer)(nil).Do(overlay.UnmountStep(meta.Rootfs()), nil); err != nil {
 		errs = append(errs, err)
 	}
 	// `rm -f` from another terminal may have removed the container while
@@ -761,7 +762,8 @@ func (m *Manager) discard(id string) error {
 // would delete files of the image's shared layers.
 func removeContainerDir(dir string) error {
 	merged := filepath.Join(dir, "merged")
-	if err := overlay.Unmount(merged); err != nil {
+	// No tracer here (rm narrates nothing yet): the step runs silently.
+	if err := (*explain.Tracer)(nil).Do(overlay.UnmountStep(merged), nil); err != nil {
 		return err
 	}
 	if mounted, err := overlay.Mounted(merged); err != nil && !errors.Is(err, fs.ErrNotExist) {
