@@ -787,7 +787,7 @@ func forwardSignals(ctr *runtime.Container) func() {
 		for {
 			select {
 			case s := <-ch:
-				unix.Kill(ctr.Pid(), s.(syscall.Signal))
+				unix.Kill(ctr.Pid(), s.(syscall.Signal)) //minirun:nostep forwards the user's own signal (Ctrl-C) to the container, as docker run's sig-proxy does
 			case <-done:
 				return
 			}
@@ -878,7 +878,7 @@ func (m *Manager) mountRootfs(meta *Meta, layers []string, tr *explain.Tracer, u
 				}
 				return vfs.ApplyShifted(root, bottomUp, remap.UID.Start, remap.GID.Start)
 			}
-			return vfs.Apply(root, bottomUp)
+			return vfs.ApplyShifted(root, bottomUp, 0, 0)
 		},
 		Undo: func() error { return os.RemoveAll(root) },
 	}, undo)

@@ -135,7 +135,12 @@ func TestNoSideDoors(t *testing.T) {
 			}
 			all := true
 			for _, c := range cs {
-				if !narrated[c] {
+				// c.inStep: a named step body ("Do: cr.startInit") is
+				// recorded as a caller that is in no list of funcs, so
+				// narrated[c] alone never saw it and every function a
+				// step names (rather than wraps in a literal) read as a
+				// side door. Nothing else becomes narrated by this.
+				if !narrated[c] && !c.inStep {
 					all = false
 					break
 				}
