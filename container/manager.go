@@ -516,7 +516,7 @@ func (m *Manager) Run(o RunOpts, stdio IO, tr *explain.Tracer) (code int, retErr
 		if err := m.removeDir(meta); err != nil {
 			return code, err
 		}
-		return code, m.removeAnonymousVolumes(meta)
+		return code, m.removeAnonymousVolumesTraced(meta, tr)
 	}
 	return code, nil
 }
