@@ -314,7 +314,9 @@ func (e *shimEvents) Finished() error {
 	if err != nil {
 		return err
 	}
-	if err := overlay.Unmount(meta.Rootfs()); err != nil {
+	// e.tr is nil by now (the CLI stopped listening once the container
+	// started): the step runs silently, but through the same code.
+	if err := e.tr.Do(overlay.UnmountStep(meta.Rootfs()), nil); err != nil {
 		return err
 	}
 	if err := e.m.releaseVolumes(meta); err != nil {
@@ -368,20 +370,24 @@ func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
 	os.Remove(m.stopFile(meta.ID))
 	dir := m.dir(meta.ID)
 	ov := overlay.Options{Lower: layers, Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
+	// start has no narration of its own (tr is nil: steps run silently),
+	// but mounts through the same step as run, with its undo on the stack.
+	var tr *explain.Tracer
+	var undo cleanup.Stack
 	if meta.GraphDriver.Name != "vfs" {
 		if mounted, _ := overlay.Mounted(ov.Target); !mounted {
-			if err := overlay.Mount(ov); err != nil {
+			if err := tr.Do(overlay.MountStep(ov), &undo); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if err := m.acquireVolumes(meta); err != nil {
-		return nil, err
+		return nil, errors.Join(err, undo.Run())
 	}
 	if err := m.spawnShim(meta.ID, attachFirst, nil); err != nil {
-		overlay.Unmount(ov.Target)
-		return nil, err
+		return nil, errors.Join(err, undo.Run())
 	}
+	undo.Release()
 	return m.Get(meta.ID)
 }
 
@@ -571,7 +577,7 @@ func shimAlive(socket string) bool {
 // Export writes the container's filesystem as one tar (`docker export`):
 // the merged view, not the layers. A stopped overlay container is mounted
 // for the time of the export.
-func (m *Manager) Export(ref string, w io.Writer) error {
+func (m *Manager) Export(ref string, w io.Writer) (retErr error) {
 	meta, err := m.Get(ref)
 	if err != nil {
 		return err
@@ -588,10 +594,14 @@ func (m *Manager) Export(ref string, w io.Writer) error {
 				return err
 			}
 			d := m.dir(meta.ID)
-			if err := overlay.Mount(overlay.Options{Lower: layers, Upper: filepath.Join(d, "diff"), Work: filepath.Join(d, "work"), Target: root}); err != nil {
+			// Mounted for the time of the export only: the step's undo
+			// unmounts it when WriteTar is done (tr is nil: silent).
+			var tr *explain.Tracer
+			var undo cleanup.Stack
+			if err := tr.Do(overlay.MountStep(overlay.Options{Lower: layers, Upper: filepath.Join(d, "diff"), Work: filepath.Join(d, "work"), Target: root}), &undo); err != nil {
 				return err
 			}
-			defer overlay.Unmount(root)
+			defer func() { retErr = errors.Join(retErr, undo.Run()) }()
 		}
 	}
 	return layer.WriteTar(w, root)

@@ -2,6 +2,7 @@ package container
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 
 	"github.com/minirun/minirun/explain"
@@ -37,6 +38,25 @@ func DryRun(dataRoot, stateRoot string, o RunOpts, tr *explain.Tracer) error {
 		return err
 	}
 	networkSpec(spec, dir, o.Net)
-	_, err = runtime.Create(runtime.CreateOpts{Root: stateRoot, ID: "ID", Bundle: dir, Spec: spec, Tracer: tr})
-	return err
+	// The volumes, by the functions a run calls (prepareMounts, then
+	// removeAnonymousVolumes after --rm), whose stores only describe
+	// under a dry-run tracer. The image's own VOLUMEs are a run's to know.
+	m := &Manager{DataRoot: dataRoot, StateRoot: stateRoot}
+	cwd, _ := os.Getwd()
+	mps, err := parseMounts(o, nil, cwd, func(string) (*Meta, error) { return nil, errors.New("--volumes-from: not in a dry run") })
+	if err != nil {
+		return err
+	}
+	mps, mounts, err := m.prepareMounts(mps, ov.Target, nil, tr)
+	if err != nil {
+		return err
+	}
+	spec.Mounts = append(spec.Mounts, mounts...)
+	if _, err = runtime.Create(runtime.CreateOpts{Root: stateRoot, ID: "ID", Bundle: dir, Spec: spec, Tracer: tr}); err != nil {
+		return err
+	}
+	if o.Remove {
+		return m.removeAnonymousVolumesTraced(&Meta{Mounts: mps}, tr)
+	}
+	return nil
 }

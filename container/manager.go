@@ -516,7 +516,7 @@ func (m *Manager) Run(o RunOpts, stdio IO, tr *explain.Tracer) (code int, retErr
 		if err := m.removeDir(meta); err != nil {
 			return code, err
 		}
-		return code, m.removeAnonymousVolumes(meta)
+		return code, m.removeAnonymousVolumesTraced(meta, tr)
 	}
 	return code, nil
 }
@@ -633,7 +633,8 @@ func (m *Manager) stop(meta *Meta, ctr *runtime.Container) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := overlay.Unmount(meta.Rootfs()); err != nil {
+	// stop has no tracer: the unmount step runs silently.
+	if err := (*explain.Tracer)(nil).Do(overlay.UnmountStep(meta.Rootfs()), nil); err != nil {
 		errs = append(errs, err)
 	}
 	// `rm -f` from another terminal may have removed the container while
@@ -761,7 +762,8 @@ func (m *Manager) discard(id string) error {
 // would delete files of the image's shared layers.
 func removeContainerDir(dir string) error {
 	merged := filepath.Join(dir, "merged")
-	if err := overlay.Unmount(merged); err != nil {
+	// No tracer here (rm narrates nothing yet): the step runs silently.
+	if err := (*explain.Tracer)(nil).Do(overlay.UnmountStep(merged), nil); err != nil {
 		return err
 	}
 	if mounted, err := overlay.Mounted(merged); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -785,7 +787,7 @@ func forwardSignals(ctr *runtime.Container) func() {
 		for {
 			select {
 			case s := <-ch:
-				unix.Kill(ctr.Pid(), s.(syscall.Signal))
+				unix.Kill(ctr.Pid(), s.(syscall.Signal)) //minirun:nostep forwards the user's own signal (Ctrl-C) to the container, as docker run's sig-proxy does
 			case <-done:
 				return
 			}
@@ -876,7 +878,7 @@ func (m *Manager) mountRootfs(meta *Meta, layers []string, tr *explain.Tracer, u
 				}
 				return vfs.ApplyShifted(root, bottomUp, remap.UID.Start, remap.GID.Start)
 			}
-			return vfs.Apply(root, bottomUp)
+			return vfs.ApplyShifted(root, bottomUp, 0, 0)
 		},
 		Undo: func() error { return os.RemoveAll(root) },
 	}, undo)

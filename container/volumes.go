@@ -194,7 +194,7 @@ func (m *Manager) prepareMounts(mps []MountPoint, rootfs string, remap *Remap, t
 		}
 		switch mp.Type {
 		case "bind":
-			if _, err := os.Stat(mp.Source); errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Stat(mp.Source); errors.Is(err, fs.ErrNotExist) && !tr.DryRun() {
 				// Docker's -v creates a missing host directory.
 				if err := os.MkdirAll(mp.Source, 0o755); err != nil {
 					return nil, nil, fmt.Errorf("bind source %s: %w", mp.Source, err)
@@ -208,7 +208,7 @@ func (m *Manager) prepareMounts(mps []MountPoint, rootfs string, remap *Remap, t
 					return nil, nil, err
 				}
 				v.Anonymous = mp.Anonymous
-				if remap != nil {
+				if remap != nil && !tr.DryRun() {
 					// A new volume belongs to the remapped root, as with Docker.
 					if err := os.Chown(v.Mountpoint, remap.UID.Start, remap.GID.Start); err != nil {
 						return nil, nil, err
@@ -494,7 +494,13 @@ func (m *Manager) VolumeUsers(name string) []string { return m.volumeUsers(name)
 // removeAnonymousVolumes is rm -v: the container's anonymous volumes go
 // with it; named ones stay.
 func (m *Manager) removeAnonymousVolumes(meta *Meta) error {
-	vs, err := m.volumes(nil)
+	return m.removeAnonymousVolumesTraced(meta, nil)
+}
+
+// removeAnonymousVolumesTraced is removeAnonymousVolumes narrated to tr:
+// run --rm's end, and its description in a dry run.
+func (m *Manager) removeAnonymousVolumesTraced(meta *Meta, tr *explain.Tracer) error {
+	vs, err := m.volumes(tr)
 	if err != nil {
 		return err
 	}

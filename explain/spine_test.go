@@ -135,7 +135,12 @@ func TestNoSideDoors(t *testing.T) {
 			}
 			all := true
 			for _, c := range cs {
-				if !narrated[c] {
+				// c.inStep: a named step body ("Do: cr.startInit") is
+				// recorded as a caller that is in no list of funcs, so
+				// narrated[c] alone never saw it and every function a
+				// step names (rather than wraps in a literal) read as a
+				// side door. Nothing else becomes narrated by this.
+				if !narrated[c] && !c.inStep {
 					all = false
 					break
 				}
@@ -165,6 +170,23 @@ func TestNoSideDoors(t *testing.T) {
 func scan(fset *token.FileSet, body ast.Node, cur *funcInfo, funcs *[]*funcInfo, allowed map[int]bool, callers map[string][]*funcInfo) {
 	ast.Inspect(body, func(n ast.Node) bool {
 		switch n := n.(type) {
+		case *ast.AssignStmt:
+			// step.Do = func() error {…}: a step built by a constructor
+			// whose Do is filled in afterwards (images-layer-extract) is
+			// as much a step's Do as the literal field.
+			if len(n.Lhs) != 1 || len(n.Rhs) != 1 {
+				return true
+			}
+			sel, ok := n.Lhs[0].(*ast.SelectorExpr)
+			if !ok || (sel.Sel.Name != "Do" && sel.Sel.Name != "Undo") {
+				return true
+			}
+			if fl, ok := n.Rhs[0].(*ast.FuncLit); ok {
+				sub := &funcInfo{name: cur.name + "." + sel.Sel.Name, pos: fset.Position(fl.Pos()).String(), inStep: true}
+				*funcs = append(*funcs, sub)
+				scan(fset, fl.Body, sub, funcs, allowed, callers)
+				return false
+			}
 		case *ast.KeyValueExpr:
 			k, ok := n.Key.(*ast.Ident)
 			if !ok || (k.Name != "Do" && k.Name != "Undo") {

@@ -2,6 +2,7 @@ package image
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -159,7 +160,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 	// The same archive is also a valid OCI layout for other tools.
 	ociDir := t.TempDir()
-	if _, err := layer.Extract(bytes.NewReader(a.Bytes()), ociDir); err != nil {
+	if _, err := layer.ExtractRecorded(bytes.NewReader(a.Bytes()), ociDir, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	lp, err := layout.FromPath(ociDir)

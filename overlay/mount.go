@@ -17,8 +17,17 @@ func MountStep(o Options) explain.Step {
 		Why: explain.Text{PT: "As camadas da imagem ficam só para leitura (lowerdir); o que o contêiner escreve vai para upperdir.",
 			EN: "The image layers stay read-only (lowerdir); what the container writes goes to upperdir."},
 		Shell: o.Shell(),
-		Do:    func() error { return Mount(o) },
-		Undo:  func() error { return Unmount(o.Target) },
+		Do: func() error {
+			data, err := prepare(o)
+			if err != nil {
+				return err
+			}
+			if err := unix.Mount("overlay", o.Target, "overlay", 0, data); err != nil {
+				return fmt.Errorf("mount overlay on %s: %w", o.Target, err)
+			}
+			return nil
+		},
+		Undo: func() error { return unmountOverlay(o.Target) },
 		EvidenceText: func() explain.Text {
 			dirs := fmt.Sprintf("upperdir=%s; merged=%s", o.Upper, o.Target)
 			return explain.Text{
@@ -29,11 +38,27 @@ func MountStep(o Options) explain.Step {
 	}
 }
 
-// Mount creates Upper, Work and Target if needed and mounts the overlay.
-func Mount(o Options) error {
+// UnmountStep is the traced step that unmounts the overlay on target, for
+// the paths that unmount a rootfs some earlier run mounted (stop, the
+// shim's end, rm): it carries MountStep's ID, as the tracer's narration of
+// an undo does, since it is that step undone.
+func UnmountStep(target string) explain.Step {
+	return explain.Step{
+		ID: "rootfs-overlay-mount", Chapter: explain.ChapterRootfs,
+		Title: explain.Text{PT: "desfaz: Monta o rootfs com overlayfs", EN: "undo: Mount the rootfs with overlayfs"},
+		Why: explain.Text{PT: "O contêiner parou: o rootfs é desmontado; upperdir fica, com o que o contêiner escreveu.",
+			EN: "The container stopped: the rootfs is unmounted; upperdir stays, with what the container wrote."},
+		Shell: "umount " + target,
+		Do:    func() error { return unmountOverlay(target) },
+	}
+}
+
+// prepare creates Upper, Work and Target if needed and returns the mount
+// data; the mount itself is MountStep's Do, so that explain narrates it.
+func prepare(o Options) (string, error) {
 	data, err := o.Data()
 	if err != nil {
-		return err
+		return "", err
 	}
 	// Upper is 0755: it becomes the mode of the merged root, which every
 	// user of the container must be able to enter. Work is the kernel's
@@ -48,19 +73,17 @@ func Mount(o Options) error {
 			continue
 		}
 		if err := os.MkdirAll(d.path, d.mode); err != nil {
-			return fmt.Errorf("create %s: %w", d.path, err)
+			return "", fmt.Errorf("create %s: %w", d.path, err)
 		}
 	}
-	if err := unix.Mount("overlay", o.Target, "overlay", 0, data); err != nil {
-		return fmt.Errorf("mount overlay on %s: %w", o.Target, err)
-	}
-	return nil
+	return data, nil
 }
 
-// Unmount unmounts target; "not mounted" and "does not exist" are success,
-// so Unmount can be called twice. It never removes the directory: deleting
-// through a live mount would delete the layer's data.
-func Unmount(target string) error {
+// unmountOverlay unmounts target; "not mounted" and "does not exist" are
+// success, so it can run twice. It never removes the directory: deleting
+// through a live mount would delete the layer's data. Only MountStep's
+// Undo and UnmountStep's Do call it (the spine test checks).
+func unmountOverlay(target string) error {
 	err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW)
 	if err == nil || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
 		return nil

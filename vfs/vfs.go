@@ -26,14 +26,14 @@ import (
 // opaqueXattr marks a directory that hides what lower layers have there.
 const opaqueXattr = "trusted.overlay.opaque"
 
-// Apply copies layers (bottom first) into target, which must exist.
-func Apply(target string, layers []string) error {
-	return ApplyShifted(target, layers, 0, 0)
-}
-
-// ApplyShifted is Apply with every owner moved up by uidShift/gidShift:
-// the copy a user-namespaced container needs, whose root is host uid
-// uidShift (Docker's userns-remap keeps such remapped copies of layers).
+// ApplyShifted copies layers (bottom first) into target, which must exist,
+// with every owner moved up by uidShift/gidShift (0, 0: unchanged): the
+// copy a user-namespaced container needs, whose root is host uid uidShift
+// (Docker's userns-remap keeps such remapped copies of layers). Its one
+// caller is the images-vfs-copy step's Do: it makes device nodes (mknod),
+// so explain's spine test checks no other path reaches it. (There is no
+// unshifted Apply: the spine test resolves callers by short name, and
+// "Apply" is a name many packages' functions share.)
 func ApplyShifted(target string, layers []string, uidShift, gidShift int) error {
 	for _, l := range layers {
 		if err := applyLayer(target, l, uidShift, gidShift); err != nil {

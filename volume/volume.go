@@ -46,9 +46,14 @@ type Store struct {
 	Alive func(id string) bool
 }
 
-// Open returns the volume store of dataRoot.
+// Open returns the volume store of dataRoot. With a dry-run tracer it
+// creates nothing, and Create and Remove only describe their steps
+// (`minirun explain volumes --dry-run` walks the same functions as a run).
 func Open(dataRoot string, tr *explain.Tracer) (*Store, error) {
 	dir := filepath.Join(dataRoot, "volumes")
+	if tr.DryRun() {
+		return &Store{dir: dir, tr: tr}, nil
+	}
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -102,6 +107,18 @@ func (s *Store) Create(name, driver string, opts, labels map[string]string) (*Vo
 	if (opts["type"] == "") != (opts["device"] == "") && opts["type"] != "tmpfs" {
 		return nil, fmt.Errorf("volume options: type and device go together (e.g. type=nfs o=addr=… device=:/export)")
 	}
+	v := &Volume{Name: name, Driver: driver, Mountpoint: filepath.Join(s.path(name), "_data"), CreatedAt: time.Now().UTC(),
+		Options: opts, Labels: labels, Scope: "local", Anonymous: anon}
+	if s.tr.DryRun() {
+		// Described only: no lock, no look at the store (a dry run needs
+		// no root and may name a data root that does not exist), and an
+		// anonymous volume's name is what only a run draws.
+		if anon {
+			v.Name = "$VOLUME"
+			v.Mountpoint = filepath.Join(s.path(v.Name), "_data")
+		}
+		return v, s.tr.Do(s.createStep(v), nil)
+	}
 	unlock, err := s.lock()
 	if err != nil {
 		return nil, err
@@ -110,9 +127,17 @@ func (s *Store) Create(name, driver string, opts, labels map[string]string) (*Vo
 	if v, err := s.get(name); err == nil {
 		return v, nil
 	}
-	v := &Volume{Name: name, Driver: driver, Mountpoint: filepath.Join(s.path(name), "_data"), CreatedAt: time.Now().UTC(),
-		Options: opts, Labels: labels, Scope: "local", Anonymous: anon}
-	err = s.tr.Do(explain.Step{
+	if err := s.tr.Do(s.createStep(v), nil); err != nil {
+		os.RemoveAll(s.path(name))
+		return nil, fmt.Errorf("create volume %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// createStep makes the volume's directory and record.
+func (s *Store) createStep(v *Volume) explain.Step {
+	name := v.Name
+	return explain.Step{
 		ID: "volumes-create", Chapter: explain.ChapterVolumes,
 		Title: explain.Text{PT: "Cria o volume " + short(name), EN: "Create volume " + short(name)},
 		Why: explain.Text{PT: "Um diretório fora de todas as camadas: sobrevive ao contêiner e não cresce a camada gravável.",
@@ -125,12 +150,7 @@ func (s *Store) Create(name, driver string, opts, labels map[string]string) (*Vo
 			return writeJSON(filepath.Join(s.path(name), "volume.json"), v)
 		},
 		Evidence: func() string { return v.Mountpoint },
-	}, nil)
-	if err != nil {
-		os.RemoveAll(s.path(name))
-		return nil, fmt.Errorf("create volume %s: %w", name, err)
 	}
-	return v, nil
 }
 
 func short(n string) string {
@@ -197,6 +217,9 @@ func (s *Store) List() ([]*Volume, error) {
 // through a live mount would delete the data of the NFS export or
 // whatever it shows.
 func (s *Store) Remove(name string, inUse func(string) []string) error {
+	if s.tr.DryRun() {
+		return s.tr.Do(s.removeStep(&Volume{Name: name, Mountpoint: filepath.Join(s.path(name), "_data")}), nil)
+	}
 	unlock, err := s.lock()
 	if err != nil {
 		return err
@@ -209,7 +232,13 @@ func (s *Store) Remove(name string, inUse func(string) []string) error {
 	if users := inUse(name); len(users) > 0 {
 		return fmt.Errorf("remove %s: volume is in use by container %s", name, strings.Join(users, ", "))
 	}
-	return s.tr.Do(explain.Step{
+	return s.tr.Do(s.removeStep(v), nil)
+}
+
+// removeStep unmounts the volume if mounted, then deletes it.
+func (s *Store) removeStep(v *Volume) explain.Step {
+	name := v.Name
+	return explain.Step{
 		ID: "volumes-remove", Chapter: explain.ChapterVolumes,
 		Title: explain.Text{PT: "Remove o volume " + short(name), EN: "Remove volume " + short(name)},
 		Why: explain.Text{PT: "Primeiro desmonta, depois apaga: nunca apagar através de uma montagem viva.",
@@ -221,7 +250,7 @@ func (s *Store) Remove(name string, inUse func(string) []string) error {
 			}
 			return os.RemoveAll(s.path(name))
 		},
-	}, nil)
+	}
 }
 
 // Prune removes every volume no container uses; with all false, only the

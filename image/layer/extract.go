@@ -17,8 +17,13 @@ import (
 // big file costs few read/write pairs, small enough to stay in cache.
 const copyBufSize = 256 << 10
 
-// Extract applies the layer tar read from r to dir, which must exist, and
-// returns the number of bytes of file content it wrote.
+// extract applies the layer tar read from r to dir, which must exist, and
+// returns the number of bytes of file content it wrote; when rec is not
+// nil it also records the archive (see ExtractRecorded, its one exported
+// door). There is no plain exported Extract: extraction makes device nodes
+// and whiteouts (mknod), so it is reached only from the
+// images-layer-extract step's Do (explain's spine test checks that; the
+// tests use the Extract of export_test.go).
 //
 // It keeps what an image layer carries: regular files, directories,
 // symlinks, hard links, device nodes and fifos, modes (with setuid, setgid
@@ -42,12 +47,6 @@ const copyBufSize = 256 << 10
 // (minirun extracts into a fresh private directory). With a concurrent
 // attacker, the final chmod of a directory (done at the end, see
 // finishDirs) is the one step that re-opens a name.
-func Extract(r io.Reader, dir string) (size int64, err error) {
-	return extract(r, dir, nil)
-}
-
-// extract is Extract, and when rec is not nil it also records the archive
-// (see ExtractRecorded).
 func extract(r io.Reader, dir string, rec *recorder) (size int64, err error) {
 	root, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -83,7 +82,7 @@ func extract(r io.Reader, dir string, rec *recorder) (size int64, err error) {
 		if err != nil {
 			return x.size, fmt.Errorf("read layer tar: %w", err)
 		}
-		if err := x.entry(hdr, tr); err != nil {
+		if err := x.extractEntry(hdr, tr); err != nil {
 			return x.size, fmt.Errorf("extract %q: %w", hdr.Name, err)
 		}
 	}
@@ -131,8 +130,8 @@ type dirMeta struct {
 	mtime time.Time
 }
 
-// entry applies one tar header (and its content, read from tr).
-func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
+// extractEntry applies one tar header (and its content, read from tr).
+func (x *extractor) extractEntry(hdr *tar.Header, tr io.Reader) error {
 	rel, err := cleanName(hdr.Name)
 	if err != nil {
 		return err
@@ -141,7 +140,7 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 
 	// Whiteouts are recognised by name, whatever their tar type.
 	if strings.HasPrefix(base, whiteoutPrefix) {
-		return x.whiteout(hdr, parentRel, base)
+		return x.extractWhiteout(hdr, parentRel, base)
 	}
 
 	switch hdr.Typeflag {

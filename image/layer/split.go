@@ -152,7 +152,8 @@ func isSparse(hdr *tar.Header) bool {
 	return false
 }
 
-// ExtractRecorded is Extract, and it also writes to record what
+// ExtractRecorded applies the layer tar read from r to dir (see extract)
+// and also writes to record what
 // Reassemble needs to rebuild the archive byte for byte from dir: every
 // byte of the archive that is not the content of a regular file (see the
 // tar-split comment above). The record is a few hundred bytes per entry.

@@ -27,13 +27,13 @@ const (
 	OpaqueXattr = "trusted.overlay.opaque"
 )
 
-// whiteout converts an AUFS whiteout entry found in directory parentRel.
+// extractWhiteout converts an AUFS whiteout entry found in directory parentRel.
 //
 // ".wh..wh..opq" sets trusted.overlay.opaque=y on the directory.
 // ".wh.NAME" creates a character device 0/0 named NAME: overlayfs shows no
 // NAME in the merged view. Unprivileged users may create this one device
 // since Linux 5.8; other devices still need CAP_MKNOD.
-func (x *extractor) whiteout(hdr *tar.Header, parentRel, base string) error {
+func (x *extractor) extractWhiteout(hdr *tar.Header, parentRel, base string) error {
 	parent, err := x.parent(parentRel)
 	if err != nil {
 		return err
