@@ -91,9 +91,6 @@ func Create(o CreateOpts) (c *Container, retErr error) {
 			return nil, err
 		}
 	}
-	if !hasNS(spec, specs.MountNamespace) {
-		return nil, fmt.Errorf("%w: minirun needs a mount namespace to pivot_root", ErrInvalidConfig)
-	}
 	if spec.Process.Terminal && o.ConsoleSocket != "" {
 		if _, err := os.Stat(o.ConsoleSocket); err != nil {
 			return nil, fmt.Errorf("console socket: %w", err)
@@ -123,9 +120,11 @@ func Create(o CreateOpts) (c *Container, retErr error) {
 	for _, phase := range []func() error{
 		func() error { return cr.tr.Run(cr.prepPlan(), &undo) },
 		cr.createCgroup,
+		cr.watchHostMounts,
 		func() error { return cr.tr.Run(cr.clonePlan(), &undo) },
 		cr.applyCgroup,
 		func() error { return cr.tr.Run(cr.configPlan(), &undo) },
+		cr.recordHostMounts,
 	} {
 		if err := phase(); err != nil {
 			return nil, err
@@ -167,6 +166,9 @@ type creator struct {
 	console *os.File
 	st      *savedState
 	cgroup  cgroups.Manager
+	// hostMountsBefore: without a mount namespace, the mounts under the
+	// rootfs before the init ran (hostmounts.go).
+	hostMountsBefore map[string]int
 }
 
 // create's work is a series of explain steps (moby's queueStep): the same
@@ -388,7 +390,10 @@ func (cr *creator) applyCgroup() error {
 // withDeviceNodes adds, after the config's own device rules, an allow rule
 // for every node the init creates in /dev (the defaults and the config's
 // linux.devices), as runc does: a deny-all list must not stop the init's
-// own mknod of /dev/null.
+// own mknod of /dev/null. Only block and character devices get a rule:
+// the devices controller knows types a, b and c (cgroup-v1/devices.rst),
+// "u" (unbuffered) is a character device, and a FIFO ("p") is made by
+// mknod with no device number, which the controller does not check.
 func withDeviceNodes(r *specs.LinuxResources, extra []specs.LinuxDevice) *specs.LinuxResources {
 	if len(r.Devices) == 0 {
 		return r
@@ -396,16 +401,23 @@ func withDeviceNodes(r *specs.LinuxResources, extra []specs.LinuxDevice) *specs.
 	out := *r
 	out.Devices = append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
 	for _, d := range append(append([]specs.LinuxDevice(nil), defaultDevices...), extra...) {
+		typ := d.Type
+		switch typ {
+		case "c", "b":
+		case "u":
+			typ = "c"
+		default:
+			continue
+		}
 		major, minor := d.Major, d.Minor
-		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
+		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: "rwm"})
 	}
 	return &out
 }
 
 // startInit re-executes minirun as the container's init in new namespaces.
 func (cr *creator) startInit() error {
-	cmd := exec.Command("minirun", InitArg)
-	cmd.Args[0] = "minirun"
+	cmd := initCmd()
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = orStd(cr.o.Stdin, os.Stdin), orStd(cr.o.Stdout, os.Stdout), orStd(cr.o.Stderr, os.Stderr)
 	cmd.ExtraFiles = []*os.File{cr.child, cr.fifo} // fd 3 and fd 4
@@ -430,7 +442,10 @@ func (cr *creator) startInit() error {
 	// (CVE-2019-5736, see selfexe.go), then start it.
 	start := func() error {
 		path := cr.o.Self
-		if path == "" {
+		// roSelf unshares a new mount namespace on this thread, which the
+		// init would inherit: not when the config names the mount
+		// namespace to join (that would land the init in a copy of it).
+		if path == "" && nsPath(cr.spec, specs.MountNamespace) == "" {
 			path = roSelf()
 		}
 		if path == "" {
@@ -685,9 +700,7 @@ func (c *Container) Start(tr *explain.Tracer) error {
 	}
 	if h := c.st.Config.Hooks; h != nil && len(h.Poststart) > 0 {
 		// Poststart failures are warnings (config.md "Poststart").
-		if err := runHooks(h.Poststart, stateJSON(c.ID, Running, c.st.Pid, c.st.Bundle, c.st.Annotations), "poststart"); err != nil {
-			fmt.Fprintf(os.Stderr, "minirun: warning: %v\n", err)
-		}
+		warnHooks(os.Stderr, h.Poststart, stateJSON(c.ID, Running, c.st.Pid, c.st.Bundle, c.st.Annotations), "poststart")
 	}
 	return nil
 }
@@ -722,7 +735,22 @@ func (c *Container) releaseInit() error {
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("remove %s: %w", path, err)
 	}
-	return nil
+	// The init keeps its write end open (close-on-exec) until it execs the
+	// user's program: end of file here means the program runs (or the init
+	// died), the moment the poststart hooks wait for (init.go).
+	for {
+		n, err := unix.Read(fd, buf)
+		if n == 0 && err == nil {
+			return nil
+		}
+		if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		if ps, err := readProcStat(c.st.Pid); err != nil || ps.State == 'Z' || ps.StartTime != c.st.StartTime {
+			return nil // gone: its end is closed, or about to be
+		}
+		unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 50)
+	}
 }
 
 // ParseSignal accepts "KILL", "SIGKILL" or "9".
@@ -816,15 +844,16 @@ func (c *Container) Delete(force bool, tr *explain.Tracer) error {
 					return err
 				}
 			}
+			if err := unmountHostMounts(c.dir); err != nil {
+				return err
+			}
 			if err := os.RemoveAll(c.dir); err != nil {
 				return fmt.Errorf("remove state dir %s: %w", c.dir, err)
 			}
 			// Poststop hooks run once the container is gone (runtime.md,
 			// lifecycle steps 12-13); their failures are only warnings.
 			if h := c.st.Config.Hooks; h != nil && len(h.Poststop) > 0 {
-				if err := runHooks(h.Poststop, stateJSON(c.ID, Stopped, 0, c.st.Bundle, c.st.Annotations), "poststop"); err != nil {
-					fmt.Fprintf(os.Stderr, "minirun: warning: %v\n", err)
-				}
+				warnHooks(os.Stderr, h.Poststop, stateJSON(c.ID, Stopped, 0, c.st.Bundle, c.st.Annotations), "poststop")
 			}
 			return nil
 		},

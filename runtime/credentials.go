@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -46,7 +48,7 @@ func setUser(u specs.User, userns bool) error {
 // set needs CAP_SETPCAP in the effective set, which a non-root user lost at
 // setuid: the permitted set (kept by PR_SET_KEEPCAPS) is raised into the
 // effective set first.
-func applyCaps(c *specs.LinuxCapabilities) error {
+func applyCaps(c *specs.LinuxCapabilities, warn io.Writer) error {
 	caps, err := capability.NewPid2(0)
 	if err != nil {
 		return err
@@ -73,7 +75,6 @@ func applyCaps(c *specs.LinuxCapabilities) error {
 		{capability.EFFECTIVE, c.Effective},
 		{capability.PERMITTED, c.Permitted},
 		{capability.INHERITABLE, c.Inheritable},
-		{capability.AMBIENT, c.Ambient},
 	}
 	for _, s := range sets {
 		caps.Clear(s.kind)
@@ -88,8 +89,28 @@ func applyCaps(c *specs.LinuxCapabilities) error {
 	if err := caps.Apply(capability.BOUNDING); err != nil {
 		return fmt.Errorf("set bounding capabilities: %w", err)
 	}
-	if err := caps.Apply(capability.CAPS | capability.AMBS); err != nil {
+	if err := caps.Apply(capability.CAPS); err != nil {
 		return fmt.Errorf("set capabilities: %w", err)
+	}
+	// The kernel raises an ambient capability only if it is both permitted
+	// and inheritable (capabilities(7), "Ambient capability set";
+	// prctl(2) PR_CAP_AMBIENT_RAISE fails with EPERM otherwise). runc's
+	// own `runc spec` asks for ambient capabilities with no inheritable set
+	// (the inheritable set was emptied for CVE-2022-29162), and runc raises
+	// each ambient capability on its own and only warns about those it
+	// cannot raise; minirun does the same, rather than widening the
+	// inheritable set beyond what the config grants.
+	if err := capability.ResetAmbient(); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	for _, n := range c.Ambient {
+		cp, err := capByName(n)
+		if err != nil {
+			return err
+		}
+		if err := capability.SetAmbient(true, cp); err != nil {
+			fmt.Fprintf(warn, "minirun: warning: cannot raise ambient capability %s: %v\n", n, err)
+		}
 	}
 	return nil
 }

@@ -102,8 +102,7 @@ func (c *Container) Exec(o ExecOpts) (p *Process, retErr error) {
 	// The path is chosen on the forking thread: a read-only bind of
 	// minirun in a private mount namespace, or the sealed copy
 	// (CVE-2019-5736: see selfexe.go).
-	cmd := exec.Command("minirun", InitArg)
-	cmd.Args[0] = "minirun"
+	cmd := initCmd()
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = orStd(o.Stdin, os.Stdin), orStd(o.Stdout, os.Stdout), orStd(o.Stderr, os.Stderr)
 	mntns, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", c.st.Pid))
