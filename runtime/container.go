@@ -443,9 +443,10 @@ func (cr *creator) startInit() error {
 	start := func() error {
 		path := cr.o.Self
 		// roSelf unshares a new mount namespace on this thread, which the
-		// init would inherit: not when the config names the mount
-		// namespace to join (that would land the init in a copy of it).
-		if path == "" && nsPath(cr.spec, specs.MountNamespace) == "" {
+		// init would inherit: only when the init gets a new mount
+		// namespace anyway. With none (the host's), or one to join by
+		// path, the init would land in a copy; the sealed memfd is used.
+		if path == "" && hasNS(cr.spec, specs.MountNamespace) && nsPath(cr.spec, specs.MountNamespace) == "" {
 			path = roSelf()
 		}
 		if path == "" {

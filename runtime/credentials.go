@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -113,4 +114,54 @@ func applyCaps(c *specs.LinuxCapabilities, warn io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// checkProcessSupport fails create, before the container is reported
+// created, when the process asks for what this machine cannot give: a
+// capability outside the init's permitted set (capset(2) can only narrow
+// it: this is a capability missing from the machine's bounding set), or
+// an AppArmor profile where AppArmor is not enabled. Found only at start,
+// after create succeeded, the container would die with the error on its
+// own stderr, where the caller of start never looks; runtime.md "create":
+// "If the runtime cannot create the container as specified in
+// config.json, it MUST generate an error". runc fails at create too.
+func checkProcessSupport(p *specs.Process) error {
+	if c := p.Capabilities; c != nil {
+		caps, err := capability.NewPid2(0)
+		if err != nil {
+			return err
+		}
+		if err := caps.Load(); err != nil {
+			return fmt.Errorf("read capabilities: %w", err)
+		}
+		for _, set := range []struct {
+			name  string
+			names []string
+		}{{"effective", c.Effective}, {"permitted", c.Permitted}, {"inheritable", c.Inheritable}} {
+			for _, n := range set.names {
+				cp, err := capByName(n)
+				if err != nil {
+					return err
+				}
+				if !caps.Get(capability.PERMITTED, cp) {
+					return fmt.Errorf("process.capabilities.%s: %s cannot be granted: it is not in this machine's bounding set", set.name, n)
+				}
+			}
+		}
+	}
+	if p.ApparmorProfile != "" && !apparmorEnabled() {
+		return fmt.Errorf("process.apparmorProfile %q: AppArmor is not enabled on this machine", p.ApparmorProfile)
+	}
+	return nil
+}
+
+// apparmorEnabled tells whether the AppArmor LSM is active: it then has its
+// own /proc/self/attr/apparmor directory (Linux 5.8+), or, on older kernels,
+// answers reads of /proc/self/attr/current (EINVAL with no such LSM).
+func apparmorEnabled() bool {
+	if _, err := os.Stat("/proc/self/attr/apparmor"); err == nil {
+		return true
+	}
+	_, err := os.ReadFile("/proc/self/attr/current")
+	return err == nil
 }

@@ -43,7 +43,9 @@ func TestRootfsPropagation(t *testing.T) {
 	for _, tc := range []struct{ prop, want, not string }{
 		{"shared", "shared:", ""},
 		{"rshared", "shared:", ""},
-		{"slave", "master:", "shared:"},
+		// A slave of a private mount stays private (mount_namespaces(7)):
+		// "master:" shows only where the host's / is shared.
+		{"slave", "", "shared:"},
 		{"private", "", "shared:"},
 		{"unbindable", "unbindable", "shared:"},
 	} {
@@ -225,4 +227,51 @@ func TestRuncDefaultCapabilities(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "CapAmb:\t0000000020000420") {
 		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
+}
+
+// A capability the machine cannot grant (missing from its bounding set)
+// and an AppArmor profile where AppArmor is off fail `create`, as in runc,
+// instead of a container that is reported created and dies after start
+// with the error on its own stderr.
+func TestUngrantableProcessFailsCreate(t *testing.T) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bnd uint64
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:\t"); ok {
+			bnd, _ = strconv.ParseUint(v, 16, 64)
+		}
+	}
+	last, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(last)))
+	names := map[int]string{0: "CAP_CHOWN", 21: "CAP_SYS_ADMIN", 24: "CAP_SYS_RESOURCE", 25: "CAP_SYS_TIME", 16: "CAP_SYS_MODULE", 22: "CAP_SYS_BOOT", 17: "CAP_SYS_RAWIO"}
+	missing := ""
+	for c := 0; c <= n; c++ {
+		if bnd&(1<<c) == 0 && names[c] != "" {
+			missing = names[c]
+			break
+		}
+	}
+	if missing != "" {
+		dir := bundle(t, func(s *specs.Spec) {
+			s.Process.Capabilities.Permitted = append(s.Process.Capabilities.Permitted, missing)
+			s.Process.Capabilities.Effective = append(s.Process.Capabilities.Effective, missing)
+		})
+		fails(t, missing+" cannot be granted", "create", "--bundle", dir, "nocap1")
+		fails(t, "nocap1", "state", "nocap1")
+	} else {
+		t.Log("every capability is in this machine's bounding set: that case is not checked here")
+	}
+	if _, err := os.Stat("/proc/self/attr/apparmor"); err == nil {
+		t.Log("AppArmor is enabled: the profile case is not checked here")
+		return
+	}
+	dir := bundle(t, func(s *specs.Spec) { s.Process.ApparmorProfile = "acme_secure_profile" })
+	fails(t, "AppArmor is not enabled", "create", "--bundle", dir, "noaa1")
+	fails(t, "noaa1", "state", "noaa1")
 }
