@@ -180,6 +180,7 @@ func TestPoststartAndFailingHooks(t *testing.T) {
 		}
 	})
 	ok(t, "create", "--bundle", dir, "hookwarn1")
+	defer mr(t, "delete", "--force", "hookwarn1") // if a check below stops the test
 	r := mr(t, "start", "hookwarn1")
 	if r.code != 0 || !strings.Contains(r.stderr, "warning") {
 		t.Fatalf("start with a failing poststart hook: exit %d, stderr %q", r.code, r.stderr)
@@ -262,8 +263,7 @@ func TestUngrantableProcessFailsCreate(t *testing.T) {
 			s.Process.Capabilities.Permitted = append(s.Process.Capabilities.Permitted, missing)
 			s.Process.Capabilities.Effective = append(s.Process.Capabilities.Effective, missing)
 		})
-		fails(t, missing+" cannot be granted", "create", "--bundle", dir, "nocap1")
-		fails(t, "nocap1", "state", "nocap1")
+		createFails(t, missing+" cannot be granted", dir, "nocap1")
 	} else {
 		t.Log("every capability is in this machine's bounding set: that case is not checked here")
 	}
@@ -272,6 +272,20 @@ func TestUngrantableProcessFailsCreate(t *testing.T) {
 		return
 	}
 	dir := bundle(t, func(s *specs.Spec) { s.Process.ApparmorProfile = "acme_secure_profile" })
-	fails(t, "AppArmor is not enabled", "create", "--bundle", dir, "noaa1")
-	fails(t, "noaa1", "state", "noaa1")
+	createFails(t, "AppArmor is not enabled", dir, "noaa1")
+}
+
+// createFails wants `create` to fail with want and leave no container; a
+// container it did create is removed before the test fails.
+func createFails(t *testing.T, want, dir, id string) {
+	t.Helper()
+	r := mr(t, "create", "--bundle", dir, id)
+	if r.code == 0 {
+		mr(t, "delete", "--force", id)
+		t.Fatalf("create %s succeeded; want an error containing %q", id, want)
+	}
+	if !strings.Contains(r.stderr, want) {
+		t.Fatalf("create %s: stderr %q, want %q", id, r.stderr, want)
+	}
+	fails(t, id, "state", id)
 }
