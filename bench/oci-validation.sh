@@ -22,6 +22,9 @@ command -v runc >/dev/null || { echo "needs Debian's runc (apt-get install runc)
 out=${1:-$(mktemp -d /tmp/minirun-oci-validation-XXXXXX)}
 mkdir -p "$out"
 work=$(mktemp -d /tmp/minirun-bench-XXXXXX)
+# 0755: a container in a user namespace (linux_uid_mappings) runs minirun
+# as its mapped root, which must reach the binary (mktemp makes 0700).
+chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 CGO_ENABLED=0 go build -trimpath -o "$work/minirun" ./cmd/minirun
 harness=bench/oci-validation-harness.sh

@@ -695,9 +695,17 @@ func (c *Container) Start(tr *explain.Tracer) error {
 		return &TransitionError{Op: "start", Status: st}
 	}
 	s := startStep(c.dir)
-	s.Do = c.releaseInit
+	fifo := -1
+	s.Do = func() (err error) {
+		fifo, err = c.releaseInit()
+		return err
+	}
 	if err := tr.Do(s, nil); err != nil {
 		return err
+	}
+	if fifo >= 0 {
+		c.waitExec(fifo)
+		unix.Close(fifo)
 	}
 	if h := c.st.Config.Hooks; h != nil && len(h.Poststart) > 0 {
 		// Poststart failures are warnings (config.md "Poststart").
@@ -708,13 +716,13 @@ func (c *Container) Start(tr *explain.Tracer) error {
 
 // releaseInit opens the FIFO without blocking (the init may have died),
 // waits for its byte, then removes it: from now on the container is running.
-func (c *Container) releaseInit() error {
+// It returns the FIFO's read end, for waitExec.
+func (c *Container) releaseInit() (int, error) {
 	path := filepath.Join(c.dir, fifoName)
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+		return -1, fmt.Errorf("open %s: %w", path, err)
 	}
-	defer unix.Close(fd)
 	deadline := time.Now().Add(10 * time.Second)
 	buf := make([]byte, 1)
 	for {
@@ -722,33 +730,45 @@ func (c *Container) releaseInit() error {
 		if n == 1 {
 			break
 		}
-		if err != nil && !errors.Is(err, unix.EAGAIN) {
-			return fmt.Errorf("read %s: %w", path, err)
+		if err == nil || errors.Is(err, unix.EAGAIN) {
+			err = nil
+			if ps, perr := readProcStat(c.st.Pid); perr != nil || ps.State == 'Z' || ps.StartTime != c.st.StartTime {
+				err = fmt.Errorf("container init %d died before start", c.st.Pid)
+			} else if time.Now().After(deadline) {
+				err = fmt.Errorf("timed out waiting for container init %d", c.st.Pid)
+			}
+		} else {
+			err = fmt.Errorf("read %s: %w", path, err)
 		}
-		if ps, err := readProcStat(c.st.Pid); err != nil || ps.State == 'Z' || ps.StartTime != c.st.StartTime {
-			return fmt.Errorf("container init %d died before start", c.st.Pid)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out waiting for container init %d", c.st.Pid)
+		if err != nil {
+			unix.Close(fd)
+			return -1, err
 		}
 		unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 50)
 	}
 	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("remove %s: %w", path, err)
+		unix.Close(fd)
+		return -1, fmt.Errorf("remove %s: %w", path, err)
 	}
-	// The init keeps its write end open (close-on-exec) until it execs the
-	// user's program: end of file here means the program runs (or the init
-	// died), the moment the poststart hooks wait for (init.go).
+	return fd, nil
+}
+
+// waitExec waits until the user's program is executed. The init keeps its
+// write end of the FIFO open (close-on-exec) until that execve: end of file
+// on the read end means the program runs (or the init died), the moment the
+// poststart hooks wait for (config.md "Poststart", init.go).
+func (c *Container) waitExec(fd int) {
+	buf := make([]byte, 1)
 	for {
 		n, err := unix.Read(fd, buf)
 		if n == 0 && err == nil {
-			return nil
+			return
 		}
 		if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("read %s: %w", path, err)
+			return
 		}
 		if ps, err := readProcStat(c.st.Pid); err != nil || ps.State == 'Z' || ps.StartTime != c.st.StartTime {
-			return nil // gone: its end is closed, or about to be
+			return // gone: its end is closed, or about to be
 		}
 		unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 50)
 	}
