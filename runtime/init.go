@@ -668,6 +668,10 @@ func (in *initState) finalPlan() explain.Plan {
 			// Close the sync socket: after this the parent reads EOF,
 			// which tells a narrating `run` that the program started.
 			unix.Close(syncFd)
+			// The soft rlimits go last (setRlimits explains why).
+			if err := lowerSoftRlimits(proc.Rlimits); err != nil {
+				return err
+			}
 			// The user's program starts with no signal blocked, as with
 			// Docker. (An exec into a user namespace reaches here with
 			// every signal blocked by the fork: see forkuserns.go.)
