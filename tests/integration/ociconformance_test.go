@@ -290,16 +290,17 @@ func createFails(t *testing.T, want, dir, id string) {
 	fails(t, id, "state", id)
 }
 
-// A low soft RLIMIT_AS applies to the user's program, not to minirun's own
+// A low soft RLIMIT_AS (4 MiB: busybox fits, a Go program does not)
+// applies to the user's program, not to minirun's own
 // last steps: the Go init must still allocate (the seccomp filter) after
 // the hard limits are set (process_rlimits of the suite, runc's ENOMEM).
 func TestLowAddressSpaceLimit(t *testing.T) {
 	dir := bundle(t, func(s *specs.Spec) {
-		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_AS", Soft: 32 << 20, Hard: 1 << 30})
+		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_AS", Soft: 4 << 20, Hard: 1 << 30})
 		s.Process.Args = []string{"sh", "-c", "ulimit -v; ulimit -H -v"}
 	})
 	r := mr(t, "run", "--bundle", dir, "lowas1")
-	if r.code != 0 || strings.Join(strings.Fields(r.stdout), " ") != "32768 1048576" {
+	if r.code != 0 || strings.Join(strings.Fields(r.stdout), " ") != "4096 1048576" {
 		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
