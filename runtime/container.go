@@ -92,9 +92,6 @@ func Create(o CreateOpts) (c *Container, retErr error) {
 			return nil, err
 		}
 	}
-	if !hasNS(spec, specs.MountNamespace) {
-		return nil, fmt.Errorf("%w: minirun needs a mount namespace to pivot_root", ErrInvalidConfig)
-	}
 	// A spec handed in (not read by LoadSpec) gets the user check too.
 	if err := ValidateUser(spec.Process.User); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -134,10 +131,12 @@ func Create(o CreateOpts) (c *Container, retErr error) {
 	for _, phase := range []func() error{
 		func() error { return cr.tr.Run(cr.prepPlan(), &undo) },
 		cr.createCgroup,
+		cr.watchHostMounts,
 		func() error { return cr.tr.Run(cr.clonePlan(), &undo) },
 		cr.applyCgroup,
 		func() error { crashpoint.At("create-after-cgroup"); return nil },
 		func() error { return cr.tr.Run(cr.configPlan(), &undo) },
+		cr.recordHostMounts,
 	} {
 		if err := phase(); err != nil {
 			return nil, err
@@ -179,6 +178,9 @@ type creator struct {
 	console *os.File
 	st      *savedState
 	cgroup  cgroups.Manager
+	// hostMountsBefore: without a mount namespace, the mounts under the
+	// rootfs before the init ran (hostmounts.go).
+	hostMountsBefore map[string]int
 }
 
 // create's work is a series of explain steps (moby's queueStep): the same
@@ -402,7 +404,10 @@ func (cr *creator) applyCgroup() error {
 // withDeviceNodes adds, after the config's own device rules, an allow rule
 // for every node the init creates in /dev (the defaults and the config's
 // linux.devices), as runc does: a deny-all list must not stop the init's
-// own mknod of /dev/null.
+// own mknod of /dev/null. Only block and character devices get a rule:
+// the devices controller knows types a, b and c (cgroup-v1/devices.rst),
+// "u" (unbuffered) is a character device, and a FIFO ("p") is made by
+// mknod with no device number, which the controller does not check.
 func withDeviceNodes(r *specs.LinuxResources, extra []specs.LinuxDevice) *specs.LinuxResources {
 	if len(r.Devices) == 0 {
 		return r
@@ -410,17 +415,23 @@ func withDeviceNodes(r *specs.LinuxResources, extra []specs.LinuxDevice) *specs.
 	out := *r
 	out.Devices = append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
 	for _, d := range append(append([]specs.LinuxDevice(nil), defaultDevices...), extra...) {
+		typ := d.Type
+		switch typ {
+		case "c", "b":
+		case "u":
+			typ = "c"
+		default:
+			continue
+		}
 		major, minor := d.Major, d.Minor
-		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
+		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: "rwm"})
 	}
 	return &out
 }
 
 // startInit re-executes minirun as the container's init in new namespaces.
 func (cr *creator) startInit() error {
-	// Not exec.Command: its PATH lookup of "minirun" fails where minirun
-	// is not installed, and Start returns that error even once Path is set.
-	cmd := &exec.Cmd{Args: []string{"minirun", InitArg}}
+	cmd := initCmd()
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = orStd(cr.o.Stdin, os.Stdin), orStd(cr.o.Stdout, os.Stdout), orStd(cr.o.Stderr, os.Stderr)
 	cmd.ExtraFiles = []*os.File{cr.child, cr.fifo} // fd 3 and fd 4
@@ -445,7 +456,11 @@ func (cr *creator) startInit() error {
 	// (CVE-2019-5736, see selfexe.go), then start it.
 	start := func() error {
 		path := cr.o.Self
-		if path == "" {
+		// roSelf unshares a new mount namespace on this thread, which the
+		// init would inherit: only when the init gets a new mount
+		// namespace anyway. With none (the host's), or one to join by
+		// path, the init would land in a copy; the sealed memfd is used.
+		if path == "" && hasNS(cr.spec, specs.MountNamespace) && nsPath(cr.spec, specs.MountNamespace) == "" {
 			path = roSelf()
 		}
 		if path == "" {
@@ -714,28 +729,34 @@ func (c *Container) Start(tr *explain.Tracer) error {
 		return &TransitionError{Op: "start", Status: st}
 	}
 	s := startStep(c.dir)
-	s.Do = c.releaseInit
+	fifo := -1
+	s.Do = func() (err error) {
+		fifo, err = c.releaseInit()
+		return err
+	}
 	if err := tr.Do(s, nil); err != nil {
 		return err
 	}
+	if fifo >= 0 {
+		c.waitExec(fifo)
+		unix.Close(fifo)
+	}
 	if h := c.st.Config.Hooks; h != nil && len(h.Poststart) > 0 {
 		// Poststart failures are warnings (config.md "Poststart").
-		if err := runHooks(h.Poststart, stateJSON(c.ID, Running, c.st.Pid, c.st.Bundle, c.st.Annotations), "poststart"); err != nil {
-			fmt.Fprintf(os.Stderr, "minirun: warning: %v\n", err)
-		}
+		warnHooks(os.Stderr, h.Poststart, stateJSON(c.ID, Running, c.st.Pid, c.st.Bundle, c.st.Annotations), "poststart")
 	}
 	return nil
 }
 
 // releaseInit opens the FIFO without blocking (the init may have died),
 // waits for its byte, then removes it: from now on the container is running.
-func (c *Container) releaseInit() error {
+// It returns the FIFO's read end, for waitExec.
+func (c *Container) releaseInit() (int, error) {
 	path := filepath.Join(c.dir, fifoName)
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+		return -1, fmt.Errorf("open %s: %w", path, err)
 	}
-	defer unix.Close(fd)
 	deadline := time.Now().Add(10 * time.Second)
 	buf := make([]byte, 1)
 	for {
@@ -743,21 +764,48 @@ func (c *Container) releaseInit() error {
 		if n == 1 {
 			break
 		}
-		if err != nil && !errors.Is(err, unix.EAGAIN) {
-			return fmt.Errorf("read %s: %w", path, err)
+		if err == nil || errors.Is(err, unix.EAGAIN) {
+			err = nil
+			if ps, perr := readProcStat(c.st.Pid); perr != nil || ps.State == 'Z' || ps.StartTime != c.st.StartTime {
+				err = fmt.Errorf("container init %d died before start", c.st.Pid)
+			} else if time.Now().After(deadline) {
+				err = fmt.Errorf("timed out waiting for container init %d", c.st.Pid)
+			}
+		} else {
+			err = fmt.Errorf("read %s: %w", path, err)
 		}
-		if ps, err := readProcStat(c.st.Pid); err != nil || ps.State == 'Z' || ps.StartTime != c.st.StartTime {
-			return fmt.Errorf("container init %d died before start", c.st.Pid)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out waiting for container init %d", c.st.Pid)
+		if err != nil {
+			unix.Close(fd)
+			return -1, err
 		}
 		unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 50)
 	}
 	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("remove %s: %w", path, err)
+		unix.Close(fd)
+		return -1, fmt.Errorf("remove %s: %w", path, err)
 	}
-	return nil
+	return fd, nil
+}
+
+// waitExec waits until the user's program is executed. The init keeps its
+// write end of the FIFO open (close-on-exec) until that execve: end of file
+// on the read end means the program runs (or the init died), the moment the
+// poststart hooks wait for (config.md "Poststart", init.go).
+func (c *Container) waitExec(fd int) {
+	buf := make([]byte, 1)
+	for {
+		n, err := unix.Read(fd, buf)
+		if n == 0 && err == nil {
+			return
+		}
+		if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+			return
+		}
+		if ps, err := readProcStat(c.st.Pid); err != nil || ps.State == 'Z' || ps.StartTime != c.st.StartTime {
+			return // gone: its end is closed, or about to be
+		}
+		unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 50)
+	}
 }
 
 // ParseSignal accepts "KILL", "SIGKILL" or "9".
@@ -866,15 +914,16 @@ func (c *Container) Delete(force bool, tr *explain.Tracer) error {
 					return err
 				}
 			}
+			if err := unmountHostMounts(c.dir); err != nil {
+				return err
+			}
 			if err := os.RemoveAll(c.dir); err != nil {
 				return fmt.Errorf("remove state dir %s: %w", c.dir, err)
 			}
 			// Poststop hooks run once the container is gone (runtime.md,
 			// lifecycle steps 12-13); their failures are only warnings.
 			if h := c.st.Config.Hooks; h != nil && len(h.Poststop) > 0 {
-				if err := runHooks(h.Poststop, stateJSON(c.ID, Stopped, 0, c.st.Bundle, c.st.Annotations), "poststop"); err != nil {
-					fmt.Fprintf(os.Stderr, "minirun: warning: %v\n", err)
-				}
+				warnHooks(os.Stderr, h.Poststop, stateJSON(c.ID, Stopped, 0, c.st.Bundle, c.st.Annotations), "poststop")
 			}
 			return nil
 		},

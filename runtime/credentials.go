@@ -1,7 +1,10 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -50,7 +53,7 @@ func setUser(u specs.User, userns bool) error {
 // set needs CAP_SETPCAP in the effective set, which a non-root user lost at
 // setuid: the permitted set (kept by PR_SET_KEEPCAPS) is raised into the
 // effective set first.
-func applyCaps(c *specs.LinuxCapabilities) error {
+func applyCaps(c *specs.LinuxCapabilities, warn io.Writer) error {
 	caps, err := capability.NewPid2(0)
 	if err != nil {
 		return err
@@ -77,7 +80,6 @@ func applyCaps(c *specs.LinuxCapabilities) error {
 		{capability.EFFECTIVE, c.Effective},
 		{capability.PERMITTED, c.Permitted},
 		{capability.INHERITABLE, c.Inheritable},
-		{capability.AMBIENT, c.Ambient},
 	}
 	for _, s := range sets {
 		caps.Clear(s.kind)
@@ -92,8 +94,78 @@ func applyCaps(c *specs.LinuxCapabilities) error {
 	if err := caps.Apply(capability.BOUNDING); err != nil {
 		return fmt.Errorf("set bounding capabilities: %w", err)
 	}
-	if err := caps.Apply(capability.CAPS | capability.AMBS); err != nil {
+	if err := caps.Apply(capability.CAPS); err != nil {
 		return fmt.Errorf("set capabilities: %w", err)
 	}
+	// The kernel raises an ambient capability only if it is both permitted
+	// and inheritable (capabilities(7), "Ambient capability set";
+	// prctl(2) PR_CAP_AMBIENT_RAISE fails with EPERM otherwise). runc's
+	// own `runc spec` asks for ambient capabilities with no inheritable set
+	// (the inheritable set was emptied for CVE-2022-29162), and runc raises
+	// each ambient capability on its own and only warns about those it
+	// cannot raise; minirun does the same, rather than widening the
+	// inheritable set beyond what the config grants.
+	if err := capability.ResetAmbient(); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	for _, n := range c.Ambient {
+		cp, err := capByName(n)
+		if err != nil {
+			return err
+		}
+		if err := capability.SetAmbient(true, cp); err != nil {
+			fmt.Fprintf(warn, "minirun: warning: cannot raise ambient capability %s: %v\n", n, err)
+		}
+	}
 	return nil
+}
+
+// checkProcessSupport fails create, before the container is reported
+// created, when the process asks for what this machine cannot give: a
+// capability outside the init's permitted set (capset(2) can only narrow
+// it: this is a capability missing from the machine's bounding set), or
+// an AppArmor profile where AppArmor is not enabled. Found only at start,
+// after create succeeded, the container would die with the error on its
+// own stderr, where the caller of start never looks; runtime.md "create":
+// "If the runtime cannot create the container as specified in
+// config.json, it MUST generate an error". runc fails at create too.
+func checkProcessSupport(p *specs.Process) error {
+	if c := p.Capabilities; c != nil {
+		caps, err := capability.NewPid2(0)
+		if err != nil {
+			return err
+		}
+		if err := caps.Load(); err != nil {
+			return fmt.Errorf("read capabilities: %w", err)
+		}
+		for _, set := range []struct {
+			name  string
+			names []string
+		}{{"effective", c.Effective}, {"permitted", c.Permitted}, {"inheritable", c.Inheritable}} {
+			for _, n := range set.names {
+				cp, err := capByName(n)
+				if err != nil {
+					return err
+				}
+				if !caps.Get(capability.PERMITTED, cp) {
+					return fmt.Errorf("process.capabilities.%s: %s cannot be granted: it is not in this machine's bounding set", set.name, n)
+				}
+			}
+		}
+	}
+	if p.ApparmorProfile != "" && !apparmorEnabled() {
+		return fmt.Errorf("process.apparmorProfile %q: AppArmor is not enabled on this machine", p.ApparmorProfile)
+	}
+	return nil
+}
+
+// apparmorEnabled tells whether the AppArmor LSM is active: it then has its
+// own /proc/self/attr/apparmor directory (Linux 5.8+), or, on older kernels,
+// answers reads of /proc/self/attr/current (EINVAL with no such LSM).
+func apparmorEnabled() bool {
+	if _, err := os.Stat("/proc/self/attr/apparmor"); err == nil {
+		return true
+	}
+	_, err := os.ReadFile("/proc/self/attr/current")
+	return err == nil
 }

@@ -105,9 +105,7 @@ func (c *Container) Exec(o ExecOpts) (p *Process, retErr error) {
 	// The path is chosen on the forking thread: a read-only bind of
 	// minirun in a private mount namespace, or the sealed copy
 	// (CVE-2019-5736: see selfexe.go).
-	// Not exec.Command: its PATH lookup of "minirun" fails where minirun
-	// is not installed, and Start returns that error even once Path is set.
-	cmd := &exec.Cmd{Args: []string{"minirun", InitArg}}
+	cmd := initCmd()
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = orStd(o.Stdin, os.Stdin), orStd(o.Stdout, os.Stdout), orStd(o.Stderr, os.Stderr)
 	mntns, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", c.st.Pid))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os/exec"
 	"time"
 
@@ -34,6 +35,18 @@ func runHooks(hooks []specs.Hook, state []byte, phase string) error {
 		}
 	}
 	return nil
+}
+
+// warnHooks runs every hook in order, as the spec asks for poststart and
+// poststop hooks (runtime.md "Lifecycle", steps 10 and 13): a failing hook
+// is logged as a warning on w, and the remaining hooks and the lifecycle
+// go on as if it had succeeded.
+func warnHooks(w io.Writer, hooks []specs.Hook, state []byte, phase string) {
+	for _, h := range hooks {
+		if err := runHook(h, state); err != nil {
+			fmt.Fprintf(w, "minirun: warning: %s hook %s: %v\n", phase, h.Path, err)
+		}
+	}
 }
 
 func runHook(h specs.Hook, state []byte) error {

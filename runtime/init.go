@@ -106,6 +106,9 @@ func initMain(c *syncConn) (started bool, err error) {
 		return false, err
 	}
 	in.path = path
+	if err := checkProcessSupport(in.spec.Process); err != nil {
+		return false, err
+	}
 	if err := c.send(message{Type: msgReady}); err != nil {
 		return false, err
 	}
@@ -113,14 +116,20 @@ func initMain(c *syncConn) (started bool, err error) {
 	// Block until `minirun start` opens the other end of the FIFO. The
 	// FIFO was opened O_PATH by the parent: reopening it through
 	// /proc/self/fd works even though its path is outside our new root.
-	f, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(fifoFd), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	//
+	// The write end stays open, close-on-exec, until the execve of the
+	// user's program: `start` reads on until end of file, which comes
+	// exactly when that execve succeeds (or the init dies), and only then
+	// runs the poststart hooks, which "MUST be called after the
+	// user-specified process is executed" (config.md "Poststart"). A raw
+	// fd, not an *os.File, whose finalizer could close it early.
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return started, fmt.Errorf("open exec fifo: %w", err)
 	}
-	if _, err := f.Write([]byte{0}); err != nil {
+	if _, err := unix.Write(fd, []byte{0}); err != nil {
 		return started, fmt.Errorf("write exec fifo: %w", err)
 	}
-	f.Close()
 	unix.Close(fifoFd)
 	return started, in.tr.Run(in.finalPlan(), nil)
 }
@@ -163,42 +172,89 @@ func (in *initState) setupPlan() explain.Plan {
 			},
 		})
 	}
-	prop := uintptr(unix.MS_PRIVATE | unix.MS_REC)
+	// Without a mount namespace of its own the container shares the
+	// host's (config-linux.md "Namespaces": a type not listed is
+	// inherited): no propagation change and no pivot_root, which would
+	// change the host's own mounts and root; the config's mounts are made
+	// under the rootfs (delete unmounts them, hostmounts.go), then a chroot.
+	mntns := hasNS(s, specs.MountNamespace)
+	if mntns && chrooted() && nsPath(s, specs.MountNamespace) == "" {
+		p = append(p, explain.Step{
+			ID: "rootfs-chroot", Chapter: explain.ChapterRootfs,
+			Title: explain.Text{PT: "Faz da raiz do chroot um ponto de montagem", EN: "Make the chroot's root a mount point"},
+			Why: explain.Text{PT: "O minirun roda dentro de um chroot: mudar a propagação de / e pivot_root exigem que a raiz seja um ponto de montagem. O init volta à raiz do seu namespace (setns), torna tudo rslave e monta o diretório do chroot sobre ele mesmo.",
+				EN: "minirun runs inside a chroot: changing /'s propagation and pivot_root need the root to be a mount point. The init goes back to its namespace's root (setns), makes everything rslave and binds the chroot directory onto itself."},
+			Shell: "nsenter --mount=/proc/self/ns/mnt sh -c 'mount --make-rslave / && mount --rbind $CHROOT $CHROOT' && chroot $CHROOT",
+			Do:    rootToMountPoint,
+		})
+	}
+	// rootfsPropagation (config-linux.md "Rootfs Mount Propagation") is
+	// the propagation of the container's root. As runc does, it is applied
+	// twice: to / before the rootfs is bound (so that a slave root gets a
+	// master), and to the new / after pivot_root (the bind of the rootfs is
+	// a mount of its own). Before pivot_root a shared or unbindable type is
+	// not possible: pivot_root fails when new_root's parent mount is shared,
+	// and an unbindable / cannot be bound. minirun's default is rprivate.
 	propName := "rprivate"
 	if s.Linux.RootfsPropagation != "" {
 		propName = s.Linux.RootfsPropagation
-		prop = propagationFlags[propName]
 	}
-	propID := "rootfs-private"
-	if s.Linux.RootfsPropagation != "" {
-		propID = "rootfs-propagation"
+	prop, ok := propagationFlags[propName]
+	if !ok {
+		prop, propName = unix.MS_PRIVATE|unix.MS_REC, "rprivate"
 	}
-	p = append(p, explain.Step{
-		ID: propID, Chapter: explain.ChapterRootfs,
-		Title: explain.Text{PT: "Torna as montagens do novo namespace " + propName, EN: "Make the new namespace's mounts " + propName},
-		Why: explain.Text{PT: "O / do host costuma ser 'shared': sem isto, cada montagem do contêiner vazaria para o host.",
-			EN: "The host's / is usually shared: without this every container mount would leak to the host."},
-		Shell: "mount --make-" + propName + " /",
-		Do: func() error {
-			if err := unix.Mount("", "/", "", prop, ""); err != nil {
-				return fmt.Errorf("make / %s: %w", propName, err)
+	preName, pre := propName, prop
+	if prop&unix.MS_UNBINDABLE != 0 {
+		preName, pre = "rprivate", unix.MS_PRIVATE|unix.MS_REC
+	}
+	if mntns {
+		propID := "rootfs-private"
+		if s.Linux.RootfsPropagation != "" {
+			propID = "rootfs-propagation"
+		}
+		p = append(p, explain.Step{
+			ID: propID, Chapter: explain.ChapterRootfs,
+			Title: explain.Text{PT: "Torna as montagens do novo namespace " + preName, EN: "Make the new namespace's mounts " + preName},
+			Why: explain.Text{PT: "O / do host costuma ser 'shared': sem isto, cada montagem do contêiner vazaria para o host.",
+				EN: "The host's / is usually shared: without this every container mount would leak to the host."},
+			Shell: "mount --make-" + preName + " /",
+			Do: func() error {
+				if err := unix.Mount("", "/", "", pre, ""); err != nil {
+					return fmt.Errorf("make / %s: %w", preName, err)
+				}
+				return nil
+			},
+		})
+		if s.Linux.RootfsPropagation != "" {
+			// Only / was changed above (or all of it, for the r- types): the
+			// mount the rootfs lies on may still be shared.
+			parent, parentName := uintptr(unix.MS_PRIVATE), "private"
+			if pre&unix.MS_SLAVE != 0 {
+				parent, parentName = unix.MS_SLAVE, "slave"
 			}
-			return nil
-		},
-	})
-	p = append(p, explain.Step{
-		ID: "rootfs-bind", Chapter: explain.ChapterRootfs,
-		Title: explain.Text{PT: "Faz do rootfs um ponto de montagem", EN: "Make the rootfs a mount point"},
-		Why: explain.Text{PT: "pivot_root exige que a nova raiz seja um ponto de montagem: um bind dela sobre ela mesma resolve.",
-			EN: "pivot_root needs the new root to be a mount point: binding it onto itself makes it one."},
-		Shell: "mount --rbind $ROOTFS $ROOTFS",
-		Do: func() error {
-			if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-				return fmt.Errorf("bind rootfs %s: %w", rootfs, err)
-			}
-			return nil
-		},
-	})
+			p = append(p, explain.Step{
+				ID: "rootfs-parent-private", Chapter: explain.ChapterRootfs,
+				Title: explain.Text{PT: "Tira a propagação compartilhada da montagem onde está o rootfs", EN: "Take shared propagation off the mount the rootfs lies on"},
+				Why: explain.Text{PT: "Se ela for compartilhada, o bind do rootfs se propagaria para o host, e pivot_root recusa (EINVAL) uma nova raiz cuja montagem-mãe é compartilhada.",
+					EN: "If it is shared, the bind of the rootfs would propagate to the host, and pivot_root refuses (EINVAL) a new root whose parent mount is shared."},
+				Shell: "mount --make-" + parentName + " $(findmnt -n -o TARGET -T $ROOTFS)   # se shared / if shared",
+				Do:    func() error { return unshareParentMount(rootfs, parent) },
+			})
+		}
+		p = append(p, explain.Step{
+			ID: "rootfs-bind", Chapter: explain.ChapterRootfs,
+			Title: explain.Text{PT: "Faz do rootfs um ponto de montagem", EN: "Make the rootfs a mount point"},
+			Why: explain.Text{PT: "pivot_root exige que a nova raiz seja um ponto de montagem: um bind dela sobre ela mesma resolve.",
+				EN: "pivot_root needs the new root to be a mount point: binding it onto itself makes it one."},
+			Shell: "mount --rbind $ROOTFS $ROOTFS",
+			Do: func() error {
+				if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+					return fmt.Errorf("bind rootfs %s: %w", rootfs, err)
+				}
+				return nil
+			},
+		})
+	}
 	devTmpfs, devpts := false, false
 	for _, m := range s.Mounts {
 		p = append(p, mountStep(rootfs, m))
@@ -264,50 +320,85 @@ func (in *initState) setupPlan() explain.Plan {
 			},
 		})
 	}
-	p = append(p, explain.Step{
-		ID: "rootfs-pivot-root", Chapter: explain.ChapterRootfs,
-		Title: explain.Text{PT: "Troca a raiz com pivot_root", EN: "Switch the root with pivot_root"},
-		Why: explain.Text{PT: "Diferente do chroot, pivot_root troca a raiz do namespace inteiro, e a antiga pode ser desmontada.",
-			EN: "Unlike chroot, pivot_root changes the root of the whole namespace, and the old one can be unmounted."},
-		Shell: "cd $ROOTFS && pivot_root . .",
-		Do: func() error {
-			// pivot_root(".", ".") stacks the old root on top of the new
-			// one at the same place, so no put_old directory is needed in
-			// the image (pivot_root(2), NOTES; runc uses the same trick).
-			if err := unix.Chdir(rootfs); err != nil {
-				return fmt.Errorf("chdir %s: %w", rootfs, err)
-			}
-			if err := unix.PivotRoot(".", "."); err != nil {
-				return fmt.Errorf("pivot_root %s: %w", rootfs, err)
-			}
-			return nil
-		},
-	}, explain.Step{
-		ID: "rootfs-detach-oldroot", Chapter: explain.ChapterRootfs,
-		Title: explain.Text{PT: "Desmonta a raiz antiga (a do host)", EN: "Detach the old root (the host's)"},
-		Why: explain.Text{PT: "Depois disto os arquivos do host ficam inalcançáveis de dentro do contêiner.",
-			EN: "After this the host's files are out of reach from inside the container."},
-		Shell: "umount -l .",
-		Do: func() error {
-			// Make the old root a slave first so that detaching it does
-			// not propagate the unmount back to the host.
-			if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-				return fmt.Errorf("make old root rslave: %w", err)
-			}
-			if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-				return fmt.Errorf("detach old root: %w", err)
-			}
-			return unix.Chdir("/")
-		},
-		Evidence: func() string {
-			ents, _ := os.ReadDir("/")
-			var names []string
-			for _, e := range ents {
-				names = append(names, e.Name())
-			}
-			return "ls /: " + strings.Join(names, " ")
-		},
-	})
+	if !mntns {
+		p = append(p, explain.Step{
+			ID: "rootfs-chroot-host-ns", Chapter: explain.ChapterRootfs,
+			Title: explain.Text{PT: "Sem namespace de montagem: chroot no rootfs", EN: "No mount namespace: chroot into the rootfs"},
+			Why: explain.Text{PT: "pivot_root trocaria a raiz do host inteiro; sem um namespace próprio, o init só muda a sua raiz (e a dos filhos).",
+				EN: "pivot_root would change the whole host's root; without a namespace of its own the init changes only its own root (and its children's)."},
+			Shell: "chroot $ROOTFS",
+			Do: func() error {
+				if err := unix.Chdir(rootfs); err != nil {
+					return fmt.Errorf("chdir %s: %w", rootfs, err)
+				}
+				if err := unix.Chroot("."); err != nil {
+					return fmt.Errorf("chroot %s: %w", rootfs, err)
+				}
+				return unix.Chdir("/")
+			},
+		})
+	}
+	if mntns {
+		p = append(p, explain.Step{
+			ID: "rootfs-pivot-root", Chapter: explain.ChapterRootfs,
+			Title: explain.Text{PT: "Troca a raiz com pivot_root", EN: "Switch the root with pivot_root"},
+			Why: explain.Text{PT: "Diferente do chroot, pivot_root troca a raiz do namespace inteiro, e a antiga pode ser desmontada.",
+				EN: "Unlike chroot, pivot_root changes the root of the whole namespace, and the old one can be unmounted."},
+			Shell: "cd $ROOTFS && pivot_root . .",
+			Do: func() error {
+				// pivot_root(".", ".") stacks the old root on top of the new
+				// one at the same place, so no put_old directory is needed in
+				// the image (pivot_root(2), NOTES; runc uses the same trick).
+				if err := unix.Chdir(rootfs); err != nil {
+					return fmt.Errorf("chdir %s: %w", rootfs, err)
+				}
+				if err := unix.PivotRoot(".", "."); err != nil {
+					return fmt.Errorf("pivot_root %s: %w", rootfs, err)
+				}
+				return nil
+			},
+		}, explain.Step{
+			ID: "rootfs-detach-oldroot", Chapter: explain.ChapterRootfs,
+			Title: explain.Text{PT: "Desmonta a raiz antiga (a do host)", EN: "Detach the old root (the host's)"},
+			Why: explain.Text{PT: "Depois disto os arquivos do host ficam inalcançáveis de dentro do contêiner.",
+				EN: "After this the host's files are out of reach from inside the container."},
+			Shell: "umount -l .",
+			Do: func() error {
+				// Make the old root a slave first so that detaching it does
+				// not propagate the unmount back to the host.
+				if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+					return fmt.Errorf("make old root rslave: %w", err)
+				}
+				if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+					return fmt.Errorf("detach old root: %w", err)
+				}
+				return unix.Chdir("/")
+			},
+			Evidence: func() string {
+				ents, _ := os.ReadDir("/")
+				var names []string
+				for _, e := range ents {
+					names = append(names, e.Name())
+				}
+				return "ls /: " + strings.Join(names, " ")
+			},
+		})
+	}
+	if mntns && prop&(unix.MS_SHARED|unix.MS_SLAVE|unix.MS_UNBINDABLE) != 0 {
+		p = append(p, explain.Step{
+			ID: "rootfs-propagation-root", Chapter: explain.ChapterRootfs,
+			Title: explain.Text{PT: "Torna a nova raiz " + propName, EN: "Make the new root " + propName},
+			Why: explain.Text{PT: "O bind do rootfs é uma montagem nova: a propagação pedida em rootfsPropagation vale para ela, agora que é o /.",
+				EN: "The bind of the rootfs is a new mount: the propagation rootfsPropagation asks for applies to it, now that it is /."},
+			Shell: "mount --make-" + propName + " /",
+			Do: func() error {
+				if err := unix.Mount("", "/", "", prop, ""); err != nil {
+					return fmt.Errorf("make / %s: %w", propName, err)
+				}
+				return nil
+			},
+		})
+	}
 	if s.Hostname != "" {
 		p = append(p, explain.Step{
 			ID: "ns-hostname", Chapter: explain.ChapterNamespaces,
@@ -536,7 +627,7 @@ func (in *initState) finalPlan() explain.Plan {
 			Shell: "capsh --drop=cap_sys_admin,… --   # capsh --decode=<CapEff>",
 			Do: func() error {
 				capsBefore = statusLine("CapEff")
-				return applyCaps(proc.Capabilities)
+				return applyCaps(proc.Capabilities, os.Stderr)
 			},
 			Evidence: func() string {
 				return "antes/before " + capsBefore + " → depois/after " + statusLine("CapEff") + "; " + statusLine("CapBnd")
@@ -577,6 +668,10 @@ func (in *initState) finalPlan() explain.Plan {
 			// Close the sync socket: after this the parent reads EOF,
 			// which tells a narrating `run` that the program started.
 			unix.Close(syncFd)
+			// The soft rlimits go last (setRlimits explains why).
+			if err := lowerSoftRlimits(proc.Rlimits); err != nil {
+				return err
+			}
 			// The user's program starts with no signal blocked, as with
 			// Docker. (An exec into a user namespace reaches here with
 			// every signal blocked by the fork: see forkuserns.go.)

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -400,4 +401,129 @@ func readonlyPath(p string) error {
 		return fmt.Errorf("bind %s: %w", p, err)
 	}
 	return remount(p, unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY)
+}
+
+// mountID returns the id of the mount path is on (statx(2) STATX_MNT_ID,
+// Linux 5.8), the number in the first field of /proc/self/mountinfo, and
+// whether path is that mount's root (STATX_ATTR_MOUNT_ROOT).
+func mountID(path string) (id uint64, root bool, err error) {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &st); err != nil {
+		return 0, false, fmt.Errorf("statx %s: %w", path, err)
+	}
+	if st.Mask&unix.STATX_MNT_ID == 0 || st.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		return 0, false, fmt.Errorf("statx %s: the kernel gives no mount id (Linux 5.8 or later needed)", path)
+	}
+	return st.Mnt_id, st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+}
+
+// chrooted reports whether this process's root is not the root of a mount:
+// minirun was started under chroot(2) (a CI build root, a rescue shell).
+// Then mount --make-rprivate / fails with EINVAL (the target of a
+// propagation change must be a mount point, mount(2)), and so does
+// pivot_root (pivot_root(2): "the current root is not a mount point").
+func chrooted() bool {
+	_, root, err := mountID("/")
+	return err == nil && !root
+}
+
+// rootToMountPoint turns the root of a chrooted init into a mount point of
+// its own, in the init's new mount namespace, in this order:
+//
+//  1. open the current root (the chroot directory) as an O_PATH fd;
+//  2. unshare(CLONE_FS), then setns(2) into our own mount namespace: setns
+//     moves the calling thread's root and cwd to the namespace's root
+//     (setns(2), "CLONE_NEWNS"), and it needs a thread that shares its
+//     filesystem information with no other (the init runs on its locked
+//     main thread, and execs from it);
+//  3. from the real root, make every mount rslave: mounts made from now on
+//     never propagate back to the host (the host's mounts still propagate
+//     in, as with runc's default);
+//  4. bind the chroot directory onto itself (recursively), and chroot into
+//     that bind: the root is now a mount point, and the usual
+//     propagation change and pivot_root work.
+//
+// Only the init's namespace changes; the caller's chroot is untouched.
+func rootToMountPoint() error {
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open /: %w", err)
+	}
+	defer unix.Close(root)
+	ns, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open own mount namespace: %w", err)
+	}
+	defer unix.Close(ns)
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare CLONE_FS: %w", err)
+	}
+	if err := unix.Setns(ns, unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("setns own mount namespace: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("make the namespace's / rslave: %w", err)
+	}
+	// The fd's path, read now, is rendered from the namespace's root.
+	dir, err := os.Readlink("/proc/thread-self/fd/" + strconv.Itoa(root))
+	if err != nil {
+		return fmt.Errorf("find the chroot directory: %w", err)
+	}
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("chroot directory %q is not reachable from the namespace's root", dir)
+	}
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind the chroot directory %s onto itself: %w", dir, err)
+	}
+	// A path lookup crosses into the mount just made; the old fd would not.
+	if err := unix.Chdir(dir); err != nil {
+		return fmt.Errorf("chdir %s: %w", dir, err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot %s: %w", dir, err)
+	}
+	return unix.Chdir("/")
+}
+
+// unshareParentMount gives the mount that path lies on the propagation
+// flag (MS_PRIVATE, or MS_SLAVE to keep receiving from the host) when it is
+// shared, as runc does before pivot_root (rootfsParentMountPrivate): the
+// bind of the rootfs would otherwise propagate to the host, and
+// pivot_root(2) fails with EINVAL when new_root's parent mount is shared.
+// This matters when the config's rootfsPropagation leaves mounts shared in
+// the new namespace ("shared", "rshared", or a non-recursive type).
+func unshareParentMount(path string, flag uintptr) error {
+	id, _, err := mountID(path)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw (proc(5))
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 7 || fields[0] != strconv.FormatUint(id, 10) {
+			continue
+		}
+		for _, opt := range fields[6:] {
+			if opt == "-" {
+				break
+			}
+			if strings.HasPrefix(opt, "shared:") {
+				if err := unix.Mount("", unescapeMountinfo(fields[4]), "", flag, ""); err != nil {
+					return fmt.Errorf("change propagation of %s: %w", fields[4], err)
+				}
+				return nil
+			}
+		}
+		return nil
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("mount %d of %s is not in /proc/self/mountinfo", id, path)
 }

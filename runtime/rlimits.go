@@ -19,10 +19,27 @@ var rlimitByName = map[string]int{
 	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING, "RLIMIT_STACK": unix.RLIMIT_STACK,
 }
 
-// setRlimits applies the limits to this process; they survive execve.
-// They are set last, right before exec, so a low RLIMIT_NOFILE or
-// RLIMIT_NPROC cannot break minirun's own setup.
+// setRlimits applies the limits to this process in two steps; they survive
+// execve. Here, while the init still has its privileges, each hard limit is
+// set, with the soft limit at the hard one: raising a hard limit needs
+// CAP_SYS_RESOURCE, which the user switch and the capability sets may take
+// away. lowerSoftRlimits sets the requested soft limits right before
+// execve, which any process may do: a low soft RLIMIT_AS or RLIMIT_NOFILE
+// never constrains minirun's own last steps (the seccomp filter, written by
+// a Go program, needs memory: runc, which sets them early, fails with
+// ENOMEM there now and then).
 func setRlimits(rl []specs.POSIXRlimit) error {
+	for _, r := range rl {
+		res := rlimitByName[r.Type]
+		if err := unix.Prlimit(0, res, &unix.Rlimit{Cur: r.Hard, Max: r.Hard}, nil); err != nil {
+			return fmt.Errorf("setrlimit %s hard=%d: %w", r.Type, r.Hard, err)
+		}
+	}
+	return nil
+}
+
+// lowerSoftRlimits sets the soft limits the config asks for; see setRlimits.
+func lowerSoftRlimits(rl []specs.POSIXRlimit) error {
 	for _, r := range rl {
 		res := rlimitByName[r.Type]
 		if err := unix.Prlimit(0, res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}, nil); err != nil {

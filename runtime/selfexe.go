@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,35 +115,35 @@ func roSelf() string {
 }
 
 // exeProtection says how the binary behind /proc/<pid>/exe is protected:
-// "memfd" (the sealed copy), "ro" (a read-only mount in the process's
-// mount namespace), or "" when it is not.
+// "memfd" (the sealed copy), "ro" (reached through a read-only mount), or
+// "" when it is not.
+//
+// The answer comes from the file itself: opening /proc/<pid>/exe opens the
+// very file the process runs, through the very mount it was executed from
+// (proc(5) "/proc/pid/exe"), and fstatvfs(3) on that descriptor reports
+// ST_RDONLY when that mount is read-only. An earlier version compared the
+// readlink(2) of /proc/<pid>/exe with the mount points in
+// /proc/<pid>/mountinfo, but the two are rendered from different roots
+// (the link from the reader's root, mountinfo from the process's): under a
+// chroot they never match, and every container failed.
 func exeProtection(pid int) string {
-	l, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	if err != nil {
-		return ""
-	}
-	if strings.HasPrefix(l, "/memfd:") {
+	exe := fmt.Sprintf("/proc/%d/exe", pid)
+	if l, err := os.Readlink(exe); err == nil && strings.HasPrefix(l, "/memfd:") {
 		return "memfd"
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	f, err := os.Open(exe)
 	if err != nil {
 		return ""
 	}
-	// The last mount whose mount point is the binary itself is the one
-	// that shows it (mountinfo lists mounts in the order they stack).
-	prot := ""
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 5 && f[4] == strings.TrimSuffix(l, " (deleted)") {
-			prot = ""
-			for _, o := range strings.Split(f[5], ",") {
-				if o == "ro" {
-					prot = "ro"
-				}
-			}
-		}
+	defer f.Close()
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return ""
 	}
-	return prot
+	if st.Flags&unix.ST_RDONLY != 0 {
+		return "ro"
+	}
+	return ""
 }
 
 // checkProtectedExe fails create when the init runs minirun's binary in a
@@ -152,4 +153,14 @@ func checkProtectedExe(pid int) error {
 		return fmt.Errorf("the container's init runs a writable minirun binary (CVE-2019-5736)")
 	}
 	return nil
+}
+
+// initCmd is the command that starts `minirun init`, with no Path yet: the
+// path is chosen later, on the thread that forks (roSelf or initPath).
+// NOTE: exec.Command("minirun", …) would look "minirun" up in PATH at once
+// and keep a failed lookup in Cmd.Err, which Start returns even after Path
+// is set; minirun must not depend on being on PATH (runc is often run by
+// its full path from a tool whose PATH does not contain it).
+func initCmd() *exec.Cmd {
+	return &exec.Cmd{Args: []string{"minirun", InitArg}}
 }

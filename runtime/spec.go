@@ -129,6 +129,16 @@ func ValidateSpec(s *specs.Spec, bundle string) error {
 			}
 		}
 	}
+	if !seen[specs.MountNamespace] {
+		// Without a mount namespace these would change the host's own
+		// /proc, /sys and / (runc refuses them too).
+		if len(s.Linux.MaskedPaths) > 0 || len(s.Linux.ReadonlyPaths) > 0 {
+			return fmt.Errorf("maskedPaths and readonlyPaths need a new mount namespace")
+		}
+		if s.Root.Readonly {
+			return fmt.Errorf("root.readonly needs a new mount namespace")
+		}
+	}
 	if s.Hostname != "" && !seen[specs.UTSNamespace] {
 		return fmt.Errorf("hostname needs a new uts namespace")
 	}
