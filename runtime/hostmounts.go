@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/minirun/minirun/explain"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -109,14 +110,25 @@ func (cr *creator) watchHostMounts() error {
 		return fmt.Errorf("list mounts under %s: %w", cr.rootfs, err)
 	}
 	cr.hostMountsBefore = before
-	cr.undo.Add("unmount the init's mounts under "+cr.rootfs, func() error {
-		added, err := newMountsUnder(cr.rootfs, before)
-		if err != nil {
-			return err
-		}
-		return unmountAll(added)
-	})
-	return nil
+	// The step changes nothing yet; its Undo is what matters: it runs,
+	// narrated, if create fails after the init has mounted under the
+	// rootfs in the host's namespace.
+	return cr.tr.Do(explain.Step{
+		ID: "rootfs-chroot-host-ns", Chapter: explain.ChapterRootfs,
+		Title: explain.Text{PT: "Sem namespace de montagem: anota as montagens sob " + cr.rootfs,
+			EN: "No mount namespace: note the mounts under " + cr.rootfs},
+		Why: explain.Text{PT: "As montagens do init ficam no namespace do host: o que aparecer sob o rootfs é do contêiner, e sai com ele.",
+			EN: "The init's mounts land in the host's namespace: whatever appears under the rootfs is the container's, and goes with it."},
+		Shell: "findmnt -R -n -o TARGET " + cr.rootfs,
+		Do:    func() error { return nil },
+		Undo: func() error {
+			added, err := newMountsUnder(cr.rootfs, before)
+			if err != nil {
+				return err
+			}
+			return unmountAll(added)
+		},
+	}, cr.undo)
 }
 
 // recordHostMounts writes the mounts the init made in the host's
