@@ -770,6 +770,18 @@ func (m *Manager) teardown(tomb string, meta *Meta, volumes bool) error {
 	if err := runtime.DeleteByID(m.StateRoot, meta.ID, true, nil); err != nil && !errors.Is(err, runtime.ErrNotExist) {
 		errs = append(errs, err)
 	}
+	// A create still at work when the directory was renamed away (its
+	// init makes mount points in the rootfs by path) may have made
+	// directories at the old path before DeleteByID killed it. Nothing
+	// minirun makes there lacks meta.json (reserve renames it into place
+	// with it), and nothing can write there any more.
+	if _, err := os.Lstat(m.dir(meta.ID)); err == nil {
+		if _, err := os.Lstat(filepath.Join(m.dir(meta.ID), metaFile)); errors.Is(err, fs.ErrNotExist) {
+			if err := removeContainerDir(m.dir(meta.ID)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	// A shim killed with SIGKILL could not remove its socket.
 	os.Remove(m.Socket(meta.ID))
 	if err := emptyContainerDir(tomb); err != nil {
