@@ -753,6 +753,7 @@ func (m *Manager) remove(ref string, meta *Meta, volumes bool) error {
 		}
 		return fmt.Errorf("remove container %s: %w", ref, err)
 	}
+	crashpoint.At("rm-after-tombstone")
 	return m.teardown(tomb, meta, volumes)
 }
 

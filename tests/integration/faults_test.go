@@ -384,3 +384,33 @@ func freeBytes(t *testing.T, path string) int64 {
 	}
 	return int64(st.Bavail) * st.Bsize
 }
+
+// A `rm -f` killed once the container's directory is its tombstone
+// (.rm-<id>-<pid>, out of every listing): the user's next `rm -f NAME`
+// finishes the removal (it may answer "no such container", the name is
+// gone), and no tombstone, mount, runtime state or cgroup stays until
+// some later `run`.
+func TestRmKilledThenRmFinishes(t *testing.T) {
+	before := containerDirs(t, dataRoot)
+	id := runD(t, "rmkilled", "--network", "none", "busybox", "sleep", "60")
+	mrCrash(t, "rm-after-tombstone", "rm", "-f", "rmkilled")
+	if r := mr(t, "rm", "-f", "rmkilled"); r.code != 0 && !strings.Contains(r.stderr, "no such container") {
+		t.Fatalf("rm -f after a killed rm -f: exit %d: %s", r.code, r.stderr)
+	}
+	for e := range containerDirs(t, dataRoot) {
+		if !before[e] {
+			t.Errorf("containers/%s left after a killed rm -f and the user's rm -f", e)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(stateRoot, id)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("runtime state %s left: %v", filepath.Join(stateRoot, id), err)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), id) {
+		t.Errorf("a mount of the container is left:\n%s", b)
+	}
+	for _, pattern := range []string{"/sys/fs/cgroup/*/minirun/" + id, "/sys/fs/cgroup/minirun/" + id} {
+		if left, _ := filepath.Glob(pattern); len(left) > 0 {
+			t.Errorf("cgroups left: %v", left)
+		}
+	}
+}
