@@ -414,3 +414,48 @@ func TestRmKilledThenRmFinishes(t *testing.T) {
 		}
 	}
 }
+
+// The shim of `run -d` killed in the middle of its create (the crash point
+// is reached in the shim, which inherits the environment): run -d fails,
+// and neither it nor the user's rm -f NAME may leave the runtime's state
+// dir or the container's cgroups behind, as run -d's rollback removed the
+// container's directory and with it the name to remove them by.
+func TestRunDetachedShimKilledInCreate(t *testing.T) {
+	entries := func() map[string]bool {
+		out := map[string]bool{}
+		ents, _ := os.ReadDir(stateRoot)
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".") { // .shims is shared
+				out[e.Name()] = true
+			}
+		}
+		cg, _ := filepath.Glob("/sys/fs/cgroup/*/minirun/*")
+		cg2, _ := filepath.Glob("/sys/fs/cgroup/minirun/*")
+		for _, d := range append(cg, cg2...) {
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				out[d] = true
+			}
+		}
+		return out
+	}
+	for _, point := range []string{"create-after-creating", "create-after-cgroup"} {
+		t.Run(point, func(t *testing.T) {
+			before := entries()
+			cmd := exec.Command(binary, "--root", stateRoot, "--data-root", dataRoot, "run", "-d", "--network", "none", "--name", "shimcrash", "busybox", "sleep", "60")
+			cmd.Env = append(os.Environ(), crashpoint.Env+"="+point)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				mr(t, "rm", "-f", "shimcrash")
+				t.Fatalf("run -d succeeded though its shim was killed at %s: %s", point, out)
+			}
+			if r := mr(t, "rm", "-f", "shimcrash"); r.code != 0 && !strings.Contains(r.stderr, "no such container") {
+				t.Fatalf("rm -f after the shim was killed: exit %d: %s", r.code, r.stderr)
+			}
+			for e := range entries() {
+				if !before[e] {
+					t.Errorf("%s left after the shim was killed at %s and rm -f", e, point)
+				}
+			}
+		})
+	}
+}
