@@ -258,6 +258,14 @@ func (m *Manager) refresh(meta *Meta) {
 			return
 		}
 	}
+	// The init is gone but its shim still answers: it is recording the
+	// exit right now (exit code, OOM), and what it records is the truth.
+	// Concluding here would report 137 for a container that exited 7, in
+	// the moment between the init's exit and the shim's save; Docker too
+	// shows a container running until its daemon has handled the exit.
+	if shimAlive(m.Socket(meta.ID)) {
+		return
+	}
 	meta.State.Status, meta.State.Running, meta.State.Pid = "exited", false, 0
 	// Its shim died too (SIGKILL, OOM) and could not release the volumes
 	// it mounted: whoever sees it dead drops its holds.
