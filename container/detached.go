@@ -61,6 +61,18 @@ func (m *Manager) RunDetached(o RunOpts, attachFirst bool, tr *explain.Tracer) (
 	if err != nil {
 		return nil, err
 	}
+	// The shim creates the container and rolls its create back when
+	// create fails; but a shim killed half way (SIGKILL, OOM) rolls back
+	// nothing, and its runtime state and cgroups would outlive the
+	// container's directory, with no name left to remove them by. Force
+	// deletes them, killing the shim first if it is still creating.
+	id := meta.ID // meta, the result, is nil by the time undo runs
+	undo.Add("delete runtime state", func() error {
+		if err := runtime.DeleteByID(m.StateRoot, id, true, nil); err != nil && !errors.Is(err, runtime.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
 	if err := m.spawnShim(meta.ID, attachFirst, tr); err != nil {
 		return nil, err
 	}

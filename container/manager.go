@@ -258,6 +258,14 @@ func (m *Manager) refresh(meta *Meta) {
 			return
 		}
 	}
+	// The init is gone but its shim still answers: it is recording the
+	// exit right now (exit code, OOM), and what it records is the truth.
+	// Concluding here would report 137 for a container that exited 7, in
+	// the moment between the init's exit and the shim's save; Docker too
+	// shows a container running until its daemon has handled the exit.
+	if shimAlive(m.Socket(meta.ID)) {
+		return
+	}
 	meta.State.Status, meta.State.Running, meta.State.Pid = "exited", false, 0
 	// Its shim died too (SIGKILL, OOM) and could not release the volumes
 	// it mounted: whoever sees it dead drops its holds.
@@ -541,7 +549,8 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 	if id, ok := shadowsID(name, ids); ok {
 		return nil, fmt.Errorf("the container name %q is the start of container %s's id: choose another name", name, id[:shortIDLen])
 	}
-	// What a killed reserve or rm left is cleared under the same lock.
+	// What a killed reserve or rm left is cleared under the same lock; a
+	// failure there is no reason not to make a new container.
 	m.sweep()
 	// The directory is made under a hidden name and renamed into place
 	// with its meta.json (and state record) inside: containers/<id> never
@@ -595,25 +604,69 @@ func fullDisk(root string, err error) error {
 	return err
 }
 
-// sweep removes what a killed process left hidden in containers/: the
+// sweep finishes what a killed process left hidden in containers/: the
 // .new-<id> of a reserve (the caller holds the lock, so no reserve is
-// under way) and the .rm-<id>-<pid> of a remover whose pid is gone.
-func (m *Manager) sweep() {
+// under way) and the .rm-<id>-<pid> of a remover whose pid is gone. Such
+// a tombstone is a container half removed: its runtime state, cgroups,
+// overlay mount, network endpoints and volume holds may all still be
+// there, so it gets the whole teardown, not just its files removed.
+func (m *Manager) sweep() error {
 	base := filepath.Join(m.DataRoot, "containers")
-	ents, _ := os.ReadDir(base)
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		return err
+	}
+	var errs []error
 	for _, e := range ents {
 		name := e.Name()
 		switch {
 		case strings.HasPrefix(name, ".new-"):
 			os.RemoveAll(filepath.Join(base, name))
 		case strings.HasPrefix(name, ".rm-"):
-			i := strings.LastIndexByte(name, '-')
-			pid, err := strconv.Atoi(name[i+1:])
-			if err != nil || unix.Kill(pid, 0) == unix.ESRCH {
-				removeContainerDir(filepath.Join(base, name))
+			id, pid, ok := parseTombstone(name)
+			if !ok {
+				continue // not a name minirun made
+			}
+			if pid == os.Getpid() || unix.Kill(pid, 0) != unix.ESRCH {
+				continue // its remover is still at work
+			}
+			tomb := filepath.Join(base, name)
+			meta, err := loadMeta(tomb)
+			if err != nil {
+				meta = &Meta{ID: id} // the id is in the name
+			}
+			if err := m.teardown(tomb, meta, false); err != nil {
+				errs = append(errs, fmt.Errorf("finish removing %s: %w", id[:shortIDLen], err))
 			}
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// parseTombstone splits .rm-<id>-<pid> (see tombstone).
+func parseTombstone(name string) (id string, pid int, ok bool) {
+	rest := strings.TrimPrefix(name, ".rm-")
+	i := strings.LastIndexByte(rest, '-')
+	if i < 0 {
+		return "", 0, false
+	}
+	id = rest[:i]
+	pid, err := strconv.Atoi(rest[i+1:])
+	if err != nil || pid <= 0 || len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
+		return "", 0, false
+	}
+	return id, pid, true
+}
+
+// Sweep is sweep under the lock, for the commands a user runs to clean up
+// (rm, ps): a remover killed half way leaves nothing once they ran.
+func (m *Manager) Sweep() error {
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return m.sweep()
 }
 
 // stop tears down what a running container needed and an exited one does
@@ -656,6 +709,12 @@ func (m *Manager) Remove(ref string, force bool) error {
 // RemoveWithVolumes is `docker rm [-f] [-v]`: with volumes, the
 // container's anonymous volumes go too (named ones always stay).
 func (m *Manager) RemoveWithVolumes(ref string, force, volumes bool) error {
+	// A remover killed before this one left a tombstone: finish it first,
+	// so that this rm (which may then answer "no such container") is the
+	// last cleanup a user needs.
+	if err := m.Sweep(); err != nil {
+		fmt.Fprintf(os.Stderr, "minirun: warning: %v\n", err)
+	}
 	meta, err := m.Get(ref)
 	if err != nil {
 		return err
@@ -703,30 +762,86 @@ func (m *Manager) remove(ref string, meta *Meta, volumes bool) error {
 		}
 		return fmt.Errorf("remove container %s: %w", ref, err)
 	}
+	crashpoint.At("rm-after-tombstone")
+	return m.teardown(tomb, meta, volumes)
+}
+
+// teardown removes everything of a container whose directory is already
+// the tombstone tomb, in an order that works on a full disk: nothing is
+// written before the container's own files are gone. First the runtime
+// (force: kill the init, or the shim still creating it, then its cgroups
+// and state dir, none on the data root), then the rootfs is unmounted and
+// every file but meta.json deleted, which frees what the container wrote.
+// Only then the steps that write on the data root: detaching its networks
+// (network.json) and releasing its volumes. meta.json goes last, so a
+// remover killed on the way leaves a tombstone sweep can finish.
+func (m *Manager) teardown(tomb string, meta *Meta, volumes bool) error {
 	var errs []error
-	if err := m.detachNetworks(meta.ID); err != nil {
+	if err := runtime.DeleteByID(m.StateRoot, meta.ID, true, nil); err != nil && !errors.Is(err, runtime.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	if c, err := runtime.Load(m.StateRoot, meta.ID); err == nil {
-		if err := c.Delete(true, nil); err != nil {
-			errs = append(errs, err)
+	// A create still at work when the directory was renamed away (its
+	// init makes mount points in the rootfs by path) may have made
+	// directories at the old path before DeleteByID killed it. Nothing
+	// minirun makes there lacks meta.json (reserve renames it into place
+	// with it), and nothing can write there any more.
+	if _, err := os.Lstat(m.dir(meta.ID)); err == nil {
+		if _, err := os.Lstat(filepath.Join(m.dir(meta.ID), metaFile)); errors.Is(err, fs.ErrNotExist) {
+			if err := removeContainerDir(m.dir(meta.ID)); err != nil {
+				errs = append(errs, err)
+			}
 		}
+	}
+	// A shim killed with SIGKILL could not remove its socket.
+	os.Remove(m.Socket(meta.ID))
+	if err := emptyContainerDir(tomb); err != nil {
+		// Files may still be mounted: removing the rest is not safe.
+		return errors.Join(append(errs, err)...)
+	}
+	if err := m.detachNetworks(meta.ID); err != nil {
+		errs = append(errs, err)
 	}
 	// Its shim releases the volumes when the container ends; a shim that
 	// was killed could not (releasing twice is harmless).
 	if err := m.releaseVolumes(meta); err != nil {
 		errs = append(errs, err)
 	}
-	// A shim killed with SIGKILL could not remove its socket.
-	os.Remove(m.Socket(meta.ID))
-	// The overlay is unmounted at its new place, then the files go.
-	if err := removeContainerDir(tomb); err != nil {
-		errs = append(errs, err)
-	}
 	if volumes {
-		errs = append(errs, m.removeAnonymousVolumes(meta))
+		if err := m.removeAnonymousVolumes(meta); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err // the tombstone stays, with meta.json, for the next sweep
+	}
+	if err := os.RemoveAll(tomb); err != nil {
+		return fmt.Errorf("remove %s: %w", tomb, err)
+	}
+	return nil
+}
+
+// emptyContainerDir unmounts a container's rootfs and removes every file
+// of its directory but meta.json.
+func emptyContainerDir(dir string) error {
+	if err := unmountContainerDir(dir); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Name() == metaFile {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("remove %s: %w", filepath.Join(dir, e.Name()), err)
+		}
+	}
+	return nil
 }
 
 func (m *Manager) removeDir(meta *Meta) error {
@@ -761,6 +876,18 @@ func (m *Manager) discard(id string) error {
 // sure nothing is mounted in it: RemoveAll through a live overlay mount
 // would delete files of the image's shared layers.
 func removeContainerDir(dir string) error {
+	if err := unmountContainerDir(dir); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
+}
+
+// unmountContainerDir unmounts the overlay at dir/merged and checks that
+// nothing is mounted there any more.
+func unmountContainerDir(dir string) error {
 	merged := filepath.Join(dir, "merged")
 	// No tracer here (rm narrates nothing yet): the step runs silently.
 	if err := (*explain.Tracer)(nil).Do(overlay.UnmountStep(merged), nil); err != nil {
@@ -770,9 +897,6 @@ func removeContainerDir(dir string) error {
 		return err
 	} else if mounted {
 		return fmt.Errorf("refusing to remove %s: %s is still mounted", dir, merged)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("remove %s: %w", dir, err)
 	}
 	return nil
 }

@@ -161,12 +161,44 @@ func (m *Manager) save(n *Network) error {
 	final := NetworkFile(m.dir, n.ID)
 	tmp := final + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		os.Remove(tmp)
+		if errors.Is(err, unix.ENOSPC) && overwriteSmaller(final, b) == nil {
+			return nil
+		}
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return fmt.Errorf("save network %s: %w", n.Name, err)
 	}
 	return nil
+}
+
+// overwriteSmaller writes b over path in place when b is no longer than
+// what path holds: the way a detach still saves on a full data root. The
+// write-then-rename of save needs room for a second copy, which a full
+// disk does not have, while rewriting a file's own blocks allocates
+// nothing (on overlay, tmpfs, ext4 and xfs; not on copy-on-write file
+// systems, where it fails as the rename did). It is not atomic: a reader
+// without the lock may meet a torn file for that instant and must retry,
+// which beats an endpoint that stays forever because the disk was full
+// when its container was removed.
+func overwriteSmaller(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if int64(len(b)) > fi.Size() {
+		return unix.ENOSPC
+	}
+	if _, err := f.WriteAt(b, 0); err != nil {
+		return err
+	}
+	return f.Truncate(int64(len(b)))
 }
 
 // loadNetwork reads one network's file.

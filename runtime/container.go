@@ -862,12 +862,31 @@ func (c *Container) Wait() (int, error) {
 }
 
 // Delete removes a stopped container: poststop hooks, then the state
-// directory. With force, a created or running container is killed first.
-// Each removal treats "already gone" as success, so Delete can be retried.
+// directory. With force, a created or running container is killed first,
+// and so is the process still creating one (its create is ended as if it
+// had been killed). Each removal treats "already gone" as success, so Delete can be retried.
 func (c *Container) Delete(force bool, tr *explain.Tracer) error {
 	st := c.Status()
+	if st == Creating && force {
+		// Its create is still at work (a shim, a `create` the user gave
+		// up on): force ends it first, as for a create that was killed,
+		// and then removes what it left like any dead create's.
+		if err := c.killCreator(10 * time.Second); err != nil {
+			return err
+		}
+		// It may have saved the init's pid before it died: read again.
+		fresh, err := loadState(c.dir, true)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // its rollback removed everything
+		}
+		if err != nil {
+			return err
+		}
+		c.st = fresh
+		st = c.Status()
+	}
 	if st == Creating || (!canDelete(st) && c.st.Pid <= 0) {
-		// Its create is still at work (and owns the rollback); and never
+		// Without force a create at work owns its rollback; and never
 		// kill(0): that would signal this whole process group.
 		return &TransitionError{Op: "delete", Status: st}
 	}
@@ -951,6 +970,41 @@ func DeleteByID(root, id string, force bool, tr *explain.Tracer) error {
 	}
 	if rerr := os.RemoveAll(dir); rerr != nil {
 		return fmt.Errorf("remove partial state dir %s: %w", dir, rerr)
+	}
+	return nil
+}
+
+// killCreator kills the process that is creating the container and waits
+// until it is gone. The pid comes from state.json, so it is checked
+// through a pidfd (pidfd_open(2)): the start time is compared after the
+// pidfd is open, so the signal (pidfd_send_signal(2)) can only reach the
+// process that wrote the state, never one that reused its pid. The
+// pidfd turns readable when the process exits.
+func (c *Container) killCreator(timeout time.Duration) error {
+	pid := c.st.Creator
+	if pid <= 0 || pid == os.Getpid() {
+		return &TransitionError{Op: "delete", Status: Creating}
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return nil // it died meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("container %s: open creator %d: %w", c.ID, pid, err)
+	}
+	defer unix.Close(fd)
+	if !alive(pid, c.st.CreatorStart) {
+		return nil // gone, or the pid is another process's now
+	}
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("container %s: kill creator %d: %w", c.ID, pid, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for alive(pid, c.st.CreatorStart) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("container %s: creator %d did not die", c.ID, pid)
+		}
+		unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 100)
 	}
 	return nil
 }

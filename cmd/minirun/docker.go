@@ -43,6 +43,11 @@ var psCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		// ps is what a user runs to see what is left: a container whose
+		// rm was killed half way is finished first (see Manager.Sweep).
+		if err := m.Sweep(); err != nil {
+			fmt.Fprintf(os.Stderr, "minirun: warning: %v\n", err)
+		}
 		all, err := m.List()
 		if err != nil {
 			return err

@@ -384,3 +384,78 @@ func freeBytes(t *testing.T, path string) int64 {
 	}
 	return int64(st.Bavail) * st.Bsize
 }
+
+// A `rm -f` killed once the container's directory is its tombstone
+// (.rm-<id>-<pid>, out of every listing): the user's next `rm -f NAME`
+// finishes the removal (it may answer "no such container", the name is
+// gone), and no tombstone, mount, runtime state or cgroup stays until
+// some later `run`.
+func TestRmKilledThenRmFinishes(t *testing.T) {
+	before := containerDirs(t, dataRoot)
+	id := runD(t, "rmkilled", "--network", "none", "busybox", "sleep", "60")
+	mrCrash(t, "rm-after-tombstone", "rm", "-f", "rmkilled")
+	if r := mr(t, "rm", "-f", "rmkilled"); r.code != 0 && !strings.Contains(r.stderr, "no such container") {
+		t.Fatalf("rm -f after a killed rm -f: exit %d: %s", r.code, r.stderr)
+	}
+	for e := range containerDirs(t, dataRoot) {
+		if !before[e] {
+			t.Errorf("containers/%s left after a killed rm -f and the user's rm -f", e)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(stateRoot, id)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("runtime state %s left: %v", filepath.Join(stateRoot, id), err)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), id) {
+		t.Errorf("a mount of the container is left:\n%s", b)
+	}
+	for _, pattern := range []string{"/sys/fs/cgroup/*/minirun/" + id, "/sys/fs/cgroup/minirun/" + id} {
+		if left, _ := filepath.Glob(pattern); len(left) > 0 {
+			t.Errorf("cgroups left: %v", left)
+		}
+	}
+}
+
+// The shim of `run -d` killed in the middle of its create (the crash point
+// is reached in the shim, which inherits the environment): run -d fails,
+// and neither it nor the user's rm -f NAME may leave the runtime's state
+// dir or the container's cgroups behind, as run -d's rollback removed the
+// container's directory and with it the name to remove them by.
+func TestRunDetachedShimKilledInCreate(t *testing.T) {
+	entries := func() map[string]bool {
+		out := map[string]bool{}
+		ents, _ := os.ReadDir(stateRoot)
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".") { // .shims is shared
+				out[e.Name()] = true
+			}
+		}
+		cg, _ := filepath.Glob("/sys/fs/cgroup/*/minirun/*")
+		cg2, _ := filepath.Glob("/sys/fs/cgroup/minirun/*")
+		for _, d := range append(cg, cg2...) {
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				out[d] = true
+			}
+		}
+		return out
+	}
+	for _, point := range []string{"create-after-creating", "create-after-cgroup"} {
+		t.Run(point, func(t *testing.T) {
+			before := entries()
+			cmd := exec.Command(binary, "--root", stateRoot, "--data-root", dataRoot, "run", "-d", "--network", "none", "--name", "shimcrash", "busybox", "sleep", "60")
+			cmd.Env = append(os.Environ(), crashpoint.Env+"="+point)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				mr(t, "rm", "-f", "shimcrash")
+				t.Fatalf("run -d succeeded though its shim was killed at %s: %s", point, out)
+			}
+			if r := mr(t, "rm", "-f", "shimcrash"); r.code != 0 && !strings.Contains(r.stderr, "no such container") {
+				t.Fatalf("rm -f after the shim was killed: exit %d: %s", r.code, r.stderr)
+			}
+			for e := range entries() {
+				if !before[e] {
+					t.Errorf("%s left after the shim was killed at %s and rm -f", e, point)
+				}
+			}
+		})
+	}
+}
