@@ -627,7 +627,7 @@ func (m *Manager) sweep() error {
 			if !ok {
 				continue // not a name minirun made
 			}
-			if pid == os.Getpid() || unix.Kill(pid, 0) != unix.ESRCH {
+			if pid == os.Getpid() || unix.Kill(pid, 0) != unix.ESRCH { //minirun:nostep signal 0 only asks whether the remover lives (kill(2)); nothing is sent
 				continue // its remover is still at work
 			}
 			tomb := filepath.Join(base, name)

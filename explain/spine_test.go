@@ -20,7 +20,7 @@ var hostChanging = map[string]bool{
 	"unix.Mount": true, "unix.Unmount": true, "syscall.Mount": true, "syscall.Unmount": true,
 	"unix.Unshare": true, "syscall.Unshare": true, "unix.Setns": true,
 	"unix.Kill": true, "syscall.Kill": true, "unix.PivotRoot": true, "syscall.PivotRoot": true,
-	"unix.MoveMount": true, "unix.MountSetattr": true, "unix.Mknod": true, "unix.Mknodat": true,
+	"unix.PidfdSendSignal": true, "unix.MoveMount": true, "unix.MountSetattr": true, "unix.Mknod": true, "unix.Mknodat": true,
 	"netlink.LinkAdd": true, "netlink.LinkDel": true, "netlink.LinkSetUp": true, "netlink.LinkSetDown": true,
 	"netlink.LinkSetMaster": true, "netlink.LinkSetNsFd": true, "netlink.LinkSetNsPid": true, "netlink.LinkSetName": true,
 	"netlink.LinkSetMTU": true, "netlink.AddrAdd": true, "netlink.AddrDel": true, "netlink.AddrReplace": true,

@@ -871,7 +871,15 @@ func (c *Container) Delete(force bool, tr *explain.Tracer) error {
 		// Its create is still at work (a shim, a `create` the user gave
 		// up on): force ends it first, as for a create that was killed,
 		// and then removes what it left like any dead create's.
-		if err := c.killCreator(10 * time.Second); err != nil {
+		if err := tr.Do(explain.Step{
+			ID: "lifecycle-kill", Chapter: explain.ChapterLifecycle,
+			Title: explain.Text{PT: fmt.Sprintf("delete --force: mata o create ainda em curso (pid %d)", c.st.Creator),
+				EN: fmt.Sprintf("delete --force: kill the create still at work (pid %d)", c.st.Creator)},
+			Why: explain.Text{PT: "Quem cria o contêiner ainda está vivo: --force o encerra como se tivesse morrido, e remove o que ficou.",
+				EN: "Whoever creates the container is still alive: --force ends it as if it had died, and removes what it left."},
+			Shell: fmt.Sprintf("kill -KILL %d", c.st.Creator),
+			Do:    func() error { return c.killCreator(10 * time.Second) },
+		}, nil); err != nil {
 			return err
 		}
 		// It may have saved the init's pid before it died: read again.
@@ -900,10 +908,23 @@ func (c *Container) Delete(force bool, tr *explain.Tracer) error {
 				return err
 			}
 		}
-		if err := unix.Kill(c.st.Pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
-			return fmt.Errorf("kill init %d: %w", c.st.Pid, err)
-		}
-		if err := c.waitStopped(10 * time.Second); err != nil {
+		// delete --force kills the init first (runc's destroy does the
+		// same): a narrated step of its own, so the student sees why a
+		// running container stopped.
+		if err := tr.Do(explain.Step{
+			ID: "lifecycle-kill", Chapter: explain.ChapterLifecycle,
+			Title: explain.Text{PT: fmt.Sprintf("delete --force: envia SIGKILL ao init %d", c.st.Pid),
+				EN: fmt.Sprintf("delete --force: send SIGKILL to the init %d", c.st.Pid)},
+			Why: explain.Text{PT: "Um contêiner vivo não pode ser removido: --force o mata antes e espera o fim.",
+				EN: "A live container cannot be removed: --force kills it first and waits for its end."},
+			Shell: fmt.Sprintf("kill -KILL %d", c.st.Pid),
+			Do: func() error {
+				if err := unix.Kill(c.st.Pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+					return fmt.Errorf("kill init %d: %w", c.st.Pid, err)
+				}
+				return c.waitStopped(10 * time.Second)
+			},
+		}, nil); err != nil {
 			return err
 		}
 	}
