@@ -9,13 +9,19 @@
 #      mappings it only needed to start: shim.ReleaseIdleMemory); PSS
 #      splits shared pages between their users and USS counts only the
 #      shim's private pages — what one more container really costs.
-#      Target: PSS <= 4.4 MB (4.2 MiB) per idle shim. NOTE: measured at
-#      4.60-4.63 MB (Dec 2026; USS 4.37 MiB). runtime.MemStats of an idle
-#      shim: HeapAlloc 1.05 MB live in HeapInuse 2.0 MB of spans,
-#      StackInuse 0.56-0.62 MB, and 1.1-1.6 MB resident of GCSys (2.9 MB);
-#      turning the heap profiler off (GODEBUG=memprofilerate=0) did not
-#      change it. The live heap is mostly package state of the whole
-#      binary, which the shim re-executes;
+#      Target: PSS <= 4.4 MB (4.2 MiB) per idle shim. Measured (Dec 2026,
+#      N=20): 4.63 MB before, 4.34-4.46 MB (mean of 20; USS 4.05-4.17 MiB)
+#      once the build leaves out urfave/cli's doc writers
+#      (urfave_cli_no_docs: blackfriday's init tables, -0.19 MB) and silent
+#      pumps keep small stacks (shim.readOnce, -0.09 MB). One shim in 20 is
+#      sometimes 1-2 MB above the rest and moves the mean by up to 0.1 MB:
+#      read min and max too. What stays (heap profile, memprofilerate=1):
+#      ~1 MB live heap, of which encoding/json's field cache for the spec's
+#      types ~210 KB and regexps compiled by package initialisers ~240 KB
+#      (distribution/reference 105 KB, go-digest 50 KB); heap spans
+#      ~2.1 MB resident, the runtime's own metadata ~1.6 MB. Tried without
+#      effect: GOGC=5, a second ReleaseIdleMemory a second later,
+#      GODEBUG=memprofilerate=0, GOEXPERIMENT=nogreenteagc;
 #  (3) how long one `stop -t 1` of all N takes. Each container runs
 #      `sleep 1000` as PID 1, which ignores SIGTERM (the kernel drops
 #      signals a namespace's init has no handler for), so each needs the
@@ -41,7 +47,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/minirun" ./cmd/minirun
+# Built as scripts/setup.sh builds it (urfave_cli_no_docs: see there).
+CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags "-s -w" -o "$work/minirun" ./cmd/minirun
 bash scripts/mkbusybox.sh "$work/busybox.tar" >/dev/null
 "${MR[@]}" image import --change 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null
 
