@@ -492,10 +492,20 @@ func (m *Manager) Wait(ref string, timeout time.Duration) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	id := meta.ID
 	deadline := time.Now().Add(timeout)
 	for {
-		meta, err = m.byID(meta.ID)
+		meta, err = m.byID(id)
 		if errors.Is(err, ErrNotFound) {
+			// Gone from the listings is not gone from the disk: see
+			// WaitRemoved. rm -f of a --rm container returns from here.
+			left := time.Duration(0) // no limit
+			if timeout > 0 {
+				left = max(time.Until(deadline), time.Nanosecond)
+			}
+			if err := m.WaitRemoved(id, left); err != nil {
+				return -1, err
+			}
 			return -1, fmt.Errorf("container %s was removed", ref)
 		}
 		if err != nil {
@@ -509,6 +519,25 @@ func (m *Manager) Wait(ref string, timeout time.Duration) (int, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// WaitRemoved blocks until the shim of container id has ended (or
+// timeout passes; 0 waits without limit). A --rm container's shim hides
+// the directory first (discard's rename to a tombstone) and deletes it
+// after, and closes its socket only once the files are gone: the removal
+// is over when the shim no longer answers, not when the name disappears
+// from the listings. `run --rm` that returned at the rename raced the
+// shim's RemoveAll: a CI job that removes its chroot right after met
+// "directory not empty", and a tombstone was left behind.
+func (m *Manager) WaitRemoved(id string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for shimAlive(m.Socket(id)) {
+		if timeout > 0 && time.Now().After(deadline) {
+			return fmt.Errorf("container %s still being removed after %v", id[:shortIDLen], timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
 }
 
 // Exec runs another process in a running container (`docker exec`).

@@ -137,7 +137,11 @@ var runCommand = &cli.Command{
 			}
 			code, err := attachTo(m, meta, true)
 			if err == nil && o.Remove {
-				m.Wait(meta.ID, 10*time.Second)
+				// As docker run --rm: return once the container is
+				// gone, files and all, not when its name is.
+				if rerr := m.WaitRemoved(meta.ID, 10*time.Second); rerr != nil {
+					fmt.Fprintln(os.Stderr, "minirun: "+rerr.Error())
+				}
 			}
 			return codeErr(code, err)
 		}

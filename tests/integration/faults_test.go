@@ -459,3 +459,35 @@ func TestRunDetachedShimKilledInCreate(t *testing.T) {
 		})
 	}
 }
+
+// Issue #14.2: `run --rm` returns only once the container's directory is
+// gone: its shim renames it to a tombstone first and deletes it after, and
+// a run that returned at the rename left a CI chroot's cleanup racing the
+// shim (TestRunInChroot). Right after run, nothing of it is in containers/.
+func TestRunRmReturnsAfterRemoval(t *testing.T) {
+	tombs := func() map[string]bool {
+		t.Helper()
+		ents, err := os.ReadDir(filepath.Join(dataRoot, "containers"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) { // no container made yet
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".rm-") {
+				out[e.Name()] = true
+			}
+		}
+		return out
+	}
+	before := tombs() // another test's, not this one's to judge
+	for i := 0; i < 5; i++ {
+		if r := mr(t, "run", "--rm", "--network", "none", "busybox", "true"); r.code != 0 {
+			t.Fatalf("run --rm: %+v", r)
+		}
+		for name := range tombs() {
+			if !before[name] {
+				t.Fatalf("run %d: run --rm returned while %s was still being removed", i, name)
+			}
+		}
+	}
+}
