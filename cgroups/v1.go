@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/minirun/minirun/internal/mountinfo"
 	"io"
 	"path/filepath"
 	"strconv"
@@ -56,7 +57,7 @@ func parseV1Mounts(r io.Reader) (map[string]string, error) {
 		if len(fields) < 5 || len(tail) < 3 || tail[0] != "cgroup" {
 			continue
 		}
-		mnt := unescapeMount(fields[4])
+		mnt := mountinfo.Unescape(fields[4])
 		for _, opt := range strings.Split(tail[2], ",") {
 			for _, c := range v1Controllers {
 				if opt == c {
@@ -71,25 +72,6 @@ func parseV1Mounts(r io.Reader) (map[string]string, error) {
 		return nil, fmt.Errorf("read mountinfo: %w", err)
 	}
 	return mounts, nil
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func (m *v1Manager) Path() string { return m.path }

@@ -3,6 +3,7 @@ package lab
 import (
 	"bufio"
 	"fmt"
+	"github.com/minirun/minirun/internal/mountinfo"
 	"io"
 	"os"
 	"path/filepath"
@@ -143,30 +144,11 @@ func parseMountinfo(r io.Reader) ([]mount, error) {
 			return nil, fmt.Errorf("mountinfo: bad line %q", sc.Text())
 		}
 		out = append(out, mount{
-			Dev: f[2], Root: unescapeOctal(f[3]), MountPoint: unescapeOctal(f[4]),
-			Options: f[5], FSType: f[sep+1], Source: unescapeOctal(f[sep+2]),
+			Dev: f[2], Root: mountinfo.Unescape(f[3]), MountPoint: mountinfo.Unescape(f[4]),
+			Options: f[5], FSType: f[sep+1], Source: mountinfo.Unescape(f[sep+2]),
 		})
 	}
 	return out, sc.Err()
-}
-
-// unescapeOctal undoes the kernel's \ooo escapes in mountinfo paths.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // mounts returns the mount table as process pid sees it.

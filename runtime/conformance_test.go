@@ -50,13 +50,3 @@ func TestWarnHooksRunsEveryHook(t *testing.T) {
 		t.Fatalf("warning: %q", w.String())
 	}
 }
-
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{
-		`/a\040b`: "/a b", `/plain`: "/plain", `/t\011x\134`: "/t\tx\\", `/end\04`: `/end\04`,
-	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("%q: %q, want %q", in, got, want)
-		}
-	}
-}

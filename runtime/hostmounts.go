@@ -12,11 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/internal/mountinfo"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -42,29 +42,12 @@ func mountsUnder(dir string) (map[string]int, error) {
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) > 4 {
-			if m := unescapeMountinfo(fields[4]); strings.HasPrefix(m, prefix) {
+			if m := mountinfo.Unescape(fields[4]); strings.HasPrefix(m, prefix) {
 				out[m]++
 			}
 		}
 	}
 	return out, sc.Err()
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for a space) that
-// mountinfo uses in paths.
-func unescapeMountinfo(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // newMountsUnder returns the mounts below dir that are not in before,

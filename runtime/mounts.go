@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/minirun/minirun/internal/mountinfo"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -514,7 +515,7 @@ func unshareParentMount(path string, flag uintptr) error {
 				break
 			}
 			if strings.HasPrefix(opt, "shared:") {
-				if err := unix.Mount("", unescapeMountinfo(fields[4]), "", flag, ""); err != nil {
+				if err := unix.Mount("", mountinfo.Unescape(fields[4]), "", flag, ""); err != nil {
 					return fmt.Errorf("change propagation of %s: %w", fields[4], err)
 				}
 				return nil
