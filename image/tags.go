@@ -150,27 +150,7 @@ func (s *Store) setTag(ref string, id digest.Digest) (undo func() error, err err
 
 // Tag gives the image src (any reference Get accepts) the name ref. If ref
 // named another image, that image keeps existing, untagged, as in Docker.
-func (s *Store) Tag(src, ref string) error {
-	r, err := ParseRef(ref)
-	if err != nil {
-		return err
-	}
-	unlock, err := s.lock(unix.LOCK_EX)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	tags, err := s.readTags()
-	if err != nil {
-		return err
-	}
-	id, _, err := s.resolve(src, tags)
-	if err != nil {
-		return err
-	}
-	_, err = s.setTag(r.String(), id)
-	return err
-}
+func (s *Store) Tag(src, ref string) error { return s.TagTraced(src, ref, nil) }
 
 // TagTraced is Tag through the images-tag step, for a build's -t: tr
 // narrates it (a dry-run tracer only describes it, with src as the ID).
