@@ -1,6 +1,9 @@
 package cgroups
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -394,5 +397,30 @@ func TestDetectMode(t *testing.T) {
 	}
 	if DetectMode() != detectMode(mountRoot) {
 		t.Error("DetectMode disagrees with detectMode")
+	}
+}
+
+// A cgroup write's shell equivalent writes what the step writes: a dry
+// run's "$(cat …)" is run by the shell, a plain value is kept as it is.
+func TestWriteStepShellRuns(t *testing.T) {
+	dir := t.TempDir()
+	parent := filepath.Join(dir, "parent.cpus")
+	if err := os.WriteFile(parent, []byte("0-1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for value, want := range map[string]string{
+		"$(cat " + parent + ")": "0-1",
+		"max 100000":            "max 100000",
+		"it's":                  "it's",
+	} {
+		target := filepath.Join(dir, "file")
+		sh := writeStep(target, value).Shell
+		if out, err := exec.Command("sh", "-c", sh).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v %s", sh, err, out)
+		}
+		b, _ := os.ReadFile(target)
+		if got := strings.TrimSpace(string(b)); got != want {
+			t.Errorf("%s wrote %q, want %q", sh, got, want)
+		}
 	}
 }

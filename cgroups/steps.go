@@ -23,6 +23,17 @@ const (
 
 func text(pt, en string) explain.Text { return explain.Text{PT: pt, EN: en} }
 
+// shellWord quotes a value for the step's shell equivalent: single quotes
+// keep it as it is ("max 100000"), but a command substitution a dry run
+// stands in for a value it cannot read yet ("$(cat …/cpuset.cpus)") needs
+// double quotes, or the shell would write the text instead of running it.
+func shellWord(v string) string {
+	if strings.HasPrefix(v, "$(") && strings.HasSuffix(v, ")") {
+		return `"` + v + `"`
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
 // writeStep is one write to one control file: the step `minirun explain`
 // shows most often, so its reason depends on the file (whyFile).
 func writeStep(path, value string) explain.Step {
@@ -32,7 +43,7 @@ func writeStep(path, value string) explain.Step {
 		Chapter: explain.ChapterCgroups,
 		Title:   text(fmt.Sprintf("Escrever %q em %s", value, name), fmt.Sprintf("Write %q to %s", value, name)),
 		Why:     whyFile(name),
-		Shell:   fmt.Sprintf("echo '%s' > %s", value, path),
+		Shell:   fmt.Sprintf("echo %s > %s", shellWord(value), path),
 		Do:      func() error { return writeFile(path, value) },
 		Evidence: func() string {
 			// Read the value back: the kernel may have rounded it (memory

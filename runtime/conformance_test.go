@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,5 +49,21 @@ func TestWarnHooksRunsEveryHook(t *testing.T) {
 	}
 	if !strings.Contains(w.String(), "warning: poststop hook /bin/false") {
 		t.Fatalf("warning: %q", w.String())
+	}
+}
+
+// The rlimits step's shell equivalent runs as written: prlimit(1) takes
+// each resource as an option, and --pid $$ sets the running shell's.
+func TestPrlimitShellRuns(t *testing.T) {
+	sh := prlimitShell([]specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 512, Hard: 1024}, {Type: "RLIMIT_NPROC", Soft: 4096, Hard: 4096}})
+	if sh != "prlimit --pid $$ --nofile=512:1024 --nproc=4096:4096" {
+		t.Fatalf("shell %q", sh)
+	}
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		t.Skip("prlimit (util-linux) is not installed")
+	}
+	out, err := exec.Command("bash", "-c", sh+" && ulimit -Sn && ulimit -Hn").CombinedOutput()
+	if err != nil || string(out) != "512\n1024\n" {
+		t.Fatalf("%s: %v\n%s", sh, err, out)
 	}
 }

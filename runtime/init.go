@@ -529,16 +529,12 @@ func (in *initState) finalPlan() explain.Plan {
 		})
 	}
 	if len(proc.Rlimits) > 0 {
-		var names []string
-		for _, r := range proc.Rlimits {
-			names = append(names, fmt.Sprintf("%s=%d:%d", r.Type, r.Soft, r.Hard))
-		}
 		p = append(p, explain.Step{
 			ID: "process-rlimits", Chapter: explain.ChapterProcess,
 			Title: explain.Text{PT: "Aplica os limites (rlimits)", EN: "Apply the resource limits (rlimits)"},
 			Why: explain.Text{PT: "Limites por processo que sobrevivem ao execve, como o número de arquivos abertos.",
 				EN: "Per-process limits that survive execve, such as the number of open files."},
-			Shell: "prlimit --pid $$ " + strings.Join(names, " "),
+			Shell: prlimitShell(proc.Rlimits),
 			Do:    func() error { return setRlimits(proc.Rlimits) },
 		})
 	}

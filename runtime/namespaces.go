@@ -93,7 +93,10 @@ func nsInode(pid string, file string) string {
 }
 
 // nsEvidence shows, for each new namespace, the host's inode next to the
-// child's: different inodes are the proof that the namespace is new.
+// child's: different inodes are the proof that the namespace is new. The
+// host's are read from pid 1, not from /proc/self: minirun runs parts of
+// itself in a private mount namespace (the CVE-2019-5736 read-only bind,
+// selfexe.go), which is not the host's.
 func nsEvidence(pid int, nss []specs.LinuxNamespace) string {
 	var b strings.Builder
 	for _, t := range nsOrder {
@@ -102,7 +105,7 @@ func nsEvidence(pid int, nss []specs.LinuxNamespace) string {
 				continue
 			}
 			f := nsFlags[t].file
-			fmt.Fprintf(&b, "%s: host %s → container %s\n", f, nsInode("self", f), nsInode(fmt.Sprint(pid), f))
+			fmt.Fprintf(&b, "%s: host %s → container %s\n", f, nsInode("1", f), nsInode(fmt.Sprint(pid), f))
 		}
 	}
 	return strings.TrimSuffix(b.String(), "\n")

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -47,4 +48,17 @@ func lowerSoftRlimits(rl []specs.POSIXRlimit) error {
 		}
 	}
 	return nil
+}
+
+// prlimitShell is the shell equivalent of setting rlimits on the running
+// shell: prlimit(1) names each resource as an option (RLIMIT_NOFILE is
+// --nofile=SOFT:HARD); a bare "RLIMIT_NOFILE=…" would be read as a command,
+// which prlimit refuses beside --pid.
+func prlimitShell(rl []specs.POSIXRlimit) string {
+	out := "prlimit --pid $$"
+	for _, r := range rl {
+		opt := strings.ToLower(strings.TrimPrefix(r.Type, "RLIMIT_"))
+		out += fmt.Sprintf(" --%s=%d:%d", opt, r.Soft, r.Hard)
+	}
+	return out
 }

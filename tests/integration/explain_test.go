@@ -27,6 +27,17 @@ func TestExplainNamespaces(t *testing.T) {
 	if strings.Contains(out, "rootfs.md#") {
 		t.Error("the namespaces chapter narrates steps of another chapter")
 	}
+	// "host" is the host's namespace (pid 1's), never one of minirun's
+	// own private mount namespaces.
+	for _, f := range []string{"mnt", "pid", "net"} {
+		host, err := os.Readlink("/proc/1/ns/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := f + ": host " + host + " → container "; !strings.Contains(out, want) {
+			t.Errorf("explain namespaces lacks %q", want)
+		}
+	}
 	if t.Failed() {
 		t.Log(out)
 	}
