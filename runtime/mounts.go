@@ -9,15 +9,16 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"github.com/minirun/minirun/internal/mountinfo"
 	"io/fs"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/internal/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -418,14 +419,49 @@ func mountID(path string) (id uint64, root bool, err error) {
 	return st.Mnt_id, st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
 }
 
-// chrooted reports whether this process's root is not the root of a mount:
-// minirun was started under chroot(2) (a CI build root, a rescue shell).
-// Then mount --make-rprivate / fails with EINVAL (the target of a
-// propagation change must be a mount point, mount(2)), and so does
-// pivot_root (pivot_root(2): "the current root is not a mount point").
+// chrooted reports whether this process's root is not its mount
+// namespace's root: minirun was started under chroot(2) (a CI build root, a
+// rescue shell). Then mount --make-rprivate / fails with EINVAL when the
+// root is not a mount point (mount(2)), and pivot_root(2) fails with EINVAL
+// when the current root is not a mount point or its parent mount is
+// shared — the namespace's real root, outside the chroot, often is
+// (systemd makes / shared). So a chroot into a bind mount counts too.
 func chrooted() bool {
-	_, root, err := mountID("/")
-	return err == nil && !root
+	// A root that is not a mount point is a chroot.
+	if _, root, err := mountID("/"); err == nil && !root {
+		return true
+	}
+	// A root that is a mount point may still not be the namespace's root:
+	// compare it with the root a throwaway thread sees once it has
+	// setns()ed into its own mount namespace, which moves the thread's
+	// root to the namespace's (setns(2), CLONE_NEWNS).
+	var here unix.Stat_t
+	if err := unix.Stat("/", &here); err != nil {
+		return false
+	}
+	res := make(chan bool, 1)
+	go func() {
+		// Never unlocked: the Go runtime ends the thread with this
+		// goroutine instead of reusing a thread with another root.
+		goruntime.LockOSThread()
+		ns, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			res <- false
+			return
+		}
+		defer unix.Close(ns)
+		if unix.Unshare(unix.CLONE_FS) != nil { //minirun:nostep a throwaway thread gets its own root and cwd to look at the namespace's root; nothing else changes
+			res <- false
+			return
+		}
+		if unix.Setns(ns, unix.CLONE_NEWNS) != nil { //minirun:nostep the thread joins the namespace it is already in, only to see its root; it dies next
+			res <- false
+			return
+		}
+		var top unix.Stat_t
+		res <- unix.Stat("/", &top) == nil && (top.Dev != here.Dev || top.Ino != here.Ino)
+	}()
+	return <-res
 }
 
 // rootToMountPoint turns the root of a chrooted init into a mount point of

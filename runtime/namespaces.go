@@ -92,11 +92,21 @@ func nsInode(pid string, file string) string {
 	return l
 }
 
+// startNS holds the namespaces this process started in, read before
+// anything of minirun's runs: the host's, as the evidence calls them. Read
+// later, /proc/self/ns/mnt can be minirun's own private mount namespace
+// (the CVE-2019-5736 read-only bind of itself, selfexe.go), which is not
+// the host's; /proc/1/ns may not be readable at all (a sandbox's pid 1).
+var startNS = func() map[string]string {
+	m := map[string]string{}
+	for _, f := range []string{"cgroup", "ipc", "mnt", "net", "pid", "user", "uts"} {
+		m[f] = nsInode("self", f)
+	}
+	return m
+}()
+
 // nsEvidence shows, for each new namespace, the host's inode next to the
-// child's: different inodes are the proof that the namespace is new. The
-// host's are read from pid 1, not from /proc/self: minirun runs parts of
-// itself in a private mount namespace (the CVE-2019-5736 read-only bind,
-// selfexe.go), which is not the host's.
+// child's: different inodes are the proof that the namespace is new.
 func nsEvidence(pid int, nss []specs.LinuxNamespace) string {
 	var b strings.Builder
 	for _, t := range nsOrder {
@@ -105,7 +115,7 @@ func nsEvidence(pid int, nss []specs.LinuxNamespace) string {
 				continue
 			}
 			f := nsFlags[t].file
-			fmt.Fprintf(&b, "%s: host %s → container %s\n", f, nsInode("1", f), nsInode(fmt.Sprint(pid), f))
+			fmt.Fprintf(&b, "%s: host %s → container %s\n", f, startNS[f], nsInode(fmt.Sprint(pid), f))
 		}
 	}
 	return strings.TrimSuffix(b.String(), "\n")

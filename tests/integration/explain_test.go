@@ -27,10 +27,10 @@ func TestExplainNamespaces(t *testing.T) {
 	if strings.Contains(out, "rootfs.md#") {
 		t.Error("the namespaces chapter narrates steps of another chapter")
 	}
-	// "host" is the host's namespace (pid 1's), never one of minirun's
-	// own private mount namespaces.
+	// "host" is the host's namespace (this test's, where minirun was
+	// started), never one of minirun's own private mount namespaces.
 	for _, f := range []string{"mnt", "pid", "net"} {
-		host, err := os.Readlink("/proc/1/ns/" + f)
+		host, err := os.Readlink("/proc/self/ns/" + f)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -61,10 +61,20 @@ func TestRunInChroot(t *testing.T) {
 	if err != nil {
 		t.Fatal("chroot(8) not found (coreutils)")
 	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatal("unshare(1) not found (util-linux)")
+	}
+	// sharedRoot: minirun runs in a mount namespace whose root mount is
+	// shared, as systemd makes / (and CI's fresh root does): a chroot into
+	// a bind mount then has a shared parent, and pivot_root(2) fails with
+	// EINVAL unless the init first leaves the chroot for its namespace's
+	// root and makes it rslave.
 	for _, tc := range []struct {
-		name     string
-		selfBind bool
-	}{{"plain-dir", false}, {"mount-point", true}} {
+		name       string
+		selfBind   bool
+		sharedRoot bool
+	}{{"plain-dir", false, false}, {"mount-point", true, false}, {"mount-point-shared-root", true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			os.Chmod(dir, 0o755)
@@ -109,7 +119,11 @@ func TestRunInChroot(t *testing.T) {
 				}
 			}
 			in := func(args ...string) (string, error) {
-				cmd := exec.Command(chroot, append([]string{dir, "/minirun", "--root", "/run/minirun", "--data-root", "/var/lib/minirun"}, args...)...)
+				argv := append([]string{chroot, dir, "/minirun", "--root", "/run/minirun", "--data-root", "/var/lib/minirun"}, args...)
+				if tc.sharedRoot {
+					argv = append([]string{unshare, "--mount", "--propagation", "shared"}, argv...)
+				}
+				cmd := exec.Command(argv[0], argv[1:]...)
 				cmd.Env = envPATH("/usr/bin:/bin")
 				out, err := cmd.CombinedOutput()
 				return string(out), err
