@@ -37,7 +37,14 @@ func background(t *testing.T, name string, args ...string) <-chan result {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("container %s never started", name)
+	// Say why: the run's own error when it has ended, else the record.
+	insp := mr(t, "inspect", name)
+	select {
+	case r := <-ch:
+		t.Fatalf("container %s never started: exit %d: %s %s", name, r.code, r.stderr, r.stdout)
+	default:
+	}
+	t.Fatalf("container %s never started (inspect: %s %s)", name, insp.stdout, insp.stderr)
 	return nil
 }
 
