@@ -167,24 +167,33 @@ func ping(t *testing.T, pid int, dst netip.Addr) error {
 			return err
 		}
 		defer c.Close()
+		// Like ping(8), send an echo every 250 ms for up to 3 s: a bridge
+		// port whose veth just came up stays disabled until the kernel's
+		// linkwatch reports the carrier, which it rate-limits to once a
+		// second (net/core/link_watch.c), so a first echo can be lost.
 		id := os.Getpid() & 0xffff
-		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: 1, Data: []byte("minirun")}}
-		b, _ := msg.Marshal(nil)
-		if _, err := c.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
-			return err
-		}
-		c.SetReadDeadline(time.Now().Add(time.Second))
 		buf := make([]byte, 1500)
-		for {
-			n, from, err := c.ReadFrom(buf)
-			if err != nil {
-				return fmt.Errorf("ping %s: %w", dst, err)
+		for seq := 1; seq <= 12; seq++ {
+			msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: seq, Data: []byte("minirun")}}
+			b, _ := msg.Marshal(nil)
+			if _, err := c.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+				return err
 			}
-			rm, err := icmp.ParseMessage(1, buf[:n])
-			if err == nil && rm.Type == ipv4.ICMPTypeEchoReply && from.String() == dst.String() {
-				return nil
+			c.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+			for {
+				var n int
+				var from net.Addr
+				n, from, err = c.ReadFrom(buf)
+				if err != nil {
+					break
+				}
+				rm, perr := icmp.ParseMessage(1, buf[:n])
+				if perr == nil && rm.Type == ipv4.ICMPTypeEchoReply && from.String() == dst.String() {
+					return nil
+				}
 			}
 		}
+		return fmt.Errorf("ping %s: %w", dst, err)
 	}
 	if pid == 0 {
 		return do()
