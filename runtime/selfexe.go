@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -146,13 +147,55 @@ func exeProtection(pid int) string {
 	return ""
 }
 
+// pfForkNoExec is PF_FORKNOEXEC (include/linux/sched.h): the kernel sets
+// it on every new task and clears it in execve(2).
+const pfForkNoExec = 0x40
+
 // checkProtectedExe fails create when the init runs minirun's binary in a
 // way a container could overwrite.
+//
+// ORDER: the answer is only meaningful once the init has executed its
+// binary: before that it is still a copy of its parent, and its exe is the
+// parent's (reached through the host's writable mount). exec.Cmd.Start is
+// meant to return after the exec, yet in the cgroup v2 test VM it was seen
+// to return while the child still had PF_FORKNOEXEC set (its comm still the
+// parent's, one page fault in): the check read the parent's binary and
+// failed one create in three. So the check first waits for the exec.
 func checkProtectedExe(pid int) error {
+	if err := waitExeced(pid, 5*time.Second); err != nil {
+		return err
+	}
 	if exeProtection(pid) == "" {
-		return fmt.Errorf("the container's init runs a writable minirun binary (CVE-2019-5736)")
+		exe := fmt.Sprintf("/proc/%d/exe", pid)
+		l, _ := os.Readlink(exe)
+		return fmt.Errorf("the container's init runs a writable minirun binary (CVE-2019-5736): %s is %s, on a writable mount", exe, l)
 	}
 	return nil
+}
+
+// waitExeced waits until pid has called execve(2) (its PF_FORKNOEXEC flag
+// is gone), polling /proc/<pid>/stat with a growing pause; nothing else
+// tells a parent that a child has executed.
+func waitExeced(pid int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	pause := 100 * time.Microsecond
+	for {
+		ps, err := readProcStat(pid)
+		if err != nil {
+			return fmt.Errorf("container init %d: %w", pid, err)
+		}
+		if ps.Flags&pfForkNoExec == 0 {
+			return nil
+		}
+		if ps.State == 'Z' {
+			return fmt.Errorf("container init %d exited before it executed minirun", pid)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("container init %d has not executed minirun after %v", pid, limit)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 10*time.Millisecond)
+	}
 }
 
 // initCmd is the command that starts `minirun init`, with no Path yet: the

@@ -149,6 +149,8 @@ func readJSON(dir, name string, v any) error {
 type procStat struct {
 	State     byte
 	StartTime uint64
+	// Flags is the kernel's PF_* word (proc(5) field 9).
+	Flags uint64
 }
 
 func readProcStat(pid int) (procStat, error) {
@@ -172,7 +174,11 @@ func readProcStat(pid int) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("parse /proc/%d/stat start time: %w", pid, err)
 	}
-	return procStat{State: f[0][0], StartTime: st}, nil
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("parse /proc/%d/stat flags: %w", pid, err)
+	}
+	return procStat{State: f[0][0], StartTime: st, Flags: flags}, nil
 }
 
 // alive reports whether pid is still the process that started at start.

@@ -44,14 +44,7 @@ done
 bash tests/vm/run.sh "${nftmods[@]}" --add "$vmtmp/minirun:/usr/local/bin/minirun" --add "$vmtmp/busybox.tar:/images/busybox.tar" \
   --env MINIRUN_BINARY=/usr/local/bin/minirun --env MINIRUN_BUSYBOX_TAR=/images/busybox.tar -- \
   "$vmtmp/integration.test" -test.v -test.count=1 \
-  -test.run 'Cgroup|Stats|DeviceCgroup|Namespaces|PID1|OnlyLoopback|WriteGoes|ExitCodes|OCILifecycle|Explain' \
-  -test.skip 'TestCgroupCPUQuota|TestCgroupFreezer|TestCgroupUpdateLive|TestStats'
-# FIXME(issue #14): in this VM, an attached run next to the test's polling
-# `inspect` sometimes fails create with "the container's init runs a
-# writable minirun binary (CVE-2019-5736)": the read-only self-bind check
-# (runtime/selfexe.go exeProtection) sees a writable mount there. Until it
-# is found, the four tests that start a container this way (background()
-# in cgroups_test.go) run on the host only, where they pass.
+  -test.run 'Cgroup|Stats|DeviceCgroup|Namespaces|PID1|OnlyLoopback|WriteGoes|ExitCodes|OCILifecycle|Explain'
 
 echo; echo "== provisioning: twice (the second run must change nothing), and vagrant validate"
 bash scripts/check-provision.sh
