@@ -30,7 +30,7 @@ func background(t *testing.T, name string, args ...string) <-chan result {
 		case <-time.After(10 * time.Second):
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // the qemu VM emulates its CPU: slow
 	for time.Now().Before(deadline) {
 		if r := mr(t, "inspect", name); r.code == 0 && strings.Contains(r.stdout, `"Status": "running"`) {
 			return ch
