@@ -142,6 +142,18 @@ func ociBundle(t *testing.T) string {
 	return bundle
 }
 
+// timedRunDetached times one uninterrupted `run -d` of a container named
+// name (then removed): the full length a kill loop spreads its delays over.
+func timedRunDetached(t *testing.T, name string) time.Duration {
+	t.Helper()
+	r, d := timed(t, "run", "-d", "--name", name, hostileImage, "sleep", "100")
+	if r.code != 0 {
+		t.Fatalf("run -d: %d %s", r.code, r.stderr)
+	}
+	ok(t, "rm", "-f", name)
+	return d
+}
+
 // TestKillRunDetached kills `minirun run -d`, then runs `rm -f NAME`.
 func TestKillRunDetached(t *testing.T) {
 	killLoop(t, "run -d", func(i int, delay time.Duration) bool {
@@ -149,14 +161,7 @@ func TestKillRunDetached(t *testing.T) {
 		killed, _ := killAfter(t, delay, "run", "-d", "--name", name, hostileImage, "sleep", "100")
 		cleanupOK(t, mr(t, "rm", "-f", name), "rm -f "+name)
 		return killed
-	}, func() time.Duration {
-		r, d := timed(t, "run", "-d", "--name", "hk-rund-full", hostileImage, "sleep", "100")
-		if r.code != 0 {
-			t.Fatalf("run -d: %d %s", r.code, r.stderr)
-		}
-		ok(t, "rm", "-f", "hk-rund-full")
-		return d
-	})
+	}, func() time.Duration { return timedRunDetached(t, "hk-rund-full") })
 }
 
 // TestKillRm kills `minirun rm -f` of a running container, then runs
@@ -252,14 +257,7 @@ func TestKillShim(t *testing.T) {
 		finish(t, cmd, o, e, runErr)
 		cleanupOK(t, mr(t, "rm", "-f", name), "rm -f "+name)
 		return killed
-	}, func() time.Duration {
-		r, d := timed(t, "run", "-d", "--name", "hk-shim-full", hostileImage, "sleep", "100")
-		if r.code != 0 {
-			t.Fatalf("run -d: %d %s", r.code, r.stderr)
-		}
-		ok(t, "rm", "-f", "hk-shim-full")
-		return d
-	})
+	}, func() time.Duration { return timedRunDetached(t, "hk-shim-full") })
 }
 
 // TestKillInit kills a detached container's init (its pid 1) at a random
