@@ -3,6 +3,7 @@ package cgroups
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/minirun/minirun/explain"
@@ -221,6 +222,24 @@ func removeStep(shell string) explain.Step {
 			"rmdir (never rm -r) deletes the group; the kernel only allows it once no process or subgroup is left, so the container must have exited. The shared minirun directory only goes once it is empty."),
 		Shell: shell,
 	}
+}
+
+// pidWord is the pid for a Shell line: a dry run has no process yet (pid
+// 0) and shows $PID, for "echo 0 > cgroup.procs" would move the shell that
+// runs the line, not the container's init.
+func pidWord(pid int) string {
+	if pid == 0 {
+		return "$PID"
+	}
+	return strconv.Itoa(pid)
+}
+
+// undoCreateShell is the shell undo of a cgroups-create step: rmdir the
+// container's cgroup, then the shared parent only if it is left empty (the
+// kernel refuses to remove a cgroup with children or processes, so rmdir is
+// safe: never rm -r in cgroupfs).
+func undoCreateShell(dirs, parents string) string {
+	return "rmdir " + dirs + " && { rmdir " + parents + " 2>/dev/null || true; }"
 }
 
 // shellDirs renders a list of directories compactly for a Shell line:

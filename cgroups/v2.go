@@ -59,6 +59,7 @@ func (m *v2Manager) Create() (retErr error) {
 	}()
 	var created []string
 	st := createStep("mkdir -p " + m.dir())
+	st.UndoShell = undoCreateShell(m.dir(), filepath.Dir(m.dir()))
 	st.Do = func() error {
 		c, err := mkdirAll(m.fs, m.root, m.path)
 		created = c
@@ -135,7 +136,7 @@ func (m *v2Manager) enable(dir, parentEnabled string) (string, error) {
 // the one v1 has.
 func (m *v2Manager) Apply(pid int) error {
 	procs := filepath.Join(m.dir(), "cgroup.procs")
-	st := addProcessStep(pid, fmt.Sprintf("echo %d > %s", pid, procs))
+	st := addProcessStep(pid, fmt.Sprintf("echo %s > %s", pidWord(pid), procs))
 	st.Do = func() error { return writeFile(procs, strconv.Itoa(pid)) }
 	if err := m.tr.Do(st, nil); err != nil {
 		return fmt.Errorf("add process %d to cgroup %s: %w", pid, m.path, err)

@@ -20,6 +20,7 @@ var explainCommand = &cli.Command{
 		&cli.StringFlag{Name: "lang", Usage: "pt, en or pt+en (default from LANG)"},
 		&cli.StringFlag{Name: "image", Value: "busybox", Usage: "image the demo container runs"},
 		&cli.BoolFlag{Name: "json", Usage: "one JSON object per step instead of text"},
+		&cli.BoolFlag{Name: "shell", Usage: "print the chapter as one bash script to run by hand (no root needed to print it)"},
 	},
 	Action: func(c *cli.Context) error {
 		lang := explain.LangFromEnv(c.String("lang"))
@@ -55,6 +56,12 @@ var explainCommand = &cli.Command{
 		}
 		if !explain.Known(ch) {
 			return fmt.Errorf("unknown chapter %q: run `minirun explain` for the list", ch)
+		}
+		if c.Bool("shell") {
+			if slide != nil || c.Bool("json") || c.Bool("pause") {
+				return fmt.Errorf("explain: --shell prints a whole chapter: no --slide, --json or --pause")
+			}
+			return printShell(ch, lang, c.String("image"))
 		}
 		var sink explain.Sink
 		done := func() {}
@@ -99,4 +106,20 @@ var explainCommand = &cli.Command{
 		}
 		return nil
 	},
+}
+
+// printShell writes chapter ch as a bash script (`explain --shell`), from
+// the steps of its dry run with paths under the script's own $STATE.
+func printShell(ch explain.Chapter, lang explain.Lang, image string) error {
+	c, err := course.Get(ch)
+	if err != nil {
+		return err
+	}
+	var col explain.Collector
+	env := &course.Env{Image: image, Stdout: os.Stdout, Stderr: os.Stderr,
+		DataRoot: explain.ShellDataRoot, StateRoot: explain.ShellStateRoot}
+	if err := c.DryRun(env, explain.NewDryRun(&col)); err != nil {
+		return err
+	}
+	return explain.WriteShell(os.Stdout, ch, lang, col.Plan, c.Shows)
 }
