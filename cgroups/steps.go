@@ -187,7 +187,8 @@ func devicesStep(dir string, p devicePolicy) explain.Step {
 			"v2 has no devices.allow: device control is an eBPF program attached to the cgroup, which the kernel runs on every open() or mknod() of a device file and which returns 1 (allowed) or 0 (EPERM)."),
 		// By hand the program would be written in C, compiled with clang and
 		// loaded with bpftool; minirun assembles it directly (devices_bpf.go).
-		Shell: fmt.Sprintf("bpftool prog load devfilter.o /sys/fs/bpf/minirun_dev type cgroup/dev && bpftool cgroup attach %s device pinned /sys/fs/bpf/minirun_dev multi", dir),
+		// Hence a comment: a shell has no way to make the program by itself.
+		Shell: fmt.Sprintf("# bpftool prog load devfilter.o /sys/fs/bpf/minirun_dev type cgroup/dev && bpftool cgroup attach %s device pinned /sys/fs/bpf/minirun_dev multi", dir),
 	}
 }
 
@@ -239,7 +240,7 @@ func pidWord(pid int) string {
 // kernel refuses to remove a cgroup with children or processes, so rmdir is
 // safe: never rm -r in cgroupfs).
 func undoCreateShell(dirs, parents string) string {
-	return "rmdir " + dirs + " && { rmdir " + parents + " 2>/dev/null || true; }"
+	return "rmdir " + dirs + "\nrmdir " + parents + " 2>/dev/null || true"
 }
 
 // shellDirs renders a list of directories compactly for a Shell line:

@@ -29,6 +29,9 @@ type v2Manager struct {
 	path string
 	tr   *explain.Tracer
 	fs   fsOps
+	// assumeRoot, in a dry run describing v2 on a machine without it
+	// (DescribeAs), is what the root's cgroup.controllers would offer.
+	assumeRoot string
 }
 
 func newV2(root, p string, tr *explain.Tracer, ops fsOps) *v2Manager {
@@ -102,6 +105,9 @@ func (m *v2Manager) enable(dir, parentEnabled string) (string, error) {
 			return "", err
 		}
 		offered = parentEnabled
+		if dir == m.root && m.assumeRoot != "" {
+			offered = m.assumeRoot
+		}
 	}
 	on, err := readFile(filepath.Join(dir, "cgroup.subtree_control"))
 	if err != nil && !(m.tr.DryRun() && isNotExist(err)) {

@@ -40,18 +40,21 @@ const shellWidth = 80
 //     the rest of the init runs under `exec unshare --X bash`;
 //   - at the end the script waits for Enter (or end of input) and the EXIT
 //     trap runs the undo stack in reverse order, as a failed step would.
-func WriteShell(w io.Writer, ch Chapter, lang Lang, plan Plan, shows []Chapter) error {
-	steps := shellSteps(plan, shows)
-	if len(steps) == 0 {
+func WriteShell(w io.Writer, ch Chapter, lang Lang, v1, v2 Plan, shows []Chapter) error {
+	items, err := mergeCgroupPlans(shellSteps(v1, shows), shellSteps(v2, shows))
+	if err != nil {
+		return err
+	}
+	if len(items) == 0 {
 		return fmt.Errorf("explain --shell: chapter %s has no step a shell can run", ch)
 	}
 	b := &shellBuf{lang: lang}
 	b.header(ch)
-	b.vars(steps)
-	b.undos(steps)
-	b.body(steps)
+	b.vars(items)
+	b.undos(items)
+	b.body(items)
 	b.footer()
-	_, err := io.WriteString(w, b.String())
+	_, err = io.WriteString(w, b.String())
 	return err
 }
 
@@ -65,6 +68,49 @@ func shellSteps(plan Plan, shows []Chapter) []Step {
 		}
 	}
 	return out
+}
+
+// item is one step of the script: its number, and the cgroup version it
+// is for ("" for both).
+type item struct {
+	n      int
+	s      Step
+	branch string
+}
+
+// mergeCgroupPlans lines up the plan as described for cgroup v1 with the
+// plan as described for v2 (nil: one plan only). They differ only in their
+// cgroup steps: each run of those becomes a v2 and a v1 branch, which the
+// script picks at run time.
+func mergeCgroupPlans(v1, v2 []Step) ([]item, error) {
+	var out []item
+	add := func(s Step, branch string) { out = append(out, item{n: len(out) + 1, s: s, branch: branch}) }
+	if v2 == nil {
+		for _, s := range v1 {
+			add(s, "")
+		}
+		return out, nil
+	}
+	isCg := func(s Step) bool { return s.Chapter == ChapterCgroups }
+	i, j := 0, 0
+	for i < len(v1) || j < len(v2) {
+		for ; j < len(v2) && isCg(v2[j]); j++ {
+			add(v2[j], "v2")
+		}
+		for ; i < len(v1) && isCg(v1[i]); i++ {
+			add(v1[i], "v1")
+		}
+		if i == len(v1) && j == len(v2) {
+			break
+		}
+		if i == len(v1) || j == len(v2) || v1[i].ID != v2[j].ID || v1[i].Shell != v2[j].Shell {
+			return nil, fmt.Errorf("explain --shell: the v1 and v2 plans part at step %d", len(out)+1)
+		}
+		add(v1[i], "")
+		i++
+		j++
+	}
+	return out, nil
 }
 
 // Collector is a Sink that keeps the steps it is told about, in order:
@@ -136,9 +182,10 @@ func (b *shellBuf) header(ch Chapter) {
 }
 
 // uses reports whether any step's Shell or UndoShell mentions $name.
-func uses(steps []Step, name string) bool {
+func uses(items []item, name string) bool {
 	re := regexp.MustCompile(`\$\{?` + name + `\b`)
-	for _, s := range steps {
+	for _, it := range items {
+		s := it.s
 		if re.MatchString(s.Shell) || re.MatchString(s.UndoShell) {
 			return true
 		}
@@ -146,7 +193,7 @@ func uses(steps []Step, name string) bool {
 	return false
 }
 
-func (b *shellBuf) vars(steps []Step) {
+func (b *shellBuf) vars(steps []item) {
 	b.comment("# ", Text{PT: "Valores que só existem ao rodar (o minirun os sorteia ou descobre):", EN: "Values that exist only at run time (minirun draws or finds them):"})
 	b.line(`ID=shell-$(od -An -N5 -tx1 /dev/urandom | tr -d ' \n')`)
 	b.line(`STATE=$(mktemp -d /tmp/minirun-shell.XXXXXX)`)
@@ -183,17 +230,22 @@ func funcName(n int, s Step) string {
 	return fmt.Sprintf("undo_%d_%s", n, strings.NewReplacer("-", "_", ".", "_").Replace(s.ID))
 }
 
-func (b *shellBuf) undos(steps []Step) {
+func (b *shellBuf) undos(items []item) {
 	b.comment("# ", Text{
 		PT: "Desmontagem: o \"desfaz\" de cada passo que muda o host. Cada passo empilha o seu em UNDO logo depois de dar certo; teardown (no fim, no erro ou no Ctrl-C) roda a pilha de trás para a frente.",
 		EN: "Teardown: the undo of each step that changes the host. Each step pushes its own on UNDO right after it succeeds; teardown (at the end, on error or on Ctrl-C) runs the stack back to front.",
 	})
-	for i, s := range steps {
+	for _, it := range items {
+		s := it.s
 		if s.UndoShell == "" || s.Init {
 			continue
 		}
-		b.line(funcName(i+1, s) + "() {")
-		b.command("\t", s.UndoShell)
+		b.line(funcName(it.n, s) + "() {")
+		// No guardList here: teardown goes on past a failed undo, as
+		// cleanup.Stack does, and an exit would end it.
+		for _, l := range strings.Split(s.UndoShell, "\n") {
+			b.WriteString(foldShell("\t", l, shellWidth))
+		}
 		if s.ID == "ns-clone" {
 			// unshare --fork returns once its child is gone: after the
 			// wait, no process holds the cgroup or the mounts.
@@ -223,7 +275,7 @@ func (b *shellBuf) stepComment(indent string, n int, s Step) {
 	b.comment(indent+"#    ", s.Why)
 }
 
-func (b *shellBuf) body(steps []Step) {
+func (b *shellBuf) body(items []item) {
 	goSent := false
 	sendGo := func() {
 		b.comment("# ", Text{
@@ -234,28 +286,53 @@ func (b *shellBuf) body(steps []Step) {
 		b.line("")
 		goSent = true
 	}
-	for i, s := range steps {
-		n := i + 1
+	branch := ""
+	for i, it := range items {
+		s := it.s
 		if s.Init {
 			if !goSent {
 				sendGo()
 			}
 			continue
 		}
-		b.stepComment("", n, s)
+		if it.branch != branch {
+			switch {
+			case branch == "" && it.branch == "v2":
+				b.line(`if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then`)
+				b.comment("\t# ", Text{PT: "cgroup v2: uma só árvore em /sys/fs/cgroup.", EN: "cgroup v2: one tree at /sys/fs/cgroup."})
+			case branch == "v2" && it.branch == "v1":
+				b.line("else")
+				b.comment("\t# ", Text{PT: "cgroup v1 (ou híbrido): uma hierarquia por controlador.", EN: "cgroup v1 (or hybrid): one hierarchy per controller."})
+			case branch != "" && it.branch == "":
+				b.line("fi")
+				b.line("")
+			}
+			branch = it.branch
+		}
+		indent := ""
+		if it.branch != "" {
+			indent = "\t"
+		}
+		b.stepComment(indent, it.n, s)
 		if s.ID == "ns-clone" {
-			b.clone(n, s, steps[i+1:])
+			b.clone(it.n, s, items[i+1:])
 		} else {
-			b.command("", s.Shell)
+			b.command(indent, s.Shell)
 		}
 		if s.UndoShell != "" {
-			b.line("UNDO+=(" + funcName(n, s) + ")")
+			b.line(indent + "UNDO+=(" + funcName(it.n, s) + ")")
 		}
 		if s.ID == "ns-clone" {
 			b.comment("# ", Text{PT: "O PID do init, visto do host:", EN: "The init's PID, as the host sees it:"})
 			b.line(`until [ -s "$STATE/pid" ]; do kill -0 $! 2>/dev/null || exit 1; sleep 0.1; done`)
 			b.line(`PID=$(cat "$STATE/pid")`)
 		}
+		if it.branch == "" {
+			b.line("")
+		}
+	}
+	if branch != "" {
+		b.line("fi")
 		b.line("")
 	}
 	if !goSent {
@@ -266,7 +343,7 @@ func (b *shellBuf) body(steps []Step) {
 // clone writes the ns-clone step: its unshare, with the init's steps (the
 // Init steps after it) in a here-document where minirun runs "minirun
 // init".
-func (b *shellBuf) clone(n int, s Step, rest []Step) {
+func (b *shellBuf) clone(n int, s Step, rest []item) {
 	cmd, ok := strings.CutSuffix(s.Shell, " minirun init")
 	if !ok {
 		cmd = s.Shell
@@ -286,13 +363,14 @@ func (b *shellBuf) clone(n int, s Step, rest []Step) {
 	b.line(`echo "$pid" > "$STATE/pid"`)
 	b.line(`read -r _ < "$STATE/go"`)
 	var closers []string
-	for i, in := range rest {
+	for _, it := range rest {
+		in := it.s
 		if !in.Init {
 			continue
 		}
-		b.stepComment("", n+1+i, in)
+		b.stepComment("", it.n, in)
 		if bareUnshare.MatchString(in.Shell) {
-			tag := fmt.Sprintf("INIT_%d", n+1+i)
+			tag := fmt.Sprintf("INIT_%d", it.n)
 			b.comment("# ", Text{PT: "O resto do init roda já no namespace novo:", EN: "The rest of the init runs in the new namespace:"})
 			b.line("exec " + in.Shell + " bash +h -euo pipefail -s <<'" + tag + "'")
 			closers = append(closers, tag)
@@ -327,6 +405,11 @@ func (b *shellBuf) footer() {
 // the width where it can.
 func (b *shellBuf) command(indent, s string) {
 	for _, l := range strings.Split(s, "\n") {
+		if c, ok := strings.CutPrefix(l, "# "); ok {
+			// A step with no shell equivalent says so in a comment.
+			b.foldComment(indent+"# ", c)
+			continue
+		}
 		b.WriteString(foldShell(indent, guardList(l), shellWidth))
 	}
 }
@@ -421,8 +504,8 @@ func foldShell(indent, s string, width int) string {
 		}
 		cut := -1
 		for _, bp := range breaks {
-			if bp <= start {
-				continue
+			if bp-start < 12 {
+				continue // "rmdir \" alone on a line reads worse than a long line
 			}
 			if len(prefix)+bp-start+2 > width && cut >= 0 {
 				break

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/minirun/minirun/cgroups"
 	"github.com/minirun/minirun/course"
 	"github.com/minirun/minirun/explain"
 	"github.com/urfave/cli/v2"
@@ -61,7 +63,7 @@ var explainCommand = &cli.Command{
 			if slide != nil || c.Bool("json") || c.Bool("pause") {
 				return fmt.Errorf("explain: --shell prints a whole chapter: no --slide, --json or --pause")
 			}
-			return printShell(ch, lang, c.String("image"))
+			return printShell(os.Stdout, ch, lang, c.String("image"))
 		}
 		var sink explain.Sink
 		done := func() {}
@@ -110,16 +112,25 @@ var explainCommand = &cli.Command{
 
 // printShell writes chapter ch as a bash script (`explain --shell`), from
 // the steps of its dry run with paths under the script's own $STATE.
-func printShell(ch explain.Chapter, lang explain.Lang, image string) error {
+func printShell(w io.Writer, ch explain.Chapter, lang explain.Lang, image string) error {
 	c, err := course.Get(ch)
 	if err != nil {
 		return err
 	}
-	var col explain.Collector
-	env := &course.Env{Image: image, Stdout: os.Stdout, Stderr: os.Stderr,
-		DataRoot: explain.ShellDataRoot, StateRoot: explain.ShellStateRoot}
-	if err := c.DryRun(env, explain.NewDryRun(&col)); err != nil {
-		return err
+	// Twice: as a cgroup v1 machine and as a v2 one would run it; the
+	// script picks at run time.
+	var plans [2]explain.Plan
+	for i, m := range []cgroups.Mode{cgroups.Legacy, cgroups.Unified} {
+		var col explain.Collector
+		env := &course.Env{Image: image, Stdout: os.Stdout, Stderr: os.Stderr,
+			DataRoot: explain.ShellDataRoot, StateRoot: explain.ShellStateRoot}
+		restore := cgroups.DescribeAs(m)
+		err := c.DryRun(env, explain.NewDryRun(&col))
+		restore()
+		if err != nil {
+			return err
+		}
+		plans[i] = col.Plan
 	}
-	return explain.WriteShell(os.Stdout, ch, lang, col.Plan, c.Shows)
+	return explain.WriteShell(w, ch, lang, plans[0], plans[1], c.Shows)
 }
