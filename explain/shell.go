@@ -113,20 +113,17 @@ func mergeCgroupPlans(v1, v2 []Step) ([]item, error) {
 	return out, nil
 }
 
-// Collector is a Sink that keeps the steps it is told about, in order:
-// WriteShell's plan, from a dry run.
-type Collector struct{ Plan Plan }
-
-// Begin keeps the step.
-func (c *Collector) Begin(ev *Event) error {
-	if !ev.Undo {
-		c.Plan = append(c.Plan, ev.Step)
+// PlanOf is the plan a dry run's recorded events describe: the steps, in
+// order, without the narration of undos.
+func PlanOf(events []Event) Plan {
+	var p Plan
+	for _, ev := range events {
+		if !ev.Undo {
+			p = append(p, ev.Step)
+		}
 	}
-	return nil
+	return p
 }
-
-// End does nothing: a dry run has no outcome.
-func (c *Collector) End(*Event) {}
 
 type shellBuf struct {
 	strings.Builder

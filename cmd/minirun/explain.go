@@ -121,16 +121,16 @@ func printShell(w io.Writer, ch explain.Chapter, lang explain.Lang, image string
 	// script picks at run time.
 	var plans [2]explain.Plan
 	for i, m := range []cgroups.Mode{cgroups.Legacy, cgroups.Unified} {
-		var col explain.Collector
+		rec := &explain.Recorder{}
 		env := &course.Env{Image: image, Stdout: os.Stdout, Stderr: os.Stderr,
 			DataRoot: explain.ShellDataRoot, StateRoot: explain.ShellStateRoot}
 		restore := cgroups.DescribeAs(m)
-		err := c.DryRun(env, explain.NewDryRun(&col))
+		err := c.DryRun(env, explain.NewDryRun(rec))
 		restore()
 		if err != nil {
 			return err
 		}
-		plans[i] = col.Plan
+		plans[i] = explain.PlanOf(rec.Events)
 	}
 	return explain.WriteShell(w, ch, lang, plans[0], plans[1], c.Shows)
 }

@@ -30,15 +30,15 @@ func TestExplainShellIsTheDryRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, m := range []cgroups.Mode{cgroups.Legacy, cgroups.Unified} {
-				var col explain.Collector
+				rec := &explain.Recorder{}
 				restore := cgroups.DescribeAs(m)
-				err := c.DryRun(&course.Env{Image: "busybox", DataRoot: explain.ShellDataRoot, StateRoot: explain.ShellStateRoot}, explain.NewDryRun(&col))
+				err := c.DryRun(&course.Env{Image: "busybox", DataRoot: explain.ShellDataRoot, StateRoot: explain.ShellStateRoot}, explain.NewDryRun(rec))
 				restore()
 				if err != nil {
 					t.Fatal(err)
 				}
 				n := 0
-				for _, s := range col.Plan {
+				for _, s := range explain.PlanOf(rec.Events) {
 					if s.Chapter != ch || strings.HasPrefix(s.Shell, "# ") {
 						continue
 					}
