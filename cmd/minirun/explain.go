@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/minirun/minirun/cgroups"
 	"github.com/minirun/minirun/course"
@@ -113,6 +114,10 @@ var explainCommand = &cli.Command{
 // printShell writes chapter ch as a bash script (`explain --shell`), from
 // the steps of its dry run with paths under the script's own $STATE.
 func printShell(w io.Writer, ch explain.Chapter, lang explain.Lang, image string) error {
+	if !slices.Contains(explain.ShellChapters, ch) {
+		// Before any dry run: WriteShell says which chapters have one.
+		return explain.WriteShell(w, ch, "", nil, nil, nil)
+	}
 	c, err := course.Get(ch)
 	if err != nil {
 		return err

@@ -65,3 +65,12 @@ func TestExplainShellIsTheDryRun(t *testing.T) {
 		})
 	}
 }
+
+// A chapter with no script is a one-line error, not a script that breaks.
+func TestExplainShellOtherChapter(t *testing.T) {
+	var out bytes.Buffer
+	err := printShell(&out, explain.ChapterNetwork, explain.EN, "busybox")
+	if err == nil || !strings.Contains(err.Error(), "namespaces, rootfs, cgroups") || out.Len() > 0 {
+		t.Fatalf("network --shell: %v, %q", err, out.String())
+	}
+}
