@@ -110,5 +110,6 @@ func describedMode() (Mode, bool) {
 }
 
 // cgroupV2RootControllers is what a v2 root's cgroup.controllers lists on
-// a usual kernel, for describing v2 on a machine that does not have it.
-const cgroupV2RootControllers = "cpuset cpu io memory hugetlb pids rdma misc"
+// every kernel minirun supports (hugetlb, rdma and misc depend on its
+// configuration), for describing v2 on a machine that does not have it.
+const cgroupV2RootControllers = "cpuset cpu io memory pids"
