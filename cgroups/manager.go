@@ -3,6 +3,7 @@ package cgroups
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/minirun/minirun/explain"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -93,6 +94,24 @@ func LoadTraced(path string, tr *explain.Tracer) (Manager, error) {
 
 // forPath builds the manager for the machine's layout.
 func forPath(p string, tr *explain.Tracer) (Manager, error) {
+	if tr.DryRun() {
+		if m, forced := describedMode(); forced {
+			if m == Unified {
+				v2 := newV2(mountRoot, p, tr, kernelFS)
+				if DetectMode() != Unified {
+					v2.assumeRoot = cgroupV2RootControllers
+				}
+				return v2, nil
+			}
+			if DetectMode() == Unified {
+				mounts := map[string]string{}
+				for _, c := range v1Controllers[:8] { // the usual ones: cpu … pids
+					mounts[c] = filepath.Join(mountRoot, c)
+				}
+				return newV1(mounts, p, tr, kernelFS), nil
+			}
+		}
+	}
 	if DetectMode() == Unified {
 		return newV2(mountRoot, p, tr, kernelFS), nil
 	}

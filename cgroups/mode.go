@@ -73,3 +73,43 @@ func detectMode(root string) Mode {
 	}
 	return Legacy
 }
+
+// describing is the layout dry runs describe instead of the machine's, set
+// by DescribeAs; nil when they describe the machine.
+var describing struct {
+	sync.Mutex
+	mode *Mode
+}
+
+// DescribeAs makes dry runs (Managers built with a dry-run tracer) describe
+// the steps of a machine with layout m until restore is called: `explain
+// --shell` writes a script for both v1 and v2, whichever this machine has.
+// What the machine cannot show is assumed as a freshly booted one has it:
+// v1 hierarchies at /sys/fs/cgroup/<controller>, v2 controllers all
+// offered by the root (cgroupV2RootControllers). Real runs are unaffected.
+func DescribeAs(m Mode) (restore func()) {
+	describing.Lock()
+	describing.mode = &m
+	describing.Unlock()
+	return func() {
+		describing.Lock()
+		describing.mode = nil
+		describing.Unlock()
+	}
+}
+
+// describedMode is the layout a dry run describes, and whether it is
+// DescribeAs's rather than the machine's.
+func describedMode() (Mode, bool) {
+	describing.Lock()
+	defer describing.Unlock()
+	if describing.mode == nil {
+		return DetectMode(), false
+	}
+	return *describing.mode, true
+}
+
+// cgroupV2RootControllers is what a v2 root's cgroup.controllers lists on
+// every kernel minirun supports (hugetlb, rdma and misc depend on its
+// configuration), for describing v2 on a machine that does not have it.
+const cgroupV2RootControllers = "cpuset cpu io memory pids"

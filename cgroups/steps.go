@@ -3,6 +3,7 @@ package cgroups
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/minirun/minirun/explain"
@@ -186,7 +187,8 @@ func devicesStep(dir string, p devicePolicy) explain.Step {
 			"v2 has no devices.allow: device control is an eBPF program attached to the cgroup, which the kernel runs on every open() or mknod() of a device file and which returns 1 (allowed) or 0 (EPERM)."),
 		// By hand the program would be written in C, compiled with clang and
 		// loaded with bpftool; minirun assembles it directly (devices_bpf.go).
-		Shell: fmt.Sprintf("bpftool prog load devfilter.o /sys/fs/bpf/minirun_dev type cgroup/dev && bpftool cgroup attach %s device pinned /sys/fs/bpf/minirun_dev multi", dir),
+		// Hence a comment: a shell has no way to make the program by itself.
+		Shell: fmt.Sprintf("# bpftool prog load devfilter.o /sys/fs/bpf/minirun_dev type cgroup/dev && bpftool cgroup attach %s device pinned /sys/fs/bpf/minirun_dev multi", dir),
 	}
 }
 
@@ -221,6 +223,24 @@ func removeStep(shell string) explain.Step {
 			"rmdir (never rm -r) deletes the group; the kernel only allows it once no process or subgroup is left, so the container must have exited. The shared minirun directory only goes once it is empty."),
 		Shell: shell,
 	}
+}
+
+// pidWord is the pid for a Shell line: a dry run has no process yet (pid
+// 0) and shows $PID, for "echo 0 > cgroup.procs" would move the shell that
+// runs the line, not the container's init.
+func pidWord(pid int) string {
+	if pid == 0 {
+		return "$PID"
+	}
+	return strconv.Itoa(pid)
+}
+
+// undoCreateShell is the shell undo of a cgroups-create step: rmdir the
+// container's cgroup, then the shared parent only if it is left empty (the
+// kernel refuses to remove a cgroup with children or processes, so rmdir is
+// safe: never rm -r in cgroupfs).
+func undoCreateShell(dirs, parents string) string {
+	return "rmdir " + dirs + "\nrmdir " + parents + " 2>/dev/null || true"
 }
 
 // shellDirs renders a list of directories compactly for a Shell line:

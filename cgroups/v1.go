@@ -114,6 +114,7 @@ func (m *v1Manager) Create() (retErr error) {
 	}()
 	var created []string
 	st := createStep("mkdir -p " + shellDirs(hs, m.path))
+	st.UndoShell = undoCreateShell(shellDirs(hs, m.path), shellDirs(hs, filepath.Dir(m.path)))
 	st.Do = func() error {
 		for _, h := range hs {
 			c, err := mkdirAll(m.fs, h, m.path)
@@ -185,7 +186,7 @@ func (m *v1Manager) fillCpuset(mnt string) error {
 // Apply writes pid to cgroup.procs in every hierarchy.
 func (m *v1Manager) Apply(pid int) error {
 	hs := m.hierarchies()
-	shell := fmt.Sprintf("for d in %s; do echo %d > $d/cgroup.procs; done", shellDirs(hs, m.path), pid)
+	shell := fmt.Sprintf("for d in %s; do echo %s > $d/cgroup.procs; done", shellDirs(hs, m.path), pidWord(pid))
 	st := addProcessStep(pid, shell)
 	st.Do = func() error {
 		for _, h := range hs {

@@ -29,6 +29,9 @@ type v2Manager struct {
 	path string
 	tr   *explain.Tracer
 	fs   fsOps
+	// assumeRoot, in a dry run describing v2 on a machine without it
+	// (DescribeAs), is what the root's cgroup.controllers would offer.
+	assumeRoot string
 }
 
 func newV2(root, p string, tr *explain.Tracer, ops fsOps) *v2Manager {
@@ -59,6 +62,7 @@ func (m *v2Manager) Create() (retErr error) {
 	}()
 	var created []string
 	st := createStep("mkdir -p " + m.dir())
+	st.UndoShell = undoCreateShell(m.dir(), filepath.Dir(m.dir()))
 	st.Do = func() error {
 		c, err := mkdirAll(m.fs, m.root, m.path)
 		created = c
@@ -101,6 +105,9 @@ func (m *v2Manager) enable(dir, parentEnabled string) (string, error) {
 			return "", err
 		}
 		offered = parentEnabled
+		if dir == m.root && m.assumeRoot != "" {
+			offered = m.assumeRoot
+		}
 	}
 	on, err := readFile(filepath.Join(dir, "cgroup.subtree_control"))
 	if err != nil && !(m.tr.DryRun() && isNotExist(err)) {
@@ -135,7 +142,7 @@ func (m *v2Manager) enable(dir, parentEnabled string) (string, error) {
 // the one v1 has.
 func (m *v2Manager) Apply(pid int) error {
 	procs := filepath.Join(m.dir(), "cgroup.procs")
-	st := addProcessStep(pid, fmt.Sprintf("echo %d > %s", pid, procs))
+	st := addProcessStep(pid, fmt.Sprintf("echo %s > %s", pidWord(pid), procs))
 	st.Do = func() error { return writeFile(procs, strconv.Itoa(pid)) }
 	if err := m.tr.Do(st, nil); err != nil {
 		return fmt.Errorf("add process %d to cgroup %s: %w", pid, m.path, err)

@@ -12,7 +12,7 @@ import (
 )
 
 // DryRunID stands for the id a real run would draw.
-const DryRunID = "$ID"
+const DryRunID = runtime.DryRunID
 
 // DryRun describes, changing nothing and without root, the steps Run takes
 // for o, in Run's order: the rootfs mount, then the runtime's create (the
@@ -52,7 +52,7 @@ func DryRun(dataRoot, stateRoot string, o RunOpts, tr *explain.Tracer) error {
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, mounts...)
-	if _, err = runtime.Create(runtime.CreateOpts{Root: stateRoot, ID: "ID", Bundle: dir, Spec: spec, Tracer: tr}); err != nil {
+	if _, err = runtime.Create(runtime.CreateOpts{Root: stateRoot, ID: DryRunID, Bundle: dir, Spec: spec, Tracer: tr}); err != nil {
 		return err
 	}
 	if o.Remove {

@@ -80,6 +80,16 @@ type Step struct {
 	// Shell is what a student would type to do the same by hand. It may use
 	// shell variables ($PID, $ROOTFS) for values known only at run time.
 	Shell string `json:"shell"`
+	// UndoShell is what a student would type to undo the step by hand
+	// (the shell side of Undo), e.g. "umount $ROOTFS"; `explain --shell`
+	// builds its teardown from it. Empty when the step leaves nothing a
+	// shell must remove, such as a mount made inside the container's own
+	// mount namespace, which goes away with it.
+	UndoShell string `json:"undoShell,omitempty"`
+	// Init is true for a step that the container's init runs inside its
+	// new namespaces, between the clone and the execve: a shell runs its
+	// Shell there, not on the host.
+	Init bool `json:"init,omitempty"`
 
 	Do       func() error  `json:"-"`
 	Undo     func() error  `json:"-"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/minirun/minirun/explain"
 	"golang.org/x/sys/unix"
@@ -16,7 +17,10 @@ func MountStep(o Options) explain.Step {
 		Title: explain.Text{PT: "Monta o rootfs com overlayfs", EN: "Mount the rootfs with overlayfs"},
 		Why: explain.Text{PT: "As camadas da imagem ficam só para leitura (lowerdir); o que o contêiner escreve vai para upperdir.",
 			EN: "The image layers stay read-only (lowerdir); what the container writes goes to upperdir."},
-		Shell: o.Shell(),
+		// prepare makes upper, work and target first: by hand, mkdir -p
+		// with the same modes.
+		Shell:     mkdirShell(o) + o.Shell(),
+		UndoShell: "umount " + o.Target,
 		Do: func() error {
 			data, err := prepare(o)
 			if err != nil {
@@ -51,6 +55,24 @@ func UnmountStep(target string) explain.Step {
 		Shell: "umount " + target,
 		Do:    func() error { return unmountOverlay(target) },
 	}
+}
+
+// mkdirShell is prepare's mkdir, for the step's shell equivalent.
+func mkdirShell(o Options) string {
+	s := ""
+	if o.Upper != "" {
+		s += "mkdir -p -m 755 " + o.Upper + " && "
+	}
+	var d []string
+	for _, p := range []string{o.Work, o.Target} {
+		if p != "" {
+			d = append(d, p)
+		}
+	}
+	if len(d) > 0 {
+		s += "mkdir -p -m 700 " + strings.Join(d, " ") + " && "
+	}
+	return s
 }
 
 // prepare creates Upper, Work and Target if needed and returns the mount

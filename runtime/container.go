@@ -58,6 +58,10 @@ type CreateOpts struct {
 	Pdeathsig syscall.Signal
 }
 
+// DryRunID is the id of a dry run's container: a shell variable, for what
+// only a real run knows.
+const DryRunID = "$ID"
+
 // Container is a container known to minirun.
 type Container struct {
 	ID     string
@@ -79,8 +83,12 @@ func Create(o CreateOpts) (c *Container, retErr error) {
 	if o.Root == "" {
 		o.Root = DefaultRoot
 	}
-	if err := ValidateID(o.ID); err != nil {
-		return nil, err
+	// A dry run's id is the shell variable $ID: its paths then read as
+	// the lines a student types (/sys/fs/cgroup/pids/minirun/$ID).
+	if !(o.ID == DryRunID && o.Tracer.DryRun()) {
+		if err := ValidateID(o.ID); err != nil {
+			return nil, err
+		}
 	}
 	bundle, err := filepath.Abs(o.Bundle)
 	if err != nil {
@@ -289,7 +297,10 @@ func (cr *creator) clonePlan() explain.Plan {
 		Why: explain.Text{PT: "clone(2) com as flags CLONE_NEW*: o minirun se re-executa como init já isolado.",
 			EN: "clone(2) with the CLONE_NEW* flags: minirun re-executes itself as an already isolated init."},
 		Shell: "unshare " + strings.Join(unshareArgs, " ") + " --fork minirun init",
-		Do:    cr.startInit,
+		// The init is pid 1 of its pid namespace: from the host only
+		// SIGKILL is sure to end it (pid_namespaces(7)).
+		UndoShell: "kill -KILL $PID",
+		Do:        cr.startInit,
 		Undo: func() error {
 			cr.cmd.Process.Kill()
 			cr.cmd.Wait()

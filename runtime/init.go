@@ -134,6 +134,16 @@ func initMain(c *syncConn) (started bool, err error) {
 	return started, in.tr.Run(in.finalPlan(), nil)
 }
 
+// inInit marks the steps of p as the init's own: they run inside the new
+// namespaces, so `explain --shell` runs their Shell in the container's init
+// rather than on the host.
+func inInit(p explain.Plan) explain.Plan {
+	for i := range p {
+		p[i].Init = true
+	}
+	return p
+}
+
 // setupPlan is everything between the clone and "ready": namespaces that
 // must be entered late, the root filesystem, mounts, identity, terminal.
 func (in *initState) setupPlan() explain.Plan {
@@ -362,7 +372,7 @@ func (in *initState) setupPlan() explain.Plan {
 			Title: explain.Text{PT: "Desmonta a raiz antiga (a do host)", EN: "Detach the old root (the host's)"},
 			Why: explain.Text{PT: "Depois disto os arquivos do host ficam inalcançáveis de dentro do contêiner.",
 				EN: "After this the host's files are out of reach from inside the container."},
-			Shell: "umount -l .",
+			Shell: "mount --make-rslave . && umount -l .",
 			Do: func() error {
 				// Make the old root a slave first so that detaching it does
 				// not propagate the unmount back to the host.
@@ -505,7 +515,7 @@ func (in *initState) setupPlan() explain.Plan {
 			Do:    in.setupConsole,
 		})
 	}
-	return p
+	return inInit(p)
 }
 
 // finalPlan runs after `minirun start`: the hooks of that moment, then the
@@ -678,7 +688,7 @@ func (in *initState) finalPlan() explain.Plan {
 			return execError(proc.Args[0], err)
 		},
 	})
-	return p
+	return inInit(p)
 }
 
 // createHooks asks the parent to run prestart and createRuntime hooks (in

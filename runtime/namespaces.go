@@ -61,11 +61,15 @@ func hasNS(s *specs.Spec, t specs.LinuxNamespaceType) bool {
 	return false
 }
 
-// newNSList names the new namespaces for the narration, e.g. "pid net mnt".
+// newNSList names the new namespaces of the clone for the narration, e.g.
+// "pid net mnt", and gives their unshare(1) options. The cgroup namespace is
+// not among them: as cloneFlags says, the init unshares it later (step
+// ns-cgroup), so an `unshare --cgroup` here would show, and in a script
+// make, a cgroup namespace rooted at the caller's cgroup.
 func newNSList(nss []specs.LinuxNamespace) (names []string, unshareArgs []string) {
 	for _, t := range nsOrder {
 		for _, ns := range nss {
-			if ns.Type == t && ns.Path == "" {
+			if ns.Type == t && ns.Path == "" && t != specs.CgroupNamespace {
 				names = append(names, nsFlags[t].file)
 				unshareArgs = append(unshareArgs, unshareFlag[t])
 			}

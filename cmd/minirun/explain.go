@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"slices"
 
+	"github.com/minirun/minirun/cgroups"
 	"github.com/minirun/minirun/course"
 	"github.com/minirun/minirun/explain"
 	"github.com/urfave/cli/v2"
@@ -20,6 +23,7 @@ var explainCommand = &cli.Command{
 		&cli.StringFlag{Name: "lang", Usage: "pt, en or pt+en (default from LANG)"},
 		&cli.StringFlag{Name: "image", Value: "busybox", Usage: "image the demo container runs"},
 		&cli.BoolFlag{Name: "json", Usage: "one JSON object per step instead of text"},
+		&cli.BoolFlag{Name: "shell", Usage: "print the chapter as one bash script to run by hand (no root needed to print it)"},
 	},
 	Action: func(c *cli.Context) error {
 		lang := explain.LangFromEnv(c.String("lang"))
@@ -55,6 +59,12 @@ var explainCommand = &cli.Command{
 		}
 		if !explain.Known(ch) {
 			return fmt.Errorf("unknown chapter %q: run `minirun explain` for the list", ch)
+		}
+		if c.Bool("shell") {
+			if slide != nil || c.Bool("json") || c.Bool("pause") {
+				return fmt.Errorf("explain: --shell prints a whole chapter: no --slide, --json or --pause")
+			}
+			return printShell(os.Stdout, ch, lang, c.String("image"))
 		}
 		var sink explain.Sink
 		done := func() {}
@@ -99,4 +109,33 @@ var explainCommand = &cli.Command{
 		}
 		return nil
 	},
+}
+
+// printShell writes chapter ch as a bash script (`explain --shell`), from
+// the steps of its dry run with paths under the script's own $STATE.
+func printShell(w io.Writer, ch explain.Chapter, lang explain.Lang, image string) error {
+	if !slices.Contains(explain.ShellChapters, ch) {
+		// Before any dry run: WriteShell says which chapters have one.
+		return explain.WriteShell(w, ch, "", nil, nil, nil)
+	}
+	c, err := course.Get(ch)
+	if err != nil {
+		return err
+	}
+	// Twice: as a cgroup v1 machine and as a v2 one would run it; the
+	// script picks at run time.
+	var plans [2]explain.Plan
+	for i, m := range []cgroups.Mode{cgroups.Legacy, cgroups.Unified} {
+		rec := &explain.Recorder{}
+		env := &course.Env{Image: image, Stdout: os.Stdout, Stderr: os.Stderr,
+			DataRoot: explain.ShellDataRoot, StateRoot: explain.ShellStateRoot}
+		restore := cgroups.DescribeAs(m)
+		err := c.DryRun(env, explain.NewDryRun(rec))
+		restore()
+		if err != nil {
+			return err
+		}
+		plans[i] = explain.PlanOf(rec.Events)
+	}
+	return explain.WriteShell(w, ch, lang, plans[0], plans[1], c.Shows)
 }
