@@ -1,8 +1,10 @@
 package course
 
 import (
+	"github.com/minirun/minirun/cgroups"
 	"github.com/minirun/minirun/container"
 	"github.com/minirun/minirun/explain"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // demoCommand is what the container runs in each chapter: something whose
@@ -20,14 +22,20 @@ var demoCommand = map[explain.Chapter]string{
 	explain.ChapterVolumes:  "echo oi > /dados/arquivo; awk '$5 ~ /^\\/(dados|rapido)?$/ {i=7; while ($i != \"-\") i++; print $5, $(i+1), $4}' /proc/self/mountinfo",
 	explain.ChapterSecurity: "grep -E 'Cap(Eff|Bnd)|NoNewPrivs|Seccomp:' /proc/self/status; unshare -m true || echo unshare bloqueado",
 	// One of v1's and v2's files is always missing: "; true" keeps the
-	// demo's exit code (explain's own) at 0.
-	explain.ChapterCgroups: "cat /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max 2>/dev/null; true",
+	// demo's exit code (explain's own) at 0. The disk cap is read from
+	// inside too (blkio v1, io.max v2).
+	explain.ChapterCgroups: "cat /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/io.max 2>/dev/null; true",
 }
+
+// demoReadBps is the cgroups chapter's cap on reads from the data root's
+// disk (--device-read-bps DISK:10mb): low enough to be a visible number,
+// high enough that the demo's few reads do not wait.
+const demoReadBps = 10 << 20
 
 // runOpts is the demo container of a chapter: `run --rm IMAGE sh -c DEMO`,
 // with what the chapter needs on top.
-func runOpts(ch explain.Chapter, image string) (container.RunOpts, error) {
-	o := container.RunOpts{Image: image, Cmd: []string{"sh", "-c", demoCommand[ch]}, Remove: true}
+func runOpts(ch explain.Chapter, e *Env) (container.RunOpts, error) {
+	o := container.RunOpts{Image: e.Image, Cmd: []string{"sh", "-c", demoCommand[ch]}, Remove: true}
 	switch ch {
 	case explain.ChapterVolumes:
 		// An anonymous volume and a tmpfs beside the overlay root.
@@ -39,6 +47,23 @@ func runOpts(ch explain.Chapter, image string) (container.RunOpts, error) {
 			return o, err
 		}
 		o.Resources = r
+		// The deck's blkio: a cap on reads from a real disk, the one
+		// that holds the data root (and so the container's own root),
+		// found the same way live and in a dry run. A data root on a
+		// file system with no block device (tmpfs, btrfs) gets no cap,
+		// live and dry alike.
+		d, ok, err := cgroups.DiskOf(e.DataRoot)
+		if err != nil {
+			return o, err
+		}
+		if ok {
+			td := specs.LinuxThrottleDevice{Rate: demoReadBps}
+			td.Major, td.Minor = d.Major, d.Minor
+			if r.BlockIO == nil {
+				r.BlockIO = &specs.LinuxBlockIO{}
+			}
+			r.BlockIO.ThrottleReadBpsDevice = append(r.BlockIO.ThrottleReadBpsDevice, td)
+		}
 	}
 	return o, nil
 }
@@ -50,14 +75,14 @@ func containerChapter(ch explain.Chapter, shows ...explain.Chapter) *Chapter {
 		Name:  ch,
 		Shows: append([]explain.Chapter{ch}, shows...),
 		Live: func(e *Env, tr *explain.Tracer) (int, error) {
-			o, err := runOpts(ch, e.Image)
+			o, err := runOpts(ch, e)
 			if err != nil {
 				return -1, err
 			}
 			return e.Containers.Run(o, container.IO{Stdout: e.Stdout, Stderr: e.Stderr}, tr)
 		},
 		DryRun: func(e *Env, tr *explain.Tracer) error {
-			o, err := runOpts(ch, e.Image)
+			o, err := runOpts(ch, e)
 			if err != nil {
 				return err
 			}
