@@ -4,6 +4,8 @@ import (
 	"github.com/minirun/minirun/cgroups"
 	"github.com/minirun/minirun/container"
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/runtime"
+	"github.com/minirun/minirun/volume"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -27,6 +29,10 @@ var demoCommand = map[explain.Chapter]string{
 	explain.ChapterCgroups: "cat /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/io.max 2>/dev/null; true",
 }
 
+// dockerProfile is the AppArmor profile Docker loads and gives every
+// container (moby's profiles/apparmor); minirun loads none of its own.
+const dockerProfile = "docker-default"
+
 // demoReadBps is the cgroups chapter's cap on reads from the data root's
 // disk (--device-read-bps DISK:10mb): low enough to be a visible number,
 // high enough that the demo's few reads do not wait.
@@ -40,6 +46,13 @@ func runOpts(ch explain.Chapter, e *Env) (container.RunOpts, error) {
 	case explain.ChapterVolumes:
 		// An anonymous volume and a tmpfs beside the overlay root.
 		o.Volumes, o.Tmpfs = []string{"/dados"}, []string{"/rapido"}
+	case explain.ChapterSecurity:
+		// Where AppArmor is on and Docker's profile is loaded, the demo
+		// runs confined by it, as `docker run` would (security-apparmor);
+		// elsewhere security-lsm says why it does not.
+		if runtime.ReadLSM("/").Loaded(dockerProfile) {
+			o.Security.SecurityOpt = append(o.Security.SecurityOpt, "apparmor="+dockerProfile)
+		}
 	case explain.ChapterCgroups:
 		// Limits, so that the chapter shows each file being written.
 		r, _, err := container.ResourceFlags{Memory: "64m", CPUs: "0.5", PidsLimit: 64}.Resources()
@@ -68,6 +81,22 @@ func runOpts(ch explain.Chapter, e *Env) (container.RunOpts, error) {
 	return o, nil
 }
 
+// kernelChecks are steps a chapter shows before its demo container: what
+// this kernel offers for the chapter's subject, read and never changed,
+// and said plainly where it offers nothing (an LSM that is off, no NFS
+// client). They run live and in a dry run alike.
+var kernelChecks = map[explain.Chapter]func() explain.Step{
+	explain.ChapterSecurity: runtime.LSMStep,
+	explain.ChapterVolumes:  volume.NFSCheckStep,
+}
+
+func runKernelCheck(ch explain.Chapter, tr *explain.Tracer) error {
+	if c, ok := kernelChecks[ch]; ok {
+		return tr.Do(c(), nil)
+	}
+	return nil
+}
+
 // containerChapter is a chapter whose demo is one `run --rm` container: its
 // steps are those of the container's whole life.
 func containerChapter(ch explain.Chapter, shows ...explain.Chapter) *Chapter {
@@ -75,6 +104,9 @@ func containerChapter(ch explain.Chapter, shows ...explain.Chapter) *Chapter {
 		Name:  ch,
 		Shows: append([]explain.Chapter{ch}, shows...),
 		Live: func(e *Env, tr *explain.Tracer) (int, error) {
+			if err := runKernelCheck(ch, tr); err != nil {
+				return -1, err
+			}
 			o, err := runOpts(ch, e)
 			if err != nil {
 				return -1, err
@@ -82,6 +114,9 @@ func containerChapter(ch explain.Chapter, shows ...explain.Chapter) *Chapter {
 			return e.Containers.Run(o, container.IO{Stdout: e.Stdout, Stderr: e.Stderr}, tr)
 		},
 		DryRun: func(e *Env, tr *explain.Tracer) error {
+			if err := runKernelCheck(ch, tr); err != nil {
+				return err
+			}
 			o, err := runOpts(ch, e)
 			if err != nil {
 				return err

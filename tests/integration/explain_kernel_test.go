@@ -1,0 +1,108 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/minirun/minirun/cgroups"
+)
+
+// eventOf returns the first event of step id, or fails.
+func eventOf(t *testing.T, evs []explainEvent, id string) explainEvent {
+	t.Helper()
+	for _, ev := range evs {
+		if ev.Step.ID == id && !ev.Undo {
+			if ev.Error != "" {
+				t.Fatalf("step %s failed: %s", id, ev.Error)
+			}
+			return ev
+		}
+	}
+	t.Fatalf("no step %s in %v", id, ids(evs))
+	return explainEvent{}
+}
+
+// The cgroups chapter caps reads from the disk of the data root, a real
+// block device, and reads the cap back from the cgroup file: "MAJ:MIN
+// 10485760" in v1's blkio.throttle.read_bps_device, "MAJ:MIN rbps=10485760"
+// in v2's io.max. A data root with no block device gets no cap.
+func TestExplainCgroupsThrottlesTheDataRootDisk(t *testing.T) {
+	d, hasDisk, err := cgroups.DiskOf(dataRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := explainEvents(t, "cgroups")
+	if !hasDisk {
+		for _, ev := range evs {
+			if ev.Step.ID == "cgroups-io-throttle" {
+				t.Fatalf("a cap on a disk the data root %s does not have: %q", dataRoot, ev.Evidence)
+			}
+		}
+		t.Skipf("the data root %s has no block device: no cap to show", dataRoot)
+	}
+	ev := eventOf(t, evs, "cgroups-io-throttle")
+	v1, v2 := d.String()+" 10485760", d.String()+" rbps=10485760"
+	if !strings.Contains(ev.Evidence, v1) && !strings.Contains(ev.Evidence, v2) {
+		t.Fatalf("evidence %q: want the cap on %s (%s) read back", ev.Evidence, d, d.Name)
+	}
+}
+
+// A --network host container's step network-host shows the host's own
+// network namespace, the same the container itself reads.
+func TestNetworkHostStepShowsTheHostNamespace(t *testing.T) {
+	host, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mr(t, "run", "--rm", "--explain=json", "--network", "host", "busybox", "readlink", "/proc/self/ns/net")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := strings.TrimSpace(r.stdout); got != host {
+		t.Fatalf("the container is in %s, the host in %s", got, host)
+	}
+	var evs []explainEvent
+	for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		var ev explainEvent
+		if json.Unmarshal([]byte(l), &ev) == nil {
+			evs = append(evs, ev)
+		}
+	}
+	ev := eventOf(t, evs, "network-host")
+	if want := "net: host " + host + " = container " + host; ev.Evidence != want {
+		t.Fatalf("evidence %q, want %q", ev.Evidence, want)
+	}
+	for _, ev := range evs {
+		if ev.Step.ID == "network-veth" {
+			t.Fatal("a veth for a container on the host network")
+		}
+	}
+}
+
+// The security chapter says what this kernel's LSMs are, and says "not
+// enabled" for a module that is off; the volumes chapter says whether
+// this kernel mounts NFS.
+func TestExplainKernelChecksAreHonest(t *testing.T) {
+	lsm := eventOf(t, explainEvents(t, "security"), "security-lsm")
+	b, _ := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	if aa := strings.TrimSpace(string(b)) == "Y"; aa == strings.Contains(lsm.Evidence, "AppArmor: não habilitado neste kernel") {
+		t.Errorf("AppArmor enabled=%v, evidence %q", aa, lsm.Evidence)
+	}
+	_, err := os.Stat("/sys/fs/selinux/enforce")
+	if se := err == nil; se == strings.Contains(lsm.Evidence, "SELinux: não habilitado neste kernel") {
+		t.Errorf("SELinux enabled=%v, evidence %q", se, lsm.Evidence)
+	}
+	nfs := eventOf(t, explainEvents(t, "volumes"), "volumes-nfs-check")
+	fss, err := os.ReadFile("/proc/filesystems")
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := strings.Contains(string(fss), "\tnfs\n") || strings.Contains(string(fss), "\tnfs4\n")
+	if has != strings.Contains(nfs.Evidence, "/proc/filesystems tem nfs") {
+		t.Errorf("nfs registered=%v, evidence %q", has, nfs.Evidence)
+	}
+}
