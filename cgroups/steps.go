@@ -14,15 +14,16 @@ const (
 	StepCreate            = "cgroups-create"
 	StepEnableControllers = "cgroups-enable-controllers"
 	StepWrite             = "cgroups-write"
-	// StepIOThrottle is the write of a per-disk cap (v1
-	// blkio.throttle.*_device, v2 io.max): a write step of its own, so
-	// the deck's blkio item has a step to point at.
-	StepIOThrottle = "cgroups-io-throttle"
 	StepAddProcess        = "cgroups-add-process"
 	StepDevicesBPF        = "cgroups-devices-bpf"
 	StepFreeze            = "cgroups-freeze"
 	StepThaw              = "cgroups-thaw"
 	StepRemove            = "cgroups-remove"
+
+	// StepIOThrottle is the write of a per-disk cap (v1
+	// blkio.throttle.*_device, v2 io.max): a write step of its own, so
+	// the deck's blkio item has a step to point at.
+	StepIOThrottle = "cgroups-io-throttle"
 )
 
 func text(pt, en string) explain.Text { return explain.Text{PT: pt, EN: en} }

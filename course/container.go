@@ -43,6 +43,8 @@ const demoReadBps = 10 << 20
 func runOpts(ch explain.Chapter, e *Env) (container.RunOpts, error) {
 	o := container.RunOpts{Image: e.Image, Cmd: []string{"sh", "-c", demoCommand[ch]}, Remove: true}
 	switch ch {
+	case explain.ChapterNamespaces:
+		o.UsernsRemap = e.UsernsRemap
 	case explain.ChapterVolumes:
 		// An anonymous volume and a tmpfs beside the overlay root.
 		o.Volumes, o.Tmpfs = []string{"/dados"}, []string{"/rapido"}

@@ -5,6 +5,7 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -105,4 +106,28 @@ func TestExplainKernelChecksAreHonest(t *testing.T) {
 	if has != strings.Contains(nfs.Evidence, "/proc/filesystems tem nfs") {
 		t.Errorf("nfs registered=%v, evidence %q", has, nfs.Evidence)
 	}
+}
+
+// The namespaces chapter shows the user namespace when asked to (the data
+// root then serves one range, so it is opt-in): live and dry run list the
+// same steps, and ns-userns-map's evidence is the mapping the kernel holds
+// for the init (the same range as TestUsernsRemap: one data root, one
+// range).
+func TestExplainNamespacesWithUserns(t *testing.T) {
+	sub := filepath.Join(t.TempDir(), "subid")
+	if err := os.WriteFile(sub, []byte("aluno:300000:65536\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MINIRUN_SUBUID", sub)
+	t.Setenv("MINIRUN_SUBGID", sub)
+	dry := ids(explainEvents(t, "namespaces", "--userns-remap", "aluno", "--dry-run"))
+	evs := explainEvents(t, "namespaces", "--userns-remap", "aluno")
+	if strings.Join(dry, " ") != strings.Join(ids(evs), " ") {
+		t.Fatalf("dry run and live run differ:\n dry:  %v\n live: %v", dry, ids(evs))
+	}
+	ev := eventOf(t, evs, "ns-userns-map")
+	if want := "uid_map: 0 300000 65536; gid_map: 0 300000 65536"; ev.Evidence != want {
+		t.Fatalf("evidence %q, want %q", ev.Evidence, want)
+	}
+	fails(t, "for the namespaces chapter", "explain", "cgroups", "--userns-remap", "aluno", "--dry-run")
 }
