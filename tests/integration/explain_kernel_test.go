@@ -46,6 +46,7 @@ func TestExplainCgroupsThrottlesTheDataRootDisk(t *testing.T) {
 		t.Skipf("the data root %s has no block device: no cap to show", dataRoot)
 	}
 	ev := eventOf(t, evs, "cgroups-io-throttle")
+	t.Logf("cgroups-io-throttle on %s (%s): %s", d, d.Name, ev.Evidence)
 	v1, v2 := d.String()+" 10485760", d.String()+" rbps=10485760"
 	if !strings.Contains(ev.Evidence, v1) && !strings.Contains(ev.Evidence, v2) {
 		t.Fatalf("evidence %q: want the cap on %s (%s) read back", ev.Evidence, d, d.Name)
@@ -74,6 +75,7 @@ func TestNetworkHostStepShowsTheHostNamespace(t *testing.T) {
 		}
 	}
 	ev := eventOf(t, evs, "network-host")
+	t.Logf("network-host: %s", ev.Evidence)
 	if want := "net: host " + host + " = container " + host; ev.Evidence != want {
 		t.Fatalf("evidence %q, want %q", ev.Evidence, want)
 	}
@@ -89,6 +91,7 @@ func TestNetworkHostStepShowsTheHostNamespace(t *testing.T) {
 // this kernel mounts NFS.
 func TestExplainKernelChecksAreHonest(t *testing.T) {
 	lsm := eventOf(t, explainEvents(t, "security"), "security-lsm")
+	t.Logf("security-lsm: %s", lsm.Evidence)
 	b, _ := os.ReadFile("/sys/module/apparmor/parameters/enabled")
 	if aa := strings.TrimSpace(string(b)) == "Y"; aa == strings.Contains(lsm.Evidence, "AppArmor: não habilitado neste kernel") {
 		t.Errorf("AppArmor enabled=%v, evidence %q", aa, lsm.Evidence)
@@ -98,6 +101,7 @@ func TestExplainKernelChecksAreHonest(t *testing.T) {
 		t.Errorf("SELinux enabled=%v, evidence %q", se, lsm.Evidence)
 	}
 	nfs := eventOf(t, explainEvents(t, "volumes"), "volumes-nfs-check")
+	t.Logf("volumes-nfs-check: %s", nfs.Evidence)
 	fss, err := os.ReadFile("/proc/filesystems")
 	if err != nil {
 		t.Fatal(err)
