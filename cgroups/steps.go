@@ -20,6 +20,11 @@ const (
 	StepFreeze            = "cgroups-freeze"
 	StepThaw              = "cgroups-thaw"
 	StepRemove            = "cgroups-remove"
+
+	// StepIOThrottle is the write of a per-disk cap (v1
+	// blkio.throttle.*_device, v2 io.max): a write step of its own, so
+	// the deck's blkio item has a step to point at.
+	StepIOThrottle = "cgroups-io-throttle"
 )
 
 func text(pt, en string) explain.Text { return explain.Text{PT: pt, EN: en} }
@@ -39,8 +44,12 @@ func shellWord(v string) string {
 // shows most often, so its reason depends on the file (whyFile).
 func writeStep(path, value string) explain.Step {
 	name := filepath.Base(path)
+	id := StepWrite
+	if isThrottleFile(name) {
+		id = StepIOThrottle
+	}
 	return explain.Step{
-		ID:      StepWrite,
+		ID:      id,
 		Chapter: explain.ChapterCgroups,
 		Title:   text(fmt.Sprintf("Escrever %q em %s", value, name), fmt.Sprintf("Write %q to %s", value, name)),
 		Why:     whyFile(name),
@@ -59,6 +68,14 @@ func writeStep(path, value string) explain.Step {
 			return "cat " + name + " → " + strings.ReplaceAll(s, "\n", "; ")
 		},
 	}
+}
+
+// isThrottleFile says whether a control file caps one disk's bytes or
+// operations per second: v1's blkio.throttle.{read,write}_{bps,iops}_device
+// (Documentation/admin-guide/cgroup-v1/blkio-controller.rst) or v2's io.max
+// (Documentation/admin-guide/cgroup-v2.rst, "IO Interface Files").
+func isThrottleFile(name string) bool {
+	return strings.HasPrefix(name, "blkio.throttle.") || name == "io.max"
 }
 
 // whyFile says, in one line, what writing to a control file makes the
@@ -108,7 +125,7 @@ func whyFile(name string) explain.Text {
 	case strings.HasPrefix(name, "blkio.weight") || strings.HasPrefix(name, "blkio.bfq.weight") || name == "io.weight":
 		return text("Peso na disputa pelo disco: fatia proporcional do tempo do dispositivo quando vários grupos o usam.",
 			"Weight in the contest for the disk: a proportional share of the device's time when several groups use it.")
-	case strings.HasPrefix(name, "blkio.throttle.") || name == "io.max":
+	case isThrottleFile(name):
 		return text("Limite rígido de bytes ou operações por segundo num disco (MAJ:MIN); acima dele o kernel atrasa as requisições.",
 			"Hard cap on bytes or operations per second on one disk (MAJ:MIN); past it the kernel delays the requests.")
 	case name == "devices.deny":

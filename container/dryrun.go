@@ -38,6 +38,19 @@ func DryRun(dataRoot, stateRoot string, o RunOpts, tr *explain.Tracer) error {
 		return err
 	}
 	networkSpec(spec, dir, o.Net)
+	if o.UsernsRemap != "" {
+		// The ranges are read as a run reads them; the data root's
+		// group is a run's to change.
+		uid, err := lookupSubID("uid", o.UsernsRemap)
+		if err != nil {
+			return err
+		}
+		gid, err := lookupSubID("gid", o.UsernsRemap)
+		if err != nil {
+			return err
+		}
+		remapSpec(spec, uid, gid)
+	}
 	// The volumes, by the functions a run calls (prepareMounts, then
 	// removeAnonymousVolumes after --rm), whose stores only describe
 	// under a dry-run tracer. The image's own VOLUMEs are a run's to know.

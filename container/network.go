@@ -90,11 +90,12 @@ func (m *Manager) attachNetwork(ep *network.Endpoint, pid int, tr *explain.Trace
 	return attachEndpoint(nm, ep, pid)
 }
 
-// attachEndpoint plugs ep in as eth0 of the namespace of pid, unless the
-// container keeps the host's network.
+// attachEndpoint plugs ep in as eth0 of the namespace of pid; a container
+// that keeps the host's network has nothing to plug, and the step shows
+// that its namespace is the host's.
 func attachEndpoint(nm *network.Manager, ep *network.Endpoint, pid int) error {
 	if !ep.NeedsNetNS() {
-		return nil
+		return nm.ShowHostNetwork(ep, pid)
 	}
 	return nm.Attach(ep, pid, "eth0")
 }

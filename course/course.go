@@ -19,6 +19,12 @@ type Env struct {
 	// DataRoot and StateRoot are what a dry run shows in paths; it opens
 	// neither.
 	DataRoot, StateRoot string
+	// UsernsRemap, when set, gives the namespaces chapter's container a
+	// user namespace mapped to USER's /etc/subuid and /etc/subgid ranges,
+	// as `run --userns-remap USER` does (step ns-userns-map). Opt-in: the
+	// data root then serves that one range (docs/security.md
+	// #security-userns-data-root).
+	UsernsRemap string
 }
 
 // Chapter is how one chapter of `minirun explain` runs.

@@ -55,7 +55,8 @@ type netUseCases interface {
 //	minirun run -d --name cliente-PID --network curso-PID busybox sleep 60
 //	minirun network disconnect curso-PID cliente-PID
 //	minirun network connect curso-PID cliente-PID
-//	minirun rm -f cliente-PID web2-PID web1-PID
+//	minirun run -d --name host-PID --network host busybox sleep 60
+//	minirun rm -f host-PID cliente-PID web2-PID web1-PID
 //	minirun network rm curso-PID
 //
 // The network is new every time, so every step that builds one is shown
@@ -66,7 +67,7 @@ type netUseCases interface {
 func networkScenario(nm *network.Manager, uc netUseCases, tr *explain.Tracer) (retErr error) {
 	pid := strconv.Itoa(os.Getpid())
 	netName := "curso-" + pid
-	web1, web2, cliente := "web1-"+pid, "web2-"+pid, "cliente-"+pid
+	web1, web2, cliente, hostC := "web1-"+pid, "web2-"+pid, "cliente-"+pid, "host-"+pid
 	var undo cleanup.Stack
 	defer func() { retErr = errors.Join(retErr, undo.Run()) }()
 
@@ -109,7 +110,15 @@ func networkScenario(nm *network.Manager, uc netUseCases, tr *explain.Tracer) (r
 	if err := uc.disconnect(netName, cliente); err != nil {
 		return err
 	}
-	return uc.connect(netName, cliente)
+	if err := uc.connect(netName, cliente); err != nil {
+		return err
+	}
+	// The deck's host driver: no namespace of its own, nothing to plug.
+	if err := uc.run(hostC, container.NetworkOpts{Network: network.HostNetwork}, "sleep", "60"); err != nil {
+		return err
+	}
+	undo.Add("rm -f "+hostC, func() error { return uc.remove(hostC) })
+	return nil
 }
 
 // liveNet runs the chapter's containers for real.

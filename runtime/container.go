@@ -328,7 +328,7 @@ func (cr *creator) clonePlan() explain.Plan {
 			Title: explain.Text{PT: "Mapeia uids e gids do namespace user", EN: "Map the user namespace's uids and gids"},
 			Why: explain.Text{PT: "Root (0) dentro corresponde a um uid sem privilégios fora; escrito entre o clone e o exec.",
 				EN: "Root (0) inside maps to an unprivileged uid outside; written between clone and exec."},
-			Shell: "echo '0 100000 65536' > /proc/$PID/uid_map",
+			Shell: "printf '" + idMapLines(cr.spec.Linux.UIDMappings) + "' > /proc/$PID/uid_map; printf '" + idMapLines(cr.spec.Linux.GIDMappings) + "' > /proc/$PID/gid_map",
 			// Go's syscall package writes uid_map and gid_map in the
 			// window between clone and exec (SysProcAttr.UidMappings);
 			// this step shows the result.
@@ -1074,4 +1074,15 @@ func hostID(m []specs.LinuxIDMapping) int {
 		}
 	}
 	return 0
+}
+
+// idMapLines renders ID mappings as printf(1)'s format for uid_map's
+// lines, "INSIDE OUTSIDE COUNT\n" per mapping (user_namespaces(7)): the
+// kernel takes the whole map in one write.
+func idMapLines(ms []specs.LinuxIDMapping) string {
+	var b strings.Builder
+	for _, m := range ms {
+		fmt.Fprintf(&b, "%d %d %d\\n", m.ContainerID, m.HostID, m.Size)
+	}
+	return b.String()
 }

@@ -24,6 +24,7 @@ var explainCommand = &cli.Command{
 		&cli.StringFlag{Name: "image", Value: "busybox", Usage: "image the demo container runs"},
 		&cli.BoolFlag{Name: "json", Usage: "one JSON object per step instead of text"},
 		&cli.BoolFlag{Name: "shell", Usage: "print the chapter as one bash script to run by hand (no root needed to print it)"},
+		&cli.StringFlag{Name: "userns-remap", Usage: "namespaces chapter: USER whose /etc/subuid range the container's root maps to (shows ns-userns-map)"},
 	},
 	Action: func(c *cli.Context) error {
 		lang := explain.LangFromEnv(c.String("lang"))
@@ -84,8 +85,11 @@ var explainCommand = &cli.Command{
 				steps[id] = true
 			}
 		}
+		if c.String("userns-remap") != "" && ch != explain.ChapterNamespaces {
+			return fmt.Errorf("explain: --userns-remap is for the namespaces chapter, not %s", ch)
+		}
 		env := &course.Env{Image: c.String("image"), Stdout: os.Stdout, Stderr: os.Stderr,
-			DataRoot: c.String("data-root"), StateRoot: c.String("root")}
+			DataRoot: c.String("data-root"), StateRoot: c.String("root"), UsernsRemap: c.String("userns-remap")}
 		if !c.Bool("dry-run") {
 			if err := requireRoot(); err != nil {
 				return err
