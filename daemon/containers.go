@@ -168,6 +168,13 @@ func (d *Daemon) containerStart(w http.ResponseWriter, r *http.Request) {
 		for _, p := range pending {
 			p.fail(err)
 		}
+		// dockerd removes an --rm container whose start failed: its
+		// client waits for that (condition=removed) before it reports.
+		if meta.HostConfig.AutoRemove {
+			if rerr := d.m.RemoveWithVolumes(meta.ID, true, true); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
 		fail(w, err)
 		return
 	}

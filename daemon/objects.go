@@ -187,8 +187,13 @@ func (d *Daemon) networkCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := nm.Create(o)
 	if err != nil {
-		if strings.Contains(err.Error(), "exists") {
+		switch msg := err.Error(); {
+		case strings.Contains(msg, "exists"):
 			err = conflict{err}
+		case strings.Contains(msg, "pre-defined"):
+			err = forbidden{err}
+		case strings.HasPrefix(msg, "invalid"), strings.HasPrefix(msg, "unknown"), strings.HasPrefix(msg, "--"):
+			err = badRequest{err}
 		}
 		fail(w, err)
 		return
