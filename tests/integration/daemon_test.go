@@ -77,12 +77,19 @@ func startDaemon(t *testing.T) *daemonUnderTest {
 // docker runs the docker client against the daemon.
 func (d *daemonUnderTest) docker(t *testing.T, args ...string) result {
 	t.Helper()
+	return d.dockerIn(t, "", args...)
+}
+
+// dockerIn runs the docker client with stdin.
+func (d *daemonUnderTest) dockerIn(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
 	// A client that hangs is killed (SIGKILL: on SIGTERM `docker run`
 	// only passes the signal on to the container) and the test fails.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "docker", args...)
 	cmd.Env = d.env
+	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -159,6 +166,35 @@ func TestDaemonRunRm(t *testing.T) {
 	}
 	if out := ok(t, "ps", "-a", "-q", "--filter", "name=drm"); out != "" {
 		t.Fatalf("minirun ps -a after docker run --rm: %q", out)
+	}
+}
+
+// The attach stream both ways: stdin to the container, then its end (the
+// client's half-close closes the container's stdin); a terminal's raw
+// output; exit codes read by wait, after a run, a kill.
+func TestDaemonRunStreams(t *testing.T) {
+	d := startDaemon(t)
+	rmAtEnd(t, "dsi", "dst", "dsw", "dsk")
+	if r := d.dockerIn(t, "hello\nworld\n", "run", "--rm", "-i", "--name", "dsi", "busybox", "cat"); r.code != 0 || r.stdout != "hello\nworld\n" {
+		t.Fatalf("docker run -i … cat: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := d.docker(t, "run", "--rm", "-t", "--name", "dst", "busybox", "echo", "hi"); r.code != 0 || r.stdout != "hi\r\n" {
+		t.Fatalf("docker run -t … echo hi: exit %d, stdout %q (want the tty's hi\\r\\n), stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := d.docker(t, "run", "--name", "dsw", "busybox", "sh", "-c", "exit 5"); r.code != 5 {
+		t.Fatalf("docker run … exit 5: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if out := strings.TrimSpace(d.dockerOK(t, "wait", "dsw")); out != "5" {
+		t.Fatalf("docker wait dsw: %q, want 5", out)
+	}
+	d.dockerOK(t, "run", "-d", "--name", "dsk", "busybox", "sleep", "100")
+	d.dockerOK(t, "kill", "dsk")
+	if out := strings.TrimSpace(d.dockerOK(t, "wait", "dsk")); out != "137" {
+		t.Fatalf("docker wait dsk after kill: %q, want 137", out)
+	}
+	d.dockerOK(t, "rm", "dsw", "dsk")
+	if out := ok(t, "ps", "-a", "-q", "--filter", "name=ds"); out != "" {
+		t.Fatalf("containers left: %q", out)
 	}
 }
 
