@@ -259,6 +259,9 @@ func (d *Daemon) Serve(l net.Listener) error {
 		// 1 MiB (net/http answers 431).
 		ReadHeaderTimeout: 30 * time.Second,
 		MaxHeaderBytes:    1 << 20,
+		// An idle keep-alive connection is closed after a while; a
+		// hijacked one (attach) is no longer the server's to close.
+		IdleTimeout: 2 * time.Minute,
 	}
 	err := srv.Serve(l)
 	if errors.Is(err, net.ErrClosed) || errors.Is(err, http.ErrServerClosed) {

@@ -124,7 +124,7 @@ func (d *Daemon) containerLogs(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	o := container.LogOpts{Follow: boolParam(r, "follow"), Timestamps: boolParam(r, "timestamps"), Tail: -1}
+	o := container.LogOpts{Follow: boolParam(r, "follow"), Timestamps: boolParam(r, "timestamps"), Tail: -1, Done: r.Context().Done()}
 	if t := r.URL.Query().Get("tail"); t != "" && t != "all" {
 		if o.Tail, err = strconv.Atoi(t); err != nil || o.Tail < 0 {
 			fail(w, badRequest{fmt.Errorf("invalid value for tail: %q", t)})
