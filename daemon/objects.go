@@ -37,7 +37,30 @@ func (d *Daemon) imageList(w http.ResponseWriter, r *http.Request) {
 			Containers: -1, SharedSize: -1, // not counted, as dockerd without ?shared-size
 		})
 	}
+	if versionLess(requestVersion(r), "1.44") {
+		old := make([]imageSummaryBefore144, len(out))
+		for i, s := range out {
+			old[i] = imageSummaryBefore144{Summary: s, VirtualSize: s.Size}
+		}
+		writeJSON(w, http.StatusOK, old)
+		return
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// imageSummaryBefore144 and imageInspectBefore144 are an image as API
+// versions before 1.44 showed it, with VirtualSize (the same number as
+// Size; the api module's docs/CHANGELOG.md, v1.44, dropped it): Debian
+// 12's docker 20.10 (API 1.41) prints it in `docker images`' SIZE column.
+// The types are Docker's; only the field they no longer carry is added.
+type imageSummaryBefore144 struct {
+	itypes.Summary
+	VirtualSize int64
+}
+
+type imageInspectBefore144 struct {
+	itypes.InspectResponse
+	VirtualSize int64
 }
 
 func nonNil(s []string) []string {
@@ -76,6 +99,10 @@ func (d *Daemon) imageInspect(w http.ResponseWriter, r *http.Request) {
 	}
 	if layers, err := d.m.Images.LayerDirs(img); err == nil {
 		resp.GraphDriver = &storage.DriverData{Name: "overlay2", Data: map[string]string{"LowerDir": strings.Join(layers, ":")}}
+	}
+	if versionLess(requestVersion(r), "1.44") {
+		writeJSON(w, http.StatusOK, imageInspectBefore144{InspectResponse: resp, VirtualSize: resp.Size})
+		return
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -265,6 +265,14 @@ func TestDaemonImagesNetworksVolumes(t *testing.T) {
 	if out := d.dockerOK(t, "image", "inspect", "-f", "{{.Os}} {{len .RootFS.Layers}}", "busybox"); strings.TrimSpace(out) != "linux 1" {
 		t.Fatalf("docker image inspect busybox: %q", out)
 	}
+	// Before API 1.44 an image also had VirtualSize (docker 20.10's SIZE
+	// column); from 1.44 on it is gone.
+	if code, body := d.curl(t, "http://docker/v1.41/images/json"); code != "200" || !strings.Contains(body, `"VirtualSize":`) {
+		t.Fatalf("GET /v1.41/images/json: %s %s, want VirtualSize", code, body)
+	}
+	if code, body := d.curl(t, "http://docker/v1.44/images/busybox/json"); code != "200" || strings.Contains(body, "VirtualSize") {
+		t.Fatalf("GET /v1.44/images/busybox/json: %s %s, want no VirtualSize", code, body)
+	}
 	t.Cleanup(func() { mr(t, "network", "rm", "dnet") })
 	d.dockerOK(t, "network", "create", "--subnet", "10.79.7.0/24", "dnet")
 	if out := d.dockerOK(t, "network", "ls", "--format", "{{.Name}} {{.Driver}}"); !strings.Contains(out, "dnet bridge") {
