@@ -14,7 +14,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,6 +129,20 @@ func (d *daemonUnderTest) curl(t *testing.T, args ...string) (string, string) {
 
 func TestDaemonVersionInfo(t *testing.T) {
 	d := startDaemon(t)
+	// The socket is dockerd's: 0660, group docker when there is one (its
+	// members are root-equivalent, docs/daemon.md), else root's.
+	fi, err := os.Stat(d.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantGid := uint32(0)
+	if g, err := user.LookupGroup("docker"); err == nil {
+		n, _ := strconv.Atoi(g.Gid)
+		wantGid = uint32(n)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 || st.Uid != 0 || st.Gid != wantGid {
+		t.Fatalf("socket %s: mode %v, owner %d:%d; want a socket 0660 root:%d", d.sock, fi.Mode(), st.Uid, st.Gid, wantGid)
+	}
 	if v := strings.TrimSpace(d.dockerOK(t, "version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}")); v != "1.57 1.41 linux" {
 		t.Fatalf("docker version: server %q, want API 1.57, min 1.41, linux", v)
 	}
