@@ -363,9 +363,12 @@ func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
 		}
 	}
 	// The previous shim may still be finishing (unmounting, removing its
-	// socket): a new one must not start under its feet.
-	if _, err := m.Wait(meta.ID, 10*time.Second); err != nil {
-		return nil, err
+	// socket): a new one must not start under its feet. A container made
+	// by Create has had no shim: it would wait in vain for an exit.
+	if meta.State.Status != "created" {
+		if _, err := m.Wait(meta.ID, 10*time.Second); err != nil {
+			return nil, err
+		}
 	}
 	img, err := m.Images.Get(meta.Image)
 	if err != nil {

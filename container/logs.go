@@ -17,6 +17,10 @@ type LogOpts struct {
 	Tail       int // -1: all
 	Timestamps bool
 	Since      time.Time
+	// Done, when set, ends a Follow early: the daemon closes it when its
+	// client hangs up, which a follower that only writes when a line
+	// comes would notice no sooner than the next line.
+	Done <-chan struct{}
 }
 
 // Logs prints a container's json-file log, stdout lines to stdout and
@@ -89,6 +93,10 @@ func (m *Manager) Logs(meta *Meta, o LogOpts, stdout, stderr io.Writer) error {
 		if gerr != nil || (cur.State.Status == "exited" && !shimAlive(m.Socket(meta.ID))) {
 			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-o.Done:
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

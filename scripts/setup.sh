@@ -15,9 +15,12 @@ say() { printf '\n== %s\n' "$*"; }
 # reference the benchmark compares against; iproute2 and nftables let a student
 # look at what minirun did; the labs (docs/labs/, run by the integration
 # suite's TestLabs) read evidence with jq, curl and ps (procps);
-# ca-certificates lets Go download modules over HTTPS.
+# ca-certificates lets Go download modules over HTTPS; docker.io is there for
+# its `docker` client only, which the daemon's tests (tests/integration
+# daemon_test.go) point at `minirun daemon`: Docker's own dockerd is never
+# started (see below).
 PKGS=(busybox-static runc iproute2 nftables iptables util-linux ca-certificates tmux
-  jq curl procps)
+  jq curl procps docker.io)
 missing=()
 # "ii": installed, not merely known to dpkg (a removed package keeps a status).
 for p in "${PKGS[@]}"; do
@@ -26,7 +29,22 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   say "apt-get install ${missing[*]}"
   apt-get update -qq
+  # docker.io's maintainer scripts start dockerd through invoke-rc.d; a
+  # policy-rc.d that answers 101 ("action forbidden", invoke-rc.d(8)) keeps
+  # it stopped, and its units are disabled afterwards so no boot (or socket
+  # activation) starts it either. Only the client is wanted.
+  made_policy=
+  if [[ " ${missing[*]} " == *" docker.io "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+    made_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT  # also when the install fails
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
+  if [[ " ${missing[*]} " == *" docker.io "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
+  fi
 fi
 
 # Go: the one new enough for go.mod, installed into /usr/local/go when the

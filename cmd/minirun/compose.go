@@ -123,7 +123,7 @@ var composeCommand = &cli.Command{
 						ports = append(ports, pm.String())
 					}
 					fmt.Fprintf(w, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", ct.Name, ct.ImageRef, cmd, ct.Config.Labels[compose.LabelService],
-						ago(ct.Created), statusText(ct), strings.Join(ports, ", "))
+						ago(ct.Created), container.StatusText(ct), strings.Join(ports, ", "))
 				}
 				return w.Flush()
 			},

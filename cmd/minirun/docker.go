@@ -16,7 +16,13 @@ import (
 )
 
 func openManager(c *cli.Context) (*container.Manager, error) {
-	m, err := container.Open(c.String("data-root"), c.String("root"))
+	return openManagerAt(c, c.String("data-root"), c.String("root"))
+}
+
+// openManagerAt is openManager with the roots given: the daemon's own
+// flags may name them.
+func openManagerAt(c *cli.Context, dataRoot, root string) (*container.Manager, error) {
+	m, err := container.Open(dataRoot, root)
 	if err != nil {
 		return nil, err
 	}
@@ -52,13 +58,17 @@ var psCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		filters := map[string]string{}
-		for _, f := range c.StringSlice("filter") {
-			k, v, ok := strings.Cut(f, "=")
-			if !ok || (k != "status" && k != "name") {
-				return fmt.Errorf("--filter %q: supported are status=… and name=…", f)
+		f := container.Filter{All: c.Bool("all")}
+		for _, kv := range c.StringSlice("filter") {
+			k, v, ok := strings.Cut(kv, "=")
+			switch {
+			case ok && k == "status":
+				f.Status = append(f.Status, v)
+			case ok && k == "name":
+				f.Name = append(f.Name, v)
+			default:
+				return fmt.Errorf("--filter %q: supported are status=… and name=…", kv)
 			}
-			filters[k] = v
 		}
 		var tmpl *template.Template
 		if f := c.String("format"); f != "" {
@@ -71,21 +81,12 @@ var psCommand = &cli.Command{
 			fmt.Fprintln(w, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
 		}
 		for _, ct := range all {
-			status := ct.State.Status
-			if ct.State.Paused {
-				status = "paused"
-			}
-			if want, ok := filters["status"]; ok && status != want {
+			if !f.Match(ct) {
 				continue
 			}
-			if want, ok := filters["name"]; ok && !strings.Contains(ct.Name, want) {
-				continue
-			}
-			if !c.Bool("all") && status != "running" && status != "paused" && status != "restarting" && filters["status"] == "" {
-				continue
-			}
+			status := container.StateName(ct)
 			row := psRow{ID: ct.ID[:12], Image: ct.ImageRef, Command: strings.Join(append([]string{ct.Path}, ct.Args...), " "),
-				CreatedAt: ago(ct.Created), Status: statusText(ct), Names: ct.Name, State: status}
+				CreatedAt: container.Ago(ct.Created), Status: container.StatusText(ct), Names: ct.Name, State: status}
 			switch {
 			case c.Bool("quiet"):
 				fmt.Fprintln(w, row.ID)
@@ -111,41 +112,7 @@ type psRow struct {
 	ID, Image, Command, CreatedAt, Status, Ports, Names, State string
 }
 
-// statusText is Docker's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago".
-func statusText(m *container.Meta) string {
-	switch m.State.Status {
-	case "running":
-		if m.State.Paused {
-			return "Up " + human(time.Since(m.State.StartedAt)) + " (Paused)"
-		}
-		return "Up " + human(time.Since(m.State.StartedAt))
-	case "restarting":
-		return fmt.Sprintf("Restarting (%d) %s", m.State.ExitCode, ago(m.State.FinishedAt))
-	case "exited":
-		return fmt.Sprintf("Exited (%d) %s", m.State.ExitCode, ago(m.State.FinishedAt))
-	case "dead":
-		return "Dead" // its record is lost: rm removes it
-	}
-	return "Created"
-}
-
-func ago(t time.Time) string { return human(time.Since(t)) + " ago" }
-
-func human(d time.Duration) string {
-	switch {
-	case d < 2*time.Second:
-		return "Less than a second"
-	case d < time.Minute:
-		return fmt.Sprintf("%d seconds", int(d.Seconds()))
-	case d < 2*time.Minute:
-		return "About a minute"
-	case d < time.Hour:
-		return fmt.Sprintf("%d minutes", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours", int(d.Hours()))
-	}
-	return fmt.Sprintf("%d days", int(d.Hours()/24))
-}
+func ago(t time.Time) string { return container.Ago(t) }
 
 var rmCommand = &cli.Command{
 	Name: "rm", Usage: "remove containers", ArgsUsage: "CONTAINER [CONTAINER…]",

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/minirun/minirun/daemon"
+	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/urfave/cli/v2"
+)
+
+// daemonCommand is `minirun daemon`: Docker's Engine API on a unix
+// socket, so the docker client drives minirun (DOCKER_HOST=unix://…).
+// --root and --data-root may follow the command, as the issue's usage
+// writes them; before it they are the global flags.
+var daemonCommand = &cli.Command{
+	Name:  "daemon",
+	Usage: "serve Docker's Engine API on a unix socket, for the docker client (DOCKER_HOST=unix:///run/minirun/docker.sock)",
+	Flags: []cli.Flag{
+		&cli.StringFlag{Name: "host", Aliases: []string{"H"}, Value: daemon.DefaultHost, Usage: "unix:///PATH of the socket to serve"},
+		&cli.StringFlag{Name: "root", Usage: "state directory of running containers (the global --root)"},
+		&cli.StringFlag{Name: "data-root", Usage: "where images and containers' layers are stored (the global --data-root)"},
+	},
+	Action: func(c *cli.Context) error {
+		if c.NArg() != 0 {
+			return fmt.Errorf("daemon: takes no arguments")
+		}
+		if err := requireRoot(); err != nil {
+			return err
+		}
+		global := c.Lineage()[1]
+		root, dataRoot := global.String("root"), global.String("data-root")
+		if v := c.String("root"); v != "" {
+			root = v
+		}
+		if v := c.String("data-root"); v != "" {
+			dataRoot = v
+		}
+		m, err := openManagerAt(global, dataRoot, root)
+		if err != nil {
+			return err
+		}
+		var undo cleanup.Stack
+		l, err := daemon.Listen(c.String("host"), nil, &undo)
+		if err != nil {
+			return err
+		}
+		// SIGINT and SIGTERM stop serving and remove the socket; the
+		// containers go on (their shims hold them).
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+		go func() { <-sigs; l.Close() }()
+		fmt.Fprintf(os.Stderr, "minirun daemon: API %s (min %s) on %s, root %s, data root %s\n",
+			daemon.APIVersion, daemon.MinAPIVersion, c.String("host"), root, dataRoot)
+		d := daemon.New(daemon.Config{Containers: m, Version: version})
+		err = d.Serve(l)
+		return errors.Join(err, undo.Run())
+	},
+}

@@ -1,0 +1,344 @@
+package daemon
+
+// Images, networks and volumes: each endpoint calls the store the CLI's
+// `images`, `network` and `volume` commands call.
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/minirun/minirun/image"
+	"github.com/minirun/minirun/network"
+	"github.com/minirun/minirun/volume"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	itypes "github.com/moby/moby/api/types/image"
+	ntypes "github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/storage"
+	vtypes "github.com/moby/moby/api/types/volume"
+)
+
+// imageList is GET /images/json: `docker images`.
+func (d *Daemon) imageList(w http.ResponseWriter, r *http.Request) {
+	imgs, err := d.m.Images.List()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := make([]itypes.Summary, 0, len(imgs))
+	for _, img := range imgs {
+		out = append(out, itypes.Summary{
+			ID: img.ID, RepoTags: nonNil(img.Names), RepoDigests: nonNil(img.RepoDigests),
+			Created: img.Created.Unix(), Size: img.Size, Labels: img.Config.Config.Labels,
+			Containers: -1, SharedSize: -1, // not counted, as dockerd without ?shared-size
+		})
+	}
+	if versionLess(requestVersion(r), "1.44") {
+		old := make([]imageSummaryBefore144, len(out))
+		for i, s := range out {
+			old[i] = imageSummaryBefore144{Summary: s, VirtualSize: s.Size}
+		}
+		writeJSON(w, http.StatusOK, old)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// imageSummaryBefore144 and imageInspectBefore144 are an image as API
+// versions before 1.44 showed it, with VirtualSize (the same number as
+// Size; the api module's docs/CHANGELOG.md, v1.44, dropped it): Debian
+// 12's docker 20.10 (API 1.41) prints it in `docker images`' SIZE column.
+// The types are Docker's; only the field they no longer carry is added.
+type imageSummaryBefore144 struct {
+	itypes.Summary
+	VirtualSize int64
+}
+
+type imageInspectBefore144 struct {
+	itypes.InspectResponse
+	VirtualSize int64
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// imageInspect is GET /images/{name}/json (the name may hold slashes and
+// a tag: /images/registry/a/b:1/json).
+func (d *Daemon) imageInspect(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(r.PathValue("name"), "/json")
+	if !ok {
+		writeError(w, http.StatusNotFound, errors.New("page not found"))
+		return
+	}
+	img, err := d.m.Images.Get(name)
+	if err != nil {
+		if errors.Is(err, image.ErrNotFound) {
+			writeError(w, http.StatusNotFound, fmt.Errorf("No such image: %s", name)) //nolint:staticcheck // Docker's words
+			return
+		}
+		fail(w, err)
+		return
+	}
+	resp := itypes.InspectResponse{
+		ID: img.ID, RepoTags: nonNil(img.Names), RepoDigests: nonNil(img.RepoDigests),
+		Created:      img.Created.Format(time.RFC3339Nano),
+		Config:       &dockerspec.DockerOCIImageConfig{ImageConfig: img.Config.Config},
+		Architecture: img.Config.Architecture, Variant: img.Config.Variant, Os: img.Config.OS,
+		Size: img.Size, RootFS: itypes.RootFS{Type: img.Config.RootFS.Type},
+	}
+	for _, l := range img.Config.RootFS.DiffIDs {
+		resp.RootFS.Layers = append(resp.RootFS.Layers, l.String())
+	}
+	if layers, err := d.m.Images.LayerDirs(img); err == nil {
+		resp.GraphDriver = &storage.DriverData{Name: "overlay2", Data: map[string]string{"LowerDir": strings.Join(layers, ":")}}
+	}
+	if versionLess(requestVersion(r), "1.44") {
+		writeJSON(w, http.StatusOK, imageInspectBefore144{InspectResponse: resp, VirtualSize: resp.Size})
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// networks opens the network manager of the data root, as `minirun
+// network` does.
+func (d *Daemon) networks() (*network.Manager, error) {
+	return network.Open(d.m.DataRoot, nil)
+}
+
+// networkList is GET /networks: `docker network ls`.
+func (d *Daemon) networkList(w http.ResponseWriter, r *http.Request) {
+	nm, err := d.networks()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	nets, err := nm.List()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := make([]ntypes.Summary, 0, len(nets))
+	for _, n := range nets {
+		out = append(out, ntypes.Summary{Network: networkOf(n)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// networkOf is minirun's network record in Docker's shape.
+func networkOf(n *network.Network) ntypes.Network {
+	out := ntypes.Network{Name: n.Name, ID: n.ID, Created: n.Created, Scope: n.Scope, Driver: n.Driver,
+		EnableIPv4: true, Internal: n.Internal, Options: n.Options, Labels: map[string]string{},
+		IPAM: ntypes.IPAM{Driver: n.IPAM.Driver}}
+	if out.Options == nil {
+		out.Options = map[string]string{}
+	}
+	for _, c := range n.IPAM.Config {
+		var ic ntypes.IPAMConfig
+		ic.Subnet, _ = netip.ParsePrefix(c.Subnet)
+		ic.Gateway, _ = netip.ParseAddr(c.Gateway)
+		out.IPAM.Config = append(out.IPAM.Config, ic)
+	}
+	return out
+}
+
+// networkInspect is GET /networks/{id}: `docker network inspect`, with
+// the network's endpoints.
+func (d *Daemon) networkInspect(w http.ResponseWriter, r *http.Request) {
+	nm, err := d.networks()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	n, err := nm.Get(r.PathValue("id"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	resp := ntypes.Inspect{Network: networkOf(n), Containers: map[string]ntypes.EndpointResource{}}
+	for id, ep := range n.Containers {
+		er := ntypes.EndpointResource{Name: ep.Name, EndpointID: ep.EndpointID}
+		er.IPv4Address, _ = netip.ParsePrefix(ep.IPv4Address)
+		if mac, err := net.ParseMAC(ep.MacAddress); err == nil {
+			er.MacAddress = ntypes.HardwareAddr(mac)
+		}
+		resp.Containers[id] = er
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// networkCreate is POST /networks/create: `docker network create`.
+func (d *Daemon) networkCreate(w http.ResponseWriter, r *http.Request) {
+	var req ntypes.CreateRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	if req.Name == "" {
+		fail(w, badRequest{errors.New("network name is required")})
+		return
+	}
+	o := network.CreateOpts{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Options: req.Options}
+	if o.Driver == "" {
+		o.Driver = "bridge"
+	}
+	if o.Options == nil {
+		o.Options = map[string]string{}
+	}
+	if req.IPAM != nil {
+		switch len(req.IPAM.Config) {
+		case 0:
+		case 1:
+			if c := req.IPAM.Config[0]; c.Subnet.IsValid() {
+				o.Subnet = c.Subnet.String()
+				if c.Gateway.IsValid() {
+					o.Gateway = c.Gateway.String()
+				}
+			}
+		default:
+			fail(w, badRequest{errors.New("minirun's networks have one subnet")})
+			return
+		}
+	}
+	nm, err := d.networks()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	n, err := nm.Create(o)
+	if err != nil {
+		switch msg := err.Error(); {
+		case strings.Contains(msg, "exists"):
+			err = conflict{err}
+		case strings.Contains(msg, "pre-defined"):
+			err = forbidden{err}
+		case strings.HasPrefix(msg, "invalid"), strings.HasPrefix(msg, "unknown"), strings.HasPrefix(msg, "--"):
+			err = badRequest{err}
+		}
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, ntypes.CreateResponse{ID: n.ID})
+}
+
+// networkDelete is DELETE /networks/{id}: `docker network rm`.
+func (d *Daemon) networkDelete(w http.ResponseWriter, r *http.Request) {
+	nm, err := d.networks()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if err := nm.Remove(r.PathValue("id")); err != nil {
+		if strings.Contains(err.Error(), "pre-defined") {
+			err = forbidden{err}
+		}
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// forbidden marks what may never be done (403): removing a pre-defined
+// network, as dockerd answers.
+type forbidden struct{ error }
+
+func (e forbidden) Unwrap() error { return e.error }
+
+// volumes opens the volume store of the data root, as `minirun volume`
+// does.
+func (d *Daemon) volumes() (*volume.Store, error) {
+	return volume.Open(d.m.DataRoot, nil)
+}
+
+func volumeOf(v *volume.Volume) vtypes.Volume {
+	out := vtypes.Volume{Name: v.Name, Driver: v.Driver, Mountpoint: v.Mountpoint, Scope: v.Scope,
+		Labels: v.Labels, Options: v.Options, CreatedAt: v.CreatedAt.Format(time.RFC3339)}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	if out.Options == nil {
+		out.Options = map[string]string{}
+	}
+	return out
+}
+
+// volumeList is GET /volumes: `docker volume ls`.
+func (d *Daemon) volumeList(w http.ResponseWriter, r *http.Request) {
+	vs, err := d.volumes()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	all, err := vs.List()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	resp := vtypes.ListResponse{Volumes: []vtypes.Volume{}, Warnings: []string{}}
+	for _, v := range all {
+		resp.Volumes = append(resp.Volumes, volumeOf(v))
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// volumeInspect is GET /volumes/{name}.
+func (d *Daemon) volumeInspect(w http.ResponseWriter, r *http.Request) {
+	vs, err := d.volumes()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	v, err := vs.Get(r.PathValue("name"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, volumeOf(v))
+}
+
+// volumeCreate is POST /volumes/create: `docker volume create`. An empty
+// name gets a random one, as with dockerd.
+func (d *Daemon) volumeCreate(w http.ResponseWriter, r *http.Request) {
+	var req vtypes.CreateRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	if req.Name != "" && !volume.ValidName(req.Name) {
+		fail(w, badRequest{fmt.Errorf("%q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed", req.Name)})
+		return
+	}
+	vs, err := d.volumes()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	v, err := vs.Create(req.Name, req.Driver, req.DriverOpts, req.Labels)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, volumeOf(v))
+}
+
+// volumeDelete is DELETE /volumes/{name}: `docker volume rm`; a volume a
+// container uses is refused (409).
+func (d *Daemon) volumeDelete(w http.ResponseWriter, r *http.Request) {
+	vs, err := d.volumes()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if err := vs.Remove(r.PathValue("name"), d.m.VolumeUsers); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,426 @@
+package daemon
+
+// The streaming endpoints: logs, attach (hijacked), wait.
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minirun/minirun/container"
+	"github.com/minirun/minirun/shim"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types"
+	ctypes "github.com/moby/moby/api/types/container"
+)
+
+// stdWriter frames what it is given for one stream of a multiplexed
+// stream, Docker's format for a container without a terminal (moby's
+// stdcopy; the api module has the reader, StdCopy, that the client uses):
+//
+//	byte 0     the stream: 1 stdout, 2 stderr (stdcopy.Stdout, Stderr)
+//	bytes 1-3  zero
+//	bytes 4-7  the payload's length, big-endian uint32
+//	then the payload
+//
+// A terminal has one stream, already mixed by the tty: it goes raw.
+type stdWriter struct {
+	mu     *sync.Mutex // one frame at a time on the shared connection
+	w      io.Writer
+	stream stdcopy.StdType
+	flush  func()
+}
+
+func (s *stdWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var hdr [8]byte
+	hdr[0] = byte(s.stream)
+	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+	if _, err := s.w.Write(hdr[:]); err != nil {
+		return 0, err
+	}
+	n, err := s.w.Write(p)
+	if s.flush != nil {
+		s.flush()
+	}
+	return n, err
+}
+
+// rawWriter is a terminal's output, flushed as it comes.
+type rawWriter struct {
+	mu    *sync.Mutex
+	w     io.Writer
+	flush func()
+}
+
+func (r *rawWriter) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, err := r.w.Write(p)
+	if r.flush != nil {
+		r.flush()
+	}
+	return n, err
+}
+
+// outputs returns the writers for a container's stdout and stderr on w:
+// framed without a terminal, raw with one; a stream not asked for is
+// dropped.
+func outputs(w io.Writer, flush func(), tty, stdout, stderr bool) (io.Writer, io.Writer) {
+	mu := &sync.Mutex{}
+	var o, e io.Writer = io.Discard, io.Discard
+	if tty {
+		raw := &rawWriter{mu: mu, w: w, flush: flush}
+		if stdout {
+			o = raw
+		}
+		if stderr {
+			e = raw
+		}
+		return o, e
+	}
+	if stdout {
+		o = &stdWriter{mu: mu, w: w, stream: stdcopy.Stdout, flush: flush}
+	}
+	if stderr {
+		e = &stdWriter{mu: mu, w: w, stream: stdcopy.Stderr, flush: flush}
+	}
+	return o, e
+}
+
+// streamType is the Content-Type of a container's output: multiplexed
+// without a terminal from API 1.42 on (before, dockerd called both raw).
+func streamType(r *http.Request, tty bool) string {
+	if !tty && !versionLess(requestVersion(r), "1.42") {
+		return types.MediaTypeMultiplexedStream
+	}
+	return types.MediaTypeRawStream
+}
+
+// containerLogs is GET /containers/{name}/logs: `docker logs`, the
+// json-file log read by Manager.Logs, the code `minirun logs` runs.
+func (d *Daemon) containerLogs(w http.ResponseWriter, r *http.Request) {
+	stdout, stderr := boolParam(r, "stdout"), boolParam(r, "stderr")
+	if !stdout && !stderr {
+		fail(w, badRequest{errors.New("Bad parameters: you must choose at least one stream")}) //nolint:staticcheck // Docker's words
+		return
+	}
+	meta, err := d.m.Get(r.PathValue("name"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	o := container.LogOpts{Follow: boolParam(r, "follow"), Timestamps: boolParam(r, "timestamps"), Tail: -1, Done: r.Context().Done()}
+	if t := r.URL.Query().Get("tail"); t != "" && t != "all" {
+		if o.Tail, err = strconv.Atoi(t); err != nil || o.Tail < 0 {
+			fail(w, badRequest{fmt.Errorf("invalid value for tail: %q", t)})
+			return
+		}
+	}
+	if s := r.URL.Query().Get("since"); s != "" && s != "0" {
+		sec, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			fail(w, badRequest{fmt.Errorf("invalid value for since: %q", s)})
+			return
+		}
+		o.Since = time.Unix(0, int64(sec*1e9))
+	}
+	w.Header().Set("Content-Type", streamType(r, meta.Config.Tty))
+	w.WriteHeader(http.StatusOK)
+	flush := func() {}
+	if f, ok := w.(http.Flusher); ok {
+		flush = f.Flush
+		flush()
+	}
+	ow, ew := outputs(w, flush, meta.Config.Tty, stdout, stderr)
+	// The status line is sent: an error now can only end the stream.
+	d.m.Logs(meta, o, ow, ew)
+}
+
+// pendingAttach is an attach that came before its container runs: the
+// start that runs it tells it to go on (nil) or why it will not run.
+type pendingAttach struct{ start chan error }
+
+func (p *pendingAttach) go_()           { p.start <- nil }
+func (p *pendingAttach) fail(err error) { p.start <- err }
+
+func (d *Daemon) addPending(id string) *pendingAttach {
+	p := &pendingAttach{start: make(chan error, 1)}
+	d.mu.Lock()
+	d.pending[id] = append(d.pending[id], p)
+	d.mu.Unlock()
+	return p
+}
+
+// takePending removes and returns the attaches waiting for id's start.
+func (d *Daemon) takePending(id string) []*pendingAttach {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ps := d.pending[id]
+	delete(d.pending, id)
+	return ps
+}
+
+func (d *Daemon) dropPending(id string, p *pendingAttach) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ps := d.pending[id]
+	for i, q := range ps {
+		if q == p {
+			d.pending[id] = append(ps[:i], ps[i+1:]...)
+			break
+		}
+	}
+	if len(d.pending[id]) == 0 {
+		delete(d.pending, id)
+	}
+}
+
+// maxPendingAttach is how long an attach waits for its container's
+// start; the shim itself holds a container for a client 30 s at most.
+const maxPendingAttach = 10 * time.Minute
+
+// containerAttach is POST /containers/{name}/attach?stream=1&stdin=1&…:
+// the connection is hijacked (HTTP 101, then raw bytes both ways) and
+// joined to the shim's attach socket through shim.Attach, the client
+// `minirun attach` uses. Without a terminal the output is framed
+// (stdWriter); with one it is raw, and Ctrl-P Ctrl-Q detaches.
+func (d *Daemon) containerAttach(w http.ResponseWriter, r *http.Request) {
+	meta, err := d.m.Get(r.PathValue("name"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if !boolParam(r, "stream") {
+		fail(w, badRequest{errors.New("only stream=1 attaches are served: use GET /containers/{id}/logs for logs")})
+		return
+	}
+	var p *pendingAttach
+	if st := meta.State.Status; st != "running" && st != "restarting" {
+		// Registered before the 101 goes out: the client sends start only
+		// once it has read it, so the start finds this attach.
+		p = d.addPending(meta.ID)
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		fail(w, errors.New("the connection cannot be hijacked"))
+		return
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		if p != nil {
+			d.dropPending(meta.ID, p)
+		}
+		return
+	}
+	defer conn.Close()
+	status := "HTTP/1.1 200 OK"
+	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
+		status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp"
+	}
+	fmt.Fprintf(rw, "%s\r\nContent-Type: %s\r\nApi-Version: %s\r\n\r\n", status, streamType(r, meta.Config.Tty), APIVersion)
+	if err := rw.Flush(); err != nil {
+		if p != nil {
+			d.dropPending(meta.ID, p)
+		}
+		return
+	}
+	ow, ew := outputs(conn, nil, meta.Config.Tty, boolParam(r, "stdout"), boolParam(r, "stderr"))
+	if p != nil {
+		select {
+		case err := <-p.start:
+			if err != nil {
+				ew.Write([]byte("minirun: " + oneLine(err.Error()) + "\n"))
+				return
+			}
+		case <-time.After(maxPendingAttach):
+			d.dropPending(meta.ID, p)
+			return
+		}
+	}
+	o := shim.AttachOpts{Stdout: ow, Stderr: ew, TTY: meta.Config.Tty}
+	if boolParam(r, "stdin") && meta.Config.OpenStdin {
+		o.Stdin = stdinReader{rw.Reader, conn}
+	}
+	code, err := shim.Attach(d.m.Socket(meta.ID), o)
+	if err == nil {
+		d.exits.record(meta.ID, code)
+	}
+}
+
+// stdinReader is the client's side of a hijacked connection: what bufio
+// already read, then the connection. At the client's end of input (its
+// CloseWrite) shim.Attach closes the container's stdin.
+type stdinReader struct {
+	buf  *bufio.Reader
+	conn net.Conn
+}
+
+func (s stdinReader) Read(p []byte) (int, error) { return s.buf.Read(p) }
+
+// exitBook keeps the exit codes the daemon heard from shims (an attach
+// stream's end, a watcher's), for waiters: the record of a --rm container
+// is gone by the time its waiter would read it.
+type exitBook struct {
+	mu      sync.Mutex
+	codes   map[string]exitRecord
+	changed chan struct{} // closed and replaced at each record
+}
+
+type exitRecord struct {
+	code int
+	at   time.Time
+}
+
+func (b *exitBook) record(id string, code int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	for k, v := range b.codes { // a waiter asks within moments of the exit
+		if now.Sub(v.at) > time.Minute {
+			delete(b.codes, k)
+		}
+	}
+	b.codes[id] = exitRecord{code: code, at: now}
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// since returns id's exit code when one was heard after t, and a channel
+// closed at the next record.
+func (b *exitBook) since(id string, t time.Time) (int, bool, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rec, ok := b.codes[id]
+	return rec.code, ok && !rec.at.Before(t), b.changed
+}
+
+// watch listens, once per container, on a running container's shim for
+// its exit frame, as a silent attach client. It is started only for a
+// container that already runs: as the first client it would release a
+// shim that holds its container for an attach (AttachFirst).
+func (d *Daemon) watch(id string) {
+	d.mu.Lock()
+	if d.watching == nil {
+		d.watching = map[string]bool{}
+	}
+	if d.watching[id] {
+		d.mu.Unlock()
+		return
+	}
+	d.watching[id] = true
+	d.mu.Unlock()
+	go func() {
+		defer func() { d.mu.Lock(); delete(d.watching, id); d.mu.Unlock() }()
+		code, err := shim.Attach(d.m.Socket(id), shim.AttachOpts{Stdout: io.Discard, Stderr: io.Discard})
+		if err == nil {
+			d.exits.record(id, code)
+		}
+	}()
+}
+
+// containerWait is POST /containers/{name}/wait?condition=…: `docker
+// wait`, and what `docker run` reads its exit code from. The status line
+// goes out at once, as dockerd sends it, so the client knows the wait is
+// set before it starts the container; the body follows at the exit.
+func (d *Daemon) containerWait(w http.ResponseWriter, r *http.Request) {
+	cond := ctypes.WaitCondition(r.URL.Query().Get("condition"))
+	switch cond {
+	case "":
+		cond = ctypes.WaitConditionNotRunning
+	case ctypes.WaitConditionNotRunning, ctypes.WaitConditionNextExit, ctypes.WaitConditionRemoved:
+	default:
+		fail(w, badRequest{fmt.Errorf("invalid condition: %q", cond)})
+		return
+	}
+	meta, err := d.m.Get(r.PathValue("name"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	since := time.Now()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	resp := ctypes.WaitResponse{}
+	code, err := d.waitFor(r.Context(), meta, cond, since)
+	resp.StatusCode = int64(code)
+	if err != nil {
+		resp.Error = &ctypes.WaitExitError{Message: oneLine(err.Error())}
+	}
+	writeBody(w, resp)
+}
+
+func writeBody(w io.Writer, v any) {
+	b, _ := json.Marshal(v)
+	w.Write(append(b, '\n'))
+}
+
+// waitFor waits for cond on the container meta and returns its exit code.
+// The code comes from the exit book (a shim's exit frame, heard after
+// since) or from the record the shim saved; a container still running is
+// watched on its shim, so its exit is heard the moment it happens.
+func (d *Daemon) waitFor(ctx context.Context, meta *container.Meta, cond ctypes.WaitCondition, since time.Time) (int, error) {
+	id := meta.ID
+	if cond == ctypes.WaitConditionNotRunning && !running(meta) {
+		return meta.State.ExitCode, nil
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	code, have := 0, false
+	for {
+		c, ok, changed := d.exits.since(id, since)
+		if ok && !have {
+			code, have = c, true
+		}
+		if !have || cond == ctypes.WaitConditionRemoved {
+			cur, err := d.m.Get(id)
+			switch {
+			case errors.Is(err, container.ErrNotFound):
+				if !have {
+					return -1, fmt.Errorf("container %s was removed before its exit was seen", id[:12])
+				}
+				// Gone from the listings: wait for its shim to finish
+				// deleting the files, as `minirun run --rm` does.
+				return code, d.m.WaitRemoved(id, 10*time.Second)
+			case err != nil:
+				return -1, err
+			}
+			if !have && cur.State.Status == "exited" && !cur.State.FinishedAt.Before(since) {
+				code, have = cur.State.ExitCode, true
+			}
+			if cur.State.Status == "running" {
+				d.watch(id)
+			}
+		}
+		if have && cond != ctypes.WaitConditionRemoved {
+			return code, nil
+		}
+		select {
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+func running(m *container.Meta) bool {
+	return m.State.Status == "running" || m.State.Status == "restarting"
+}
