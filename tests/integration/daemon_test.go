@@ -31,9 +31,20 @@ type daemonUnderTest struct {
 	log  string
 }
 
+// dockerClient is Debian's docker.io client (20.10, API 1.41), the one
+// scripts/setup.sh installs and the oldest the daemon serves, when it is
+// there; else whatever `docker` PATH finds.
+func dockerClient() string {
+	if _, err := os.Stat("/usr/bin/docker"); err == nil {
+		return "/usr/bin/docker"
+	}
+	p, _ := exec.LookPath("docker")
+	return p
+}
+
 func startDaemon(t *testing.T) *daemonUnderTest {
 	t.Helper()
-	if _, err := exec.LookPath("docker"); err != nil {
+	if dockerClient() == "" {
 		t.Fatal("the docker client is missing: scripts/setup.sh installs Debian's docker.io for it")
 	}
 	dir := t.TempDir()
@@ -89,7 +100,7 @@ func (d *daemonUnderTest) dockerIn(t *testing.T, stdin string, args ...string) r
 	// only passes the signal on to the container) and the test fails.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd := exec.CommandContext(ctx, dockerClient(), args...)
 	cmd.Env = d.env
 	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer
