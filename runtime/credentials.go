@@ -120,16 +120,23 @@ func applyCaps(c *specs.LinuxCapabilities, warn io.Writer) error {
 	return nil
 }
 
-// checkProcessSupport fails create, before the container is reported
-// created, when the process asks for what this machine cannot give: a
-// capability outside the init's permitted set (capset(2) can only narrow
-// it: this is a capability missing from the machine's bounding set), or
-// an AppArmor profile where AppArmor is not enabled. Found only at start,
-// after create succeeded, the container would die with the error on its
-// own stderr, where the caller of start never looks; runtime.md "create":
-// "If the runtime cannot create the container as specified in
-// config.json, it MUST generate an error". runc fails at create too.
-func checkProcessSupport(p *specs.Process) error {
+// checkProcessSupport looks, before the container is reported created, at
+// what the process asks for and this machine cannot give.
+//
+// A capability outside the init's permitted set (capset(2) can only narrow
+// it: the capability is missing from the machine's bounding set) is left
+// out of every set with a warning on warn, and the container runs without
+// it: config.md "capabilities" says such a value "MUST be logged as a
+// warning" and that runtimes "SHOULD NOT fail" for it (a restricted
+// environment). Runc 1.1 failed here instead; runc 1.2 warns.
+//
+// An AppArmor profile where AppArmor is not enabled fails create: the spec
+// makes no such allowance, and found only at start, after create
+// succeeded, the container would die with the error on its own stderr,
+// where the caller of start never looks (runtime.md "create": "If the
+// runtime cannot create the container as specified in config.json, it
+// MUST generate an error").
+func checkProcessSupport(p *specs.Process, warn io.Writer) error {
 	if c := p.Capabilities; c != nil {
 		caps, err := capability.NewPid2(0)
 		if err != nil {
@@ -140,17 +147,21 @@ func checkProcessSupport(p *specs.Process) error {
 		}
 		for _, set := range []struct {
 			name  string
-			names []string
-		}{{"effective", c.Effective}, {"permitted", c.Permitted}, {"inheritable", c.Inheritable}} {
-			for _, n := range set.names {
+			names *[]string
+		}{{"bounding", &c.Bounding}, {"effective", &c.Effective}, {"permitted", &c.Permitted}, {"inheritable", &c.Inheritable}, {"ambient", &c.Ambient}} {
+			kept := (*set.names)[:0:0]
+			for _, n := range *set.names {
 				cp, err := capByName(n)
 				if err != nil {
 					return err
 				}
 				if !caps.Get(capability.PERMITTED, cp) {
-					return fmt.Errorf("process.capabilities.%s: %s cannot be granted: it is not in this machine's bounding set", set.name, n)
+					fmt.Fprintf(warn, "minirun: warning: process.capabilities.%s: %s cannot be granted (it is not in this machine's bounding set): left out\n", set.name, n)
+					continue
 				}
+				kept = append(kept, n)
 			}
+			*set.names = kept
 		}
 	}
 	if p.ApparmorProfile != "" && !apparmorEnabled() {

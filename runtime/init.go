@@ -106,7 +106,7 @@ func initMain(c *syncConn) (started bool, err error) {
 		return false, err
 	}
 	in.path = path
-	if err := checkProcessSupport(in.spec.Process); err != nil {
+	if err := checkProcessSupport(in.spec.Process, os.Stderr); err != nil {
 		return false, err
 	}
 	if err := c.send(message{Type: msgReady}); err != nil {
