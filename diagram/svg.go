@@ -10,7 +10,7 @@ import (
 )
 
 // Sizes of the drawing, in SVG user units. One panel alone is drawn on a
-// 960×540 canvas, four on 1280×720: either fills a 16:9 projector with
+// 800×450 canvas, four on 1280×720: either fills a 16:9 projector with
 // 16-unit labels that stay legible once the page scales the picture down
 // beside the step's text.
 const (
@@ -65,7 +65,7 @@ func SVG(w io.Writer, d *Diagram, only []string) error {
 	}
 	pw, ph, cols := 640.0, 360.0, 2
 	if len(panels) == 1 {
-		pw, ph, cols = 960, 540, 1
+		pw, ph, cols = 800, 450, 1
 	}
 	rows := (len(panels) + cols - 1) / cols
 	top := 0.0
