@@ -317,6 +317,12 @@ func Listen(addr string, public bool) (net.Listener, error) {
 	return l, nil
 }
 
+// IsLoopback reports whether addr (host:port) is a loopback address.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && loopback(host)
+}
+
 func loopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
