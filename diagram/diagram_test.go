@@ -92,7 +92,7 @@ func TestBuildV1(t *testing.T) {
 	if n := ns["ns-"+v1ID+"-net"]; n.Class != "container" || n.Label != "net:[4026532180]" {
 		t.Errorf("container net ns node = %+v", n)
 	}
-	if n := ns["ns-"+v1ID+"-user"]; n.Class != "shared" || n.Label != "user:[4026531837] = host (shared)" {
+	if n := ns["ns-"+v1ID+"-user"]; n.Class != "shared" || n.Label != "user:[4026531837] = host" {
 		t.Errorf("shared user ns node = %+v", n)
 	}
 	if !slices.Contains(edges(d, PanelNamespaces), Edge{From: "ns-host-user", To: "ns-" + v1ID + "-user", Label: "="}) {

@@ -72,7 +72,7 @@ var words = map[string]explain.Text{
 	"nocg":      {PT: "cgroup ainda não criado", EN: "cgroup not created yet"},
 	"nonet":     {PT: "nenhum link do minirun ainda", EN: "no minirun link yet"},
 	"host":      {PT: "host", EN: "host"},
-	"shared":    {PT: "= host (compartilhado)", EN: "= host (shared)"},
+	"shared":    {PT: "= host", EN: "= host"},
 	"upper":     {PT: "upper (gravável)", EN: "upper (writable)"},
 	"empty":     {PT: "(vazio)", EN: "(empty)"},
 	"lower":     {PT: "lower", EN: "lower"},
