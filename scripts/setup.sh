@@ -15,9 +15,10 @@ say() { printf '\n== %s\n' "$*"; }
 # reference the benchmark compares against; iproute2 and nftables let a student
 # look at what minirun did; the labs (docs/labs/, run by the integration
 # suite's TestLabs) read evidence with jq, curl and ps (procps);
-# ca-certificates lets Go download modules over HTTPS.
+# ca-certificates lets Go download modules over HTTPS; chromium (headless)
+# checks the projector page of `explain --web` (projector/browser_test.go).
 PKGS=(busybox-static runc iproute2 nftables iptables util-linux ca-certificates tmux
-  jq curl procps)
+  jq curl procps chromium)
 missing=()
 # "ii": installed, not merely known to dpkg (a removed package keeps a status).
 for p in "${PKGS[@]}"; do
