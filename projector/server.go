@@ -69,7 +69,7 @@ type Projector struct {
 	cur     *View
 	subs    map[chan []byte]struct{}
 	waiting int // the seq Begin waits on, 0 when not waiting
-	next    chan struct{}
+	next    chan bool // true: released by Enter in the terminal
 	closed  chan struct{}
 	once    sync.Once
 	srv     *http.Server
@@ -78,7 +78,7 @@ type Projector struct {
 // New returns a projector for a chapter.
 func New(lang explain.Lang, ch explain.Chapter, pause bool, d *Drawer) *Projector {
 	return &Projector{Lang: lang, Chapter: ch, Pause: pause, Drawer: d, Focus: diagram.FocusOf(ch),
-		subs: map[chan []byte]struct{}{}, next: make(chan struct{}, 1), closed: make(chan struct{})}
+		subs: map[chan []byte]struct{}{}, next: make(chan bool, 1), closed: make(chan struct{})}
 }
 
 // ErrClosed is returned by Begin when the projector closed while the
@@ -132,7 +132,12 @@ func (p *Projector) Begin(ev *explain.Event) error {
 		fmt.Fprint(p.Prompt, "    [Enter | Next] ")
 	}
 	select {
-	case <-p.next:
+	case enter := <-p.next:
+		if !enter && p.Prompt != nil {
+			// The page advanced: end the terminal's prompt line, which
+			// Enter would have ended.
+			fmt.Fprintln(p.Prompt)
+		}
 		return nil
 	case <-p.closed:
 		return ErrClosed
@@ -161,7 +166,7 @@ func (p *Projector) Next(seq int) bool {
 		return false
 	}
 	p.waiting = 0
-	p.next <- struct{}{} // room for one: only a waiting step is released
+	p.next <- seq == 0 // room for one: only a waiting step is released
 	return true
 }
 
