@@ -68,7 +68,7 @@ type Projector struct {
 	mu      sync.Mutex
 	cur     *View
 	subs    map[chan []byte]struct{}
-	waiting int // the seq Begin waits on, 0 when not waiting
+	waiting int       // the seq Begin waits on, 0 when not waiting
 	next    chan bool // true: released by Enter in the terminal
 	closed  chan struct{}
 	once    sync.Once
