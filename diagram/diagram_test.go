@@ -267,18 +267,3 @@ func TestMarkChanged(t *testing.T) {
 		t.Errorf("changed = %v", changed)
 	}
 }
-
-func TestWriteSample(t *testing.T) {
-	out := os.Getenv("DIAGRAM_SAMPLE")
-	if out == "" {
-		t.Skip("DIAGRAM_SAMPLE=dir writes sample SVGs")
-	}
-	d := Build(v1Probe(t).Read(), explain.PT)
-	d.Title = "[7] network: veth"
-	var b bytes.Buffer
-	SVG(&b, d, nil)
-	os.WriteFile(filepath.Join(out, "all.svg"), b.Bytes(), 0o644)
-	b.Reset()
-	SVG(&b, d, []string{PanelNetwork})
-	os.WriteFile(filepath.Join(out, "net.svg"), b.Bytes(), 0o644)
-}
