@@ -41,8 +41,10 @@ func TestExplainWebFollowsTheRootfsChapter(t *testing.T) {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { exited <- cmd.Wait(); close(exited) }()
 	defer func() {
+		// Kill a narration the test gave up on; a closed channel means
+		// it was already waited for.
 		cmd.Process.Kill()
 		<-exited
 	}()
