@@ -18,9 +18,10 @@ say() { printf '\n== %s\n' "$*"; }
 # ca-certificates lets Go download modules over HTTPS; docker.io is there for
 # its `docker` client only, which the daemon's tests (tests/integration
 # daemon_test.go) point at `minirun daemon`: Docker's own dockerd is never
-# started (see below).
+# started (see below); chromium (headless) checks the projector page of
+# `explain --web` (projector/browser_test.go).
 PKGS=(busybox-static runc iproute2 nftables iptables util-linux ca-certificates tmux
-  jq curl procps docker.io)
+  jq curl procps docker.io chromium)
 missing=()
 # "ii": installed, not merely known to dpkg (a removed package keeps a status).
 for p in "${PKGS[@]}"; do

@@ -100,7 +100,14 @@ var explainCommand = &cli.Command{
 			}
 			env.Containers = m
 		}
+		sink, finish, err := projectorSinks(c, sink, ts, ch, lang)
+		if err != nil {
+			return err
+		}
 		code, err := course.Narrate(ch, env, sink, steps, c.Bool("dry-run"))
+		if ferr := finish(narrationStatus(code, err)); err == nil {
+			err = ferr
+		}
 		if ts != nil && slide != nil && ts.Shown == 0 {
 			none := explain.Text{PT: "Nenhum passo deste slide rodou neste capítulo.", EN: "No step of this slide ran in this chapter."}
 			fmt.Println(none.In(lang))

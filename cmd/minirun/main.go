@@ -56,7 +56,7 @@ func main() {
 // made a bool. Which flags take a value is read from the app itself.
 func prepareArgs(app *cli.App, args []string) ([]string, error) {
 	flags := newFlagTable(app)
-	return normalizeExplain(flagsFirst(flags, expandShortFlags(flags, args)))
+	return normalizeExplain(flagsFirst(flags, expandShortFlags(flags, normalizeWeb(args))))
 }
 
 // version is minirun's release; the OCI spec version it implements is
