@@ -114,9 +114,19 @@ func (r *shellRun) teardown(t *testing.T) {
 
 // sweep removes what a broken script's teardown left, once the script
 // has ended, so that one failure does not fail the suite's leak check too:
-// its cgroups (rmdir: only if empty), minirun's shared parent if it is left
-// empty, its mounts and its directory.
+// its links and nftables table, its cgroups (rmdir: only if empty),
+// minirun's shared parent if it is left empty, its mounts and its
+// directory.
 func (r *shellRun) sweep() {
+	// The network script's links and table (network.ShellVars): only
+	// scripts make them, and one script runs at a time (the root tests'
+	// lock), so all of them go, even when the script failed before it said
+	// its $ID.
+	links, _ := filepath.Glob("/sys/class/net/mrsh*")
+	for _, l := range links {
+		exec.Command("ip", "link", "del", filepath.Base(l)).Run()
+	}
+	exec.Command("nft", "delete", "table", "ip", "minirun_shell").Run()
 	if r.id == "" {
 		return
 	}
@@ -126,12 +136,6 @@ func (r *shellRun) sweep() {
 			os.Remove(d)
 		}
 	}
-	// The network script's links and table (network.ShellVars).
-	x := strings.TrimPrefix(r.id, "shell-")
-	for _, l := range []string{"mrsh" + x + "h", "mrsh-" + x} {
-		exec.Command("ip", "link", "del", l).Run()
-	}
-	exec.Command("nft", "delete", "table", "ip", "minirun_shell").Run()
 	if strings.HasPrefix(r.state, "/tmp/minirun-shell.") {
 		exec.Command("umount", "-l", filepath.Join(r.state, "lib/containers", r.id, "merged")).Run()
 		os.RemoveAll(r.state)
