@@ -125,10 +125,22 @@ func (d DryRunNet) dir(name string) string {
 // o: reserve the address and ports, then plug eth0 in, through the same
 // functions as the shim.
 func (d DryRunNet) Run(name string, o NetworkOpts) error {
-	ep, err := reserveEndpoint(d.Networks, DryRunIDOf(name), name, o)
+	ep, err := d.Reserve(name, o)
 	if err != nil {
 		return err
 	}
+	return d.Attach(ep)
+}
+
+// Reserve describes the first half of Run, before the container exists:
+// its address and published ports.
+func (d DryRunNet) Reserve(name string, o NetworkOpts) (*network.Endpoint, error) {
+	return reserveEndpoint(d.Networks, DryRunIDOf(name), name, o)
+}
+
+// Attach describes the second half of Run, once the container's init (and
+// its network namespace, $PID's) exists: eth0 plugged in.
+func (d DryRunNet) Attach(ep *network.Endpoint) error {
 	return attachEndpoint(d.Networks, ep, 0)
 }
 

@@ -39,6 +39,11 @@ type Chapter struct {
 	Live func(e *Env, tr *explain.Tracer) (int, error)
 	// DryRun describes the same steps with a dry-run tracer.
 	DryRun func(e *Env, tr *explain.Tracer) error
+	// Shell, when set, is the dry run `explain --shell` writes its script
+	// from instead of DryRun's: one a script can repeat by hand, whose
+	// Shell lines name the script's own objects (ShellVars).
+	Shell     func(e *Env, tr *explain.Tracer) error
+	ShellVars []explain.ShellVar
 }
 
 var registry = map[explain.Chapter]*Chapter{}

@@ -28,7 +28,45 @@ func init() {
 			}
 			return networkScenario(nm, dryNet{container.DryRunNet{Networks: nm, DataRoot: e.DataRoot, Tracer: tr}}, tr)
 		},
+		Shell:     networkShell,
+		ShellVars: network.ShellVars,
 	})
+}
+
+// networkShell is the chapter as `explain network --shell` writes it: one
+// network and one container publishing a port, what a student can build
+// and take apart by hand —
+//
+//	minirun network create --subnet 10.98.0.0/24 shell
+//	minirun run -d --network shell -p 18080:80 busybox sleep infinity
+//
+// described with the script's own names (network.DescribeForShell). The
+// chapter's other containers, its DNS questions and its removals are
+// minirun's commands again, not new steps; the script's teardown is the
+// undo of each step.
+func networkShell(e *Env, tr *explain.Tracer) error {
+	restore := network.DescribeForShell()
+	defer restore()
+	nm, err := network.Open(e.DataRoot, tr)
+	if err != nil {
+		return err
+	}
+	n, err := nm.Create(network.CreateOpts{Name: "shell", Subnet: network.ShellSubnet})
+	if err != nil {
+		return err
+	}
+	d := container.DryRunNet{Networks: nm, DataRoot: e.DataRoot, Tracer: tr}
+	o := container.NetworkOpts{Network: n.Name, Ports: []network.PortMapping{{HostPort: network.ShellHostPort, ContainerPort: 80, Proto: "tcp"}}}
+	// As a run does it: the address first, then the container (its clone
+	// makes the network namespace), then eth0 into that namespace.
+	ep, err := d.Reserve("shell", o)
+	if err != nil {
+		return err
+	}
+	if err := container.DryRun(e.DataRoot, e.StateRoot, container.RunOpts{Image: e.Image, Cmd: []string{"sleep", "infinity"}, Net: o}, tr); err != nil {
+		return err
+	}
+	return d.Attach(ep)
 }
 
 // netUseCases are the container commands of the network chapter: live,

@@ -18,10 +18,16 @@ const (
 )
 
 // ShellChapters are the chapters `explain --shell` writes a script for:
-// those whose steps all have a Shell that runs as written. The network
-// chapter's steps still include bookkeeping a shell cannot repeat (its
-// state file, the DNS server, rules listed rather than deleted).
-var ShellChapters = []Chapter{ChapterNamespaces, ChapterRootfs, ChapterCgroups}
+// those whose steps all have a Shell that runs as written.
+var ShellChapters = []Chapter{ChapterNamespaces, ChapterRootfs, ChapterCgroups, ChapterNetwork}
+
+// ShellVar is a variable a chapter's Shell lines use for a name of the
+// script's own ($BRIDGE), set at the top of the script from $ID.
+type ShellVar struct {
+	Name, Value string
+	// Why, when set, is the comment above it.
+	Why Text
+}
 
 // shellWidth is the width WriteShell folds comments and commands to.
 const shellWidth = 80
@@ -46,7 +52,10 @@ const shellWidth = 80
 //     the rest of the init runs under `exec unshare --X bash`;
 //   - at the end the script waits for Enter (or end of input) and the EXIT
 //     trap runs the undo stack in reverse order, as a failed step would.
-func WriteShell(w io.Writer, ch Chapter, lang Lang, v1, v2 Plan, shows []Chapter) error {
+//
+// vars are the chapter's own variables (ShellVar), written after $ID and
+// $STATE when a step uses them.
+func WriteShell(w io.Writer, ch Chapter, lang Lang, v1, v2 Plan, shows []Chapter, vars ...ShellVar) error {
 	if !slices.Contains(ShellChapters, ch) {
 		return fmt.Errorf("explain --shell: no script for chapter %s yet (there is one for %s)", ch, chapterList(ShellChapters))
 	}
@@ -59,7 +68,7 @@ func WriteShell(w io.Writer, ch Chapter, lang Lang, v1, v2 Plan, shows []Chapter
 	}
 	b := &shellBuf{lang: lang}
 	b.header(ch)
-	b.vars(items)
+	b.vars(items, vars)
 	b.undos(items)
 	b.body(items)
 	b.footer()
@@ -188,8 +197,8 @@ func (b *shellBuf) header(ch Chapter) {
 	b.line("#!/bin/bash")
 	b.line("# minirun explain " + string(ch) + " --shell")
 	b.comment("# ", Text{
-		PT: "O capítulo " + string(ch) + " como um script bash: as mesmas linhas de shell que o minirun mostra para cada passo (o plano de verdade, do --dry-run), na mesma ordem. Rode como root. Tudo o que ele cria tem nome próprio (cgroup minirun/shell-*, diretório /tmp/minirun-shell.*) e é desfeito no fim, na ordem inversa, como o minirun faz.",
-		EN: "The " + string(ch) + " chapter as a bash script: the same shell lines minirun shows for each step (the real plan, from --dry-run), in the same order. Run it as root. Everything it makes has a name of its own (cgroup minirun/shell-*, directory /tmp/minirun-shell.*) and is undone at the end, in reverse order, as minirun does.",
+		PT: "O capítulo " + string(ch) + " como um script bash: as mesmas linhas de shell que o minirun mostra para cada passo (o plano de verdade, do --dry-run), na mesma ordem. Rode como root. Tudo o que ele cria tem nome próprio, à parte dos do minirun (cgroup minirun/shell-*, links mrsh*, tabela ip minirun_shell, diretório /tmp/minirun-shell.*) e é desfeito no fim, na ordem inversa, como o minirun faz.",
+		EN: "The " + string(ch) + " chapter as a bash script: the same shell lines minirun shows for each step (the real plan, from --dry-run), in the same order. Run it as root. Everything it makes has a name of its own, apart from minirun's (cgroup minirun/shell-*, links mrsh*, table ip minirun_shell, directory /tmp/minirun-shell.*) and is undone at the end, in reverse order, as minirun does.",
 	})
 	b.line("set -euo pipefail")
 	b.line("")
@@ -207,7 +216,7 @@ func uses(items []item, name string) bool {
 	return false
 }
 
-func (b *shellBuf) vars(steps []item) {
+func (b *shellBuf) vars(steps []item, own []ShellVar) {
 	b.comment("# ", Text{PT: "Valores que só existem ao rodar (o minirun os sorteia ou descobre):", EN: "Values that exist only at run time (minirun draws or finds them):"})
 	b.line(`ID=shell-$(od -An -N5 -tx1 /dev/urandom | tr -d ' \n')`)
 	b.line(`STATE=$(mktemp -d /tmp/minirun-shell.XXXXXX)`)
@@ -220,6 +229,14 @@ func (b *shellBuf) vars(steps []item) {
 	if uses(steps, "ROOTFS") {
 		b.line(`ROOTFS=` + ShellDataRoot + `/containers/$ID/merged`)
 		exports = append(exports, "ROOTFS")
+	}
+	for _, v := range own {
+		if !uses(steps, v.Name) {
+			continue
+		}
+		b.comment("# ", v.Why)
+		b.line(v.Name + "=" + v.Value)
+		exports = append(exports, v.Name)
 	}
 	b.line("export " + strings.Join(exports, " "))
 	if uses(steps, "LAYER") {

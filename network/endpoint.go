@@ -172,9 +172,8 @@ func (m *Manager) ipamStep(n *Network, ep *Endpoint) stepT {
 			fmt.Sprintf("Reserve %s on network %s for %s", addr, n.Name, ep.Name)),
 		Why: text("O IPAM (gestão de endereços) lê o JSON da rede, escolhe o próximo endereço livre depois do último dado e grava, tudo sob um flock: dois `minirun run` ao mesmo tempo nunca recebem o mesmo endereço. As portas publicadas são conferidas agora, antes de qualquer coisa ser criada.",
 			"IPAM (address management) reads the network's JSON, picks the next free address after the last one handed out and writes it back, all under an flock: two `minirun run` at the same moment never get the same address. Published ports are checked now, before anything is created."),
-		Shell: fmt.Sprintf(`flock %s/lock sh -c 'jq ".Containers[\"%s\"].IPv4Address = \"%s\"" %s > t && mv t %s'`,
-			m.dir, short(ep.ContainerID), addr, NetworkFile(m.dir, n.ID), NetworkFile(m.dir, n.ID)),
-		Do: func() error { return m.save(n) },
+		Shell: jqShell(m.dir, NetworkFile(m.dir, n.ID), fmt.Sprintf(`.Containers["%s"].IPv4Address = "%s"`, short(ep.ContainerID), addr)),
+		Do:    func() error { return m.save(n) },
 		Undo: func() error {
 			delete(n.Containers, ep.ContainerID)
 			return m.save(n)
@@ -186,6 +185,7 @@ func (m *Manager) ipamStep(n *Network, ep *Endpoint) stepT {
 			}
 			return fmt.Sprintf("%s %s %s", ep.Name, addr, strings.Join(ps, " "))
 		},
+		UndoShell: jqShell(m.dir, NetworkFile(m.dir, n.ID), fmt.Sprintf(`del(.Containers["%s"])`, short(ep.ContainerID))),
 	}
 }
 
@@ -310,6 +310,9 @@ func vethStep(host, peer string, mtu int) stepT {
 			}
 			return fmt.Sprintf("ip link show %s → index %d, mac %s", host, l.Attrs().Index, l.Attrs().HardwareAddr)
 		},
+		// Gone already when the container's end was deleted (the move's
+		// undo) or its namespace died: deleting one end deletes both.
+		UndoShell: fmt.Sprintf("ip link show %s >/dev/null 2>&1 && ip link del %s", host, host),
 	}
 }
 
@@ -354,6 +357,7 @@ func bridgePortStep(n *Network, host string) stepT {
 			}
 			return fmt.Sprintf("ip link show master %s → %s (master index %d)", n.Bridge, host, l.Attrs().MasterIndex)
 		},
+		UndoShell: fmt.Sprintf("ip link show %s >/dev/null 2>&1 && ip link set %s nomaster", host, host),
 	}
 }
 
@@ -419,6 +423,7 @@ func moveLinkStep(pid int, peer, ifName string) stepT {
 			})
 			return s
 		},
+		UndoShell: fmt.Sprintf("nsenter -t $PID -n ip link del %s", ifName),
 	}
 }
 
@@ -478,6 +483,7 @@ func addrStep(pid int, ifName string, p netip.Prefix) stepT {
 			})
 			return s
 		},
+		UndoShell: fmt.Sprintf("nsenter -t $PID -n ip addr del %s dev %s", p, ifName),
 	}
 }
 
@@ -525,6 +531,7 @@ func routeStep(pid int, ifName string, gw netip.Addr) stepT {
 			}
 			return err
 		},
+		UndoShell: fmt.Sprintf("nsenter -t $PID -n ip route del default via %s dev %s", gw, ifName),
 	}
 }
 
@@ -540,10 +547,11 @@ func dnatStep(ep *Endpoint) stepT {
 		Title: text("Publicar "+strings.Join(ps, ", ")+" (DNAT)", "Publish "+strings.Join(ps, ", ")+" (DNAT)"),
 		Why: text("Um pacote endereçado ao host nessa porta tem o destino trocado pelo do contêiner antes do roteamento: vale para quem vem de fora (prerouting) e para programas do próprio host, inclusive em localhost (output). O conntrack desfaz a troca nas respostas.",
 			"A packet addressed to the host on that port gets the container as its new destination before routing: for clients outside (prerouting) and for programs on the host itself, localhost included (output). Conntrack undoes the swap on replies."),
-		Shell:    shellRules(rules),
-		Do:       func() error { return addRules(rules) },
-		Undo:     func() error { return deleteTagged(tableName, []string{chainPorts}, tag) },
-		Evidence: func() string { return listRules(tableName, []string{chainPorts}, tag) },
+		Shell:     shellRules(rules),
+		Do:        func() error { return addRules(rules) },
+		Undo:      func() error { return deleteTagged(tableName, []string{chainPorts}, tag) },
+		Evidence:  func() string { return listRules(tableName, []string{chainPorts}, tag) },
+		UndoShell: deleteTaggedShell(tableName, []string{chainPorts}, tag),
 	}
 }
 
@@ -553,8 +561,7 @@ func (m *Manager) joinStep(n *Network, ep *Endpoint, pid int) stepT {
 		Title: text(fmt.Sprintf("Registrar %s como membro da rede %s", ep.Name, n.Name), fmt.Sprintf("Record %s as a member of network %s", ep.Name, n.Name)),
 		Why: text("Gravado no JSON da rede, o contêiner aparece em `network inspect` e, numa rede criada pelo usuário, o servidor DNS passa a responder o seu nome, o id curto e os aliases.",
 			"Written to the network's JSON, the container shows in `network inspect` and, on a user-defined network, the DNS server starts answering its name, short id and aliases."),
-		Shell: fmt.Sprintf(`flock %s/lock sh -c 'jq ".Containers[\"%s\"].Attached = true" %s > t && mv t %s'`,
-			m.dir, short(ep.ContainerID), NetworkFile(m.dir, n.ID), NetworkFile(m.dir, n.ID)),
+		Shell: jqShell(m.dir, NetworkFile(m.dir, n.ID), fmt.Sprintf(`.Containers["%s"].Attached = true`, short(ep.ContainerID))),
 		Do: func() error {
 			ep.Attached, ep.Pid = true, pid
 			if st, err := procStat(pid); err == nil {
@@ -574,6 +581,7 @@ func (m *Manager) joinStep(n *Network, ep *Endpoint, pid int) stepT {
 			ep.Attached, ep.Pid, ep.PidStart = false, 0, 0
 			return m.save(n)
 		},
+		UndoShell: jqShell(m.dir, NetworkFile(m.dir, n.ID), fmt.Sprintf(`.Containers["%s"].Attached = false`, short(ep.ContainerID))),
 	}
 }
 
@@ -625,7 +633,7 @@ func dnatDeleteStep(ep *Endpoint) stepT {
 		Title: text("Remover as regras DNAT de "+ep.Name, "Remove "+ep.Name+"'s DNAT rules"),
 		Why: text("As regras das portas publicadas levam o comentário "+tag+"; saem exatamente essas, e a porta do host fica livre de novo.",
 			"The published ports' rules carry the comment "+tag+"; exactly those go, and the host port is free again."),
-		Shell: fmt.Sprintf("nft -a list chain ip minirun ports | grep '%s'   # then: nft delete rule ip minirun ports handle N", tag),
+		Shell: deleteTaggedShell(tableName, []string{chainPorts}, tag),
 		Do:    func() error { return deleteTagged(tableName, []string{chainPorts}, tag) },
 	}
 }
@@ -647,8 +655,7 @@ func (m *Manager) releaseStep(n *Network, ep *Endpoint) stepT {
 		Title: text(fmt.Sprintf("Devolver %s da rede %s", orDash(ep.IPv4Address), n.Name), fmt.Sprintf("Release %s on network %s", orDash(ep.IPv4Address), n.Name)),
 		Why: text("Sem o registro do contêiner no JSON da rede, o endereço volta ao IPAM e o DNS para de responder o nome.",
 			"Without the container's record in the network's JSON, the address goes back to IPAM and DNS stops answering the name."),
-		Shell: fmt.Sprintf(`flock %s/lock sh -c 'jq "del(.Containers[\"%s\"])" %s > t && mv t %s'`,
-			m.dir, short(ep.ContainerID), NetworkFile(m.dir, n.ID), NetworkFile(m.dir, n.ID)),
+		Shell: jqShell(m.dir, NetworkFile(m.dir, n.ID), fmt.Sprintf(`del(.Containers["%s"])`, short(ep.ContainerID))),
 		Do: func() error {
 			if n.Predefined() && n.Driver != DriverBridge && len(n.Containers) == 0 {
 				return removeAllQuiet(m.netDir(n.ID))

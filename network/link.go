@@ -219,6 +219,9 @@ func hostRoutes() ([]hostRoute, error) {
 // end keeps its name, so `ip link | grep mr<id>` finds a container's
 // links.
 func vethNames(containerID string, ifName string) (host, peer string) {
+	if forShell() {
+		return ShellVeth, ShellPeer
+	}
 	num := strings.TrimLeft(ifName, "abcdefghijklmnopqrstuvwxyz")
 	if num == "" || len(num) > 2 {
 		num = "x"

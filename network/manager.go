@@ -439,6 +439,8 @@ func (m *Manager) create(name string, subnet netip.Prefix, gateway string, inter
 		IPAM: IPAM{Driver: "default", Config: []IPAMConfig{{Subnet: subnet.String(), Gateway: gw.String()}}},
 	}
 	switch {
+	case forShell():
+		n.Bridge = ShellBridge
 	case opts[OptBridgeName] != "":
 		n.Bridge = opts[OptBridgeName]
 	case name == DefaultNetwork:

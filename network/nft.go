@@ -40,17 +40,27 @@ func minirunChains(t *nftables.Table) []*nftables.Chain {
 	}
 }
 
-// tableShell is the by-hand version of createTable.
+// tableShell is the by-hand version of createTable. The output chain's
+// priority is a number: nft before 1.0.7 takes the name dstnat (-100) only
+// on the prerouting hook ("invalid priority expression value in this
+// context").
 func tableShell() string {
-	return `nft add table ip minirun; ` +
-		`nft add chain ip minirun ports; nft add chain ip minirun isolation; ` +
-		`nft add chain ip minirun prerouting '{ type nat hook prerouting priority dstnat; }'; ` +
-		`nft add chain ip minirun output '{ type nat hook output priority dstnat; }'; ` +
-		`nft add chain ip minirun postrouting '{ type nat hook postrouting priority srcnat; }'; ` +
-		`nft add chain ip minirun forward '{ type filter hook forward priority filter; policy accept; }'; ` +
-		`nft add chain ip minirun guard '{ type filter hook prerouting priority mangle; policy accept; }'; ` +
-		`nft add rule ip minirun prerouting fib daddr type local counter jump ports comment '"minirun"'; ` +
-		`nft add rule ip minirun output fib daddr type local counter jump ports comment '"minirun"'`
+	return strings.ReplaceAll(`nft add table ip @T; `+
+		`nft add chain ip @T ports; nft add chain ip @T isolation; `+
+		`nft add chain ip @T prerouting '{ type nat hook prerouting priority dstnat; }'; `+
+		`nft add chain ip @T output '{ type nat hook output priority -100; }'; `+
+		`nft add chain ip @T postrouting '{ type nat hook postrouting priority srcnat; }'; `+
+		`nft add chain ip @T forward '{ type filter hook forward priority filter; policy accept; }'; `+
+		`nft add chain ip @T guard '{ type filter hook prerouting priority mangle; policy accept; }'; `+
+		`nft add rule ip @T prerouting fib daddr type local counter jump ports comment '"minirun"'; `+
+		`nft add rule ip @T output fib daddr type local counter jump ports comment '"minirun"'`, "@T", shTable(tableName))
+}
+
+// tableUndoShell is the table step's Undo by hand: the table goes only if
+// no rule of a network or container is left in it.
+func tableUndoShell() string {
+	t := shTable(tableName)
+	return fmt.Sprintf(`nft list table ip %s | grep -q 'comment "minirun:' || nft delete table ip %s`, t, t)
 }
 
 func isNotExist(err error) bool {

@@ -105,7 +105,7 @@ func (r rule) nftText() string {
 	case vDrop:
 		b = append(b, "drop")
 	case vJump:
-		b = append(b, "jump "+r.verd.chain)
+		b = append(b, "jump "+shChain(r.verd.chain))
 	case vMasquerade:
 		b = append(b, "masquerade")
 	case vDNAT:
@@ -123,9 +123,9 @@ func (r rule) command() string {
 	if r.first {
 		verb = "insert"
 	}
-	// The rule in single quotes: the shell must not eat its double quotes
-	// or its "!=" (nft joins its arguments back into one line).
-	return fmt.Sprintf("nft %s rule ip %s %s '%s'", verb, r.table, r.chain, r.nftText())
+	// The rule as one quoted word: the shell must not eat its double
+	// quotes or its "!=" (nft joins its arguments back into one line).
+	return fmt.Sprintf("nft %s rule ip %s %s %s", verb, shTable(r.table), shChain(r.chain), shQuote(r.nftText()))
 }
 
 func (c cond) nft() string {
@@ -177,7 +177,7 @@ func (r rule) iptables() string {
 		table, chain = "raw", "PREROUTING"
 	}
 	if r.table == "filter" {
-		chain = r.chain
+		chain = shChain(r.chain)
 	}
 	var b []string
 	op := "-A"

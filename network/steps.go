@@ -80,7 +80,7 @@ func (m *Manager) stateStep(n *Network) stepT {
 			fmt.Sprintf("Record network %s (%s, gateway %s)", n.Name, n.Subnet(), n.Gateway())),
 		Why: text("O minirun não tem daemon: o que precisa sobreviver ao comando (sub-rede, gateway, bridge, contêineres e seus endereços) fica num JSON, e o servidor DNS da rede lê esse mesmo arquivo.",
 			"minirun has no daemon: what must outlive the command (subnet, gateway, bridge, containers and their addresses) goes to a JSON file, and the network's DNS server reads that same file."),
-		Shell: fmt.Sprintf("mkdir -p %s && cat > %s   # docker network inspect %s", m.netDir(n.ID), path, n.Name),
+		Shell: stateShell(m.netDir(n.ID), path, n),
 		Do:    func() error { return m.save(n) },
 		Undo: func() error {
 			if err := os.RemoveAll(m.netDir(n.ID)); err != nil {
@@ -88,7 +88,8 @@ func (m *Manager) stateStep(n *Network) stepT {
 			}
 			return nil
 		},
-		Evidence: func() string { return "cat " + path + " → " + fmt.Sprint(fileSize(path)) + " bytes" },
+		Evidence:  func() string { return "cat " + path + " → " + fmt.Sprint(fileSize(path)) + " bytes" },
+		UndoShell: "rm -rf " + m.netDir(n.ID),
 	}
 }
 
@@ -114,7 +115,7 @@ func bridgeStep(n *Network) stepT {
 		Title: text("Criar a bridge "+n.Bridge, "Create bridge "+n.Bridge),
 		Why: text("Uma bridge é um switch virtual dentro do kernel: cada contêiner pluga nela uma ponta do seu par veth, e ela liga os contêineres entre si e ao host (o docker0 do Docker). Ela recebe um MAC fixo para que o MAC do gateway não mude quando contêineres entram e saem.",
 			"A bridge is a virtual switch inside the kernel: each container plugs one end of its veth pair into it, and it joins the containers to each other and to the host (Docker's docker0). It gets a fixed MAC so the gateway's MAC does not change as containers come and go."),
-		Shell: fmt.Sprintf("ip link add %s address 02:xx:xx:xx:xx:xx%s type bridge && ip link set %s up   # brctl addbr %s", n.Bridge, mtuArg(n.MTU()), n.Bridge, n.Bridge),
+		Shell: fmt.Sprintf("ip link add %s address %s%s type bridge && ip link set %s up   # brctl addbr %s", n.Bridge, randomMACShell, mtuArg(n.MTU()), n.Bridge, n.Bridge),
 		Do: func() error {
 			ok, err := linkExists(n.Bridge)
 			if err != nil {
@@ -143,6 +144,7 @@ func bridgeStep(n *Network) stepT {
 			}
 			return s
 		},
+		UndoShell: "ip link del " + n.Bridge,
 	}
 }
 
@@ -159,6 +161,7 @@ func gatewayStep(n *Network) stepT {
 		Evidence: func() string {
 			return fmt.Sprintf("ip route get %s → dev %s", n.Subnet().Addr().Next().Next(), n.Bridge)
 		},
+		UndoShell: fmt.Sprintf("ip addr del %s dev %s", p, n.Bridge),
 	}
 }
 
@@ -249,6 +252,7 @@ func tableStep() stepT {
 			}
 			return s
 		},
+		UndoShell: tableUndoShell(),
 	}
 }
 
@@ -264,8 +268,9 @@ func ruleStep(id string, chains []string, rules []rule, tag string, title, why e
 			}
 			return addRules(rules)
 		},
-		Undo:     func() error { return deleteTagged(tableName, chains, tag) },
-		Evidence: func() string { return listRules(tableName, chains, tag) },
+		Undo:      func() error { return deleteTagged(tableName, chains, tag) },
+		Evidence:  func() string { return listRules(tableName, chains, tag) },
+		UndoShell: deleteTaggedShell(tableName, chains, tag),
 	}
 }
 
@@ -300,11 +305,10 @@ func guardStep(n *Network) stepT {
 func forwardStep(n *Network) stepT {
 	var did []string
 	fwd, in := forwardAcceptRules(n), inputAcceptRules(n)
-	shell := "nft list chain ip filter FORWARD   # iptables -S FORWARD: policy DROP?\n" +
-		"nft add chain ip filter MINIRUN-FORWARD; nft insert rule ip filter FORWARD counter jump MINIRUN-FORWARD comment '\"minirun\"'\n" +
-		shellRules(fwd)
+	shell, undoShell := compatShell(compatFwd, fwd), compatUndoShell(compatFwd, n.Tag())
 	if n.HasDNS() {
-		shell += "\n" + shellRules(in)
+		shell += "\n" + compatShell(compatIn, in)
+		undoShell += "\n" + compatUndoShell(compatIn, n.Tag())
 	}
 	return stepT{
 		ID: StepForward, Chapter: explain.ChapterNetwork,
@@ -346,6 +350,7 @@ func forwardStep(n *Network) stepT {
 		Evidence: func() string {
 			return strings.Join(append(did, firewallWarnings()...), "; ")
 		},
+		UndoShell: undoShell,
 	}
 }
 
@@ -356,7 +361,7 @@ func (m *Manager) dnsStep(n *Network) stepT {
 		Title: text("Iniciar o servidor DNS da rede em "+addr, "Start the network's DNS server on "+addr),
 		Why: text("Em redes criadas pelo usuário os contêineres se acham pelo nome, como no Docker: um processo minirun por rede, fora de qualquer terminal (setsid), responde nomes, ids curtos e aliases dos membros atuais e repassa os outros nomes aos resolvedores do host. Ele escuta no gateway, o endereço que todo contêiner da rede alcança.",
 			"On user-defined networks containers find each other by name, as in Docker: one minirun process per network, detached from any terminal (setsid), answers the current members' names, short ids and aliases and forwards other names to the host's resolvers. It listens on the gateway, the address every container of the network reaches."),
-		Shell: fmt.Sprintf("setsid minirun network dns-server --dir %s %s >> %s/dns.log 2>&1 &", m.dir, n.ID, m.netDir(n.ID)),
+		Shell: dnsShell(m.dir, n.ID, m.netDir(n.ID)),
 		Do:    func() error { return m.startDNS(n) },
 		Undo:  func() error { return m.stopDNS(n) },
 		Evidence: func() string {
@@ -389,7 +394,8 @@ func rulesDeleteStep(n *Network) stepT {
 		Title: text("Remover as regras da rede "+n.Name, "Remove network "+n.Name+"'s rules"),
 		Why: text("Cada regra leva o comentário "+n.Tag()+": apagam-se exatamente essas, por handle, e nenhuma outra — nunca um flush de tabela ou chain.",
 			"Every rule carries the comment "+n.Tag()+": exactly those are deleted, by handle, and nothing else — never a flush of a table or chain."),
-		Shell: fmt.Sprintf("nft -a list table ip minirun | grep '%s'   # then: nft delete rule ip minirun CHAIN handle N", n.Tag()),
+		Shell: deleteTaggedShell(tableName, allMinirunChains, n.Tag()) + "\n" +
+			compatUndoShell(compatFwd, n.Tag()) + "\n" + compatUndoShell(compatIn, n.Tag()),
 		Do: func() error {
 			return errors.Join(
 				deleteTagged(tableName, allMinirunChains, n.Tag()),
@@ -433,7 +439,7 @@ func tableDeleteStep() stepT {
 		Title: text("Apagar a tabela ip minirun, se ninguém mais a usa", "Delete table ip minirun if nothing else uses it"),
 		Why: text("Quando nenhuma rede ou contêiner tem mais regras nela, a tabela sai, e com ela os ganchos do minirun no caminho dos pacotes; se outra rede ainda tem regras lá, ela fica.",
 			"Once no network or container has rules in it, the table goes, and with it minirun's hooks in the packets' path; if another network still has rules there, it stays."),
-		Shell: "nft -a list table ip minirun | grep -c 'minirun:' || nft delete table ip minirun",
+		Shell: tableUndoShell(),
 		Do: func() error {
 			ok, err := tableExists()
 			if err != nil {

@@ -129,24 +129,41 @@ func printShell(w io.Writer, ch explain.Chapter, lang explain.Lang, image string
 		// Before any dry run: WriteShell says which chapters have one.
 		return explain.WriteShell(w, ch, "", nil, nil, nil)
 	}
-	c, err := course.Get(ch)
+	c, v1, v2, err := shellPlans(ch, image)
 	if err != nil {
 		return err
 	}
-	// Twice: as a cgroup v1 machine and as a v2 one would run it; the
-	// script picks at run time.
+	return explain.WriteShell(w, ch, lang, v1, v2, c.Shows, c.ShellVars...)
+}
+
+// shellPlans are the plans the script of chapter ch is written from: the
+// chapter's Shell scenario, described once; or its dry run, described twice,
+// as a cgroup v1 machine and as a v2 one would run it (v1, v2), for the
+// script to pick at run time.
+func shellPlans(ch explain.Chapter, image string) (c *course.Chapter, v1, v2 explain.Plan, err error) {
+	c, err = course.Get(ch)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	env := &course.Env{Image: image, Stdout: os.Stdout, Stderr: os.Stderr,
+		DataRoot: explain.ShellDataRoot, StateRoot: explain.ShellStateRoot}
+	if c.Shell != nil {
+		rec := &explain.Recorder{}
+		if err := c.Shell(env, explain.NewDryRun(rec)); err != nil {
+			return nil, nil, nil, err
+		}
+		return c, explain.PlanOf(rec.Events), nil, nil
+	}
 	var plans [2]explain.Plan
 	for i, m := range []cgroups.Mode{cgroups.Legacy, cgroups.Unified} {
 		rec := &explain.Recorder{}
-		env := &course.Env{Image: image, Stdout: os.Stdout, Stderr: os.Stderr,
-			DataRoot: explain.ShellDataRoot, StateRoot: explain.ShellStateRoot}
 		restore := cgroups.DescribeAs(m)
 		err := c.DryRun(env, explain.NewDryRun(rec))
 		restore()
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		plans[i] = explain.PlanOf(rec.Events)
 	}
-	return explain.WriteShell(w, ch, lang, plans[0], plans[1], c.Shows)
+	return c, plans[0], plans[1], nil
 }

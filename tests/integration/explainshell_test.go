@@ -5,7 +5,10 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,9 +114,19 @@ func (r *shellRun) teardown(t *testing.T) {
 
 // sweep removes what a broken script's teardown left, once the script
 // has ended, so that one failure does not fail the suite's leak check too:
-// its cgroups (rmdir: only if empty), minirun's shared parent if it is left
-// empty, its mounts and its directory.
+// its links and nftables table, its cgroups (rmdir: only if empty),
+// minirun's shared parent if it is left empty, its mounts and its
+// directory.
 func (r *shellRun) sweep() {
+	// The network script's links and table (network.ShellVars): only
+	// scripts make them, and one script runs at a time (the root tests'
+	// lock), so all of them go, even when the script failed before it said
+	// its $ID.
+	links, _ := filepath.Glob("/sys/class/net/mrsh*")
+	for _, l := range links {
+		exec.Command("ip", "link", "del", filepath.Base(l)).Run()
+	}
+	exec.Command("nft", "delete", "table", "ip", "minirun_shell").Run()
 	if r.id == "" {
 		return
 	}
@@ -294,4 +307,169 @@ func TestExplainShell(t *testing.T) {
 		r.teardown(t)
 		r.checkGone(t)
 	})
+	t.Run("network", func(t *testing.T) {
+		r := startShell(t, "network")
+		x := strings.TrimPrefix(r.id, "shell-")
+		br, veth := "mrsh-"+x, "mrsh"+x+"h"
+		// minirun's own run of the script's scenario (course/network.go,
+		// networkShell): a network, a container on it publishing a port.
+		ok(t, "network", "create", "--subnet", "10.78.61.0/24", "shellnet")
+		t.Cleanup(func() { mr(t, "network", "rm", "shellnet") })
+		mpid := runMinirun(t, "shellnet1", "--network", "shellnet", "-p", "18082:80")
+		var nets []struct {
+			ID     string `json:"Id"`
+			Bridge string
+		}
+		if err := json.Unmarshal([]byte(ok(t, "network", "inspect", "shellnet")), &nets); err != nil || len(nets) != 1 {
+			t.Fatalf("network inspect shellnet: %v", err)
+		}
+		mid := inspect(t, "shellnet1")["Id"].(string)
+		mine := netState{bridge: nets[0].Bridge, veth: "mr" + mid[:10] + "0h", subnet: "10.78.61", pid: mpid, port: "18082",
+			table: "minirun", tags: []string{"minirun:" + nets[0].ID[:12], "minirun:" + mid[:12]}}
+		theirs := netState{bridge: br, veth: veth, subnet: "10.98.0", pid: r.pid, port: "18080", table: "minirun_shell"}
+		want, got := mine.read(t), theirs.read(t)
+		if len(want) < 10 {
+			t.Fatalf("minirun's own network state is too small to compare with: %q", want)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("the script built\n\t%s\nminirun builds\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+		}
+		// ICMP over the bridge, both ways, inside the namespaces the
+		// script made; then a published port through the host's
+		// localhost (output DNAT, route_localnet, masquerade).
+		if out, err := exec.Command("busybox", "ping", "-c1", "-W2", "10.98.0.2").CombinedOutput(); err != nil {
+			t.Errorf("ping the script's container from the host: %v: %s", err, out)
+		}
+		if out, err := exec.Command("nsenter", "-t", strconv.Itoa(r.pid), "-n", "busybox", "ping", "-c1", "-W2", "10.98.0.1").CombinedOutput(); err != nil {
+			t.Errorf("ping the gateway from the script's container: %v: %s", err, out)
+		}
+		www := t.TempDir()
+		os.WriteFile(filepath.Join(www, "hello"), []byte("oi\n"), 0o644)
+		httpd := exec.Command("nsenter", "-t", strconv.Itoa(r.pid), "-n", "busybox", "httpd", "-f", "-p", "80", "-h", www)
+		if err := httpd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var body string
+		for i := 0; i < 50 && body != "oi\n"; i++ {
+			time.Sleep(100 * time.Millisecond)
+			if resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://127.0.0.1:18080/hello"); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				body = string(b)
+			}
+		}
+		httpd.Process.Kill()
+		httpd.Wait()
+		if body != "oi\n" {
+			t.Errorf("127.0.0.1:18080 (the script's -p 18080:80) answered %q", body)
+		}
+		r.teardown(t)
+		r.checkGone(t)
+		links, _ := exec.Command("ip", "-o", "link", "show").Output()
+		if strings.Contains(string(links), "mrsh"+x) || strings.Contains(string(links), br) {
+			t.Errorf("the script's links are left:\n%s", links)
+		}
+		if out, err := exec.Command("nft", "-j", "list", "table", "ip", "minirun_shell").CombinedOutput(); err == nil {
+			t.Errorf("table ip minirun_shell is left: %s", out)
+		}
+		if out, err := exec.Command("nft", "list", "ruleset").Output(); err == nil && strings.Contains(string(out), "minirun_shell") {
+			t.Errorf("objects of the script are left in the ruleset:\n%s", out)
+		}
+	})
+}
+
+// netState is one container's network, as the host sees it: its bridge
+// and host veth, its eth0, and the nftables rules of its network and its
+// published port in table.
+type netState struct {
+	bridge, veth, subnet, port, table string
+	pid                               int
+	// tags are the rule comments that are this network's and this
+	// container's (none: every rule of the table).
+	tags []string
+}
+
+// read describes the state with the names and numbers that differ between
+// two runs replaced (BR, VETH, SUB, PORT, TAG), one fact a line.
+func (s netState) read(t *testing.T) []string {
+	t.Helper()
+	norm := strings.NewReplacer(s.bridge, "BR", s.veth, "VETH", s.subnet+".", "SUB.", s.port, "PORT")
+	var out []string
+	type link struct {
+		Name     string `json:"ifname"`
+		Master   string `json:"master"`
+		Flags    []string
+		LinkInfo struct {
+			Kind string `json:"info_kind"`
+		} `json:"linkinfo"`
+		Addr []struct {
+			Family string
+			Local  string
+			Len    int `json:"prefixlen"`
+		} `json:"addr_info"`
+	}
+	links := func(args ...string) []link {
+		b, err := exec.Command(args[0], args[1:]...).Output()
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		var ls []link
+		if err := json.Unmarshal(b, &ls); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return ls
+	}
+	describe := func(where string, ls []link) {
+		for _, l := range ls {
+			f := fmt.Sprintf("%s: link %s kind %s master %q up %v", where, l.Name, l.LinkInfo.Kind, l.Master, slices.Contains(l.Flags, "UP"))
+			for _, a := range l.Addr {
+				if a.Family == "inet" {
+					f += fmt.Sprintf(" inet %s/%d", a.Local, a.Len)
+				}
+			}
+			out = append(out, norm.Replace(f))
+		}
+	}
+	for _, l := range []string{s.bridge, s.veth} {
+		b := links("ip", "-j", "-d", "link", "show", "dev", l)
+		a := links("ip", "-j", "addr", "show", "dev", l)
+		if len(b) == 1 && len(a) == 1 {
+			b[0].Addr = a[0].Addr
+		}
+		describe("host", b)
+	}
+	p := strconv.Itoa(s.pid)
+	b := links("nsenter", "-t", p, "-n", "ip", "-j", "-d", "link", "show", "dev", "eth0")
+	if a := links("nsenter", "-t", p, "-n", "ip", "-j", "addr", "show", "dev", "eth0"); len(b) == 1 && len(a) == 1 {
+		b[0].Addr = a[0].Addr
+	}
+	describe("container", b)
+	if r, err := exec.Command("nsenter", "-t", p, "-n", "ip", "route", "show", "default").Output(); err == nil {
+		out = append(out, norm.Replace("container: "+strings.TrimSpace(string(r))))
+	}
+	rs, err := exec.Command("nft", "list", "table", "ip", s.table).Output()
+	if err != nil {
+		t.Fatalf("nft list table ip %s: %v", s.table, err)
+	}
+	counters := regexp.MustCompile(`counter packets \d+ bytes \d+`)
+	tag := regexp.MustCompile(`comment "minirun:[0-9a-f]{12}"`)
+	chain := ""
+	for _, l := range strings.Split(string(rs), "\n") {
+		l = strings.TrimSpace(l)
+		if c, ok := strings.CutPrefix(l, "chain "); ok {
+			chain = strings.TrimSuffix(c, " {")
+			continue
+		}
+		m := tag.FindString(l)
+		if m == "" {
+			continue
+		}
+		if len(s.tags) > 0 && !slices.Contains(s.tags, strings.TrimSuffix(strings.TrimPrefix(m, `comment "`), `"`)) {
+			continue
+		}
+		l = counters.ReplaceAllString(tag.ReplaceAllString(l, `comment "TAG"`), "counter")
+		out = append(out, norm.Replace("nft "+chain+": "+l))
+	}
+	slices.Sort(out)
+	return out
 }
