@@ -47,6 +47,9 @@ type RunOpts struct {
 	// CTR anonymous ones); Mounts are --mount values; Tmpfs are --tmpfs
 	// values; VolumesFrom names containers whose volumes to reuse.
 	Volumes, Mounts, Tmpfs, VolumesFrom []string
+	// VolumeDriver is --volume-driver: the driver (local or a volume
+	// plugin's name) of the volumes this run creates.
+	VolumeDriver string
 	// UsernsRemap names the user whose /etc/subuid and /etc/subgid ranges
 	// the container's root maps to (dockerd's --userns-remap).
 	UsernsRemap string

@@ -32,6 +32,9 @@ type MountPoint struct {
 	RW          bool   `json:"RW"`
 	Options     string `json:"Options,omitempty"` // tmpfs options
 	Anonymous   bool   `json:"Anonymous,omitempty"`
+	// Driver is the driver a volume that does not exist yet is created
+	// with (--volume-driver); "" is local.
+	Driver string `json:"Driver,omitempty"`
 }
 
 // parseMounts turns the run flags into mount points, with relative bind
@@ -155,6 +158,11 @@ func parseMounts(o RunOpts, imageVolumes map[string]struct{}, cwd string, others
 			return nil, fmt.Errorf("mount destination %q must be an absolute path", mp.Destination)
 		}
 	}
+	for i := range out {
+		if out[i].Type == "volume" {
+			out[i].Driver = o.VolumeDriver
+		}
+	}
 	return out, nil
 }
 
@@ -204,7 +212,7 @@ func (m *Manager) prepareMounts(mps []MountPoint, rootfs string, remap *Remap, t
 		case "volume":
 			v, err := vs.Get(mp.Name)
 			if errors.Is(err, volume.ErrNotFound) || mp.Name == "" {
-				if v, err = vs.Create(mp.Name, "local", nil, nil); err != nil {
+				if v, err = vs.Create(mp.Name, mp.Driver, nil, nil); err != nil {
 					return nil, nil, err
 				}
 				v.Anonymous = mp.Anonymous

@@ -97,7 +97,7 @@ func (s *Store) Create(name, driver string, opts, labels map[string]string) (*Vo
 		driver = "local"
 	}
 	if driver != "local" {
-		return nil, fmt.Errorf("volume driver %q: only local is built in (plugins such as the deck's nutanix are explained, not built)", driver)
+		return s.createPlugin(name, driver, opts, labels, anon)
 	}
 	for k := range opts {
 		if k != "type" && k != "o" && k != "device" {
@@ -231,6 +231,9 @@ func (s *Store) Remove(name string, inUse func(string) []string) error {
 	}
 	if users := inUse(name); len(users) > 0 {
 		return fmt.Errorf("remove %s: volume is in use by container %s", name, strings.Join(users, ", "))
+	}
+	if v.Driver != "local" && v.Driver != "" {
+		return s.removePlugin(v)
 	}
 	return s.tr.Do(s.removeStep(v), nil)
 }
@@ -366,13 +369,18 @@ func (s *Store) users(name string, edit func(holders)) error {
 	if err != nil {
 		return err
 	}
-	if v.Options["type"] == "" {
+	plugin := v.Driver != "local" && v.Driver != ""
+	if v.Options["type"] == "" && !plugin {
 		return nil
 	}
 	path := filepath.Join(s.path(name), "users.json")
 	h := holders{}
 	if b, err := os.ReadFile(path); err == nil {
 		json.Unmarshal(b, &h)
+	}
+	old := holders{}
+	for id, who := range h {
+		old[id] = who
 	}
 	edit(h)
 	for id, who := range h {
@@ -383,6 +391,12 @@ func (s *Store) users(name string, edit func(holders)) error {
 	mounted, err := isMountPoint(v.Mountpoint)
 	if err != nil {
 		return fmt.Errorf("volume %s: %w", name, err)
+	}
+	if plugin {
+		err := s.pluginUsers(v, old, h, mounted)
+		// What the plugin agreed to is recorded even on error: a mount ID
+		// it refused is not in h, one it holds is.
+		return errors.Join(err, writeJSON(path, h))
 	}
 	switch {
 	case len(h) > 0 && !mounted:

@@ -54,6 +54,7 @@ var runCommand = &cli.Command{
 		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "HOSTPATH:PATH[:ro] (bind), NAME:PATH[:ro] (named volume) or PATH (anonymous)"},
 		&cli.StringSliceFlag{Name: "mount", Usage: "type=bind|volume|tmpfs,source=…,target=…[,readonly]"},
 		&cli.StringSliceFlag{Name: "tmpfs", Usage: "PATH[:OPTIONS]: a tmpfs at PATH"},
+		&cli.StringFlag{Name: "volume-driver", Usage: "driver of the volumes this run creates: local or a volume plugin's name"},
 		&cli.StringSliceFlag{Name: "volumes-from", Usage: "CONTAINER[:ro]: its volumes and binds too"},
 	}, append(append([]cli.Flag{}, resourceFlags...), explainFlags...)...),
 	Action: func(c *cli.Context) error {
@@ -93,6 +94,7 @@ var runCommand = &cli.Command{
 		}
 		o.PublishAll, o.Expose = c.Bool("publish-all"), c.StringSlice("expose")
 		o.Volumes, o.Mounts, o.Tmpfs, o.VolumesFrom = c.StringSlice("volume"), c.StringSlice("mount"), c.StringSlice("tmpfs"), c.StringSlice("volumes-from")
+		o.VolumeDriver = c.String("volume-driver")
 		for _, l := range c.StringSlice("label") {
 			k, v, _ := strings.Cut(l, "=")
 			if o.Labels == nil {

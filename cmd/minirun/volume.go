@@ -18,7 +18,7 @@ var volumeCommand = &cli.Command{
 			Name: "create", Usage: "create a volume", ArgsUsage: "[NAME]",
 			Flags: append([]cli.Flag{
 				&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "local"},
-				&cli.StringSliceFlag{Name: "opt", Aliases: []string{"o"}, Usage: "local driver: type=…, o=…, device=… (handed to mount)"},
+				&cli.StringSliceFlag{Name: "opt", Aliases: []string{"o"}, Usage: "local driver: type=…, o=…, device=… (handed to mount); a plugin: its own options"},
 				&cli.StringSliceFlag{Name: "label"},
 			}, explainFlags...),
 			Action: func(c *cli.Context) error {
@@ -75,13 +75,19 @@ var volumeCommand = &cli.Command{
 				if err != nil {
 					return err
 				}
-				var out []*volume.Volume
+				// A plugin's volume shows what the plugin says of it
+				// (/VolumeDriver.Get): its Mountpoint and Status.
+				type shown struct {
+					*volume.Volume
+					Status map[string]interface{} `json:"Status,omitempty"`
+				}
+				var out []shown
 				for _, n := range c.Args().Slice() {
-					v, err := vs.Get(n)
+					v, st, err := vs.Inspect(n)
 					if err != nil {
 						return err
 					}
-					out = append(out, v)
+					out = append(out, shown{v, st})
 				}
 				b, _ := json.MarshalIndent(out, "", "    ")
 				fmt.Println(string(b))
