@@ -111,13 +111,13 @@ func EtcFilesStep(dir, hostname string, eps []*Endpoint) explain.Step {
 			"The files are bind mounts of files on the host: rewritten in place (same inode), the running container sees the new content — its address on each network and the user-defined network's DNS server, as Docker does."),
 		Shell: fmt.Sprintf("printf 'nameserver GATEWAY\\noptions ndots:0\\n' > %s   # same inode: the bind mount follows", resolv),
 		Do: func() error {
-			_, _, _, err := WriteEtcFiles(dir, hostname, eps, "")
+			_, _, _, err := writeEtcFiles(dir, hostname, eps, "")
 			return err
 		},
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			b, err := os.ReadFile(resolv)
 			if err != nil {
-				return err.Error()
+				return explain.Text{PT: err.Error(), EN: err.Error()}
 			}
 			var ns []string
 			for _, l := range strings.Split(string(b), "\n") {
@@ -125,7 +125,11 @@ func EtcFilesStep(dir, hostname string, eps []*Endpoint) explain.Step {
 					ns = append(ns, strings.TrimPrefix(l, "nameserver "))
 				}
 			}
-			return fmt.Sprintf("%d rede(s)/network(s); resolv.conf: nameserver %s", len(eps), strings.Join(ns, ", "))
+			servers := strings.Join(ns, ", ")
+			return explain.Text{
+				PT: fmt.Sprintf("redes: %d; resolv.conf: nameserver %s", len(eps), servers),
+				EN: fmt.Sprintf("networks: %d; resolv.conf: nameserver %s", len(eps), servers),
+			}
 		},
 	}
 }

@@ -44,6 +44,7 @@ const (
 	StepDNSRoundRobin = "network-dns-rr"
 	StepLocalhost     = "network-localhost"
 	StepEtcFiles      = "network-etc-files"
+	StepEtcWrite      = "network-etc-write"
 )
 
 type stepT = explain.Step
