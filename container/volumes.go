@@ -178,9 +178,9 @@ func (m *Manager) alive(id string) bool {
 	return shimAlive(m.Socket(id))
 }
 
-// prepareMounts creates the named and anonymous volumes (copying the
-// image's content into a new, empty volume, as Docker does), checks bind
-// sources, and returns the spec mounts.
+// prepareMounts creates the named and anonymous volumes, makes missing
+// bind sources, and returns the spec mounts. fillVolumes copies the
+// image's content into them once they are mounted (acquireVolumes).
 func (m *Manager) prepareMounts(mps []MountPoint, rootfs string, remap *Remap, tr *explain.Tracer) ([]MountPoint, []specs.Mount, error) {
 	vs, err := m.volumes(tr)
 	if err != nil {
@@ -218,9 +218,6 @@ func (m *Manager) prepareMounts(mps []MountPoint, rootfs string, remap *Remap, t
 				return nil, nil, err
 			}
 			mp.Name, mp.Source = v.Name, v.Mountpoint
-			if err := copyImageContent(rootfs, mp.Destination, v.Mountpoint, tr); err != nil {
-				return nil, nil, err
-			}
 			out = append(out, specs.Mount{Destination: mp.Destination, Type: "bind", Source: v.Mountpoint, Options: opts})
 		case "tmpfs":
 			o := []string{"nosuid", "nodev"}
@@ -288,33 +285,68 @@ func lsLD(p string) string {
 	return fmt.Sprintf("ls -ldn %s → %v %d:%d", p, fs.FileMode(st.Mode&0o777)|fs.ModeDir, st.Uid, st.Gid)
 }
 
+// fillVolumes copies, into each volume of mps that is still empty, what
+// the image has at its mount path. It runs after acquireVolumes: a volume
+// with driver options is mounted by then, and the copy must land in the
+// mount, not in the directory the mount then hides.
+func fillVolumes(mps []MountPoint, rootfs string, tr *explain.Tracer) error {
+	for _, mp := range mps {
+		if mp.Type != "volume" {
+			continue
+		}
+		if err := copyImageContent(rootfs, mp.Destination, mp.Source, tr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // copyImageContent fills an empty volume with what the image has at the
 // mount's path, the first time the volume is used (Docker's behaviour):
 // a database image's initial files appear in its new volume.
+//
+// The step is taken for every empty volume, and says when the image has
+// nothing there: a dry run, which sees neither the volume nor the image,
+// describes it for every volume, and for a volume it described creating
+// (empty, then) it describes what a run does.
 func copyImageContent(rootfs, dest, vol string, tr *explain.Tracer) error {
 	src, err := securejoin.SecureJoin(rootfs, dest)
 	if err != nil {
 		return err
 	}
-	fi, err := os.Stat(src)
-	if err != nil || !fi.IsDir() {
-		return nil
+	if !tr.DryRun() {
+		ents, err := os.ReadDir(vol)
+		if err != nil || len(ents) > 0 {
+			return err
+		}
 	}
-	ents, err := os.ReadDir(vol)
-	if err != nil || len(ents) > 0 {
-		return err
-	}
-	img, _ := os.ReadDir(src)
-	if len(img) == 0 {
-		return nil
-	}
+	copied := 0
 	return tr.Do(explain.Step{
 		ID: "volumes-copy", Chapter: explain.ChapterVolumes,
 		Title: explain.Text{PT: "Copia o conteúdo da imagem em " + dest + " para o volume novo", EN: "Copy the image's content at " + dest + " into the new volume"},
 		Why: explain.Text{PT: "Como no Docker: um volume vazio começa com o que a imagem tinha naquele caminho.",
 			EN: "As in Docker: an empty volume starts with what the image had at that path."},
 		Shell: "cp -a $ROOTFS" + dest + "/. " + vol + "/",
-		Do:    func() error { return copyTree(src, vol) },
+		Do: func() error {
+			fi, err := os.Stat(src)
+			if err != nil || !fi.IsDir() {
+				return nil // nothing in the image there: the volume stays empty
+			}
+			img, err := os.ReadDir(src)
+			if err != nil || len(img) == 0 {
+				return err
+			}
+			copied = len(img)
+			return copyTree(src, vol)
+		},
+		EvidenceText: func() explain.Text {
+			if copied == 0 {
+				return explain.Text{PT: "a imagem não tem nada em " + dest + ": o volume começa vazio",
+					EN: "the image has nothing at " + dest + ": the volume starts empty"}
+			}
+			ls := fmt.Sprintf("ls %s | wc -l → %d", vol, copied)
+			return explain.Text{PT: ls + " (vindos da imagem)", EN: ls + " (from the image)"}
+		},
 	}, nil)
 }
 
@@ -570,20 +602,21 @@ func (m *Manager) removeAnonymousVolumesTraced(meta *Meta, tr *explain.Tracer) e
 // the volumes with driver options (tmpfs, nfs): the first live user
 // mounts, the last one unmounts. reconcileVolumes drops the holds of
 // containers found dead, for a shim that died without releasing.
-func (m *Manager) acquireVolumes(meta *Meta) error {
-	return m.eachVolume(meta, func(vs *volume.Store, name string) error { return vs.Acquire(name, meta.ID) })
+// The mount and unmount are narrated to tr (nil: silently).
+func (m *Manager) acquireVolumes(meta *Meta, tr *explain.Tracer) error {
+	return m.eachVolume(meta, tr, func(vs *volume.Store, name string) error { return vs.Acquire(name, meta.ID) })
 }
 
-func (m *Manager) releaseVolumes(meta *Meta) error {
-	return m.eachVolume(meta, func(vs *volume.Store, name string) error { return vs.Release(name, meta.ID) })
+func (m *Manager) releaseVolumes(meta *Meta, tr *explain.Tracer) error {
+	return m.eachVolume(meta, tr, func(vs *volume.Store, name string) error { return vs.Release(name, meta.ID) })
 }
 
 func (m *Manager) reconcileVolumes(meta *Meta) error {
-	return m.eachVolume(meta, func(vs *volume.Store, name string) error { return vs.Reconcile(name) })
+	return m.eachVolume(meta, nil, func(vs *volume.Store, name string) error { return vs.Reconcile(name) })
 }
 
-func (m *Manager) eachVolume(meta *Meta, fn func(*volume.Store, string) error) error {
-	vs, err := m.volumes(nil)
+func (m *Manager) eachVolume(meta *Meta, tr *explain.Tracer, fn func(*volume.Store, string) error) error {
+	vs, err := m.volumes(tr)
 	if err != nil {
 		return err
 	}
