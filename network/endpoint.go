@@ -540,10 +540,10 @@ func dnatStep(ep *Endpoint) stepT {
 		Title: text("Publicar "+strings.Join(ps, ", ")+" (DNAT)", "Publish "+strings.Join(ps, ", ")+" (DNAT)"),
 		Why: text("Um pacote endereçado ao host nessa porta tem o destino trocado pelo do contêiner antes do roteamento: vale para quem vem de fora (prerouting) e para programas do próprio host, inclusive em localhost (output). O conntrack desfaz a troca nas respostas.",
 			"A packet addressed to the host on that port gets the container as its new destination before routing: for clients outside (prerouting) and for programs on the host itself, localhost included (output). Conntrack undoes the swap on replies."),
-		Shell:    shellRules(rules),
-		Do:       func() error { return addRules(rules) },
-		Undo:     func() error { return deleteTagged(tableName, []string{chainPorts}, tag) },
-		Evidence: func() string { return listRules(tableName, []string{chainPorts}, tag) },
+		Shell:        shellRules(rules),
+		Do:           func() error { return addRules(rules) },
+		Undo:         func() error { return deleteTagged(tableName, []string{chainPorts}, tag) },
+		EvidenceText: func() explain.Text { return listRules(tableName, []string{chainPorts}, tag) },
 	}
 }
 

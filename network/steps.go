@@ -64,13 +64,23 @@ func shellRules(rules []rule) string {
 }
 
 // listRules is the evidence of a rule step: the rules as the kernel now
-// has them, read back through netlink and printed in nft's syntax.
-func listRules(table string, chains []string, tag string) string {
+// has them, read back through netlink and counted.
+func listRules(table string, chains []string, tag string) explain.Text {
 	rs, err := taggedRules(table, chains, tag)
 	if err != nil {
-		return err.Error()
+		return explain.Text{PT: err.Error(), EN: err.Error()}
 	}
-	return fmt.Sprintf("%d regra(s)/rule(s) %q em/in ip %s %s", len(rs), tag, table, strings.Join(chains, ","))
+	where := fmt.Sprintf("%q, ip %s %s", tag, table, strings.Join(chains, ","))
+	return explain.Text{
+		PT: fmt.Sprintf("regras %s: %d", where, len(rs)),
+		EN: fmt.Sprintf("rules %s: %d", where, len(rs)),
+	}
+}
+
+// already prefixes evidence with "already there", for a step that found
+// its object made by someone before it.
+func already(t explain.Text) explain.Text {
+	return explain.Text{PT: "já existia: " + t.PT, EN: "already there: " + t.EN}
 }
 
 func (m *Manager) stateStep(n *Network) stepT {
@@ -133,16 +143,16 @@ func bridgeStep(n *Network) stepT {
 			}
 			return deleteLink(n.Bridge)
 		},
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			l, err := netlink.LinkByName(n.Bridge)
 			if err != nil {
-				return err.Error()
+				return explain.Text{PT: err.Error(), EN: err.Error()}
 			}
 			s := fmt.Sprintf("ip link show %s → index %d, %s, mtu %d, %s", n.Bridge, l.Attrs().Index, l.Attrs().HardwareAddr, l.Attrs().MTU, l.Attrs().OperState)
 			if !created {
-				s = "já existia / already there: " + s
+				return already(explain.Text{PT: s, EN: s})
 			}
-			return s
+			return explain.Text{PT: s, EN: s}
 		},
 	}
 }
@@ -191,12 +201,13 @@ func sysctlStep(id, key, value string, title, why explain.Text) stepT {
 			}
 			return nil
 		},
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			v, _ := readSysctl(key)
+			cat := fmt.Sprintf("cat %s → %s", sysctlPathRaw(key), v)
 			if old == value {
-				return fmt.Sprintf("já estava / already there: cat %s → %s", sysctlPathRaw(key), v)
+				return explain.Text{PT: "já estava: " + cat, EN: "already so: " + cat}
 			}
-			return fmt.Sprintf("cat %s → %s (antes/before: %s)", sysctlPathRaw(key), v, old)
+			return explain.Text{PT: cat + " (antes: " + old + ")", EN: cat + " (before: " + old + ")"}
 		},
 	}
 }
@@ -243,10 +254,10 @@ func tableStep() stepT {
 			}
 			return deleteTable()
 		},
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			s := listRules(tableName, allMinirunChains, baseTag)
 			if existed {
-				return "já existia / already there: " + s
+				return already(s)
 			}
 			return s
 		},
@@ -265,8 +276,8 @@ func ruleStep(id string, chains []string, rules []rule, tag string, title, why e
 			}
 			return addRules(rules)
 		},
-		Undo:     func() error { return deleteTagged(tableName, chains, tag) },
-		Evidence: func() string { return listRules(tableName, chains, tag) },
+		Undo:         func() error { return deleteTagged(tableName, chains, tag) },
+		EvidenceText: func() explain.Text { return listRules(tableName, chains, tag) },
 	}
 }
 
@@ -299,7 +310,7 @@ func guardStep(n *Network) stepT {
 // only when the host's policy there is DROP; its evidence says which case
 // this host is in.
 func forwardStep(n *Network) stepT {
-	var did []string
+	var did []explain.Text
 	fwd, in := forwardAcceptRules(n), inputAcceptRules(n)
 	shell := "nft list chain ip filter FORWARD   # iptables -S FORWARD: policy DROP?\n" +
 		"nft add chain ip filter MINIRUN-FORWARD; nft insert rule ip filter FORWARD counter jump MINIRUN-FORWARD comment '\"minirun\"'\n" +
@@ -331,21 +342,27 @@ func forwardStep(n *Network) stepT {
 					return err
 				}
 				if !needed {
-					did = append(did, "ip filter "+pr.p.hook+": sem DROP/no DROP policy → nada/nothing")
+					did = append(did, explain.Text{PT: "ip filter " + pr.p.hook + ": política não é DROP → nada a fazer",
+						EN: "ip filter " + pr.p.hook + ": policy not DROP → nothing to do"})
 					continue
 				}
 				if err := ensureCompat(pr.p, pr.rules, n.Tag()); err != nil {
 					return err
 				}
-				did = append(did, "ip filter "+pr.p.hook+": policy DROP → jump "+pr.p.own)
+				jump := "ip filter " + pr.p.hook + ": policy DROP → jump " + pr.p.own
+				did = append(did, explain.Text{PT: jump, EN: jump})
 			}
 			return nil
 		},
 		Undo: func() error {
 			return errors.Join(removeCompat(compatFwd, n.Tag()), removeCompat(compatIn, n.Tag()))
 		},
-		Evidence: func() string {
-			return strings.Join(append(did, firewallWarnings()...), "; ")
+		EvidenceText: func() explain.Text {
+			var pt, en []string
+			for _, t := range append(did, firewallWarnings()...) {
+				pt, en = append(pt, t.PT), append(en, t.EN)
+			}
+			return explain.Text{PT: strings.Join(pt, "; "), EN: strings.Join(en, "; ")}
 		},
 	}
 }
@@ -360,11 +377,12 @@ func (m *Manager) dnsStep(n *Network) stepT {
 		Shell: fmt.Sprintf("setsid minirun network dns-server --dir %s %s >> %s/dns.log 2>&1 &", m.dir, n.ID, m.netDir(n.ID)),
 		Do:    func() error { return m.startDNS(n) },
 		Undo:  func() error { return m.stopDNS(n) },
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			if n.DNS == nil {
-				return ""
+				return explain.Text{}
 			}
-			return fmt.Sprintf("pid %d escuta em/listens on %s udp+tcp", n.DNS.Pid, n.DNS.Addr)
+			return explain.Text{PT: fmt.Sprintf("pid %d escuta em %s udp+tcp", n.DNS.Pid, n.DNS.Addr),
+				EN: fmt.Sprintf("pid %d listens on %s udp+tcp", n.DNS.Pid, n.DNS.Addr)}
 		},
 	}
 }
@@ -428,7 +446,7 @@ func stateDeleteStep(dir string, n *Network) stepT {
 }
 
 func tableDeleteStep() stepT {
-	what := ""
+	var what explain.Text
 	return stepT{
 		ID: StepNftTableDel, Chapter: explain.ChapterNetwork,
 		Title: text("Apagar a tabela ip minirun, se ninguém mais a usa", "Delete table ip minirun if nothing else uses it"),
@@ -441,7 +459,7 @@ func tableDeleteStep() stepT {
 				return err
 			}
 			if !ok {
-				what = "nft list tables → sem/no ip minirun"
+				what = explain.Text{PT: "nft list tables → sem ip minirun", EN: "nft list tables → no ip minirun"}
 				return nil
 			}
 			left, err := ownedRules()
@@ -449,15 +467,16 @@ func tableDeleteStep() stepT {
 				return err
 			}
 			if left > 0 {
-				what = fmt.Sprintf("fica / kept: %d regra(s)/rule(s) de outras redes ou contêineres / of other networks or containers", left)
+				what = explain.Text{PT: fmt.Sprintf("fica: regras de outras redes ou contêineres: %d", left),
+					EN: fmt.Sprintf("kept: rules of other networks or containers: %d", left)}
 				return nil
 			}
 			if err := deleteTable(); err != nil {
 				return err
 			}
-			what = "nft list tables → ip minirun apagada / deleted"
+			what = explain.Text{PT: "nft list tables → ip minirun apagada", EN: "nft list tables → ip minirun deleted"}
 			return nil
 		},
-		Evidence: func() string { return what },
+		EvidenceText: func() explain.Text { return what },
 	}
 }
