@@ -41,7 +41,7 @@ func writeStep(path, value string) explain.Step {
 	return explain.Step{
 		ID:      StepWrite,
 		Chapter: explain.ChapterCgroups,
-		Title:   text(fmt.Sprintf("Escrever %q em %s", value, name), fmt.Sprintf("Write %q to %s", value, name)),
+		Title:   text(fmt.Sprintf("Escreve %q em %s", value, name), fmt.Sprintf("Write %q to %s", value, name)),
 		Why:     whyFile(name),
 		Shell:   fmt.Sprintf("echo %s > %s", shellWord(value), path),
 		Do:      func() error { return writeFile(path, value) },
@@ -131,7 +131,7 @@ func whyFile(name string) explain.Text {
 func cpusetCopyStep(path, value string) explain.Step {
 	s := writeStep(path, value)
 	name := filepath.Base(path)
-	s.Title = text(fmt.Sprintf("Copiar %s do grupo pai (%s)", name, value), fmt.Sprintf("Copy %s from the parent group (%s)", name, value))
+	s.Title = text(fmt.Sprintf("Copia %s do grupo pai (%s)", name, value), fmt.Sprintf("Copy %s from the parent group (%s)", name, value))
 	s.Why = text("No v1 um cpuset novo nasce vazio, e o kernel recusa (ENOSPC) colocar um processo num grupo sem CPU ou sem nó de memória: é preciso herdar os valores do pai à mão.",
 		"On v1 a new cpuset starts empty, and the kernel refuses (ENOSPC) to put a process in a group with no CPU or no memory node: the parent's values must be copied by hand.")
 	return s
@@ -141,7 +141,7 @@ func createStep(shell string) explain.Step {
 	return explain.Step{
 		ID:      StepCreate,
 		Chapter: explain.ChapterCgroups,
-		Title:   text("Criar o cgroup do contêiner", "Create the container's cgroup"),
+		Title:   text("Cria o cgroup do contêiner", "Create the container's cgroup"),
 		Why: text("Um cgroup é só um diretório no cgroupfs: ao criá-lo o kernel já o preenche com arquivos de controle, e o que for escrito neles vale para todo processo lá dentro.",
 			"A cgroup is just a directory in cgroupfs: creating it makes the kernel fill it with control files, and whatever is written there applies to every process inside."),
 		Shell: shell,
@@ -164,7 +164,7 @@ func addProcessStep(pid int, shell string) explain.Step {
 	return explain.Step{
 		ID:      StepAddProcess,
 		Chapter: explain.ChapterCgroups,
-		Title:   text(fmt.Sprintf("Colocar o processo %d no cgroup", pid), fmt.Sprintf("Put process %d in the cgroup", pid)),
+		Title:   text(fmt.Sprintf("Coloca o processo %d no cgroup", pid), fmt.Sprintf("Put process %d in the cgroup", pid)),
 		Why: text("Escrever o PID em cgroup.procs move o processo, com todos os seus threads, para o grupo; os filhos que ele criar depois nascem lá. Tem de acontecer antes do código do usuário rodar, senão ele poderia criar processos fora dos limites.",
 			"Writing the PID to cgroup.procs moves the process, with all its threads, into the group; the children it forks later are born there. It must happen before the user's code runs, or that code could start processes outside the limits."),
 		Shell: shell,

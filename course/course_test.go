@@ -7,6 +7,7 @@ import (
 	"go/token"
 	"io/fs"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,6 +61,10 @@ var markers = map[explain.Lang][]string{
 		"that", "into", "from", "there"},
 }
 
+// infinitive is a Portuguese verb in the infinitive (Criar, Remover,
+// Extrair), as a title's first word.
+var infinitive = regexp.MustCompile(`^[A-ZÁÉÍÓÚ][a-záéíóúâêôãõç]+(ar|er|ir)$`)
+
 // otherLanguage returns the first word of text that only the language
 // other than lang has, or "".
 func otherLanguage(lang explain.Lang, text string) string {
@@ -92,6 +97,11 @@ func TestEveryChapterSpeaksOneLanguage(t *testing.T) {
 			continue
 		}
 		for _, ev := range rec.Events {
+			// One mood for titles, as most have it: "Cria a bridge" /
+			// "Create bridge", not "Criar a bridge" (the infinitive).
+			if f := strings.Fields(ev.Step.Title.PT); len(f) > 0 && infinitive.MatchString(f[0]) {
+				t.Errorf("%s: step %s: title %q: say %q in the 3rd person (\"Cria\", \"Monta\"), as the other titles", ci.Name, ev.Step.ID, ev.Step.Title.PT, f[0])
+			}
 			for _, lang := range []explain.Lang{explain.PT, explain.EN} {
 				for what, text := range map[string]string{"title": ev.Step.Title.In(lang), "why": ev.Step.Why.In(lang)} {
 					if w := otherLanguage(lang, text); w != "" {

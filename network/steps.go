@@ -87,7 +87,7 @@ func (m *Manager) stateStep(n *Network) stepT {
 	path := NetworkFile(m.dir, n.ID)
 	return stepT{
 		ID: StepState, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Registrar a rede %s (%s, gateway %s)", n.Name, n.Subnet(), n.Gateway()),
+		Title: text(fmt.Sprintf("Registra a rede %s (%s, gateway %s)", n.Name, n.Subnet(), n.Gateway()),
 			fmt.Sprintf("Record network %s (%s, gateway %s)", n.Name, n.Subnet(), n.Gateway())),
 		Why: text("O minirun não tem daemon: o que precisa sobreviver ao comando (sub-rede, gateway, bridge, contêineres e seus endereços) fica num JSON, e o servidor DNS da rede lê esse mesmo arquivo.",
 			"minirun has no daemon: what must outlive the command (subnet, gateway, bridge, containers and their addresses) goes to a JSON file, and the network's DNS server reads that same file."),
@@ -122,7 +122,7 @@ func bridgeStep(n *Network) stepT {
 	created := false
 	return stepT{
 		ID: StepBridge, Chapter: explain.ChapterNetwork,
-		Title: text("Criar a bridge "+n.Bridge, "Create bridge "+n.Bridge),
+		Title: text("Cria a bridge "+n.Bridge, "Create bridge "+n.Bridge),
 		Why: text("Uma bridge é um switch virtual dentro do kernel: cada contêiner pluga nela uma ponta do seu par veth, e ela liga os contêineres entre si e ao host (o docker0 do Docker). Ela recebe um MAC fixo para que o MAC do gateway não mude quando contêineres entram e saem.",
 			"A bridge is a virtual switch inside the kernel: each container plugs one end of its veth pair into it, and it joins the containers to each other and to the host (Docker's docker0). It gets a fixed MAC so the gateway's MAC does not change as containers come and go."),
 		Shell: fmt.Sprintf("ip link add %s address 02:xx:xx:xx:xx:xx%s type bridge && ip link set %s up   # brctl addbr %s", n.Bridge, mtuArg(n.MTU()), n.Bridge, n.Bridge),
@@ -161,7 +161,7 @@ func gatewayStep(n *Network) stepT {
 	p := netipPrefix(n.Gateway(), n.Subnet().Bits())
 	return stepT{
 		ID: StepGateway, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Dar à bridge o endereço do gateway %s", p), fmt.Sprintf("Give the bridge the gateway address %s", p)),
+		Title: text(fmt.Sprintf("Dá à bridge o endereço do gateway %s", p), fmt.Sprintf("Give the bridge the gateway address %s", p)),
 		Why: text("Com um endereço na bridge o host entra na rede: vira o gateway (a rota padrão) dos contêineres, e o kernel cria sozinho a rota da sub-rede apontando para a bridge.",
 			"With an address on the bridge the host joins the network: it becomes the containers' gateway (their default route), and the kernel adds the subnet's route through the bridge by itself."),
 		Shell: fmt.Sprintf("ip addr add %s dev %s", p, n.Bridge),
@@ -214,14 +214,14 @@ func sysctlStep(id, key, value string, title, why explain.Text) stepT {
 
 func ipForwardStep() stepT {
 	return sysctlStep(StepIPForward, "net/ipv4/ip_forward", "1",
-		text("Ligar o encaminhamento de pacotes (ip_forward)", "Turn packet forwarding on (ip_forward)"),
+		text("Liga o encaminhamento de pacotes (ip_forward)", "Turn packet forwarding on (ip_forward)"),
 		text("Com ip_forward=0 o host descarta todo pacote que não é para ele: os contêineres falariam com o host, mas nunca passariam dele. O minirun liga e não desliga depois, como o Docker: outros programas podem depender disso.",
 			"With ip_forward=0 the host drops every packet not addressed to itself: containers could talk to the host but never get past it. minirun turns it on and never back off, as Docker does: other programs may rely on it."))
 }
 
 func routeLocalnetStep(n *Network) stepT {
 	return sysctlStep(StepRouteLocalnet, sysctlKeyFor(n.Bridge, "route_localnet"), "1",
-		text("Aceitar 127.0.0.0/8 na bridge "+n.Bridge+" (route_localnet)", "Allow 127.0.0.0/8 on bridge "+n.Bridge+" (route_localnet)"),
+		text("Aceita 127.0.0.0/8 na bridge "+n.Bridge+" (route_localnet)", "Allow 127.0.0.0/8 on bridge "+n.Bridge+" (route_localnet)"),
 		text("Para `curl localhost:8080` no host chegar a uma porta publicada, o pacote trocado pelo DNAT sai pela bridge ainda com origem 127.0.0.1 (o masquerade só vem depois); sem route_localnet o kernel descarta endereços de loopback fora da interface lo. A brecha que isso abre é fechada por network-localnet-guard.",
 			"For `curl localhost:8080` on the host to reach a published port, the DNAT'ed packet leaves through the bridge still from 127.0.0.1 (masquerade comes later); without route_localnet the kernel drops loopback addresses outside lo. The hole this opens is closed by network-localnet-guard."))
 }
@@ -230,7 +230,7 @@ func tableStep() stepT {
 	existed := false
 	return stepT{
 		ID: StepNftTable, Chapter: explain.ChapterNetwork,
-		Title: text("Criar a tabela ip minirun do nftables", "Create nftables table ip minirun"),
+		Title: text("Cria a tabela ip minirun do nftables", "Create nftables table ip minirun"),
 		Why: text("Todas as regras do minirun ficam numa tabela só dele: nada de outro programa (Docker, firewall) é tocado, e `nft list table ip minirun` mostra tudo. As chains prerouting e output mandam para a chain ports os pacotes endereçados ao próprio host, venham de fora ou de um programa local. Outra rede já pode tê-la criado: então ela fica como está.",
 			"All of minirun's rules live in a table of its own: nothing of another program (Docker, a firewall) is touched, and `nft list table ip minirun` shows everything. The prerouting and output chains send packets addressed to the host itself to the ports chain, whether they come from outside or from a local program. Another network may have made it already: then it stays as it is."),
 		Shell: tableShell(),
@@ -296,12 +296,12 @@ func isolationStep(n *Network) stepT {
 			"Internal network (--internal): nothing crosses the bridge's border either way; containers only talk to each other and to the host.")
 	}
 	return ruleStep(StepIsolation, []string{chainForward, chainIsolation}, isolationRules(n), n.Tag(),
-		text("Isolar a rede "+n.Name, "Isolate network "+n.Name), why)
+		text("Isola a rede "+n.Name, "Isolate network "+n.Name), why)
 }
 
 func guardStep(n *Network) stepT {
 	return ruleStep(StepLocalnetGuard, []string{chainGuard}, guardRules(n), n.Tag(),
-		text("Descartar pacotes do contêiner para 127.0.0.0/8", "Drop packets from containers to 127.0.0.0/8"),
+		text("Descarta pacotes do contêiner para 127.0.0.0/8", "Drop packets from containers to 127.0.0.0/8"),
 		text("route_localnet=1 abriria uma brecha (CVE-2020-8558, a do kube-proxy): um contêiner mandaria um pacote para 127.0.0.1 pela bridge e alcançaria serviços que o host só oferece no loopback. A regra roda antes do NAT, então as respostas às conexões do próprio host passam.",
 			"route_localnet=1 would open a hole (CVE-2020-8558, kube-proxy's): a container could send a packet to 127.0.0.1 through the bridge and reach services the host only offers on loopback. The rule runs before NAT, so replies to the host's own connections pass."))
 }
@@ -320,7 +320,7 @@ func forwardStep(n *Network) stepT {
 	}
 	return stepT{
 		ID: StepForward, Chapter: explain.ChapterNetwork,
-		Title: text("Deixar passar o tráfego da rede mesmo com FORWARD em DROP", "Let the network's traffic through even with FORWARD on DROP"),
+		Title: text("Deixa passar o tráfego da rede mesmo com FORWARD em DROP", "Let the network's traffic through even with FORWARD on DROP"),
 		Why: text("O nftables roda todas as chains-base de um mesmo gancho: um accept na tabela do minirun não vale contra a política DROP do FORWARD do iptables (o Docker a coloca), pois drop é final e accept não. Só um accept dentro dessa chain resolve: o minirun põe lá um único salto, marcado \"minirun\", para uma chain sua — e só se a política for DROP.",
 			"nftables runs every base chain of a hook: an accept in minirun's table is worth nothing against iptables' FORWARD policy DROP (Docker sets it), since drop is final and accept is not. Only an accept inside that chain helps: minirun puts there a single jump, tagged \"minirun\", to a chain of its own — and only if the policy is DROP."),
 		Shell: shell,
@@ -371,7 +371,7 @@ func (m *Manager) dnsStep(n *Network) stepT {
 	addr := n.Gateway().String() + ":53"
 	return stepT{
 		ID: StepDNS, Chapter: explain.ChapterNetwork,
-		Title: text("Iniciar o servidor DNS da rede em "+addr, "Start the network's DNS server on "+addr),
+		Title: text("Inicia o servidor DNS da rede em "+addr, "Start the network's DNS server on "+addr),
 		Why: text("Em redes criadas pelo usuário os contêineres se acham pelo nome, como no Docker: um processo minirun por rede, fora de qualquer terminal (setsid), responde nomes, ids curtos e aliases dos membros atuais e repassa os outros nomes aos resolvedores do host. Ele escuta no gateway, o endereço que todo contêiner da rede alcança.",
 			"On user-defined networks containers find each other by name, as in Docker: one minirun process per network, detached from any terminal (setsid), answers the current members' names, short ids and aliases and forwards other names to the host's resolvers. It listens on the gateway, the address every container of the network reaches."),
 		Shell: fmt.Sprintf("setsid minirun network dns-server --dir %s %s >> %s/dns.log 2>&1 &", m.dir, n.ID, m.netDir(n.ID)),
@@ -394,7 +394,7 @@ func dnsStopStep(n *Network) stepT {
 	}
 	return stepT{
 		ID: StepDNSStop, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Parar o servidor DNS da rede (pid %s)", pid), fmt.Sprintf("Stop the network's DNS server (pid %s)", pid)),
+		Title: text(fmt.Sprintf("Para o servidor DNS da rede (pid %s)", pid), fmt.Sprintf("Stop the network's DNS server (pid %s)", pid)),
 		Why: text("O processo só é morto se o tempo de início em /proc/PID/stat for o registrado: um pid reaproveitado por outro programa não é tocado.",
 			"The process is only killed if the start time in /proc/PID/stat is the recorded one: a pid recycled by another program is left alone."),
 		Shell: "kill -TERM " + pid,
@@ -405,7 +405,7 @@ func dnsStopStep(n *Network) stepT {
 func rulesDeleteStep(n *Network) stepT {
 	return stepT{
 		ID: StepRulesDelete, Chapter: explain.ChapterNetwork,
-		Title: text("Remover as regras da rede "+n.Name, "Remove network "+n.Name+"'s rules"),
+		Title: text("Remove as regras da rede "+n.Name, "Remove network "+n.Name+"'s rules"),
 		Why: text("Cada regra leva o comentário "+n.Tag()+": apagam-se exatamente essas, por handle, e nenhuma outra — nunca um flush de tabela ou chain.",
 			"Every rule carries the comment "+n.Tag()+": exactly those are deleted, by handle, and nothing else — never a flush of a table or chain."),
 		Shell: fmt.Sprintf("nft -a list table ip minirun | grep '%s'   # then: nft delete rule ip minirun CHAIN handle N", n.Tag()),
@@ -421,7 +421,7 @@ func rulesDeleteStep(n *Network) stepT {
 func bridgeDeleteStep(n *Network) stepT {
 	return stepT{
 		ID: StepBridgeDelete, Chapter: explain.ChapterNetwork,
-		Title: text("Apagar a bridge "+n.Bridge, "Delete bridge "+n.Bridge),
+		Title: text("Apaga a bridge "+n.Bridge, "Delete bridge "+n.Bridge),
 		Why: text("Apagar a bridge leva junto o endereço do gateway e a rota da sub-rede.",
 			"Deleting the bridge takes the gateway address and the subnet's route with it."),
 		Shell: "ip link del " + n.Bridge,
@@ -432,7 +432,7 @@ func bridgeDeleteStep(n *Network) stepT {
 func stateDeleteStep(dir string, n *Network) stepT {
 	return stepT{
 		ID: StepStateDelete, Chapter: explain.ChapterNetwork,
-		Title: text("Apagar o registro da rede "+n.Name, "Delete network "+n.Name+"'s record"),
+		Title: text("Apaga o registro da rede "+n.Name, "Delete network "+n.Name+"'s record"),
 		Why: text("Sem o arquivo, a rede deixa de existir para o minirun; o servidor DNS, se ainda vivo, percebe e sai.",
 			"Without its file the network no longer exists for minirun; the DNS server, if still alive, notices and exits."),
 		Shell: "rm -rf " + dir,
@@ -449,7 +449,7 @@ func tableDeleteStep() stepT {
 	var what explain.Text
 	return stepT{
 		ID: StepNftTableDel, Chapter: explain.ChapterNetwork,
-		Title: text("Apagar a tabela ip minirun, se ninguém mais a usa", "Delete table ip minirun if nothing else uses it"),
+		Title: text("Apaga a tabela ip minirun, se ninguém mais a usa", "Delete table ip minirun if nothing else uses it"),
 		Why: text("Quando nenhuma rede ou contêiner tem mais regras nela, a tabela sai, e com ela os ganchos do minirun no caminho dos pacotes; se outra rede ainda tem regras lá, ela fica.",
 			"Once no network or container has rules in it, the table goes, and with it minirun's hooks in the packets' path; if another network still has rules there, it stays."),
 		Shell: "nft -a list table ip minirun | grep -c 'minirun:' || nft delete table ip minirun",
