@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -460,8 +461,17 @@ func (s *Store) unmount(v *Volume) error {
 // volume's directory, as "mount point, type, source, options", or, when
 // there is none, that nothing is mounted there. Only the volume's lines:
 // the whole table runs to hundreds on a host with containers.
+//
+// NOTE: /proc/thread-self, not /proc/self: /proc/self/mountinfo is the
+// mount namespace of the process's first thread, and that thread may be
+// the one a container's create locked into a private namespace to fork
+// the init from (runtime/selfexe.go roSelf), where the volume's copy
+// outlives the host's unmount. This thread, locked while it opens the
+// file, is one the unmount could have run on: the host's namespace.
 func mountLines(dir string) explain.Text {
-	f, err := os.Open("/proc/self/mountinfo")
+	runtime.LockOSThread()
+	f, err := os.Open("/proc/thread-self/mountinfo")
+	runtime.UnlockOSThread()
 	if err != nil {
 		return explain.Text{PT: err.Error(), EN: err.Error()}
 	}
