@@ -51,7 +51,7 @@ func writeStep(path, value string) explain.Step {
 	return explain.Step{
 		ID:      id,
 		Chapter: explain.ChapterCgroups,
-		Title:   text(fmt.Sprintf("Escrever %q em %s", value, name), fmt.Sprintf("Write %q to %s", value, name)),
+		Title:   text(fmt.Sprintf("Escreve %q em %s", value, name), fmt.Sprintf("Write %q to %s", value, name)),
 		Why:     whyFile(name),
 		Shell:   fmt.Sprintf("echo %s > %s", shellWord(value), path),
 		Do:      func() error { return writeFile(path, value) },
@@ -149,7 +149,7 @@ func whyFile(name string) explain.Text {
 func cpusetCopyStep(path, value string) explain.Step {
 	s := writeStep(path, value)
 	name := filepath.Base(path)
-	s.Title = text(fmt.Sprintf("Copiar %s do grupo pai (%s)", name, value), fmt.Sprintf("Copy %s from the parent group (%s)", name, value))
+	s.Title = text(fmt.Sprintf("Copia %s do grupo pai (%s)", name, value), fmt.Sprintf("Copy %s from the parent group (%s)", name, value))
 	s.Why = text("No v1 um cpuset novo nasce vazio, e o kernel recusa (ENOSPC) colocar um processo num grupo sem CPU ou sem nó de memória: é preciso herdar os valores do pai à mão.",
 		"On v1 a new cpuset starts empty, and the kernel refuses (ENOSPC) to put a process in a group with no CPU or no memory node: the parent's values must be copied by hand.")
 	return s
@@ -159,7 +159,7 @@ func createStep(shell string) explain.Step {
 	return explain.Step{
 		ID:      StepCreate,
 		Chapter: explain.ChapterCgroups,
-		Title:   text("Criar o cgroup do contêiner", "Create the container's cgroup"),
+		Title:   text("Cria o cgroup do contêiner", "Create the container's cgroup"),
 		Why: text("Um cgroup é só um diretório no cgroupfs: ao criá-lo o kernel já o preenche com arquivos de controle, e o que for escrito neles vale para todo processo lá dentro.",
 			"A cgroup is just a directory in cgroupfs: creating it makes the kernel fill it with control files, and whatever is written there applies to every process inside."),
 		Shell: shell,
@@ -170,7 +170,7 @@ func enableStep(path, value string) explain.Step {
 	return explain.Step{
 		ID:      StepEnableControllers,
 		Chapter: explain.ChapterCgroups,
-		Title:   text("Liberar controladores para os subgrupos: "+value, "Enable controllers for the subgroups: "+value),
+		Title:   text("Libera controladores para os subgrupos: "+value, "Enable controllers for the subgroups: "+value),
 		Why: text("No v2 um filho só recebe memory.max, cpu.max, pids.max… se o pai liberar o controlador em cgroup.subtree_control; e um grupo que libera controladores não pode ter processos próprios (regra \"sem processos internos\").",
 			"On v2 a child only gets memory.max, cpu.max, pids.max… if its parent enables the controller in cgroup.subtree_control; and a group that enables controllers may hold no process itself (the \"no internal processes\" rule)."),
 		Shell: fmt.Sprintf("echo '%s' > %s", value, path),
@@ -182,7 +182,7 @@ func addProcessStep(pid int, shell string) explain.Step {
 	return explain.Step{
 		ID:      StepAddProcess,
 		Chapter: explain.ChapterCgroups,
-		Title:   text(fmt.Sprintf("Colocar o processo %d no cgroup", pid), fmt.Sprintf("Put process %d in the cgroup", pid)),
+		Title:   text(fmt.Sprintf("Coloca o processo %d no cgroup", pid), fmt.Sprintf("Put process %d in the cgroup", pid)),
 		Why: text("Escrever o PID em cgroup.procs move o processo, com todos os seus threads, para o grupo; os filhos que ele criar depois nascem lá. Tem de acontecer antes do código do usuário rodar, senão ele poderia criar processos fora dos limites.",
 			"Writing the PID to cgroup.procs moves the process, with all its threads, into the group; the children it forks later are born there. It must happen before the user's code runs, or that code could start processes outside the limits."),
 		Shell: shell,
@@ -213,7 +213,7 @@ func freezeStep(path, value string) explain.Step {
 	return explain.Step{
 		ID:      StepFreeze,
 		Chapter: explain.ChapterCgroups,
-		Title:   text("Congelar todos os processos do contêiner", "Freeze every process of the container"),
+		Title:   text("Congela todos os processos do contêiner", "Freeze every process of the container"),
 		Why: text("O freezer para o grupo inteiro de uma vez, sem sinal que o processo possa ver, tratar ou ignorar (SIGSTOP seria visível ao pai e ao próprio processo).",
 			"The freezer stops the whole group at once, with no signal the process could see, handle or ignore (SIGSTOP would be visible to the parent and the process)."),
 		Shell: fmt.Sprintf("echo %s > %s", value, path),
@@ -224,7 +224,7 @@ func thawStep(path, value string) explain.Step {
 	return explain.Step{
 		ID:      StepThaw,
 		Chapter: explain.ChapterCgroups,
-		Title:   text("Descongelar os processos do contêiner", "Thaw the container's processes"),
+		Title:   text("Descongela os processos do contêiner", "Thaw the container's processes"),
 		Why: text("Os processos voltam a rodar do ponto exato em que pararam; para eles, o tempo só pulou.",
 			"The processes run again from exactly where they stopped; to them, time just jumped."),
 		Shell: fmt.Sprintf("echo %s > %s", value, path),
@@ -235,7 +235,7 @@ func removeStep(shell string) explain.Step {
 	return explain.Step{
 		ID:      StepRemove,
 		Chapter: explain.ChapterCgroups,
-		Title:   text("Remover o cgroup do contêiner", "Remove the container's cgroup"),
+		Title:   text("Remove o cgroup do contêiner", "Remove the container's cgroup"),
 		Why: text("rmdir (nunca rm -r) apaga o grupo; o kernel só deixa quando não restam processos nem subgrupos, por isso o contêiner já deve ter terminado. O diretório minirun compartilhado só sai quando fica vazio.",
 			"rmdir (never rm -r) deletes the group; the kernel only allows it once no process or subgroup is left, so the container must have exited. The shared minirun directory only goes once it is empty."),
 		Shell: shell,

@@ -129,6 +129,10 @@ func (d DryRunNet) Run(name string, o NetworkOpts) error {
 	if err != nil {
 		return err
 	}
+	// reserveNetwork's /etc files, then the shim's Created.
+	if err := d.Tracer.Do(network.EtcWriteStep(d.dir(name), name, []*network.Endpoint{ep}), nil); err != nil {
+		return err
+	}
 	return d.Attach(ep)
 }
 

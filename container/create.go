@@ -33,7 +33,7 @@ func (m *Manager) Create(o RunOpts, tr *explain.Tracer) (meta *Meta, retErr erro
 			return nil, err
 		}
 	}
-	if err := m.releaseVolumes(meta); err != nil {
+	if err := m.releaseVolumes(meta, tr); err != nil {
 		return nil, err
 	}
 	undo.Release()

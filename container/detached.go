@@ -331,7 +331,7 @@ func (e *shimEvents) Finished() error {
 	if err := e.tr.Do(overlay.UnmountStep(meta.Rootfs()), nil); err != nil {
 		return err
 	}
-	if err := e.m.releaseVolumes(meta); err != nil {
+	if err := e.m.releaseVolumes(meta, nil); err != nil {
 		return err
 	}
 	if meta.HostConfig.AutoRemove {
@@ -396,7 +396,7 @@ func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
 			}
 		}
 	}
-	if err := m.acquireVolumes(meta); err != nil {
+	if err := m.acquireVolumes(meta, nil); err != nil {
 		return nil, errors.Join(err, undo.Run())
 	}
 	if err := m.spawnShim(meta.ID, attachFirst, nil); err != nil {

@@ -51,8 +51,9 @@ func DryRun(dataRoot, stateRoot string, o RunOpts, tr *explain.Tracer) error {
 		}
 		remapSpec(spec, uid, gid)
 	}
-	// The volumes, by the functions a run calls (prepareMounts, then
-	// removeAnonymousVolumes after --rm), whose stores only describe
+	// The volumes, by the functions a run calls (prepareMounts,
+	// acquireVolumes and fillVolumes, releaseVolumes once the process
+	// exits, removeAnonymousVolumes after --rm), whose stores only describe
 	// under a dry-run tracer. The image's own VOLUMEs are a run's to know.
 	m := &Manager{DataRoot: dataRoot, StateRoot: stateRoot}
 	cwd, _ := os.Getwd()
@@ -65,11 +66,21 @@ func DryRun(dataRoot, stateRoot string, o RunOpts, tr *explain.Tracer) error {
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, mounts...)
+	meta := &Meta{ID: DryRunID, Mounts: mps}
+	if err := m.acquireVolumes(meta, tr); err != nil {
+		return err
+	}
+	if err := fillVolumes(mps, ov.Target, tr); err != nil {
+		return err
+	}
 	if _, err = runtime.Create(runtime.CreateOpts{Root: stateRoot, ID: DryRunID, Bundle: dir, Spec: spec, Tracer: tr}); err != nil {
 		return err
 	}
+	if err := m.releaseVolumes(meta, tr); err != nil {
+		return err
+	}
 	if o.Remove {
-		return m.removeAnonymousVolumesTraced(&Meta{Mounts: mps}, tr)
+		return m.removeAnonymousVolumesTraced(meta, tr)
 	}
 	return nil
 }

@@ -436,10 +436,13 @@ func (m *Manager) prepare(o RunOpts, tr *explain.Tracer, undo *cleanup.Stack) (*
 	}
 	spec.Mounts = append(spec.Mounts, mounts...)
 	meta.Mounts = mps
-	if err := m.acquireVolumes(meta); err != nil {
+	if err := m.acquireVolumes(meta, tr); err != nil {
 		return nil, nil, err
 	}
-	undo.Add("release volumes", func() error { return m.releaseVolumes(meta) })
+	undo.Add("release volumes", func() error { return m.releaseVolumes(meta, tr) })
+	if err := fillVolumes(mps, rootfs, tr); err != nil {
+		return nil, nil, err
+	}
 	meta.Path, meta.Args = spec.Process.Args[0], spec.Process.Args[1:]
 	meta.Config.Env, meta.Config.User, meta.Config.WorkingDir = spec.Process.Env, o.User, spec.Process.Cwd
 	meta.Config.Hostname = spec.Hostname
@@ -517,7 +520,7 @@ func (m *Manager) Run(o RunOpts, stdio IO, tr *explain.Tracer) (code int, retErr
 	if err := m.stop(meta, ctr); err != nil {
 		return code, err
 	}
-	if err := m.releaseVolumes(meta); err != nil {
+	if err := m.releaseVolumes(meta, tr); err != nil {
 		return code, err
 	}
 	if o.Remove {
@@ -803,7 +806,7 @@ func (m *Manager) teardown(tomb string, meta *Meta, volumes bool) error {
 	}
 	// Its shim releases the volumes when the container ends; a shim that
 	// was killed could not (releasing twice is harmless).
-	if err := m.releaseVolumes(meta); err != nil {
+	if err := m.releaseVolumes(meta, nil); err != nil {
 		errs = append(errs, err)
 	}
 	if volumes {

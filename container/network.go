@@ -61,7 +61,7 @@ func (m *Manager) reserveNetwork(meta *Meta, tr *explain.Tracer) (*network.Endpo
 		return nil, nil, err
 	}
 	undo := func() error { return nm.Detach(ep) }
-	if _, _, _, err := network.WriteEtcFiles(m.dir(meta.ID), meta.Config.Hostname, []*network.Endpoint{ep}, ""); err != nil {
+	if err := tr.Do(network.EtcWriteStep(m.dir(meta.ID), meta.Config.Hostname, []*network.Endpoint{ep}), nil); err != nil {
 		return nil, nil, errors.Join(err, undo())
 	}
 	return ep, undo, nil

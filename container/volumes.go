@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -185,9 +186,9 @@ func (m *Manager) alive(id string) bool {
 	return shimAlive(m.Socket(id))
 }
 
-// prepareMounts creates the named and anonymous volumes (copying the
-// image's content into a new, empty volume, as Docker does), checks bind
-// sources, and returns the spec mounts.
+// prepareMounts creates the named and anonymous volumes, makes missing
+// bind sources, and returns the spec mounts. fillVolumes copies the
+// image's content into them once they are mounted (acquireVolumes).
 func (m *Manager) prepareMounts(mps []MountPoint, rootfs string, remap *Remap, tr *explain.Tracer) ([]MountPoint, []specs.Mount, error) {
 	vs, err := m.volumes(tr)
 	if err != nil {
@@ -202,10 +203,9 @@ func (m *Manager) prepareMounts(mps []MountPoint, rootfs string, remap *Remap, t
 		}
 		switch mp.Type {
 		case "bind":
-			if _, err := os.Stat(mp.Source); errors.Is(err, fs.ErrNotExist) && !tr.DryRun() {
-				// Docker's -v creates a missing host directory.
-				if err := os.MkdirAll(mp.Source, 0o755); err != nil {
-					return nil, nil, fmt.Errorf("bind source %s: %w", mp.Source, err)
+			if _, err := os.Stat(mp.Source); errors.Is(err, fs.ErrNotExist) {
+				if err := tr.Do(bindSourceStep(mp.Source), nil); err != nil {
+					return nil, nil, err
 				}
 			}
 			out = append(out, specs.Mount{Destination: mp.Destination, Type: "bind", Source: mp.Source, Options: opts})
@@ -216,9 +216,8 @@ func (m *Manager) prepareMounts(mps []MountPoint, rootfs string, remap *Remap, t
 					return nil, nil, err
 				}
 				v.Anonymous = mp.Anonymous
-				if remap != nil && !tr.DryRun() {
-					// A new volume belongs to the remapped root, as with Docker.
-					if err := os.Chown(v.Mountpoint, remap.UID.Start, remap.GID.Start); err != nil {
+				if remap != nil {
+					if err := tr.Do(volumeOwnerStep(v.Mountpoint, remap), nil); err != nil {
 						return nil, nil, err
 					}
 				}
@@ -227,9 +226,6 @@ func (m *Manager) prepareMounts(mps []MountPoint, rootfs string, remap *Remap, t
 				return nil, nil, err
 			}
 			mp.Name, mp.Source = v.Name, v.Mountpoint
-			if err := copyImageContent(rootfs, mp.Destination, v.Mountpoint, tr); err != nil {
-				return nil, nil, err
-			}
 			out = append(out, specs.Mount{Destination: mp.Destination, Type: "bind", Source: v.Mountpoint, Options: opts})
 		case "tmpfs":
 			o := []string{"nosuid", "nodev"}
@@ -245,33 +241,120 @@ func (m *Manager) prepareMounts(mps []MountPoint, rootfs string, remap *Remap, t
 	return mps, out, nil
 }
 
+// bindSourceStep makes the missing host directory of a bind mount, as
+// Docker's -v does (--mount type=bind refuses it instead; minirun's -v and
+// --mount both make it). No undo: the directory may receive the
+// container's data, which outlives it.
+func bindSourceStep(src string) explain.Step {
+	return explain.Step{
+		ID: "volumes-bind-source", Chapter: explain.ChapterVolumes,
+		Title: explain.Text{PT: "Cria no host o diretório " + src + " do bind mount", EN: "Create the bind mount's host directory " + src},
+		Why: explain.Text{PT: "Como o -v do Docker: uma origem que não existe vira um diretório vazio do host, de root.",
+			EN: "As Docker's -v does: a source that does not exist becomes an empty host directory, owned by root."},
+		Shell: "mkdir -p " + src,
+		Do: func() error {
+			if err := os.MkdirAll(src, 0o755); err != nil {
+				return fmt.Errorf("bind source %s: %w", src, err)
+			}
+			return nil
+		},
+		Evidence: func() string { return lsLD(src) },
+	}
+}
+
+// volumeOwnerStep gives a new volume to the container's remapped root
+// (--userns-remap), as Docker does: otherwise the container's root, an
+// ordinary host user, could not write in it.
+func volumeOwnerStep(dir string, remap *Remap) explain.Step {
+	uid, gid := remap.UID.Start, remap.GID.Start
+	return explain.Step{
+		ID: "volumes-remap-owner", Chapter: explain.ChapterVolumes,
+		Title: explain.Text{PT: fmt.Sprintf("Dá o volume novo ao root remapeado (%d:%d)", uid, gid),
+			EN: fmt.Sprintf("Give the new volume to the remapped root (%d:%d)", uid, gid)},
+		Why: explain.Text{PT: "Com --userns-remap o root do contêiner é o uid " + strconv.Itoa(uid) + " no host: sem isso ele não escreveria no volume.",
+			EN: "With --userns-remap the container's root is uid " + strconv.Itoa(uid) + " on the host: without this it could not write in the volume."},
+		Shell: fmt.Sprintf("chown %d:%d %s", uid, gid, dir),
+		Do: func() error {
+			if err := os.Chown(dir, uid, gid); err != nil {
+				return fmt.Errorf("chown %s: %w", dir, err)
+			}
+			return nil
+		},
+		Evidence: func() string { return lsLD(dir) },
+	}
+}
+
+// lsLD is `ls -ld PATH` reduced to what a step shows: mode, owner, path.
+func lsLD(p string) string {
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("ls -ldn %s → %v %d:%d", p, fs.FileMode(st.Mode&0o777)|fs.ModeDir, st.Uid, st.Gid)
+}
+
+// fillVolumes copies, into each volume of mps that is still empty, what
+// the image has at its mount path. It runs after acquireVolumes: a volume
+// with driver options is mounted by then, and the copy must land in the
+// mount, not in the directory the mount then hides.
+func fillVolumes(mps []MountPoint, rootfs string, tr *explain.Tracer) error {
+	for _, mp := range mps {
+		if mp.Type != "volume" {
+			continue
+		}
+		if err := copyImageContent(rootfs, mp.Destination, mp.Source, tr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // copyImageContent fills an empty volume with what the image has at the
 // mount's path, the first time the volume is used (Docker's behaviour):
 // a database image's initial files appear in its new volume.
+//
+// The step is taken for every empty volume, and says when the image has
+// nothing there: a dry run, which sees neither the volume nor the image,
+// describes it for every volume, and for a volume it described creating
+// (empty, then) it describes what a run does.
 func copyImageContent(rootfs, dest, vol string, tr *explain.Tracer) error {
 	src, err := securejoin.SecureJoin(rootfs, dest)
 	if err != nil {
 		return err
 	}
-	fi, err := os.Stat(src)
-	if err != nil || !fi.IsDir() {
-		return nil
+	if !tr.DryRun() {
+		ents, err := os.ReadDir(vol)
+		if err != nil || len(ents) > 0 {
+			return err
+		}
 	}
-	ents, err := os.ReadDir(vol)
-	if err != nil || len(ents) > 0 {
-		return err
-	}
-	img, _ := os.ReadDir(src)
-	if len(img) == 0 {
-		return nil
-	}
+	copied := 0
 	return tr.Do(explain.Step{
 		ID: "volumes-copy", Chapter: explain.ChapterVolumes,
 		Title: explain.Text{PT: "Copia o conteúdo da imagem em " + dest + " para o volume novo", EN: "Copy the image's content at " + dest + " into the new volume"},
 		Why: explain.Text{PT: "Como no Docker: um volume vazio começa com o que a imagem tinha naquele caminho.",
 			EN: "As in Docker: an empty volume starts with what the image had at that path."},
 		Shell: "cp -a $ROOTFS" + dest + "/. " + vol + "/",
-		Do:    func() error { return copyTree(src, vol) },
+		Do: func() error {
+			fi, err := os.Stat(src)
+			if err != nil || !fi.IsDir() {
+				return nil // nothing in the image there: the volume stays empty
+			}
+			img, err := os.ReadDir(src)
+			if err != nil || len(img) == 0 {
+				return err
+			}
+			copied = len(img)
+			return copyTree(src, vol)
+		},
+		EvidenceText: func() explain.Text {
+			if copied == 0 {
+				return explain.Text{PT: "a imagem não tem nada em " + dest + ": o volume começa vazio",
+					EN: "the image has nothing at " + dest + ": the volume starts empty"}
+			}
+			ls := fmt.Sprintf("ls %s | wc -l → %d", vol, copied)
+			return explain.Text{PT: ls + " (vindos da imagem)", EN: ls + " (from the image)"}
+		},
 	}, nil)
 }
 
@@ -310,7 +393,7 @@ func copyTree(src, dst string) error {
 	}
 	defer unix.Close(dfd)
 	c := &treeCopier{buf: make([]byte, 128<<10)}
-	if err := c.dir(sfd, dfd, ""); err != nil {
+	if err := c.copyDir(sfd, dfd, ""); err != nil {
 		return fmt.Errorf("copy %s into volume %s: %w", src, dst, err)
 	}
 	var st unix.Stat_t
@@ -323,9 +406,9 @@ func copyTree(src, dst string) error {
 // treeCopier holds the copy buffer of one copyTree.
 type treeCopier struct{ buf []byte }
 
-// dir copies the entries of the directory open as sfd into the one open as
+// copyDir copies the entries of the directory open as sfd into the one open as
 // dfd; rel is its name relative to the volume, for errors and the hook.
-func (c *treeCopier) dir(sfd, dfd int, rel string) error {
+func (c *treeCopier) copyDir(sfd, dfd int, rel string) error {
 	// A duplicate for *os.File to own and close: the caller owns sfd.
 	dup, err := unix.FcntlInt(uintptr(sfd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
@@ -346,11 +429,11 @@ func (c *treeCopier) dir(sfd, dfd int, rel string) error {
 		}
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
-			err = c.subdir(sfd, dfd, name, child, &st)
+			err = c.copySubdir(sfd, dfd, name, child, &st)
 		case unix.S_IFREG:
-			err = c.file(sfd, dfd, name, child, &st)
+			err = c.copyFile(sfd, dfd, name, child, &st)
 		case unix.S_IFLNK:
-			err = c.symlink(sfd, dfd, name, child, &st)
+			err = c.copySymlink(sfd, dfd, name, child, &st)
 		default:
 			continue // devices, fifos and sockets are not copied
 		}
@@ -361,9 +444,9 @@ func (c *treeCopier) dir(sfd, dfd int, rel string) error {
 	return nil
 }
 
-// subdir makes the directory name in dfd, fills it, and only then gives it
+// copySubdir makes the directory name in dfd, fills it, and only then gives it
 // its owner and mode: a read-only mode would stop the filling.
-func (c *treeCopier) subdir(sfd, dfd int, name, rel string, st *unix.Stat_t) error {
+func (c *treeCopier) copySubdir(sfd, dfd int, name, rel string, st *unix.Stat_t) error {
 	// 0700 until it is filled: no one else may enter it half-made.
 	if err := unix.Mkdirat(dfd, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("mkdir %q: %w", rel, err)
@@ -383,7 +466,7 @@ func (c *treeCopier) subdir(sfd, dfd int, name, rel string, st *unix.Stat_t) err
 		return fmt.Errorf("open %q: %w", rel, err)
 	}
 	defer unix.Close(cs)
-	if err := c.dir(cs, cd, rel); err != nil {
+	if err := c.copyDir(cs, cd, rel); err != nil {
 		return err
 	}
 	if err := setOwnerMode(cd, st); err != nil {
@@ -392,9 +475,9 @@ func (c *treeCopier) subdir(sfd, dfd int, name, rel string, st *unix.Stat_t) err
 	return setTimesAt(dfd, name, st)
 }
 
-// file copies a regular file. O_EXCL|O_NOFOLLOW: never open what someone
+// copyFile copies a regular file. O_EXCL|O_NOFOLLOW: never open what someone
 // else put at the name (a symlink, a hard link to a host file).
-func (c *treeCopier) file(sfd, dfd int, name, rel string, st *unix.Stat_t) error {
+func (c *treeCopier) copyFile(sfd, dfd int, name, rel string, st *unix.Stat_t) error {
 	in, err := unix.Openat(sfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open %q: %w", rel, err)
@@ -419,9 +502,9 @@ func (c *treeCopier) file(sfd, dfd int, name, rel string, st *unix.Stat_t) error
 	return setTimesAt(dfd, name, st)
 }
 
-// symlink recreates a symlink; its target is copied as text, never
+// copySymlink recreates a symlink; its target is copied as text, never
 // followed (it means something only inside the container).
-func (c *treeCopier) symlink(sfd, dfd int, name, rel string, st *unix.Stat_t) error {
+func (c *treeCopier) copySymlink(sfd, dfd int, name, rel string, st *unix.Stat_t) error {
 	n, err := unix.Readlinkat(sfd, name, c.buf)
 	if err != nil {
 		return fmt.Errorf("readlink %q: %w", rel, err)
@@ -527,20 +610,21 @@ func (m *Manager) removeAnonymousVolumesTraced(meta *Meta, tr *explain.Tracer) e
 // the volumes with driver options (tmpfs, nfs): the first live user
 // mounts, the last one unmounts. reconcileVolumes drops the holds of
 // containers found dead, for a shim that died without releasing.
-func (m *Manager) acquireVolumes(meta *Meta) error {
-	return m.eachVolume(meta, func(vs *volume.Store, name string) error { return vs.Acquire(name, meta.ID) })
+// The mount and unmount are narrated to tr (nil: silently).
+func (m *Manager) acquireVolumes(meta *Meta, tr *explain.Tracer) error {
+	return m.eachVolume(meta, tr, func(vs *volume.Store, name string) error { return vs.Acquire(name, meta.ID) })
 }
 
-func (m *Manager) releaseVolumes(meta *Meta) error {
-	return m.eachVolume(meta, func(vs *volume.Store, name string) error { return vs.Release(name, meta.ID) })
+func (m *Manager) releaseVolumes(meta *Meta, tr *explain.Tracer) error {
+	return m.eachVolume(meta, tr, func(vs *volume.Store, name string) error { return vs.Release(name, meta.ID) })
 }
 
 func (m *Manager) reconcileVolumes(meta *Meta) error {
-	return m.eachVolume(meta, func(vs *volume.Store, name string) error { return vs.Reconcile(name) })
+	return m.eachVolume(meta, nil, func(vs *volume.Store, name string) error { return vs.Reconcile(name) })
 }
 
-func (m *Manager) eachVolume(meta *Meta, fn func(*volume.Store, string) error) error {
-	vs, err := m.volumes(nil)
+func (m *Manager) eachVolume(meta *Meta, tr *explain.Tracer, fn func(*volume.Store, string) error) error {
+	vs, err := m.volumes(tr)
 	if err != nil {
 		return err
 	}

@@ -17,11 +17,12 @@ var demoCommand = map[explain.Chapter]string{
 	explain.ChapterRootfs:     "ls /; echo escrito > /novo-arquivo; rm -f /bin/vi; ls -l /novo-arquivo",
 	explain.ChapterMounts:     "cat /proc/self/mounts",
 	explain.ChapterProcess:    "grep -E 'Uid|Gid|Cap|NoNewPrivs' /proc/self/status; ulimit -n",
-	// Only the three mount points (field 5 of mountinfo(5); field 4, the
-	// root, is "/" on most lines): mount point, type (the field after the
-	// "-" that ends the optional fields) and root (the volume's own _data
-	// directory, for the bind), not the overlay's whole lowerdir list.
-	explain.ChapterVolumes:  "echo oi > /dados/arquivo; awk '$5 ~ /^\\/(dados|rapido)?$/ {i=7; while ($i != \"-\") i++; print $5, $(i+1), $4}' /proc/self/mountinfo",
+	// The volume's files (the image's, copied in), a write to it, and only
+	// the three mount points (field 5 of mountinfo(5); field 4, the root,
+	// is "/" on most lines): mount point, type (the field after the "-"
+	// that ends the optional fields) and root, not the overlay's whole
+	// lowerdir list.
+	explain.ChapterVolumes:  "ls /usr/sbin | wc -l; echo oi > /usr/sbin/arquivo; awk '$5 ~ /^\\/(usr\\/sbin|rapido)?$/ {i=7; while ($i != \"-\") i++; print $5, $(i+1), $4}' /proc/self/mountinfo",
 	explain.ChapterSecurity: "grep -E 'Cap(Eff|Bnd)|NoNewPrivs|Seccomp:' /proc/self/status; unshare -m true || echo unshare bloqueado",
 	// One of v1's and v2's files is always missing: "; true" keeps the
 	// demo's exit code (explain's own) at 0. The disk cap is read from
@@ -45,9 +46,6 @@ func runOpts(ch explain.Chapter, e *Env) (container.RunOpts, error) {
 	switch ch {
 	case explain.ChapterNamespaces:
 		o.UsernsRemap = e.UsernsRemap
-	case explain.ChapterVolumes:
-		// An anonymous volume and a tmpfs beside the overlay root.
-		o.Volumes, o.Tmpfs = []string{"/dados"}, []string{"/rapido"}
 	case explain.ChapterSecurity:
 		// Where AppArmor is on and Docker's profile is loaded, the demo
 		// runs confined by it, as `docker run` would (security-apparmor);
@@ -130,7 +128,7 @@ func containerChapter(ch explain.Chapter, shows ...explain.Chapter) *Chapter {
 
 func init() {
 	for _, ch := range []explain.Chapter{explain.ChapterLifecycle, explain.ChapterNamespaces, explain.ChapterRootfs,
-		explain.ChapterMounts, explain.ChapterProcess, explain.ChapterCgroups, explain.ChapterVolumes} {
+		explain.ChapterMounts, explain.ChapterProcess, explain.ChapterCgroups} {
 		register(containerChapter(ch))
 	}
 	// The defences set right before execve are process steps.

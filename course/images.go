@@ -94,7 +94,7 @@ func imagesDemo(e *Env, tr *explain.Tracer) (retErr error) {
 	var srv *http.Server
 	start := explain.Step{
 		ID: "images-registry-start", Chapter: explain.ChapterImages,
-		Title: explain.Text{PT: "Subir um registry na interface de loopback", EN: "Start a registry on the loopback interface"},
+		Title: explain.Text{PT: "Sobe um registry na interface de loopback", EN: "Start a registry on the loopback interface"},
 		Why: explain.Text{PT: "Um registry é um servidor HTTP da API de distribuição do OCI: manifests e blobs por digest. Este ouve só em 127.0.0.1, como um registry:2 local.",
 			EN: "A registry is an HTTP server of the OCI distribution API: manifests and blobs by digest. This one listens on 127.0.0.1 only, like a local registry:2."},
 		Do: func() error {
@@ -122,7 +122,7 @@ func imagesDemo(e *Env, tr *explain.Tracer) (retErr error) {
 	var pushed ggcr.Hash
 	push := explain.Step{
 		ID: "images-push", Chapter: explain.ChapterImages,
-		Title: explain.Text{PT: "Enviar ao registry o " + e.Image + " com uma camada nova", EN: "Push " + e.Image + " with one new layer to the registry"},
+		Title: explain.Text{PT: "Envia ao registry o " + e.Image + " com uma camada nova", EN: "Push " + e.Image + " with one new layer to the registry"},
 		Why: explain.Text{PT: "O push manda cada blob (camadas, config) e por último o manifest, que os lista por digest; o registry não aceita um manifest que cite um blob que ele não tem.",
 			EN: "A push uploads each blob (layers, config) and the manifest last, which lists them by digest; the registry refuses a manifest naming a blob it lacks."},
 		Shell: fmt.Sprintf("minirun save %s -o base.tar && crane push --insecure base.tar %s && echo curso > curso.txt && tar -cf curso.tar curso.txt && crane append --insecure -b %s -f curso.tar -t %s",
@@ -151,7 +151,7 @@ func imagesDemo(e *Env, tr *explain.Tracer) (retErr error) {
 	var ctxDir string
 	write := explain.Step{
 		ID: "images-dockerfile", Chapter: explain.ChapterImages,
-		Title: explain.Text{PT: "Escrever um Dockerfile e o seu contexto", EN: "Write a Dockerfile and its context"},
+		Title: explain.Text{PT: "Escreve um Dockerfile e o seu contexto", EN: "Write a Dockerfile and its context"},
 		Why: explain.Text{PT: "O contexto é o diretório de onde COPY lê; o Dockerfile parte da imagem baixada, apaga um arquivo dela e copia outro.",
 			EN: "The context is the directory COPY reads from; the Dockerfile starts from the pulled image, deletes one of its files and copies another in."},
 		Shell: fmt.Sprintf(`mkdir -p curso && printf '%s' > curso/Dockerfile && echo oi > curso/oi.txt`, strings.ReplaceAll(dockerfile, "\n", `\n`)),
@@ -212,7 +212,7 @@ func imagesDemo(e *Env, tr *explain.Tracer) (retErr error) {
 	}
 	stop := explain.Step{
 		ID: "images-registry-stop", Chapter: explain.ChapterImages,
-		Title: explain.Text{PT: "Parar o registry", EN: "Stop the registry"},
+		Title: explain.Text{PT: "Para o registry", EN: "Stop the registry"},
 		Why: explain.Text{PT: "As imagens baixadas continuam no armazém local: o registry só é preciso para push e pull.",
 			EN: "Pulled images stay in the local store: the registry is needed only to push and pull."},
 		Shell: "docker rm -f registro",
@@ -286,7 +286,7 @@ func whiteoutStep(s *image.Store) explain.Step {
 	var entries []string
 	st := explain.Step{
 		ID: "images-layer-whiteout", Chapter: explain.ChapterImages,
-		Title: explain.Text{PT: "Ver o whiteout na camada do RUN", EN: "See the whiteout in the RUN layer"},
+		Title: explain.Text{PT: "Vê o whiteout na camada do RUN", EN: "See the whiteout in the RUN layer"},
 		Why: explain.Text{PT: "Uma camada não pode apagar um arquivo de outra, que é só leitura: registra um .wh.NOME, e quem monta as camadas esconde NOME.",
 			EN: "A layer cannot delete a file of another, which is read-only: it records a .wh.NAME, and whoever stacks the layers hides NAME."},
 		Shell: fmt.Sprintf(`minirun save %s | tar -xOf - blobs/sha256/$DIFF_ID | tar -tvf - | grep '\.wh\.'`, demoApp),

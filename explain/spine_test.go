@@ -26,6 +26,12 @@ var hostChanging = map[string]bool{
 	"netlink.LinkSetMTU": true, "netlink.AddrAdd": true, "netlink.AddrDel": true, "netlink.AddrReplace": true,
 	"netlink.RouteAdd": true, "netlink.RouteDel": true, "netlink.RouteReplace": true,
 	"netlink.NeighAdd": true, "netlink.NeighDel": true, "netlink.NeighSet": true,
+	// Owners and modes: the data root's, a volume's, a FIFO's. Under
+	// --userns-remap they decide what the container's root (an ordinary
+	// host user) may reach, and the narration must show them.
+	"os.Chmod": true, "os.Chown": true, "os.Lchown": true,
+	"unix.Chmod": true, "unix.Chown": true, "unix.Lchown": true, "unix.Fchmod": true, "unix.Fchown": true,
+	"unix.Fchmodat": true, "unix.Fchownat": true, "syscall.Chmod": true, "syscall.Chown": true,
 }
 
 // hostMethods are methods that change the host whatever their receiver's
@@ -37,8 +43,15 @@ var hostMethods = map[string]bool{
 	"FlushRuleset": true, "DelTable": true, "FlushTable": true, "FlushChain": true, "DelChain": true,
 }
 
-// writesUnder are the paths whose writes change the kernel's settings.
-var writesUnder = []string{"/sys/fs/cgroup", "/proc/sys"}
+// writesUnder are the paths whose writes change the kernel's settings,
+// or the host's own configuration.
+var writesUnder = []string{"/sys/fs/cgroup", "/proc/sys", "/etc/"}
+
+// etcNames are the files a container gets at /etc/hosts, /etc/hostname
+// and /etc/resolv.conf: written on the host, bind-mounted in. A write
+// whose path names one of them (a literal in the path, or in what the
+// path variable was assigned) is a host change the narration must show.
+var etcNames = map[string]bool{"hosts": true, "hostname": true, "resolv.conf": true}
 
 // NoStep is the comment that lets a host-changing call stand outside a
 // step, with its reason on the same line: "//minirun:nostep the shim
@@ -48,6 +61,7 @@ const noStep = "minirun:nostep"
 type funcInfo struct {
 	name  string // pkgdir.Func or pkgdir.Recv.Func
 	short string // Func
+	pkg   string // pkgdir: an unexported name is called only from its package
 	pos   string
 	// inStep: the body is a step's Do or Undo.
 	inStep bool
@@ -105,7 +119,7 @@ func TestNoSideDoors(t *testing.T) {
 			if fd.Recv != nil && len(fd.Recv.List) > 0 {
 				name = pkg + "." + recvName(fd.Recv.List[0].Type) + "." + fd.Name.Name
 			}
-			top := &funcInfo{name: name, short: fd.Name.Name, pos: fset.Position(fd.Pos()).String()}
+			top := &funcInfo{name: name, short: fd.Name.Name, pkg: pkg, pos: fset.Position(fd.Pos()).String()}
 			funcs = append(funcs, top)
 			byShort[top.short] = append(byShort[top.short], top)
 			scan(fset, fd.Body, top, &funcs, allowed, callers)
@@ -115,40 +129,66 @@ func TestNoSideDoors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A function is narrated when it is a step body, or when every one of
-	// its callers is narrated (and it has callers). Iterate to a fixpoint.
+	// A function is narrated when it is a step body, or when it has
+	// callers, every one of them narrated, and a chain of calls from a
+	// step body reaches it. That is a greatest fixpoint (drop, until
+	// nothing changes, every function with a caller not narrated), so
+	// that recursion only steps enter (copyTree's dir ↔ subdir) counts,
+	// cut to what a step body reaches (a least fixpoint from them), so
+	// that a cycle nothing calls does not.
+	//
+	// Callers are known by name only (no type checking): an unexported
+	// function or method can only be called from its own package, so
+	// calls from elsewhere are some other function's of the same name.
+	callersOf := func(f *funcInfo) []*funcInfo {
+		var cs []*funcInfo
+		for _, c := range callers[f.short] {
+			if token.IsExported(f.short) || c.pkg == f.pkg {
+				cs = append(cs, c)
+			}
+		}
+		return cs
+	}
 	narrated := map[*funcInfo]bool{}
 	for _, f := range funcs {
-		if f.inStep {
-			narrated[f] = true
-		}
+		narrated[f] = f.inStep || (f.short != "" && len(callersOf(f)) > 0)
 	}
 	for changed := true; changed; {
 		changed = false
 		for _, f := range funcs {
-			if narrated[f] || f.short == "" {
+			if !narrated[f] || f.inStep {
 				continue
 			}
-			cs := callers[f.short]
-			if len(cs) == 0 {
-				continue
-			}
-			all := true
-			for _, c := range cs {
+			for _, c := range callersOf(f) {
 				// c.inStep: a named step body ("Do: cr.startInit") is
-				// recorded as a caller that is in no list of funcs, so
-				// narrated[c] alone never saw it and every function a
-				// step names (rather than wraps in a literal) read as a
-				// side door. Nothing else becomes narrated by this.
+				// recorded as a caller that is in no list of funcs.
 				if !narrated[c] && !c.inStep {
-					all = false
+					narrated[f], changed = false, true
 					break
 				}
 			}
-			if all {
-				narrated[f], changed = true, true
+		}
+	}
+	reached := map[*funcInfo]bool{}
+	for _, f := range funcs {
+		reached[f] = f.inStep
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, f := range funcs {
+			if reached[f] || !narrated[f] {
+				continue
+			}
+			for _, c := range callersOf(f) {
+				if c.inStep || reached[c] {
+					reached[f], changed = true, true
+					break
+				}
 			}
 		}
+	}
+	for f := range narrated {
+		narrated[f] = narrated[f] && reached[f]
 	}
 	var bad []string
 	for _, f := range funcs {
@@ -168,6 +208,7 @@ func TestNoSideDoors(t *testing.T) {
 // scan walks a function body: a step's Do/Undo literal becomes a function of
 // its own (in a step); other function literals are part of their parent.
 func scan(fset *token.FileSet, body ast.Node, cur *funcInfo, funcs *[]*funcInfo, allowed map[int]bool, callers map[string][]*funcInfo) {
+	assigned := assignments(body)
 	ast.Inspect(body, func(n ast.Node) bool {
 		switch n := n.(type) {
 		case *ast.AssignStmt:
@@ -182,7 +223,7 @@ func scan(fset *token.FileSet, body ast.Node, cur *funcInfo, funcs *[]*funcInfo,
 				return true
 			}
 			if fl, ok := n.Rhs[0].(*ast.FuncLit); ok {
-				sub := &funcInfo{name: cur.name + "." + sel.Sel.Name, pos: fset.Position(fl.Pos()).String(), inStep: true}
+				sub := &funcInfo{name: cur.name + "." + sel.Sel.Name, pkg: cur.pkg, pos: fset.Position(fl.Pos()).String(), inStep: true}
 				*funcs = append(*funcs, sub)
 				scan(fset, fl.Body, sub, funcs, allowed, callers)
 				return false
@@ -193,14 +234,14 @@ func scan(fset *token.FileSet, body ast.Node, cur *funcInfo, funcs *[]*funcInfo,
 				return true
 			}
 			if fl, ok := n.Value.(*ast.FuncLit); ok {
-				sub := &funcInfo{name: cur.name + "." + k.Name, pos: fset.Position(fl.Pos()).String(), inStep: true}
+				sub := &funcInfo{name: cur.name + "." + k.Name, pkg: cur.pkg, pos: fset.Position(fl.Pos()).String(), inStep: true}
 				*funcs = append(*funcs, sub)
 				scan(fset, fl.Body, sub, funcs, allowed, callers)
 				return false
 			}
 			// Do: someFunc — the named function is a step body's.
 			if id := calleeName(n.Value); id != "" {
-				callers[id] = append(callers[id], &funcInfo{inStep: true})
+				callers[id] = append(callers[id], &funcInfo{pkg: cur.pkg, inStep: true})
 			}
 		case *ast.CallExpr:
 			full, short := callName(n.Fun)
@@ -222,10 +263,61 @@ func scan(fset *token.FileSet, body ast.Node, cur *funcInfo, funcs *[]*funcInfo,
 						}
 					}
 				}
+				if name := etcName(n.Args[0], assigned); name != "" {
+					cur.hits = append(cur.hits, fmt.Sprintf("%s:%d write the container's /etc/%s", filepath.Base(pos.Filename), pos.Line, name))
+				}
 			}
 		}
 		return true
 	})
+}
+
+// assignments maps each variable assigned in body (x := …, x, y = …, …)
+// to the expressions it is given, for etcName to look through.
+func assignments(body ast.Node) map[string][]ast.Expr {
+	out := map[string][]ast.Expr{}
+	ast.Inspect(body, func(n ast.Node) bool {
+		a, ok := n.(*ast.AssignStmt)
+		if !ok || len(a.Lhs) != len(a.Rhs) {
+			return true
+		}
+		for i, l := range a.Lhs {
+			if id, ok := l.(*ast.Ident); ok {
+				out[id.Name] = append(out[id.Name], a.Rhs[i])
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// etcName returns the container /etc file a path expression names: a
+// string literal of etcNames in it (filepath.Join(dir, "hosts")), or in
+// an expression its variables were assigned in the same function.
+func etcName(e ast.Expr, assigned map[string][]ast.Expr) string {
+	found := ""
+	seen := map[string]bool{}
+	var walk func(ast.Node)
+	walk = func(n ast.Node) {
+		ast.Inspect(n, func(n ast.Node) bool {
+			switch v := n.(type) {
+			case *ast.BasicLit:
+				if s := strings.Trim(v.Value, "\"`"); etcNames[s] && found == "" {
+					found = s
+				}
+			case *ast.Ident:
+				if !seen[v.Name] {
+					seen[v.Name] = true
+					for _, r := range assigned[v.Name] {
+						walk(r)
+					}
+				}
+			}
+			return true
+		})
+	}
+	walk(e)
+	return found
 }
 
 func callName(e ast.Expr) (full, short string) {

@@ -17,7 +17,7 @@ func stepLayerExtract(diffDir string) explain.Step {
 		ID:      "images-layer-extract",
 		Chapter: explain.ChapterImages,
 		Title: explain.Text{
-			PT: "Extrair a camada do arquivo tar",
+			PT: "Extrai a camada do arquivo tar",
 			EN: "Extract the layer from the tar archive",
 		},
 		Why: explain.Text{
@@ -34,7 +34,7 @@ func stepLayerCommit(staged, final string) explain.Step {
 		ID:      "images-layer-commit",
 		Chapter: explain.ChapterImages,
 		Title: explain.Text{
-			PT: "Guardar a camada pelo seu diff_id",
+			PT: "Guarda a camada pelo seu diff_id",
 			EN: "Store the layer under its diff_id",
 		},
 		Why: explain.Text{
@@ -50,7 +50,7 @@ func stepConfigWrite(path string) explain.Step {
 		ID:      "images-config-write",
 		Chapter: explain.ChapterImages,
 		Title: explain.Text{
-			PT: "Gravar a configuração da imagem",
+			PT: "Grava a configuração da imagem",
 			EN: "Write the image configuration",
 		},
 		Why: explain.Text{
@@ -66,7 +66,7 @@ func stepTag(reposPath, lockPath, ref, id string) explain.Step {
 		ID:      "images-tag",
 		Chapter: explain.ChapterImages,
 		Title: explain.Text{
-			PT: "Dar um nome à imagem",
+			PT: "Dá um nome à imagem",
 			EN: "Give the image a name",
 		},
 		Why: explain.Text{
@@ -101,7 +101,7 @@ func stepPullManifest(base, reference string) explain.Step {
 		ID:      "images-pull-manifest",
 		Chapter: explain.ChapterImages,
 		Title: explain.Text{
-			PT: "Buscar o manifest no registry",
+			PT: "Busca o manifest no registry",
 			EN: "Fetch the manifest from the registry",
 		},
 		Why: explain.Text{
@@ -119,7 +119,7 @@ func stepPullConfig(base, configDigest string) explain.Step {
 		ID:      "images-pull-config",
 		Chapter: explain.ChapterImages,
 		Title: explain.Text{
-			PT: "Baixar a config e conferir o seu digest",
+			PT: "Baixa a config e confere o seu digest",
 			EN: "Download the config and check its digest",
 		},
 		Why: explain.Text{
@@ -136,7 +136,7 @@ func stepPullLayer(base, layerDigest, file string) explain.Step {
 		ID:      "images-pull-layer",
 		Chapter: explain.ChapterImages,
 		Title: explain.Text{
-			PT: "Baixar uma camada e conferir o seu digest",
+			PT: "Baixa uma camada e confere o seu digest",
 			EN: "Download a layer and check its digest",
 		},
 		Why: explain.Text{
@@ -152,7 +152,7 @@ func stepRemove(ref string) explain.Step {
 		ID:      "images-remove",
 		Chapter: explain.ChapterImages,
 		Title: explain.Text{
-			PT: "Remover a imagem " + ref,
+			PT: "Remove a imagem " + ref,
 			EN: "Remove the image " + ref,
 		},
 		Why: explain.Text{

@@ -28,7 +28,7 @@ func DNSRoundRobinStep(n *Network, name string, times int) explain.Step {
 	var answers []string
 	return stepT{
 		ID: StepDNSRoundRobin, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Perguntar %d vezes ao DNS da rede (%s) por %q", times, server, name),
+		Title: text(fmt.Sprintf("Pergunta %d vezes ao DNS da rede (%s) por %q", times, server, name),
 			fmt.Sprintf("Ask the network's DNS (%s) for %q %d times", server, name, times)),
 		Why: text("Um alias dado a vários contêineres (--network-alias) tem um endereço por contêiner; o servidor da rede responde todos, começando cada resposta um adiante (round robin): quem usa o primeiro endereço reparte-se entre eles. Sem daemon, é o processo DNS da rede que faz o que o dockerd faz.",
 			"An alias given to several containers (--network-alias) has one address per container; the network's server answers them all, starting each answer one further on (round robin): clients that take the first address spread over them. With no daemon, the network's DNS process does what dockerd does."),
@@ -70,7 +70,7 @@ func LocalhostStep(p PortMapping, path string) explain.Step {
 	body := ""
 	return stepT{
 		ID: StepLocalhost, Chapter: explain.ChapterNetwork,
-		Title: text("Acessar a porta publicada pelo localhost do host: "+url, "Reach the published port through the host's localhost: "+url),
+		Title: text("Acessa a porta publicada pelo localhost do host: "+url, "Reach the published port through the host's localhost: "+url),
 		Why: text("Um programa do host que conecta em 127.0.0.1 passa pela chain output, onde o DNAT troca o destino pelo contêiner; route_localnet deixa o pacote sair de 127.0.0.1 para a bridge e o masquerade troca a origem, para que a resposta volte. É o `docker run -p` funcionando em localhost.",
 			"A host program connecting to 127.0.0.1 goes through the output chain, where DNAT swaps the destination for the container; route_localnet lets the packet leave 127.0.0.1 for the bridge, and masquerade swaps the source so the reply comes back. It is `docker run -p` working on localhost."),
 		Shell: "curl -s " + url,
@@ -106,18 +106,18 @@ func EtcFilesStep(dir, hostname string, eps []*Endpoint) explain.Step {
 	resolv := filepath.Join(dir, "resolv.conf")
 	return stepT{
 		ID: StepEtcFiles, Chapter: explain.ChapterNetwork,
-		Title: text("Reescrever /etc/hosts e /etc/resolv.conf do contêiner", "Rewrite the container's /etc/hosts and /etc/resolv.conf"),
+		Title: text("Reescreve /etc/hosts e /etc/resolv.conf do contêiner", "Rewrite the container's /etc/hosts and /etc/resolv.conf"),
 		Why: text("Os arquivos são bind mounts de arquivos do host: reescritos no lugar (mesmo inode), o contêiner, que já roda, vê o conteúdo novo — o endereço de cada rede e o servidor DNS da rede criada pelo usuário, como o Docker faz.",
 			"The files are bind mounts of files on the host: rewritten in place (same inode), the running container sees the new content — its address on each network and the user-defined network's DNS server, as Docker does."),
 		Shell: fmt.Sprintf("printf 'nameserver GATEWAY\\noptions ndots:0\\n' > %s   # same inode: the bind mount follows", resolv),
 		Do: func() error {
-			_, _, _, err := WriteEtcFiles(dir, hostname, eps, "")
+			_, _, _, err := writeEtcFiles(dir, hostname, eps, "")
 			return err
 		},
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			b, err := os.ReadFile(resolv)
 			if err != nil {
-				return err.Error()
+				return explain.Text{PT: err.Error(), EN: err.Error()}
 			}
 			var ns []string
 			for _, l := range strings.Split(string(b), "\n") {
@@ -125,7 +125,11 @@ func EtcFilesStep(dir, hostname string, eps []*Endpoint) explain.Step {
 					ns = append(ns, strings.TrimPrefix(l, "nameserver "))
 				}
 			}
-			return fmt.Sprintf("%d rede(s)/network(s); resolv.conf: nameserver %s", len(eps), strings.Join(ns, ", "))
+			servers := strings.Join(ns, ", ")
+			return explain.Text{
+				PT: fmt.Sprintf("redes: %d; resolv.conf: nameserver %s", len(eps), servers),
+				EN: fmt.Sprintf("networks: %d; resolv.conf: nameserver %s", len(eps), servers),
+			}
 		},
 	}
 }

@@ -29,6 +29,7 @@ func drySession(t *testing.T, rec *explain.Recorder) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr.Do(EtcWriteStep("/var/lib/minirun/containers/x", "web", []*Endpoint{ep}), nil)
 	if err := m.Attach(ep, 0, "eth0"); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,9 @@ func TestEveryStepHasItsDocsAnchor(t *testing.T) {
 	plug := []string{StepIPAM, StepVeth, StepBridgePort, StepMoveLink, StepAddr, StepRoute}
 	var want []string
 	want = append(want, up...)
-	want = append(append(want, plug...), StepDNAT, StepJoin)
+	// The first container's /etc files, written between its Reserve and
+	// its Attach as reserveNetwork and the shim do.
+	want = append(append(append(want, StepIPAM, StepEtcWrite), plug[1:]...), StepDNAT, StepJoin)
 	// The network was made by this session: connecting to it finds it up.
 	want = append(append(want, plug...), StepJoin)
 	want = append(want, StepDNSRoundRobin, StepLocalhost, StepVethDelete, StepIPAMRelease, StepEtcFiles,

@@ -168,7 +168,7 @@ func (m *Manager) ipamStep(n *Network, ep *Endpoint) stepT {
 	}
 	return stepT{
 		ID: StepIPAM, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Reservar %s na rede %s para %s", addr, n.Name, ep.Name),
+		Title: text(fmt.Sprintf("Reserva %s na rede %s para %s", addr, n.Name, ep.Name),
 			fmt.Sprintf("Reserve %s on network %s for %s", addr, n.Name, ep.Name)),
 		Why: text("O IPAM (gestão de endereços) lê o JSON da rede, escolhe o próximo endereço livre depois do último dado e grava, tudo sob um flock: dois `minirun run` ao mesmo tempo nunca recebem o mesmo endereço. As portas publicadas são conferidas agora, antes de qualquer coisa ser criada.",
 			"IPAM (address management) reads the network's JSON, picks the next free address after the last one handed out and writes it back, all under an flock: two `minirun run` at the same moment never get the same address. Published ports are checked now, before anything is created."),
@@ -286,7 +286,7 @@ func attachPlan(n *Network, ep *Endpoint, pid int, ifName string) explain.Plan {
 func vethStep(host, peer string, mtu int) stepT {
 	return stepT{
 		ID: StepVeth, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Criar o par veth %s ↔ %s", host, peer), fmt.Sprintf("Create the veth pair %s ↔ %s", host, peer)),
+		Title: text(fmt.Sprintf("Cria o par veth %s ↔ %s", host, peer), fmt.Sprintf("Create the veth pair %s ↔ %s", host, peer)),
 		Why: text("Um par veth é um cabo virtual: o que entra numa ponta sai na outra (veth(4)). Uma ponta fica no host, plugada na bridge; a outra vai para o namespace de rede do contêiner.",
 			"A veth pair is a virtual cable: what goes in one end comes out of the other (veth(4)). One end stays on the host, plugged into the bridge; the other goes into the container's network namespace."),
 		Shell: fmt.Sprintf("ip link add %s%s type veth peer name %s%s", host, mtuArg(mtu), peer, mtuArg(mtu)),
@@ -319,7 +319,7 @@ func vethStep(host, peer string, mtu int) stepT {
 func bridgePortStep(n *Network, host string) stepT {
 	return stepT{
 		ID: StepBridgePort, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Plugar %s na bridge %s", host, n.Bridge), fmt.Sprintf("Plug %s into bridge %s", host, n.Bridge)),
+		Title: text(fmt.Sprintf("Pluga %s na bridge %s", host, n.Bridge), fmt.Sprintf("Plug %s into bridge %s", host, n.Bridge)),
 		Why: text("A ponta do host vira uma porta do switch virtual: a bridge passa a aprender o MAC do contêiner por ela e a entregar-lhe os quadros.",
 			"The host's end becomes a port of the virtual switch: the bridge learns the container's MAC through it and delivers its frames there."),
 		Shell: fmt.Sprintf("ip link set %s master %s up   # brctl addif %s %s", host, n.Bridge, n.Bridge, host),
@@ -364,7 +364,7 @@ func bridgePortStep(n *Network, host string) stepT {
 func moveLinkStep(pid int, peer, ifName string) stepT {
 	return stepT{
 		ID: StepMoveLink, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Mover %s para o namespace do contêiner como %s", peer, ifName), fmt.Sprintf("Move %s into the container's namespace as %s", peer, ifName)),
+		Title: text(fmt.Sprintf("Move %s para o namespace do contêiner como %s", peer, ifName), fmt.Sprintf("Move %s into the container's namespace as %s", peer, ifName)),
 		Why: text("Uma interface pertence a um namespace de rede por vez: movida, ela some do host e aparece no contêiner, que só a conhece como "+ifName+". O nome só pode mudar com a interface desligada, por isso a troca vem antes de ligá-la.",
 			"An interface belongs to one network namespace at a time: once moved it vanishes from the host and appears in the container, which only knows it as "+ifName+". The name can only change while the link is down, so the rename comes before bringing it up."),
 		Shell: fmt.Sprintf("ip link set %s netns $PID && nsenter -t $PID -n ip link set %s name %s", peer, peer, ifName),
@@ -430,7 +430,7 @@ func moveLinkStep(pid int, peer, ifName string) stepT {
 func addrStep(pid int, ifName string, p netip.Prefix) stepT {
 	return stepT{
 		ID: StepAddr, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Dar o endereço %s a %s e ligá-la", p, ifName), fmt.Sprintf("Give %s the address %s and bring it up", ifName, p)),
+		Title: text(fmt.Sprintf("Dá o endereço %s a %s e a liga", p, ifName), fmt.Sprintf("Give %s the address %s and bring it up", ifName, p)),
 		Why: text("O endereço vem do IPAM; a máscara faz o kernel criar a rota da sub-rede, pela qual o contêiner fala direto com os vizinhos da bridge, sem passar pelo gateway.",
 			"The address comes from IPAM; the mask makes the kernel add the subnet's route, through which the container talks straight to its bridge neighbours, without the gateway."),
 		Shell: fmt.Sprintf("nsenter -t $PID -n sh -c 'ip addr add %s dev %s && ip link set %s up'", p, ifName, ifName),
@@ -544,21 +544,21 @@ func dnatStep(ep *Endpoint) stepT {
 	tag := tagOf(ep.ContainerID)
 	return stepT{
 		ID: StepDNAT, Chapter: explain.ChapterNetwork,
-		Title: text("Publicar "+strings.Join(ps, ", ")+" (DNAT)", "Publish "+strings.Join(ps, ", ")+" (DNAT)"),
+		Title: text("Publica "+strings.Join(ps, ", ")+" (DNAT)", "Publish "+strings.Join(ps, ", ")+" (DNAT)"),
 		Why: text("Um pacote endereçado ao host nessa porta tem o destino trocado pelo do contêiner antes do roteamento: vale para quem vem de fora (prerouting) e para programas do próprio host, inclusive em localhost (output). O conntrack desfaz a troca nas respostas.",
 			"A packet addressed to the host on that port gets the container as its new destination before routing: for clients outside (prerouting) and for programs on the host itself, localhost included (output). Conntrack undoes the swap on replies."),
-		Shell:     shellRules(rules),
-		Do:        func() error { return addRules(rules) },
-		Undo:      func() error { return deleteTagged(tableName, []string{chainPorts}, tag) },
-		Evidence:  func() string { return listRules(tableName, []string{chainPorts}, tag) },
-		UndoShell: deleteTaggedShell(tableName, []string{chainPorts}, tag),
+		Shell:        shellRules(rules),
+		Do:           func() error { return addRules(rules) },
+		Undo:         func() error { return deleteTagged(tableName, []string{chainPorts}, tag) },
+		EvidenceText: func() explain.Text { return listRules(tableName, []string{chainPorts}, tag) },
+		UndoShell:    deleteTaggedShell(tableName, []string{chainPorts}, tag),
 	}
 }
 
 func (m *Manager) joinStep(n *Network, ep *Endpoint, pid int) stepT {
 	return stepT{
 		ID: StepJoin, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Registrar %s como membro da rede %s", ep.Name, n.Name), fmt.Sprintf("Record %s as a member of network %s", ep.Name, n.Name)),
+		Title: text(fmt.Sprintf("Registra %s como membro da rede %s", ep.Name, n.Name), fmt.Sprintf("Record %s as a member of network %s", ep.Name, n.Name)),
 		Why: text("Gravado no JSON da rede, o contêiner aparece em `network inspect` e, numa rede criada pelo usuário, o servidor DNS passa a responder o seu nome, o id curto e os aliases.",
 			"Written to the network's JSON, the container shows in `network inspect` and, on a user-defined network, the DNS server starts answering its name, short id and aliases."),
 		Shell: jqShell(m.dir, NetworkFile(m.dir, n.ID), fmt.Sprintf(`.Containers["%s"].Attached = true`, short(ep.ContainerID))),
@@ -630,7 +630,7 @@ func dnatDeleteStep(ep *Endpoint) stepT {
 	tag := tagOf(ep.ContainerID)
 	return stepT{
 		ID: StepDNATDelete, Chapter: explain.ChapterNetwork,
-		Title: text("Remover as regras DNAT de "+ep.Name, "Remove "+ep.Name+"'s DNAT rules"),
+		Title: text("Remove as regras DNAT de "+ep.Name, "Remove "+ep.Name+"'s DNAT rules"),
 		Why: text("As regras das portas publicadas levam o comentário "+tag+"; saem exatamente essas, e a porta do host fica livre de novo.",
 			"The published ports' rules carry the comment "+tag+"; exactly those go, and the host port is free again."),
 		Shell: deleteTaggedShell(tableName, []string{chainPorts}, tag),
@@ -641,7 +641,7 @@ func dnatDeleteStep(ep *Endpoint) stepT {
 func vethDeleteStep(ep *Endpoint) stepT {
 	return stepT{
 		ID: StepVethDelete, Chapter: explain.ChapterNetwork,
-		Title: text("Apagar o par veth "+ep.HostIfName, "Delete the veth pair "+ep.HostIfName),
+		Title: text("Apaga o par veth "+ep.HostIfName, "Delete the veth pair "+ep.HostIfName),
 		Why: text("Apagar uma ponta apaga a outra, esteja onde estiver. Se o contêiner já terminou, o kernel já apagou o par junto com o namespace, e não há nada a fazer.",
 			"Deleting one end deletes the other, wherever it is. If the container has already exited, the kernel deleted the pair with its namespace and there is nothing to do."),
 		Shell: "ip link del " + ep.HostIfName,
@@ -652,7 +652,7 @@ func vethDeleteStep(ep *Endpoint) stepT {
 func (m *Manager) releaseStep(n *Network, ep *Endpoint) stepT {
 	return stepT{
 		ID: StepIPAMRelease, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Devolver %s da rede %s", orDash(ep.IPv4Address), n.Name), fmt.Sprintf("Release %s on network %s", orDash(ep.IPv4Address), n.Name)),
+		Title: text(fmt.Sprintf("Devolve %s da rede %s", orDash(ep.IPv4Address), n.Name), fmt.Sprintf("Release %s on network %s", orDash(ep.IPv4Address), n.Name)),
 		Why: text("Sem o registro do contêiner no JSON da rede, o endereço volta ao IPAM e o DNS para de responder o nome.",
 			"Without the container's record in the network's JSON, the address goes back to IPAM and DNS stops answering the name."),
 		Shell: jqShell(m.dir, NetworkFile(m.dir, n.ID), fmt.Sprintf(`del(.Containers["%s"])`, short(ep.ContainerID))),

@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/minirun/minirun/explain"
 )
 
-// The host's files WriteEtcFiles starts from; variables so tests can point
+// The host's files writeEtcFiles starts from; variables so tests can point
 // them at fixtures.
 var (
 	hostResolvConf   = "/etc/resolv.conf"
@@ -19,7 +21,7 @@ var (
 // resolvers, which a container cannot reach from its own namespace.
 var fallbackDNS = []string{"8.8.8.8", "8.8.4.4"}
 
-// WriteEtcFiles writes, into dir, the three files the container manager
+// writeEtcFiles writes, into dir, the three files the container manager
 // bind-mounts at /etc/hosts, /etc/hostname and /etc/resolv.conf, as Docker
 // writes them:
 //
@@ -38,7 +40,11 @@ var fallbackDNS = []string{"8.8.8.8", "8.8.4.4"}
 // The files are rewritten in place (truncate and write, never a rename), so
 // after `network connect` a running container, which has them bind-mounted
 // by inode, sees the new content.
-func WriteEtcFiles(dir string, hostname string, eps []*Endpoint, dnsServer string) (hosts, hostnameFile, resolv string, err error) {
+//
+// Only steps call it (EtcWriteStep before the container starts,
+// EtcFilesStep after connect and disconnect): what the container will read
+// as its /etc is a change the narration shows, content included.
+func writeEtcFiles(dir string, hostname string, eps []*Endpoint, dnsServer string) (hosts, hostnameFile, resolv string, err error) {
 	hosts, hostnameFile, resolv = filepath.Join(dir, "hosts"), filepath.Join(dir, "hostname"), filepath.Join(dir, "resolv.conf")
 	hostNet := false
 	for _, ep := range eps {
@@ -64,6 +70,57 @@ func WriteEtcFiles(dir string, hostname string, eps []*Endpoint, dnsServer strin
 		return "", "", "", fmt.Errorf("write %s: %w", resolv, err)
 	}
 	return hosts, hostnameFile, resolv, nil
+}
+
+// EtcWriteStep writes, in the container's directory dir, the files the
+// container gets at /etc/hosts, /etc/hostname and /etc/resolv.conf for its
+// endpoints eps, before its init starts: they are files of the host that
+// the init bind-mounts over the image's, as Docker does with the files in
+// /var/lib/docker/containers/ID/. Its evidence is their content.
+func EtcWriteStep(dir, hostname string, eps []*Endpoint) explain.Step {
+	return stepT{
+		ID: StepEtcWrite, Chapter: explain.ChapterNetwork,
+		Title: text("Escreve /etc/hosts, /etc/hostname e /etc/resolv.conf do contêiner",
+			"Write the container's /etc/hosts, /etc/hostname and /etc/resolv.conf"),
+		Why: text("A imagem traz os seus, que não sabem o nome nem o endereço do contêiner: o minirun escreve três arquivos no diretório do contêiner, no host, e o init os monta por cima dos da imagem (bind mount), como o Docker.",
+			"The image has its own, which know neither the container's name nor its address: minirun writes three files in the container's directory, on the host, and the init bind-mounts them over the image's, as Docker does."),
+		Shell: fmt.Sprintf("printf '127.0.0.1\\tlocalhost\\n$IP\\t%s\\n' > %s; echo %s > %s; printf 'nameserver $DNS\\n' > %s",
+			hostname, filepath.Join(dir, "hosts"), hostname, filepath.Join(dir, "hostname"), filepath.Join(dir, "resolv.conf")),
+		Do: func() error {
+			_, _, _, err := writeEtcFiles(dir, hostname, eps, "")
+			return err
+		},
+		EvidenceText: func() explain.Text { return etcEvidence(dir) },
+	}
+}
+
+// etcEvidence shows the three files as the container will read them, one
+// line per line of each, prefixed with the file's name; the hosts file's
+// four fixed IPv6 multicast lines are counted, not shown.
+func etcEvidence(dir string) explain.Text {
+	var b strings.Builder
+	skipped := 0
+	for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return explain.Text{PT: err.Error(), EN: err.Error()}
+		}
+		for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+			if f == "hosts" && (strings.HasPrefix(l, "fe00::") || strings.HasPrefix(l, "ff0")) {
+				skipped++
+				continue
+			}
+			fmt.Fprintf(&b, "/etc/%-12s %s\n", f, strings.ReplaceAll(l, "\t", " "))
+		}
+	}
+	s := strings.TrimSuffix(b.String(), "\n")
+	if skipped == 0 {
+		return explain.Text{PT: s, EN: s}
+	}
+	return explain.Text{
+		PT: fmt.Sprintf("%s\n(e mais %d linhas IPv6 fixas em /etc/hosts)", s, skipped),
+		EN: fmt.Sprintf("%s\n(and %d fixed IPv6 lines more in /etc/hosts)", s, skipped),
+	}
 }
 
 func hostsContent(hostname string, eps []*Endpoint) string {

@@ -26,7 +26,7 @@ func hostNetStep(name string, pid int) stepT {
 	ctr := "/proc/" + strconv.Itoa(pid) + "/ns/net"
 	return stepT{
 		ID: StepHostNet, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Conferir que %s usa a rede do host", name), fmt.Sprintf("Check that %s uses the host's network", name)),
+		Title: text(fmt.Sprintf("Confere que %s usa a rede do host", name), fmt.Sprintf("Check that %s uses the host's network", name)),
 		Why: text("Com --network host o clone não leva CLONE_NEWNET: o contêiner vê as interfaces, rotas e portas do host, sem veth, sem bridge e sem NAT; um servidor nele escuta direto nas portas do host.",
 			"With --network host the clone has no CLONE_NEWNET: the container sees the host's interfaces, routes and ports, with no veth, no bridge and no NAT; a server in it listens straight on the host's ports."),
 		Shell: "readlink /proc/self/ns/net /proc/$PID/ns/net",

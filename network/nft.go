@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/minirun/minirun/explain"
 	"golang.org/x/sys/unix"
 )
 
@@ -391,8 +392,8 @@ func removeCompat(p compatPair, tag string) error {
 // rules that are not its own, so the step's evidence can tell the student:
 // a forward base chain with policy drop in a table other than iptables'
 // filter, and the legacy (x_tables) filter table, which nftables cannot see.
-func firewallWarnings() []string {
-	var out []string
+func firewallWarnings() []explain.Text {
+	var out []explain.Text
 	c, err := nftables.New()
 	if err == nil {
 		chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
@@ -410,12 +411,20 @@ func firewallWarnings() []string {
 				if ch.Table.Family == nftables.TableFamilyINet {
 					fam = "inet"
 				}
-				out = append(out, fmt.Sprintf("chain %s %s %s has policy drop: add 'iifname \"mr*\" accept; oifname \"mr*\" accept' to it yourself", fam, ch.Table.Name, ch.Name))
+				chain := fmt.Sprintf("%s %s %s", fam, ch.Table.Name, ch.Name)
+				out = append(out, explain.Text{
+					PT: "a chain " + chain + " tem política drop: acrescente nela você mesmo 'iifname \"mr*\" accept; oifname \"mr*\" accept'",
+					EN: "chain " + chain + " has policy drop: add 'iifname \"mr*\" accept; oifname \"mr*\" accept' to it yourself",
+				})
 			}
 		}
 	}
 	if b, err := os.ReadFile("/proc/net/ip_tables_names"); err == nil && strings.Contains(string(b), "filter") {
-		out = append(out, "the iptables-legacy filter table is loaded: if its FORWARD policy is DROP, run iptables-legacy -I FORWARD -i mr+ -j ACCEPT; iptables-legacy -I FORWARD -o mr+ -j ACCEPT")
+		fix := "iptables-legacy -I FORWARD -i mr+ -j ACCEPT; iptables-legacy -I FORWARD -o mr+ -j ACCEPT"
+		out = append(out, explain.Text{
+			PT: "a tabela filter do iptables-legacy está carregada: se a política do FORWARD dela for DROP, rode " + fix,
+			EN: "the iptables-legacy filter table is loaded: if its FORWARD policy is DROP, run " + fix,
+		})
 	}
 	return out
 }

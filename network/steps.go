@@ -44,6 +44,7 @@ const (
 	StepDNSRoundRobin = "network-dns-rr"
 	StepLocalhost     = "network-localhost"
 	StepEtcFiles      = "network-etc-files"
+	StepEtcWrite      = "network-etc-write"
 )
 
 type stepT = explain.Step
@@ -63,20 +64,30 @@ func shellRules(rules []rule) string {
 }
 
 // listRules is the evidence of a rule step: the rules as the kernel now
-// has them, read back through netlink and printed in nft's syntax.
-func listRules(table string, chains []string, tag string) string {
+// has them, read back through netlink and counted.
+func listRules(table string, chains []string, tag string) explain.Text {
 	rs, err := taggedRules(table, chains, tag)
 	if err != nil {
-		return err.Error()
+		return explain.Text{PT: err.Error(), EN: err.Error()}
 	}
-	return fmt.Sprintf("%d regra(s)/rule(s) %q em/in ip %s %s", len(rs), tag, table, strings.Join(chains, ","))
+	where := fmt.Sprintf("%q, ip %s %s", tag, table, strings.Join(chains, ","))
+	return explain.Text{
+		PT: fmt.Sprintf("regras %s: %d", where, len(rs)),
+		EN: fmt.Sprintf("rules %s: %d", where, len(rs)),
+	}
+}
+
+// already prefixes evidence with "already there", for a step that found
+// its object made by someone before it.
+func already(t explain.Text) explain.Text {
+	return explain.Text{PT: "já existia: " + t.PT, EN: "already there: " + t.EN}
 }
 
 func (m *Manager) stateStep(n *Network) stepT {
 	path := NetworkFile(m.dir, n.ID)
 	return stepT{
 		ID: StepState, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Registrar a rede %s (%s, gateway %s)", n.Name, n.Subnet(), n.Gateway()),
+		Title: text(fmt.Sprintf("Registra a rede %s (%s, gateway %s)", n.Name, n.Subnet(), n.Gateway()),
 			fmt.Sprintf("Record network %s (%s, gateway %s)", n.Name, n.Subnet(), n.Gateway())),
 		Why: text("O minirun não tem daemon: o que precisa sobreviver ao comando (sub-rede, gateway, bridge, contêineres e seus endereços) fica num JSON, e o servidor DNS da rede lê esse mesmo arquivo.",
 			"minirun has no daemon: what must outlive the command (subnet, gateway, bridge, containers and their addresses) goes to a JSON file, and the network's DNS server reads that same file."),
@@ -112,7 +123,7 @@ func bridgeStep(n *Network) stepT {
 	created := false
 	return stepT{
 		ID: StepBridge, Chapter: explain.ChapterNetwork,
-		Title: text("Criar a bridge "+n.Bridge, "Create bridge "+n.Bridge),
+		Title: text("Cria a bridge "+n.Bridge, "Create bridge "+n.Bridge),
 		Why: text("Uma bridge é um switch virtual dentro do kernel: cada contêiner pluga nela uma ponta do seu par veth, e ela liga os contêineres entre si e ao host (o docker0 do Docker). Ela recebe um MAC fixo para que o MAC do gateway não mude quando contêineres entram e saem.",
 			"A bridge is a virtual switch inside the kernel: each container plugs one end of its veth pair into it, and it joins the containers to each other and to the host (Docker's docker0). It gets a fixed MAC so the gateway's MAC does not change as containers come and go."),
 		Shell: fmt.Sprintf("ip link add %s address %s%s type bridge && ip link set %s up   # brctl addbr %s", n.Bridge, randomMACShell, mtuArg(n.MTU()), n.Bridge, n.Bridge),
@@ -133,16 +144,16 @@ func bridgeStep(n *Network) stepT {
 			}
 			return deleteLink(n.Bridge)
 		},
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			l, err := netlink.LinkByName(n.Bridge)
 			if err != nil {
-				return err.Error()
+				return explain.Text{PT: err.Error(), EN: err.Error()}
 			}
 			s := fmt.Sprintf("ip link show %s → index %d, %s, mtu %d, %s", n.Bridge, l.Attrs().Index, l.Attrs().HardwareAddr, l.Attrs().MTU, l.Attrs().OperState)
 			if !created {
-				s = "já existia / already there: " + s
+				return already(explain.Text{PT: s, EN: s})
 			}
-			return s
+			return explain.Text{PT: s, EN: s}
 		},
 		UndoShell: "ip link del " + n.Bridge,
 	}
@@ -152,7 +163,7 @@ func gatewayStep(n *Network) stepT {
 	p := netipPrefix(n.Gateway(), n.Subnet().Bits())
 	return stepT{
 		ID: StepGateway, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Dar à bridge o endereço do gateway %s", p), fmt.Sprintf("Give the bridge the gateway address %s", p)),
+		Title: text(fmt.Sprintf("Dá à bridge o endereço do gateway %s", p), fmt.Sprintf("Give the bridge the gateway address %s", p)),
 		Why: text("Com um endereço na bridge o host entra na rede: vira o gateway (a rota padrão) dos contêineres, e o kernel cria sozinho a rota da sub-rede apontando para a bridge.",
 			"With an address on the bridge the host joins the network: it becomes the containers' gateway (their default route), and the kernel adds the subnet's route through the bridge by itself."),
 		Shell: fmt.Sprintf("ip addr add %s dev %s", p, n.Bridge),
@@ -193,26 +204,27 @@ func sysctlStep(id, key, value string, title, why explain.Text) stepT {
 			}
 			return nil
 		},
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			v, _ := readSysctl(key)
+			cat := fmt.Sprintf("cat %s → %s", sysctlPathRaw(key), v)
 			if old == value {
-				return fmt.Sprintf("já estava / already there: cat %s → %s", sysctlPathRaw(key), v)
+				return explain.Text{PT: "já estava: " + cat, EN: "already so: " + cat}
 			}
-			return fmt.Sprintf("cat %s → %s (antes/before: %s)", sysctlPathRaw(key), v, old)
+			return explain.Text{PT: cat + " (antes: " + old + ")", EN: cat + " (before: " + old + ")"}
 		},
 	}
 }
 
 func ipForwardStep() stepT {
 	return sysctlStep(StepIPForward, "net/ipv4/ip_forward", "1",
-		text("Ligar o encaminhamento de pacotes (ip_forward)", "Turn packet forwarding on (ip_forward)"),
+		text("Liga o encaminhamento de pacotes (ip_forward)", "Turn packet forwarding on (ip_forward)"),
 		text("Com ip_forward=0 o host descarta todo pacote que não é para ele: os contêineres falariam com o host, mas nunca passariam dele. O minirun liga e não desliga depois, como o Docker: outros programas podem depender disso.",
 			"With ip_forward=0 the host drops every packet not addressed to itself: containers could talk to the host but never get past it. minirun turns it on and never back off, as Docker does: other programs may rely on it."))
 }
 
 func routeLocalnetStep(n *Network) stepT {
 	return sysctlStep(StepRouteLocalnet, sysctlKeyFor(n.Bridge, "route_localnet"), "1",
-		text("Aceitar 127.0.0.0/8 na bridge "+n.Bridge+" (route_localnet)", "Allow 127.0.0.0/8 on bridge "+n.Bridge+" (route_localnet)"),
+		text("Aceita 127.0.0.0/8 na bridge "+n.Bridge+" (route_localnet)", "Allow 127.0.0.0/8 on bridge "+n.Bridge+" (route_localnet)"),
 		text("Para `curl localhost:8080` no host chegar a uma porta publicada, o pacote trocado pelo DNAT sai pela bridge ainda com origem 127.0.0.1 (o masquerade só vem depois); sem route_localnet o kernel descarta endereços de loopback fora da interface lo. A brecha que isso abre é fechada por network-localnet-guard.",
 			"For `curl localhost:8080` on the host to reach a published port, the DNAT'ed packet leaves through the bridge still from 127.0.0.1 (masquerade comes later); without route_localnet the kernel drops loopback addresses outside lo. The hole this opens is closed by network-localnet-guard."))
 }
@@ -221,7 +233,7 @@ func tableStep() stepT {
 	existed := false
 	return stepT{
 		ID: StepNftTable, Chapter: explain.ChapterNetwork,
-		Title: text("Criar a tabela ip minirun do nftables", "Create nftables table ip minirun"),
+		Title: text("Cria a tabela ip minirun do nftables", "Create nftables table ip minirun"),
 		Why: text("Todas as regras do minirun ficam numa tabela só dele: nada de outro programa (Docker, firewall) é tocado, e `nft list table ip minirun` mostra tudo. As chains prerouting e output mandam para a chain ports os pacotes endereçados ao próprio host, venham de fora ou de um programa local. Outra rede já pode tê-la criado: então ela fica como está.",
 			"All of minirun's rules live in a table of its own: nothing of another program (Docker, a firewall) is touched, and `nft list table ip minirun` shows everything. The prerouting and output chains send packets addressed to the host itself to the ports chain, whether they come from outside or from a local program. Another network may have made it already: then it stays as it is."),
 		Shell: tableShell(),
@@ -245,10 +257,10 @@ func tableStep() stepT {
 			}
 			return deleteTable()
 		},
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			s := listRules(tableName, allMinirunChains, baseTag)
 			if existed {
-				return "já existia / already there: " + s
+				return already(s)
 			}
 			return s
 		},
@@ -268,9 +280,9 @@ func ruleStep(id string, chains []string, rules []rule, tag string, title, why e
 			}
 			return addRules(rules)
 		},
-		Undo:      func() error { return deleteTagged(tableName, chains, tag) },
-		Evidence:  func() string { return listRules(tableName, chains, tag) },
-		UndoShell: deleteTaggedShell(tableName, chains, tag),
+		Undo:         func() error { return deleteTagged(tableName, chains, tag) },
+		EvidenceText: func() explain.Text { return listRules(tableName, chains, tag) },
+		UndoShell:    deleteTaggedShell(tableName, chains, tag),
 	}
 }
 
@@ -289,12 +301,12 @@ func isolationStep(n *Network) stepT {
 			"Internal network (--internal): nothing crosses the bridge's border either way; containers only talk to each other and to the host.")
 	}
 	return ruleStep(StepIsolation, []string{chainForward, chainIsolation}, isolationRules(n), n.Tag(),
-		text("Isolar a rede "+n.Name, "Isolate network "+n.Name), why)
+		text("Isola a rede "+n.Name, "Isolate network "+n.Name), why)
 }
 
 func guardStep(n *Network) stepT {
 	return ruleStep(StepLocalnetGuard, []string{chainGuard}, guardRules(n), n.Tag(),
-		text("Descartar pacotes do contêiner para 127.0.0.0/8", "Drop packets from containers to 127.0.0.0/8"),
+		text("Descarta pacotes do contêiner para 127.0.0.0/8", "Drop packets from containers to 127.0.0.0/8"),
 		text("route_localnet=1 abriria uma brecha (CVE-2020-8558, a do kube-proxy): um contêiner mandaria um pacote para 127.0.0.1 pela bridge e alcançaria serviços que o host só oferece no loopback. A regra roda antes do NAT, então as respostas às conexões do próprio host passam.",
 			"route_localnet=1 would open a hole (CVE-2020-8558, kube-proxy's): a container could send a packet to 127.0.0.1 through the bridge and reach services the host only offers on loopback. The rule runs before NAT, so replies to the host's own connections pass."))
 }
@@ -303,7 +315,7 @@ func guardStep(n *Network) stepT {
 // only when the host's policy there is DROP; its evidence says which case
 // this host is in.
 func forwardStep(n *Network) stepT {
-	var did []string
+	var did []explain.Text
 	fwd, in := forwardAcceptRules(n), inputAcceptRules(n)
 	shell, undoShell := compatShell(compatFwd, fwd), compatUndoShell(compatFwd, n.Tag())
 	if n.HasDNS() {
@@ -312,7 +324,7 @@ func forwardStep(n *Network) stepT {
 	}
 	return stepT{
 		ID: StepForward, Chapter: explain.ChapterNetwork,
-		Title: text("Deixar passar o tráfego da rede mesmo com FORWARD em DROP", "Let the network's traffic through even with FORWARD on DROP"),
+		Title: text("Deixa passar o tráfego da rede mesmo com FORWARD em DROP", "Let the network's traffic through even with FORWARD on DROP"),
 		Why: text("O nftables roda todas as chains-base de um mesmo gancho: um accept na tabela do minirun não vale contra a política DROP do FORWARD do iptables (o Docker a coloca), pois drop é final e accept não. Só um accept dentro dessa chain resolve: o minirun põe lá um único salto, marcado \"minirun\", para uma chain sua — e só se a política for DROP.",
 			"nftables runs every base chain of a hook: an accept in minirun's table is worth nothing against iptables' FORWARD policy DROP (Docker sets it), since drop is final and accept is not. Only an accept inside that chain helps: minirun puts there a single jump, tagged \"minirun\", to a chain of its own — and only if the policy is DROP."),
 		Shell: shell,
@@ -334,21 +346,27 @@ func forwardStep(n *Network) stepT {
 					return err
 				}
 				if !needed {
-					did = append(did, "ip filter "+pr.p.hook+": sem DROP/no DROP policy → nada/nothing")
+					did = append(did, explain.Text{PT: "ip filter " + pr.p.hook + ": política não é DROP → nada a fazer",
+						EN: "ip filter " + pr.p.hook + ": policy not DROP → nothing to do"})
 					continue
 				}
 				if err := ensureCompat(pr.p, pr.rules, n.Tag()); err != nil {
 					return err
 				}
-				did = append(did, "ip filter "+pr.p.hook+": policy DROP → jump "+pr.p.own)
+				jump := "ip filter " + pr.p.hook + ": policy DROP → jump " + pr.p.own
+				did = append(did, explain.Text{PT: jump, EN: jump})
 			}
 			return nil
 		},
 		Undo: func() error {
 			return errors.Join(removeCompat(compatFwd, n.Tag()), removeCompat(compatIn, n.Tag()))
 		},
-		Evidence: func() string {
-			return strings.Join(append(did, firewallWarnings()...), "; ")
+		EvidenceText: func() explain.Text {
+			var pt, en []string
+			for _, t := range append(did, firewallWarnings()...) {
+				pt, en = append(pt, t.PT), append(en, t.EN)
+			}
+			return explain.Text{PT: strings.Join(pt, "; "), EN: strings.Join(en, "; ")}
 		},
 		UndoShell: undoShell,
 	}
@@ -358,17 +376,18 @@ func (m *Manager) dnsStep(n *Network) stepT {
 	addr := n.Gateway().String() + ":53"
 	return stepT{
 		ID: StepDNS, Chapter: explain.ChapterNetwork,
-		Title: text("Iniciar o servidor DNS da rede em "+addr, "Start the network's DNS server on "+addr),
+		Title: text("Inicia o servidor DNS da rede em "+addr, "Start the network's DNS server on "+addr),
 		Why: text("Em redes criadas pelo usuário os contêineres se acham pelo nome, como no Docker: um processo minirun por rede, fora de qualquer terminal (setsid), responde nomes, ids curtos e aliases dos membros atuais e repassa os outros nomes aos resolvedores do host. Ele escuta no gateway, o endereço que todo contêiner da rede alcança.",
 			"On user-defined networks containers find each other by name, as in Docker: one minirun process per network, detached from any terminal (setsid), answers the current members' names, short ids and aliases and forwards other names to the host's resolvers. It listens on the gateway, the address every container of the network reaches."),
 		Shell: dnsShell(m.dir, n.ID, m.netDir(n.ID)),
 		Do:    func() error { return m.startDNS(n) },
 		Undo:  func() error { return m.stopDNS(n) },
-		Evidence: func() string {
+		EvidenceText: func() explain.Text {
 			if n.DNS == nil {
-				return ""
+				return explain.Text{}
 			}
-			return fmt.Sprintf("pid %d escuta em/listens on %s udp+tcp", n.DNS.Pid, n.DNS.Addr)
+			return explain.Text{PT: fmt.Sprintf("pid %d escuta em %s udp+tcp", n.DNS.Pid, n.DNS.Addr),
+				EN: fmt.Sprintf("pid %d listens on %s udp+tcp", n.DNS.Pid, n.DNS.Addr)}
 		},
 	}
 }
@@ -380,7 +399,7 @@ func dnsStopStep(n *Network) stepT {
 	}
 	return stepT{
 		ID: StepDNSStop, Chapter: explain.ChapterNetwork,
-		Title: text(fmt.Sprintf("Parar o servidor DNS da rede (pid %s)", pid), fmt.Sprintf("Stop the network's DNS server (pid %s)", pid)),
+		Title: text(fmt.Sprintf("Para o servidor DNS da rede (pid %s)", pid), fmt.Sprintf("Stop the network's DNS server (pid %s)", pid)),
 		Why: text("O processo só é morto se o tempo de início em /proc/PID/stat for o registrado: um pid reaproveitado por outro programa não é tocado.",
 			"The process is only killed if the start time in /proc/PID/stat is the recorded one: a pid recycled by another program is left alone."),
 		Shell: "kill -TERM " + pid,
@@ -391,7 +410,7 @@ func dnsStopStep(n *Network) stepT {
 func rulesDeleteStep(n *Network) stepT {
 	return stepT{
 		ID: StepRulesDelete, Chapter: explain.ChapterNetwork,
-		Title: text("Remover as regras da rede "+n.Name, "Remove network "+n.Name+"'s rules"),
+		Title: text("Remove as regras da rede "+n.Name, "Remove network "+n.Name+"'s rules"),
 		Why: text("Cada regra leva o comentário "+n.Tag()+": apagam-se exatamente essas, por handle, e nenhuma outra — nunca um flush de tabela ou chain.",
 			"Every rule carries the comment "+n.Tag()+": exactly those are deleted, by handle, and nothing else — never a flush of a table or chain."),
 		Shell: deleteTaggedShell(tableName, allMinirunChains, n.Tag()) + "\n" +
@@ -408,7 +427,7 @@ func rulesDeleteStep(n *Network) stepT {
 func bridgeDeleteStep(n *Network) stepT {
 	return stepT{
 		ID: StepBridgeDelete, Chapter: explain.ChapterNetwork,
-		Title: text("Apagar a bridge "+n.Bridge, "Delete bridge "+n.Bridge),
+		Title: text("Apaga a bridge "+n.Bridge, "Delete bridge "+n.Bridge),
 		Why: text("Apagar a bridge leva junto o endereço do gateway e a rota da sub-rede.",
 			"Deleting the bridge takes the gateway address and the subnet's route with it."),
 		Shell: "ip link del " + n.Bridge,
@@ -419,7 +438,7 @@ func bridgeDeleteStep(n *Network) stepT {
 func stateDeleteStep(dir string, n *Network) stepT {
 	return stepT{
 		ID: StepStateDelete, Chapter: explain.ChapterNetwork,
-		Title: text("Apagar o registro da rede "+n.Name, "Delete network "+n.Name+"'s record"),
+		Title: text("Apaga o registro da rede "+n.Name, "Delete network "+n.Name+"'s record"),
 		Why: text("Sem o arquivo, a rede deixa de existir para o minirun; o servidor DNS, se ainda vivo, percebe e sai.",
 			"Without its file the network no longer exists for minirun; the DNS server, if still alive, notices and exits."),
 		Shell: "rm -rf " + dir,
@@ -433,10 +452,10 @@ func stateDeleteStep(dir string, n *Network) stepT {
 }
 
 func tableDeleteStep() stepT {
-	what := ""
+	var what explain.Text
 	return stepT{
 		ID: StepNftTableDel, Chapter: explain.ChapterNetwork,
-		Title: text("Apagar a tabela ip minirun, se ninguém mais a usa", "Delete table ip minirun if nothing else uses it"),
+		Title: text("Apaga a tabela ip minirun, se ninguém mais a usa", "Delete table ip minirun if nothing else uses it"),
 		Why: text("Quando nenhuma rede ou contêiner tem mais regras nela, a tabela sai, e com ela os ganchos do minirun no caminho dos pacotes; se outra rede ainda tem regras lá, ela fica.",
 			"Once no network or container has rules in it, the table goes, and with it minirun's hooks in the packets' path; if another network still has rules there, it stays."),
 		Shell: tableUndoShell(),
@@ -446,7 +465,7 @@ func tableDeleteStep() stepT {
 				return err
 			}
 			if !ok {
-				what = "nft list tables → sem/no ip minirun"
+				what = explain.Text{PT: "nft list tables → sem ip minirun", EN: "nft list tables → no ip minirun"}
 				return nil
 			}
 			left, err := ownedRules()
@@ -454,15 +473,16 @@ func tableDeleteStep() stepT {
 				return err
 			}
 			if left > 0 {
-				what = fmt.Sprintf("fica / kept: %d regra(s)/rule(s) de outras redes ou contêineres / of other networks or containers", left)
+				what = explain.Text{PT: fmt.Sprintf("fica: regras de outras redes ou contêineres: %d", left),
+					EN: fmt.Sprintf("kept: rules of other networks or containers: %d", left)}
 				return nil
 			}
 			if err := deleteTable(); err != nil {
 				return err
 			}
-			what = "nft list tables → ip minirun apagada / deleted"
+			what = explain.Text{PT: "nft list tables → ip minirun apagada", EN: "nft list tables → ip minirun deleted"}
 			return nil
 		},
-		Evidence: func() string { return what },
+		EvidenceText: func() explain.Text { return what },
 	}
 }

@@ -635,8 +635,10 @@ func (in *initState) finalPlan() explain.Plan {
 				capsBefore = statusLine("CapEff")
 				return applyCaps(proc.Capabilities, os.Stderr)
 			},
-			Evidence: func() string {
-				return "antes/before " + capsBefore + " → depois/after " + statusLine("CapEff") + "; " + statusLine("CapBnd")
+			EvidenceText: func() explain.Text {
+				after, bnd := statusLine("CapEff"), statusLine("CapBnd")
+				return explain.Text{PT: "antes " + capsBefore + " → depois " + after + "; " + bnd,
+					EN: "before " + capsBefore + " → after " + after + "; " + bnd}
 			},
 		})
 	}

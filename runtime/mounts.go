@@ -40,6 +40,8 @@ func mountStepID(m specs.Mount) string {
 		return "mounts-dev"
 	case m.Destination == "/dev/shm":
 		return "mounts-shm"
+	case isBind(m) && isVolume(m.Source):
+		return "volumes-bind"
 	case isBind(m):
 		return "mounts-bind"
 	case m.Type == "tmpfs":
@@ -65,10 +67,20 @@ var mountWhy = map[string]explain.Text{
 		EN: "The container sees its own cgroup hierarchy, read-only."},
 	"mounts-bind": {PT: "Um bind mount mostra um diretório ou arquivo do host dentro do contêiner.",
 		EN: "A bind mount shows a host directory or file inside the container."},
+	"volumes-bind": {PT: "O volume é um diretório do host fora de todas as camadas: o bind mount o mostra no contêiner, e o que se escreve ali não vai para a camada gravável.",
+		EN: "The volume is a host directory outside every layer: the bind mount shows it in the container, and what is written there skips the writable layer."},
 	"mounts-tmpfs": {PT: "Um tmpfs: arquivos em memória que somem com o contêiner.",
 		EN: "A tmpfs: in-memory files that vanish with the container."},
 	"mounts-generic": {PT: "Uma montagem pedida pela configuração.",
 		EN: "A mount the config asks for."},
+}
+
+// isVolume reports whether a bind source is a volume's directory,
+// DATAROOT/volumes/NAME/_data (the layout of minirun's volume store, as
+// Docker's /var/lib/docker/volumes/NAME/_data): its mount is narrated in
+// the volumes chapter rather than with the container's other mounts.
+func isVolume(src string) bool {
+	return filepath.Base(src) == "_data" && filepath.Base(filepath.Dir(filepath.Dir(src))) == "volumes"
 }
 
 func isBind(m specs.Mount) bool {
@@ -90,8 +102,12 @@ func mountStep(rootfs string, m specs.Mount) explain.Step {
 	if isBind(m) {
 		shell = fmt.Sprintf("mount --bind %s $ROOTFS%s", m.Source, m.Destination)
 	}
+	chapter := explain.ChapterMounts
+	if id == "volumes-bind" {
+		chapter = explain.ChapterVolumes
+	}
 	return explain.Step{
-		ID: id, Chapter: explain.ChapterMounts,
+		ID: id, Chapter: chapter,
 		Title: explain.Text{PT: "Monta " + m.Destination + " (" + orNone(m.Type) + ")",
 			EN: "Mount " + m.Destination + " (" + orNone(m.Type) + ")"},
 		Why:   mountWhy[id],

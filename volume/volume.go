@@ -1,21 +1,26 @@
 package volume
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/internal/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -117,7 +122,11 @@ func (s *Store) Create(name, driver string, opts, labels map[string]string) (*Vo
 			v.Name = "$VOLUME"
 			v.Mountpoint = filepath.Join(s.path(v.Name), "_data")
 		}
-		return v, s.tr.Do(s.createStep(v), nil)
+		if err := s.tr.Do(s.createStep(v), nil); err != nil {
+			return nil, err
+		}
+		described(s.tr).add(v)
+		return v, nil
 	}
 	unlock, err := s.lock()
 	if err != nil {
@@ -173,6 +182,13 @@ func writeJSON(path string, v interface{}) error {
 }
 
 func (s *Store) get(name string) (*Volume, error) {
+	if s.tr.DryRun() {
+		// A volume this dry run described creating: what a run would
+		// find on disk by now.
+		if v := described(s.tr).get(name); v != nil {
+			return v, nil
+		}
+	}
 	if !ValidName(name) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
@@ -218,6 +234,7 @@ func (s *Store) List() ([]*Volume, error) {
 // whatever it shows.
 func (s *Store) Remove(name string, inUse func(string) []string) error {
 	if s.tr.DryRun() {
+		described(s.tr).remove(name)
 		return s.tr.Do(s.removeStep(&Volume{Name: name, Mountpoint: filepath.Join(s.path(name), "_data")}), nil)
 	}
 	unlock, err := s.lock()
@@ -360,6 +377,9 @@ func (s *Store) alive(id string, h holder) bool {
 // and owner are both dead is dropped by whoever looks next, and the mount
 // state is read from the kernel, not inferred from the count.
 func (s *Store) users(name string, edit func(holders)) error {
+	if s.tr.DryRun() {
+		return s.dryUsers(name, edit)
+	}
 	unlock, err := s.lock()
 	if err != nil {
 		return err
@@ -433,6 +453,7 @@ func (s *Store) mount(v *Volume) error {
 			}
 			return nil
 		},
+		EvidenceText: func() explain.Text { return mountLines(v.Mountpoint) },
 	}, nil)
 }
 
@@ -443,9 +464,62 @@ func (s *Store) unmount(v *Volume) error {
 		Title: explain.Text{PT: "Desmonta o volume " + v.Name, EN: "Unmount volume " + v.Name},
 		Why: explain.Text{PT: "Nenhum contêiner vivo usa mais o volume: o último que parou (ou quem o achou morto) desmonta.",
 			EN: "No live container uses the volume any more: the last one to stop (or whoever finds it dead) unmounts."},
-		Shell: "umount " + v.Mountpoint,
-		Do:    func() error { return unmountIfMounted(v.Mountpoint) },
+		Shell:        "umount " + v.Mountpoint,
+		Do:           func() error { return unmountIfMounted(v.Mountpoint) },
+		EvidenceText: func() explain.Text { return mountLines(v.Mountpoint) },
 	}, nil)
+}
+
+// mountLines is the evidence of a volume's mount and unmount: the lines of
+// this process's /proc/self/mountinfo (proc(5)) whose mount point is the
+// volume's directory, as "mount point, type, source, options", or, when
+// there is none, that nothing is mounted there. Only the volume's lines:
+// the whole table runs to hundreds on a host with containers.
+//
+// NOTE: /proc/thread-self, not /proc/self: /proc/self/mountinfo is the
+// mount namespace of the process's first thread, and that thread may be
+// the one a container's create locked into a private namespace to fork
+// the init from (runtime/selfexe.go roSelf), where the volume's copy
+// outlives the host's unmount. This thread, locked while it opens the
+// file, is one the unmount could have run on: the host's namespace.
+func mountLines(dir string) explain.Text {
+	runtime.LockOSThread()
+	f, err := os.Open("/proc/thread-self/mountinfo")
+	runtime.UnlockOSThread()
+	if err != nil {
+		return explain.Text{PT: err.Error(), EN: err.Error()}
+	}
+	defer f.Close()
+	lines := mountinfoLines(f, dir)
+	shell := "grep ' " + dir + " ' /proc/self/mountinfo"
+	if len(lines) == 0 {
+		return explain.Text{PT: shell + " → nada montado ali", EN: shell + " → nothing mounted there"}
+	}
+	out := shell + " →\n" + strings.Join(lines, "\n")
+	return explain.Text{PT: out, EN: out}
+}
+
+// mountinfoLines returns, from a mountinfo table, the lines whose mount
+// point (field 5) is dir, each shortened to its mount point, filesystem
+// type, source and mount options.
+func mountinfoLines(r io.Reader, dir string) []string {
+	var out []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		// id parent maj:min root mountpoint options [optional…] - type source superopts
+		f := strings.Fields(sc.Text())
+		if len(f) < 10 || mountinfo.Unescape(f[4]) != dir {
+			continue
+		}
+		sep := 6
+		for sep < len(f) && f[sep] != "-" {
+			sep++
+		}
+		if sep+2 < len(f) {
+			out = append(out, fmt.Sprintf("  %s %s %s %s", f[4], f[sep+1], f[sep+2], f[5]))
+		}
+	}
+	return out
 }
 
 // isMountPoint reports whether path is a mount point: its mount id
@@ -471,4 +545,82 @@ func unmountIfMounted(path string) error {
 		return nil
 	}
 	return fmt.Errorf("unmount %s: %w", path, err)
+}
+
+// dryUsers is users under a dry-run tracer: the holds are counted in
+// memory, on the volume this dry run described (or on the volume's record,
+// when the data root is readable), and the mount and unmount are only
+// described, at the moments a run would make them.
+func (s *Store) dryUsers(name string, edit func(holders)) error {
+	v, err := s.get(name)
+	if err != nil {
+		return err
+	}
+	if v.Options["type"] == "" {
+		return nil
+	}
+	d := described(s.tr)
+	d.mu.Lock()
+	h := d.holds[name]
+	if h == nil {
+		h = holders{}
+		d.holds[name] = h
+	}
+	before := len(h)
+	edit(h)
+	after := len(h)
+	d.mu.Unlock()
+	switch {
+	case before == 0 && after > 0:
+		return s.mount(v)
+	case before > 0 && after == 0:
+		return s.unmount(v)
+	}
+	return nil
+}
+
+// dryVolumes are the volumes one dry run described creating, with the
+// holds its containers took: what a later step of the same dry run (the
+// container's mounts, its end, `volume rm`) would find on disk.
+type dryVolumes struct {
+	mu    sync.Mutex
+	vols  map[string]*Volume
+	holds map[string]holders
+}
+
+var (
+	dryMu  sync.Mutex
+	dryRun = map[*explain.Tracer]*dryVolumes{}
+)
+
+// described returns the volumes tr's dry run described; every Store
+// opened with the same tracer shares them.
+func described(tr *explain.Tracer) *dryVolumes {
+	dryMu.Lock()
+	defer dryMu.Unlock()
+	d := dryRun[tr]
+	if d == nil {
+		d = &dryVolumes{vols: map[string]*Volume{}, holds: map[string]holders{}}
+		dryRun[tr] = d
+	}
+	return d
+}
+
+func (d *dryVolumes) add(v *Volume) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.vols[v.Name] = v
+}
+
+func (d *dryVolumes) get(name string) *Volume {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.vols[name]
+}
+
+func (d *dryVolumes) remove(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.vols, name)
+	delete(d.holds, name)
 }

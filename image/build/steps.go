@@ -31,7 +31,7 @@ func stepBuildDiff(upper string) explain.Step {
 		ID:      "images-build-diff",
 		Chapter: explain.ChapterImages,
 		Title: explain.Text{
-			PT: "Transformar o upperdir do RUN numa camada",
+			PT: "Transforma o upperdir do RUN numa camada",
 			EN: "Turn the RUN container's upperdir into a layer",
 		},
 		Why: explain.Text{

@@ -323,3 +323,70 @@ func TestExplainImagesDryRunEqualsLive(t *testing.T) {
 		}
 	}
 }
+
+// The volumes chapter shows a named volume's whole life around one run
+// --rm, in order: created, mounted (its tmpfs driver options), filled
+// from the image, bound into the container, unmounted when the container
+// exits (the evidence: the volume's own mountinfo lines, none left, not
+// the whole table), and removed. Nothing stays: no volume, no mount.
+func TestExplainVolumesShowsTheVolumesLife(t *testing.T) {
+	evs := explainEvents(t, "volumes", "--lang", "en")
+	want := []string{"volumes-create", "volumes-mount", "volumes-copy", "volumes-bind", "volumes-unmount", "volumes-remove"}
+	if got := strings.Join(ids(evs), " "); got != strings.Join(want, " ") {
+		t.Fatalf("steps %s, want %s", got, strings.Join(want, " "))
+	}
+	ev := map[string]string{}
+	for _, e := range evs {
+		if e.Error != "" {
+			t.Errorf("step %s failed: %s", e.Step.ID, e.Error)
+		}
+		ev[e.Step.ID] = e.Evidence
+	}
+	if !strings.Contains(ev["volumes-mount"], " tmpfs tmpfs ") || strings.Count(ev["volumes-mount"], "\n") != 1 {
+		t.Errorf("mount evidence is not the volume's one mountinfo line: %q", ev["volumes-mount"])
+	}
+	// Evidence holds the Portuguese; the text in each language is checked
+	// by the unit tests.
+	if !strings.Contains(ev["volumes-unmount"], "nada montado ali") {
+		t.Errorf("unmount evidence: %q", ev["volumes-unmount"])
+	}
+	if !strings.Contains(ev["volumes-copy"], "(vindos da imagem)") || strings.Contains(ev["volumes-copy"], "→ 0") {
+		t.Errorf("copy evidence: the image's files were not copied: %q", ev["volumes-copy"])
+	}
+	if !strings.Contains(ev["volumes-bind"], "/usr/sbin tmpfs") {
+		t.Errorf("bind evidence: %q", ev["volumes-bind"])
+	}
+	if out := ok(t, "volume", "ls", "-q"); strings.Contains(out, "curso-") {
+		t.Errorf("the chapter left its volume:\n%s", out)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), "/volumes/curso-") {
+		t.Error("the chapter left the volume mounted")
+	}
+}
+
+// A live chapter narrates in the language asked for, evidence included,
+// and fits the projector's 80 columns: the volumes chapter, whose
+// evidence has words (what was copied, what is still mounted).
+func TestExplainVolumesSpeaksOneLanguage(t *testing.T) {
+	other := map[string][]string{
+		"pt": {"why:", "shell:", "docs:", "evidence:", "from the image", "nothing mounted", "Create volume", "Unmount volume"},
+		"en": {"por quê:", "comando:", "página:", "evidência:", "vindos da imagem", "nada montado", "Cria o volume", "Desmonta o volume"},
+	}
+	for _, lang := range []string{"pt", "en"} {
+		out := ok(t, "explain", "volumes", "--lang", lang)
+		t.Logf("--lang %s:\n%s", lang, out)
+		if !strings.Contains(out, other[map[string]string{"pt": "en", "en": "pt"}[lang]][5]) {
+			t.Errorf("--lang %s: the unmount's evidence is missing", lang)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if n := len([]rune(l)); n > 80 {
+				t.Errorf("--lang %s: line of %d columns: %q", lang, n, l)
+			}
+			for _, w := range other[lang] {
+				if strings.Contains(l, w) {
+					t.Errorf("--lang %s: %q is the other language: %q", lang, w, l)
+				}
+			}
+		}
+	}
+}
