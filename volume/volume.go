@@ -477,11 +477,11 @@ func (s *Store) unmount(v *Volume) error {
 // the whole table runs to hundreds on a host with containers.
 //
 // NOTE: /proc/thread-self, not /proc/self: /proc/self/mountinfo is the
-// mount namespace of the process's first thread, and that thread may be
-// the one a container's create locked into a private namespace to fork
-// the init from (runtime/selfexe.go roSelf), where the volume's copy
-// outlives the host's unmount. This thread, locked while it opens the
-// file, is one the unmount could have run on: the host's namespace.
+// mount namespace of the process's first thread. cmd/minirun keeps its
+// main goroutine there so that no goroutine can leave that thread in a
+// private namespace (runtime/selfexe.go roSelf), but a library caller may
+// not: this thread, locked while it opens the file, is one the unmount
+// could have run on.
 func mountLines(dir string) explain.Text {
 	runtime.LockOSThread()
 	f, err := os.Open("/proc/thread-self/mountinfo")

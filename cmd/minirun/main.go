@@ -18,11 +18,20 @@ import (
 // When re-executed as a container's init, minirun must stay on one OS
 // thread: namespaces, credentials and capabilities set on a thread are what
 // execve hands to the user's program (see runtime.Init).
+//
+// In every other role the main goroutine is locked to the main thread too,
+// so that no other goroutine ever runs there: the goroutines that move
+// their thread into another namespace (runtime's onJoinedThread, the
+// CVE-2019-5736 private mount namespace) lock a thread and never unlock
+// it, so Go throws that thread away at their end — but it cannot throw
+// away the main thread, which would stay in the private namespace, and
+// /proc/self (the main thread's view) would show that namespace's mounts
+// to the rest of the process.
 func init() {
 	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
 		goruntime.GOMAXPROCS(1)
-		goruntime.LockOSThread()
 	}
+	goruntime.LockOSThread()
 }
 
 func main() {
