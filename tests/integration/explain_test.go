@@ -324,14 +324,15 @@ func TestExplainImagesDryRunEqualsLive(t *testing.T) {
 	}
 }
 
-// The volumes chapter shows a named volume's whole life around one run
+// The volumes chapter shows, after its NFS check (what this kernel can
+// mount, changing nothing), a named volume's whole life around one run
 // --rm, in order: created, mounted (its tmpfs driver options), filled
 // from the image, bound into the container, unmounted when the container
 // exits (the evidence: the volume's own mountinfo lines, none left, not
 // the whole table), and removed. Nothing stays: no volume, no mount.
 func TestExplainVolumesShowsTheVolumesLife(t *testing.T) {
 	evs := explainEvents(t, "volumes", "--lang", "en")
-	want := []string{"volumes-create", "volumes-mount", "volumes-copy", "volumes-bind", "volumes-unmount", "volumes-remove"}
+	want := []string{"volumes-nfs-check", "volumes-create", "volumes-mount", "volumes-copy", "volumes-bind", "volumes-unmount", "volumes-remove"}
 	if got := strings.Join(ids(evs), " "); got != strings.Join(want, " ") {
 		t.Fatalf("steps %s, want %s", got, strings.Join(want, " "))
 	}
