@@ -846,6 +846,49 @@ func (c *Container) Signal(sig unix.Signal, tr *explain.Tracer) error {
 	}, nil)
 }
 
+// SignalAll sends sig to every process of the container's cgroup, the
+// init last (`runc kill --all`): a container whose init is not alone in
+// a pid namespace of its own (or that ignores sig as PID 1) has its other
+// processes reached too. Processes that are gone meanwhile are no error.
+func (c *Container) SignalAll(sig unix.Signal, tr *explain.Tracer) error {
+	if st := c.Status(); !canKill(st) {
+		return &TransitionError{Op: "kill", Status: st}
+	}
+	name := strings.TrimPrefix(unix.SignalName(sig), "SIG")
+	return tr.Do(explain.Step{
+		ID: "lifecycle-kill", Chapter: explain.ChapterLifecycle,
+		Title: explain.Text{PT: "Envia " + unix.SignalName(sig) + " a todos os processos do contêiner", EN: "Send " + unix.SignalName(sig) + " to every process of the container"},
+		Why: explain.Text{PT: "kill --all: os processos do cgroup do contêiner recebem o sinal, não só o init.",
+			EN: "kill --all: the processes of the container's cgroup get the signal, not only the init."},
+		// cgroup v2's path; on v1 the same path under each controller.
+		Shell: fmt.Sprintf("kill -%s $(cat /sys/fs/cgroup%s/cgroup.procs)", name, c.st.CgroupPath),
+		Do: func() error {
+			var pids []int
+			if c.st.CgroupPath != "" {
+				mgr, err := c.cgroup(tr)
+				if err != nil {
+					return err
+				}
+				if pids, err = mgr.Procs(); err != nil {
+					return err
+				}
+			}
+			for _, pid := range pids {
+				if pid == c.st.Pid {
+					continue
+				}
+				if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+					return fmt.Errorf("signal %d: %w", pid, err)
+				}
+			}
+			if err := unix.Kill(c.st.Pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("signal init %d: %w", c.st.Pid, err)
+			}
+			return nil
+		},
+	}, nil)
+}
+
 // Wait waits for the init to exit and returns its exit code (128+signal
 // for a killed process, as shells report it). Only the process that
 // created the container can wait for it.
