@@ -27,11 +27,12 @@ package shim
 //	        sent, so no exit can slip between the two); then one 'a' frame
 //	        {"exit":{…}} per exit of the init, "restarting":true when the
 //	        policy starts it again; after the last one ("restarting":false)
-//	        nothing more. The shim never closes a waiter: end of file comes
-//	        when the shim process is gone, which is after it has recorded
-//	        the exit, unmounted the rootfs and, for --rm, removed the
-//	        container. Any number of waiters may wait at once; one that
-//	        connects after the end gets the last exit at once.
+//	        nothing more, until end of file: the shim hangs up on its
+//	        waiters last, once it has recorded the exit, unmounted the
+//	        rootfs, removed a --rm container and its own socket (a shim
+//	        that dies is hung up by the kernel, with no last exit sent).
+//	        Any number of waiters may wait at once; one that connects
+//	        after the end gets the last exit at once.
 //
 // The shim and its clients are the same minirun binary, but a shim outlives
 // an upgrade of it: "version" lets either side tell. A shim answers a
@@ -257,8 +258,8 @@ func (w *Waiter) Exit(timeout time.Duration) (*Exit, error) {
 	}
 }
 
-// Done blocks until the shim process has ended (timeout 0: without
-// limit): its container's record is final, its rootfs unmounted, and a
+// Done blocks until the shim hangs up (timeout 0: without limit), which
+// it does last: its container's record is final, its rootfs unmounted, a
 // --rm container removed. Call it after Exit.
 func (w *Waiter) Done(timeout time.Duration) error {
 	setDeadline(w.c, timeout)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -102,8 +103,10 @@ func Run(cfg Config) (retErr error) {
 		return fmt.Errorf("listen on %s: %w", cfg.Socket, err)
 	}
 	// ORDER: the socket goes after Finished (defers run last), and the
-	// waiters' connections only when this process ends: their end of
-	// file means "recorded, unmounted, removed".
+	// waiters' connections after the socket: their end of file means
+	// "recorded, unmounted, removed" (if the shim dies, the kernel closes
+	// them, and they learn it is gone).
+	defer s.hangUp()
 	defer os.Remove(cfg.Socket)
 	defer l.Close()
 	go s.accept(l)
@@ -264,13 +267,23 @@ type server struct {
 	pty      *os.File       // for resizes
 
 	// What the control requests read and change, under mu.
-	ctr       *runtime.Container // the current init; nil between runs
+	ctr       initProcess // the current init; nil between runs
 	status    string
 	startedAt time.Time
 	restarts  int
 	exit      *Exit         // the last exit
 	stop      bool          // a stop was asked for: no restart
 	stopCh    chan struct{} // closed with stop, for the --attach-first wait
+	closed    bool          // hung up: the shim is done
+}
+
+// initProcess is what the control requests need of the container's init:
+// a *runtime.Container (a fake in the tests).
+type initProcess interface {
+	Pid() int
+	Status() runtime.Status
+	Signal(sig unix.Signal, tr *explain.Tracer) error
+	SignalAll(sig unix.Signal, tr *explain.Tracer) error
 }
 
 func newServer() *server {
@@ -278,7 +291,7 @@ func newServer() *server {
 		attached: make(chan struct{}), stopCh: make(chan struct{}), status: StatusCreating}
 }
 
-func (s *server) created(ctr *runtime.Container) {
+func (s *server) created(ctr initProcess) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ctr, s.status = ctr, StatusCreated
@@ -517,15 +530,15 @@ func (s *server) serveAttach(c net.Conn) {
 func (s *server) serveWait(c net.Conn) {
 	s.mu.Lock()
 	err := writeReply(c, Reply{State: s.stateLocked()})
-	if err == nil {
-		if s.status == StatusStopped && s.ctr == nil && s.exit != nil {
-			err = writeReply(c, Reply{Exit: s.exit})
-		} else {
-			s.waiters[c] = true
-		}
+	if err == nil && s.status == StatusStopped && s.ctr == nil && s.exit != nil {
+		err = writeReply(c, Reply{Exit: s.exit})
 	}
+	if err == nil {
+		s.waiters[c] = true // for the exits to come, and for hangUp
+	}
+	closed := s.closed
 	s.mu.Unlock()
-	if err != nil {
+	if err != nil || closed {
 		c.Close()
 		return
 	}
@@ -556,6 +569,21 @@ func writeExit(c net.Conn, code int) error {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], uint32(int32(code)))
 	return WriteFrame(c, FrameExit, b[:])
+}
+
+// hangUp closes every connection left: the waiters' end of file.
+func (s *server) hangUp() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for c := range s.waiters {
+		c.Close()
+		delete(s.waiters, c)
+	}
+	for c := range s.clients {
+		c.Close()
+		delete(s.clients, c)
+	}
 }
 
 // finish tells every attached client the exit code and hangs up.
