@@ -28,7 +28,6 @@ OLD=("$work/minirun-old" --root "$work/run" --data-root "$work/lib")
 cleanup() {
   "${MR[@]}" ps -a -q 2>/dev/null | xargs -r "${MR[@]}" rm -f >/dev/null 2>&1 || true
   "${MR[@]}" network reset >/dev/null 2>&1 || true
-  [ -d "$work/src" ] && git worktree remove --force "$work/src" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -36,7 +35,8 @@ trap cleanup EXIT
 build() { (cd "$1" && CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags "-s -w" -o "$2" ./cmd/minirun); }
 build . "$work/minirun"
 if [ -n "$REF" ]; then
-  git worktree add --detach "$work/src" "$REF" >/dev/null 2>&1
+  # The ref's tree, unpacked (no worktree, no checkout of this one).
+  mkdir "$work/src" && git archive "$REF" | tar -x -C "$work/src"
   build "$work/src" "$work/minirun-old"
 fi
 bash scripts/mkbusybox.sh "$work/busybox.tar" >/dev/null
