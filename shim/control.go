@@ -37,7 +37,9 @@ package shim
 // The shim and its clients are the same minirun binary, but a shim outlives
 // an upgrade of it: "version" lets either side tell. A shim answers a
 // version it does not speak with an error, and a client treats a reply of
-// another version as one.
+// another version as one. A shim of the time before this protocol says
+// nothing at all (it takes the request for attach input): a client that
+// has no answer within answerTimeout treats the socket as no shim's.
 //
 // Why a socket and not files: the stop marker file and a 20 ms poll of
 // meta.json made every stop, wait and `run --rm` wait up to a poll period
@@ -75,6 +77,9 @@ const (
 // requestTimeout bounds how long the shim waits for a connection's request:
 // a client that connects and says nothing must not hold a goroutine.
 const requestTimeout = 10 * time.Second
+
+// answerTimeout bounds the wait for the shim's answer to a request.
+const answerTimeout = 5 * time.Second
 
 // Request is the first frame of a connection.
 type Request struct {
@@ -151,11 +156,21 @@ func dial(socket string, req Request) (net.Conn, *Reply, error) {
 		c.Close()
 		return nil, nil, fmt.Errorf("%w: %v", ErrShimGone, err)
 	}
+	// A shim answers at once. One that does not is no shim of this
+	// protocol (an older minirun's, which took the request for an
+	// attach): the caller falls back as for a missing shim, instead of
+	// hanging on it.
+	c.SetReadDeadline(time.Now().Add(answerTimeout))
 	r, err := readReply(c)
 	if err != nil {
 		c.Close()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, nil, fmt.Errorf("%w: %s does not answer the control protocol (a shim of an older minirun?)", ErrNoShim, socket)
+		}
 		return nil, nil, err
 	}
+	c.SetReadDeadline(time.Time{})
 	if r.Error != "" {
 		c.Close()
 		if r.Error == ErrNotRunning.Error() {

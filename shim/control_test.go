@@ -331,3 +331,31 @@ func TestControlProbeDoesNotReleaseAttachFirst(t *testing.T) {
 		t.Fatalf("attach after the end: %d, %v; want 4", code, err)
 	}
 }
+
+// TestControlSilentPeerIsNoShim: a socket whose listener never answers
+// (a shim of an older minirun took the request for attach input) is
+// ErrNoShim after answerTimeout, not a hang.
+func TestControlSilentPeerIsNoShim(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "old.sock")
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // holds the connection, says nothing
+		}
+	}()
+	start := time.Now()
+	if _, err := Wait(socket); !errors.Is(err, ErrNoShim) {
+		t.Fatalf("wait on a silent peer: %v, want ErrNoShim", err)
+	}
+	if took := time.Since(start); took > answerTimeout+2*time.Second {
+		t.Fatalf("took %v", took)
+	}
+}
