@@ -9,6 +9,20 @@
 #    minirun built from that ref: before/after a change.
 # Target (issue 16): <= 60 ms median for the bridge run (193 ms before the
 # shim's control protocol replaced the 20 ms polls).
+# Measured (Dec 2026, N=20, a 2-core VM shared with other jobs): against
+# 563d71d (before the protocol) 158.5 ms vs 179.9 ms (ratio 0.88);
+# --network none 124.9 ms. Not at target. Where a run's ~110-150 ms go,
+# timed per step on a quiet moment: three Go programs start (the CLI, the
+# shim, the init), each ~25 ms of CPU before main (package initialisers
+# ~65% of it: distribution/reference's and go-digest's regexps alone
+# ~17%), the shim's exec to its main ~24 ms of wall time; the bridge
+# network ~35 ms (reserve ~9 ms, then veth, address, route and nft rules
+# ~30 ms, now overlapped with the init's start); start to exec ~6 ms;
+# the end (exit recorded, unmount, --rm removal) ~6 ms. What was waiting
+# is gone: the 20 ms polls of run --rm, stop and wait, a 4 MiB buffer per
+# handshake message, the idle-memory release in the path of a short
+# container. CPU per run (perf stat, all processes, same moment): 142 ms
+# before, 135 ms after; wall 178 ms before, 150 ms after.
 #
 # Mede `minirun run --rm busybox true` (rede bridge padrão) e compara com
 # `--network none` e, se dado, com o binário de um ref do git.
