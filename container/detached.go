@@ -43,8 +43,6 @@ func (m *Manager) Socket(id string) string {
 // sockets: minirun's only entry there that is not a container.
 const ShimsDir = ".shims"
 
-func (m *Manager) stopFile(id string) string { return filepath.Join(m.dir(id), "stop-requested") }
-
 // RunDetached prepares a container and hands it to a new shim; it returns
 // once the container runs (`docker run -d`).
 //
@@ -310,11 +308,11 @@ func (e *shimEvents) Exited(code int, oom, restarting bool) error {
 	}))
 }
 
+// StopRequested reports a container being removed: rm renamed its
+// directory away. (stop and kill tell the shim themselves, over its
+// socket; rm does too, but a full disk or a dead client must not make the
+// policy start a container whose directory is gone.)
 func (e *shimEvents) StopRequested() bool {
-	if _, err := os.Stat(e.m.stopFile(e.id)); err == nil {
-		return true
-	}
-	// rm renamed the directory away: the container is being removed.
 	_, err := os.Stat(e.m.dir(e.id))
 	return errors.Is(err, fs.ErrNotExist)
 }
@@ -382,7 +380,6 @@ func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
 	if c, err := runtime.Load(m.StateRoot, meta.ID); err == nil {
 		c.Delete(true, nil)
 	}
-	os.Remove(m.stopFile(meta.ID))
 	dir := m.dir(meta.ID)
 	ov := overlay.Options{Lower: layers, Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
 	// start has no narration of its own (tr is nil: steps run silently),
@@ -407,28 +404,37 @@ func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
 }
 
 // Kill sends a signal to the container's init (`docker kill`, default
-// SIGKILL). It counts as a stop: the restart policy does not act.
+// SIGKILL). It counts as a stop: the restart policy does not act. The
+// shim sends it (control.go's kill), so the mark and the signal are one
+// request; a container with no shim (run in the foreground with
+// --explain) is signalled directly.
 func (m *Manager) Kill(ref string, sig unix.Signal) error {
-	meta, c, err := m.Runtime(ref)
+	meta, err := m.Get(ref)
 	if err != nil {
 		return err
 	}
-	return m.signal(meta, c, sig, false)
-}
-
-// signal marks the container as stopped on purpose (the stop file the
-// shim's restart policy reads), then signals its init. bestEffort goes on
-// when the mark cannot be written (a full disk): rm does, since it takes
-// the directory away and the shim reads that as a stop too.
-func (m *Manager) signal(meta *Meta, c *runtime.Container, sig unix.Signal, bestEffort bool) error {
-	if err := os.WriteFile(m.stopFile(meta.ID), nil, 0o600); err != nil && !bestEffort {
+	if meta.State.Status == "restarting" {
+		// Docker's answer: there is no process to signal right now.
+		return fmt.Errorf("container %s is restarting, wait until the container is running", meta.Name)
+	}
+	err = shim.Kill(m.Socket(meta.ID), sig, false, true)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, shim.ErrNotRunning):
+		return fmt.Errorf("container %s is not running", meta.Name)
+	case !errors.Is(err, shim.ErrNoShim) && !errors.Is(err, shim.ErrShimGone):
+		return err
+	}
+	_, c, err := m.Runtime(meta.ID)
+	if err != nil {
 		return err
 	}
 	return c.Signal(sig, nil)
 }
 
 // Stop sends SIGTERM, waits up to timeout, then sends SIGKILL, and returns
-// once the shim has recorded the exit (`docker stop -t`).
+// once the shim has recorded the exit and ended (`docker stop -t`).
 func (m *Manager) Stop(ref string, timeout time.Duration) error {
 	meta, err := m.Get(ref)
 	if err != nil {
@@ -437,39 +443,98 @@ func (m *Manager) Stop(ref string, timeout time.Duration) error {
 	if meta.State.Status != "running" && meta.State.Status != "restarting" {
 		return nil
 	}
+	if ok, err := m.stopViaShim(meta, timeout, false); ok {
+		return err
+	}
+	return m.stopWithoutShim(meta, timeout)
+}
+
+// shimWait bounds how long a stop waits for a SIGKILLed container's exit
+// to be recorded, and for its shim to finish (unmount, --rm removal).
+const shimWait = 10 * time.Second
+
+// stopViaShim ends a container through its shim, in this order: register
+// as a waiter (so the exit cannot come before the wait), kill SIGTERM
+// with the stop mark (unless killNow), wait up to timeout for the exit
+// event, kill SIGKILL, wait for the exit, then for the shim's end of file
+// (it has recorded the exit and unmounted; a --rm container is gone). No
+// timer runs but the grace period: each wait returns the moment the shim
+// writes. It reports false when no shim answers.
+func (m *Manager) stopViaShim(meta *Meta, timeout time.Duration, killNow bool) (bool, error) {
+	socket := m.Socket(meta.ID)
+	w, err := shim.Wait(socket)
+	if err != nil {
+		return false, nil
+	}
+	defer w.Close()
+	// Between two starts of a restart policy there is no init: the stop
+	// mark alone ends it (the shim starts nothing more). A shim gone
+	// meanwhile took its container with it (its parent-death signal).
+	kill := func(sig unix.Signal) error {
+		err := shim.Kill(socket, sig, false, true)
+		if errors.Is(err, shim.ErrNotRunning) || errors.Is(err, shim.ErrNoShim) || errors.Is(err, shim.ErrShimGone) {
+			return nil
+		}
+		return err
+	}
+	exited := false
+	if !killNow {
+		if err := kill(unix.SIGTERM); err != nil {
+			return true, err
+		}
+		// -t 0 is "no grace": straight on to SIGKILL.
+		if timeout > 0 {
+			_, err := w.Exit(timeout)
+			switch {
+			case err == nil || errors.Is(err, shim.ErrShimGone):
+				exited = true
+			case !errors.Is(err, shim.ErrTimeout):
+				return true, err
+			}
+		}
+	}
+	if !exited {
+		if err := kill(unix.SIGKILL); err != nil {
+			return true, err
+		}
+		if _, err := w.Exit(shimWait); err != nil && !errors.Is(err, shim.ErrShimGone) {
+			return true, fmt.Errorf("stop %s: %w", meta.Name, err)
+		}
+	}
+	if err := w.Done(shimWait); err != nil {
+		return true, fmt.Errorf("stop %s: its shim is still finishing: %w", meta.Name, err)
+	}
+	return true, nil
+}
+
+// stopWithoutShim stops a container no shim looks after: one run in the
+// foreground (`run --explain`), whose own process records the end, or one
+// whose shim was killed. The kernel is asked directly.
+func (m *Manager) stopWithoutShim(meta *Meta, timeout time.Duration) error {
 	_, c, err := m.Runtime(meta.ID)
 	if err != nil {
-		// Between two starts of a restart policy, or just ended: the
-		// stop file keeps the policy from starting it again.
-		os.WriteFile(m.stopFile(meta.ID), nil, 0o600)
-		_, err := m.Wait(meta.ID, 10*time.Second)
+		_, err := m.Wait(meta.ID, shimWait)
 		return err
 	}
 	// A pidfd (pidfd_open(2)) becomes readable the moment the init dies:
-	// the grace period is one poll(2), not a loop of reads, which matters
-	// when one `stop` waits for a hundred containers at once.
+	// the grace period is one poll(2), not a loop of reads.
 	pidfd, perr := unix.PidfdOpen(c.Pid(), 0)
 	if perr == nil {
 		defer unix.Close(pidfd)
 	}
-	if err := m.signal(meta, c, unix.SIGTERM, false); err != nil {
+	if err := c.Signal(unix.SIGTERM, nil); err != nil {
 		if meta, _ := m.byID(meta.ID); meta != nil && meta.State.Status == "exited" {
 			return nil
 		}
 		return err
 	}
-	// -t 0 is "no grace": straight to SIGKILL.
-	if timeout > 0 {
-		if perr == nil {
-			waitReadable(pidfd, timeout)
-		} else if _, err := m.Wait(meta.ID, timeout); err == nil {
-			return nil
-		}
+	if timeout > 0 && perr == nil {
+		waitReadable(pidfd, timeout)
 	}
 	if c.Status() != runtime.Stopped {
 		c.Signal(unix.SIGKILL, nil)
 	}
-	_, err = m.Wait(meta.ID, 10*time.Second)
+	_, err = m.Wait(meta.ID, shimWait)
 	return err
 }
 
@@ -488,25 +553,49 @@ func waitReadable(fd int, timeout time.Duration) {
 	}
 }
 
-// Wait blocks until the container has exited (and its shim recorded it),
-// and returns its exit code (`docker wait`).
+// Wait blocks until the container has exited for good (no restart
+// follows) and its shim has recorded it and ended, and returns its exit
+// code (`docker wait`); timeout 0 waits without limit. The shim tells
+// (control.go's wait): no polling. Without a shim the record, checked
+// against the kernel, is the answer.
 func (m *Manager) Wait(ref string, timeout time.Duration) (int, error) {
 	meta, err := m.Get(ref)
 	if err != nil {
 		return -1, err
 	}
-	id := meta.ID
+	id, name := meta.ID, meta.Name
 	deadline := time.Now().Add(timeout)
+	left := func() time.Duration {
+		if timeout <= 0 {
+			return 0 // no limit
+		}
+		return max(time.Until(deadline), time.Millisecond)
+	}
 	for {
+		if w, err := shim.Wait(m.Socket(id)); err == nil {
+			ex, err := w.Exit(left())
+			if err == nil {
+				// Return once the shim has ended: the record is final,
+				// a --rm container is gone, and a start may spawn the
+				// next shim.
+				err = w.Done(left())
+			}
+			w.Close()
+			switch {
+			case err == nil:
+				return ex.Code, nil
+			case errors.Is(err, shim.ErrTimeout):
+				return -1, fmt.Errorf("container %s still running after %v", name, timeout)
+			case !errors.Is(err, shim.ErrShimGone):
+				return -1, err
+			}
+			// The shim died (killed): its record, refreshed, tells.
+		}
 		meta, err = m.byID(id)
 		if errors.Is(err, ErrNotFound) {
 			// Gone from the listings is not gone from the disk: see
 			// WaitRemoved. rm -f of a --rm container returns from here.
-			left := time.Duration(0) // no limit
-			if timeout > 0 {
-				left = max(time.Until(deadline), time.Nanosecond)
-			}
-			if err := m.WaitRemoved(id, left); err != nil {
+			if err := m.WaitRemoved(id, left()); err != nil {
 				return -1, err
 			}
 			return -1, fmt.Errorf("container %s was removed", ref)
@@ -514,31 +603,58 @@ func (m *Manager) Wait(ref string, timeout time.Duration) (int, error) {
 		if err != nil {
 			return -1, err
 		}
-		if meta.State.Status == "exited" && !shimAlive(m.Socket(meta.ID)) {
+		switch meta.State.Status {
+		case "exited", "dead", "restarting":
+			// No shim: nobody will restart it, nothing more will be
+			// recorded.
 			return meta.State.ExitCode, nil
 		}
 		if timeout > 0 && time.Now().After(deadline) {
-			return -1, fmt.Errorf("container %s still running after %v", meta.Name, timeout)
+			return -1, fmt.Errorf("container %s still running after %v", name, timeout)
 		}
-		time.Sleep(20 * time.Millisecond)
+		waitNoShim(meta, left())
 	}
+}
+
+// waitNoShim waits, for a container that has no shim to ask, until there
+// may be news: its init's end (a pidfd, pidfd_open(2): a container run in
+// the foreground with --explain, whose own process records the end), or a
+// short while for a container still being made (its shim is about to
+// answer).
+func waitNoShim(meta *Meta, limit time.Duration) {
+	const pause = 20 * time.Millisecond
+	if pid := meta.State.Pid; pid > 0 && meta.State.Status == "running" {
+		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+			defer unix.Close(fd)
+			if limit <= 0 {
+				limit = time.Hour // and round again
+			}
+			waitReadable(fd, limit)
+			return
+		}
+	}
+	if limit <= 0 || limit > pause {
+		limit = pause
+	}
+	time.Sleep(limit)
 }
 
 // WaitRemoved blocks until the shim of container id has ended (or
 // timeout passes; 0 waits without limit). A --rm container's shim hides
 // the directory first (discard's rename to a tombstone) and deletes it
-// after, and closes its socket only once the files are gone: the removal
-// is over when the shim no longer answers, not when the name disappears
-// from the listings. `run --rm` that returned at the rename raced the
-// shim's RemoveAll: a CI job that removes its chroot right after met
-// "directory not empty", and a tombstone was left behind.
+// after, and ends only once the files are gone: the removal is over when
+// the shim's connection ends (control.go's wait), not when the name
+// disappears from the listings. `run --rm` that returned at the rename
+// raced the shim's RemoveAll: a CI job that removes its chroot right after
+// met "directory not empty", and a tombstone was left behind.
 func (m *Manager) WaitRemoved(id string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for shimAlive(m.Socket(id)) {
-		if timeout > 0 && time.Now().After(deadline) {
-			return fmt.Errorf("container %s still being removed after %v", id[:shortIDLen], timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
+	w, err := shim.Wait(m.Socket(id))
+	if err != nil {
+		return nil // no shim (or one that hung up): nothing is being removed
+	}
+	defer w.Close()
+	if err := w.Done(timeout); err != nil {
+		return fmt.Errorf("container %s still being removed after %v", id[:shortIDLen], timeout)
 	}
 	return nil
 }

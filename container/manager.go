@@ -727,16 +727,16 @@ func (m *Manager) RemoveWithVolumes(ref string, force, volumes bool) error {
 			return fmt.Errorf("cannot remove container %s: it is running; stop it first or use rm -f", meta.Name)
 		}
 		// Kill it and let its shim record the end, so the two never
-		// tear the same container down at once.
-		if _, c, err := m.Runtime(meta.ID); err == nil {
-			if meta.State.Paused {
-				c.Resume(nil)
-			}
-			// The stop file only keeps the restart policy from acting;
-			// on a full disk it cannot be made, and rm goes on (the
-			// shim also takes a removed directory as a stop).
-			if err := m.signal(meta, c, unix.SIGKILL, true); err == nil {
-				m.Wait(meta.ID, 10*time.Second)
+		// tear the same container down at once. Nothing is written on
+		// the way (the stop mark lives in the shim): a container that
+		// filled the disk must still be removable.
+		_, c, rerr := m.Runtime(meta.ID)
+		if rerr == nil && meta.State.Paused {
+			c.Resume(nil) // a frozen init handles SIGKILL only once thawed (v1)
+		}
+		if ok, _ := m.stopViaShim(meta, 0, true); !ok && rerr == nil {
+			if err := c.Signal(unix.SIGKILL, nil); err == nil {
+				m.Wait(meta.ID, shimWait)
 			}
 		}
 		if meta, err = m.byID(meta.ID); errors.Is(err, ErrNotFound) {

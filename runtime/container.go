@@ -56,6 +56,13 @@ type CreateOpts struct {
 	// caller must start the container from a thread that lives as long
 	// as it does, e.g. its locked main goroutine.)
 	Pdeathsig syscall.Signal
+	// AfterClone, when set, runs once the init exists in its namespaces
+	// and its cgroup, at the same time as the init starts up (a Go
+	// program's start is tens of milliseconds, the network's setup from
+	// outside about as long: a shim plugs the container's network in
+	// here). Create returns only once it has returned, and fails, rolling
+	// back, when it fails.
+	AfterClone func(pid int) error
 }
 
 // DryRunID is the id of a dry run's container: a shell variable, for what
@@ -136,15 +143,42 @@ func Create(o CreateOpts) (c *Container, retErr error) {
 		}
 	}()
 	cr.undo = &undo
+	// AfterClone's result; joined before Create returns, and before a
+	// failed Create rolls back (this defer runs before the one above).
+	var hook chan error
+	join := func() error {
+		if hook == nil {
+			return nil
+		}
+		err := <-hook
+		hook = nil
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			join()
+		}
+	}()
+	startHook := func() error {
+		if o.AfterClone == nil || cr.cmd == nil || cr.tr.DryRun() {
+			return nil
+		}
+		hook = make(chan error, 1)
+		pid := cr.cmd.Process.Pid
+		go func() { hook <- o.AfterClone(pid) }()
+		return nil
+	}
 	for _, phase := range []func() error{
 		func() error { return cr.tr.Run(cr.prepPlan(), &undo) },
 		cr.createCgroup,
 		cr.watchHostMounts,
 		func() error { return cr.tr.Run(cr.clonePlan(), &undo) },
 		cr.applyCgroup,
+		startHook,
 		func() error { crashpoint.At("create-after-cgroup"); return nil },
 		func() error { return cr.tr.Run(cr.configPlan(), &undo) },
 		cr.recordHostMounts,
+		join,
 	} {
 		if err := phase(); err != nil {
 			return nil, err
@@ -850,6 +884,49 @@ func (c *Container) Signal(sig unix.Signal, tr *explain.Tracer) error {
 		Shell: fmt.Sprintf("kill -%s %d", strings.TrimPrefix(unix.SignalName(sig), "SIG"), c.st.Pid),
 		Do: func() error {
 			if err := unix.Kill(c.st.Pid, sig); err != nil {
+				return fmt.Errorf("signal init %d: %w", c.st.Pid, err)
+			}
+			return nil
+		},
+	}, nil)
+}
+
+// SignalAll sends sig to every process of the container's cgroup, the
+// init last (`runc kill --all`): a container whose init is not alone in
+// a pid namespace of its own (or that ignores sig as PID 1) has its other
+// processes reached too. Processes that are gone meanwhile are no error.
+func (c *Container) SignalAll(sig unix.Signal, tr *explain.Tracer) error {
+	if st := c.Status(); !canKill(st) {
+		return &TransitionError{Op: "kill", Status: st}
+	}
+	name := strings.TrimPrefix(unix.SignalName(sig), "SIG")
+	return tr.Do(explain.Step{
+		ID: "lifecycle-kill", Chapter: explain.ChapterLifecycle,
+		Title: explain.Text{PT: "Envia " + unix.SignalName(sig) + " a todos os processos do contêiner", EN: "Send " + unix.SignalName(sig) + " to every process of the container"},
+		Why: explain.Text{PT: "kill --all: os processos do cgroup do contêiner recebem o sinal, não só o init.",
+			EN: "kill --all: the processes of the container's cgroup get the signal, not only the init."},
+		// cgroup v2's path; on v1 the same path under each controller.
+		Shell: fmt.Sprintf("kill -%s $(cat /sys/fs/cgroup%s/cgroup.procs)", name, c.st.CgroupPath),
+		Do: func() error {
+			var pids []int
+			if c.st.CgroupPath != "" {
+				mgr, err := c.cgroup(tr)
+				if err != nil {
+					return err
+				}
+				if pids, err = mgr.Procs(); err != nil {
+					return err
+				}
+			}
+			for _, pid := range pids {
+				if pid == c.st.Pid {
+					continue
+				}
+				if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+					return fmt.Errorf("signal %d: %w", pid, err)
+				}
+			}
+			if err := unix.Kill(c.st.Pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
 				return fmt.Errorf("signal init %d: %w", c.st.Pid, err)
 			}
 			return nil

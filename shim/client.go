@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,11 +25,16 @@ type AttachOpts struct {
 var ErrDetached = errors.New("detached from the container (Ctrl-P Ctrl-Q); it is still running")
 
 // Attach connects to a container's shim until the container exits (its
-// exit code is returned) or the user detaches.
+// exit code is returned) or the user detaches. The attach request comes
+// first (control.go); a shim started with --attach-first starts the
+// container once it has it.
 func Attach(socket string, o AttachOpts) (int, error) {
-	c, err := net.Dial("unix", socket)
+	c, _, err := dial(socket, Request{Op: OpAttach})
+	if errors.Is(err, ErrShimGone) {
+		return -1, ErrNoShim // it hung up before answering: it is ending
+	}
 	if err != nil {
-		return -1, ErrNoShim
+		return -1, err
 	}
 	defer c.Close()
 	var wmu chanMutex = make(chan struct{}, 1)

@@ -10,7 +10,8 @@
 //
 //	minirun run -d ──spawn──▶ minirun shim ID ──create/start──▶ container init
 //	     (exits)                 │  holds stdio, writes ID-json.log,
-//	                             │  serves attach on a unix socket,
+//	                             │  serves attach and control (kill,
+//	                             │  wait, state) on a unix socket,
 //	                             │  reaps the init, applies --restart,
 //	                             └─ records exit code and finish time, exits
 //

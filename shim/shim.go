@@ -2,6 +2,7 @@ package shim
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -23,15 +25,17 @@ type Events interface {
 	// BeforeCreate runs before each create: the network's address is
 	// reserved and the /etc files written.
 	BeforeCreate() error
-	// Created runs once the init exists in its namespaces, before start:
-	// the network interface goes in.
+	// Created runs once the init exists in its namespaces, while it
+	// starts up and before start (runtime.CreateOpts.AfterClone): the
+	// network interface goes in. An error fails the create.
 	Created(pid int) error
 	// Started records a (re)started container: its init's pid.
 	Started(pid, restarts int) error
 	// Exited records an exit; restarting says the policy will start it again.
 	Exited(code int, oomKilled, restarting bool) error
-	// StopRequested reports whether stop, kill or rm asked for the end, so
-	// the restart policy must not act.
+	// StopRequested reports whether the container is being removed (rm
+	// took its directory away), so the restart policy must not act. A
+	// stop or kill says so itself, over the control protocol.
 	StopRequested() bool
 	// Finished runs once, after the last exit: unmount, maybe remove.
 	Finished() error
@@ -44,7 +48,7 @@ type Config struct {
 	StateRoot string // the runtime's --root
 	Spec      *specs.Spec
 	LogPath   string // Docker's <id>-json.log
-	Socket    string // the attach socket
+	Socket    string // the shim socket: attach and control (control.go)
 	Restart   RestartPolicy
 	// Interactive keeps the container's stdin open for attach (-i);
 	// otherwise it reads /dev/null, as with Docker.
@@ -57,9 +61,9 @@ type Config struct {
 	// an attached `run` sees the container's output from its first byte
 	// (Docker attaches before it starts, too).
 	AttachFirst bool
-	// OnIdle, when set, runs once the container is up and the shim has
-	// nothing left to do but wait (the shim command returns memory to the
-	// kernel there).
+	// OnIdle, when set, runs once the container has been up for
+	// idleAfter and the shim has nothing left to do but wait (the shim
+	// command returns memory to the kernel there).
 	OnIdle func()
 }
 
@@ -93,12 +97,17 @@ func Run(cfg Config) (retErr error) {
 		return fmt.Errorf("open log %s: %w", cfg.LogPath, err)
 	}
 	defer logf.Close()
-	s := &server{clients: map[net.Conn]bool{}, attached: make(chan struct{})}
+	s := newServer()
 	os.Remove(cfg.Socket)
 	l, err := net.Listen("unix", cfg.Socket)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Socket, err)
 	}
+	// ORDER: the socket goes after Finished (defers run last), and the
+	// waiters' connections after the socket: their end of file means
+	// "recorded, unmounted, removed" (if the shim dies, the kernel closes
+	// them, and they learn it is gone).
+	defer s.hangUp()
 	defer os.Remove(cfg.Socket)
 	defer l.Close()
 	go s.accept(l)
@@ -106,17 +115,29 @@ func Run(cfg Config) (retErr error) {
 	restarts := 0
 	for {
 		code, oom, err := s.runOnce(cfg, logf, restarts, ready)
-		if err != nil {
+		stoppedEarly := errors.Is(err, errStopped)
+		switch {
+		case stoppedEarly:
+			// Stopped before the (re)start: the last exit stands; a
+			// container that never ran counts as killed.
+			code, oom = 128+int(syscall.SIGKILL), false
+			if last := s.lastExit(); last != nil {
+				code, oom = last.Code, last.OOMKilled
+			}
+		case err != nil:
 			if restarts == 0 {
 				return err
 			}
 			// A restart that fails to even start is an exit like any other.
 			code = 127
 		}
-		again := cfg.Restart.ShouldRestart(code, restarts, cfg.Events.StopRequested())
+		again := !stoppedEarly && cfg.Restart.ShouldRestart(code, restarts, s.stopRequested() || cfg.Events.StopRequested())
 		if err := cfg.Events.Exited(code, oom, again); err != nil {
 			fmt.Fprintf(os.Stderr, "minirun shim: record exit: %v\n", err)
 		}
+		// ORDER: meta.json first, then the waiters: one that reads the
+		// record after the event finds the exit in it.
+		s.exited(Exit{Code: code, OOMKilled: oom, At: time.Now().UTC(), Restarting: again})
 		if !again {
 			s.finish(code)
 			break
@@ -126,9 +147,22 @@ func Run(cfg Config) (retErr error) {
 	return cfg.Events.Finished()
 }
 
+// idleAfter is how long a container runs before its shim counts as idle.
+// Releasing memory costs a garbage collection and a walk of the mappings
+// (about 10 ms of CPU): a container that ends at once (`run --rm … true`)
+// must not wait for it, and one that runs on loses nothing by the wait.
+const idleAfter = 300 * time.Millisecond
+
+// errStopped says a stop came before the init was started: it is not
+// started, and the policy does not act.
+var errStopped = errors.New("stopped before start")
+
 // runOnce creates and starts the container, pumps its output until it
 // exits, and removes the runtime's state.
 func (s *server) runOnce(cfg Config, logf *os.File, restarts int, ready func(error)) (int, bool, error) {
+	if restarts > 0 && s.stopRequested() {
+		return 0, false, errStopped // stopped between two runs: no new one
+	}
 	spec := cfg.Spec
 	var stdin, stdout, stderr *os.File // the container's ends
 	var inW io.WriteCloser
@@ -154,9 +188,12 @@ func (s *server) runOnce(cfg Config, logf *os.File, restarts int, ready func(err
 	if err := cfg.Events.BeforeCreate(); err != nil {
 		return 0, false, err
 	}
+	// The network goes in while the init starts up (AfterClone): both
+	// take tens of milliseconds, and neither needs the other.
 	ctr, err := runtime.Create(runtime.CreateOpts{
 		Root: cfg.StateRoot, ID: cfg.ID, Bundle: cfg.Bundle, Spec: spec,
 		Stdin: stdin, Stdout: stdout, Stderr: stderr, Pdeathsig: syscall.SIGKILL,
+		AfterClone: cfg.Events.Created,
 	})
 	for _, f := range []*os.File{stdin, stdout, stderr} {
 		if f != nil {
@@ -166,10 +203,7 @@ func (s *server) runOnce(cfg Config, logf *os.File, restarts int, ready func(err
 	if err != nil {
 		return 0, false, err
 	}
-	if err := cfg.Events.Created(ctr.Pid()); err != nil {
-		ctr.Delete(true, nil)
-		return 0, false, err
-	}
+	s.created(ctr)
 	var pumps sync.WaitGroup
 	if ctr.Console != nil {
 		s.setInput(ctr.Console, ctr.Console)
@@ -185,8 +219,21 @@ func (s *server) runOnce(cfg Config, logf *os.File, restarts int, ready func(err
 		ready(nil)
 		select {
 		case <-s.attached:
+		case <-s.stopCh:
 		case <-time.After(30 * time.Second):
 		}
+	}
+	// ORDER: kill marks the stop before it reads the container, and the
+	// container is published (created) before this check: a stop either
+	// sees it and signals it, or is seen here.
+	if s.stopRequested() {
+		ctr.Delete(true, nil)
+		pumps.Wait()
+		if ctr.Console != nil {
+			ctr.Console.Close()
+		}
+		s.setInput(nil, nil)
+		return 0, false, errStopped
 	}
 	if err := ctr.Start(nil); err != nil {
 		ctr.Delete(true, nil)
@@ -195,11 +242,16 @@ func (s *server) runOnce(cfg Config, logf *os.File, restarts int, ready func(err
 	if err := cfg.Events.Started(ctr.Pid(), restarts); err != nil {
 		fmt.Fprintf(os.Stderr, "minirun shim: record start: %v\n", err)
 	}
+	s.started(restarts)
 	ready(nil)
+	var idle *time.Timer
 	if cfg.OnIdle != nil {
-		cfg.OnIdle()
+		idle = time.AfterFunc(idleAfter, cfg.OnIdle)
 	}
 	code, _ := ctr.Wait()
+	if idle != nil {
+		idle.Stop()
+	}
 	pumps.Wait()
 	if ctr.Console != nil {
 		ctr.Console.Close()
@@ -212,15 +264,101 @@ func (s *server) runOnce(cfg Config, logf *os.File, restarts int, ready func(err
 	return code, oom, nil
 }
 
-// server fans the container's output out to attached clients and their
-// input into the container.
+// server answers the shim's socket: it fans the container's output out to
+// attached clients and their input into the container, and serves the
+// control requests (control.go).
 type server struct {
 	mu       sync.Mutex
-	clients  map[net.Conn]bool
-	attached chan struct{} // closed when the first client connects
+	clients  map[net.Conn]bool // attached
+	waiters  map[net.Conn]bool // waiting for exits
+	attached chan struct{}     // closed when the first client attaches
 	once     sync.Once
 	in       io.WriteCloser // the container's stdin (pipe or pty master)
 	pty      *os.File       // for resizes
+
+	// What the control requests read and change, under mu.
+	ctr       initProcess // the current init; nil between runs
+	status    string
+	startedAt time.Time
+	restarts  int
+	exit      *Exit         // the last exit
+	stop      bool          // a stop was asked for: no restart
+	stopCh    chan struct{} // closed with stop, for the --attach-first wait
+	closed    bool          // hung up: the shim is done
+}
+
+// initProcess is what the control requests need of the container's init:
+// a *runtime.Container (a fake in the tests).
+type initProcess interface {
+	Pid() int
+	Status() runtime.Status
+	Signal(sig unix.Signal, tr *explain.Tracer) error
+	SignalAll(sig unix.Signal, tr *explain.Tracer) error
+}
+
+func newServer() *server {
+	return &server{clients: map[net.Conn]bool{}, waiters: map[net.Conn]bool{},
+		attached: make(chan struct{}), stopCh: make(chan struct{}), status: StatusCreating}
+}
+
+func (s *server) created(ctr initProcess) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ctr, s.status = ctr, StatusCreated
+}
+
+func (s *server) started(restarts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status, s.startedAt, s.restarts = StatusRunning, time.Now().UTC(), restarts
+}
+
+func (s *server) stopRequested() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stop
+}
+
+func (s *server) lastExit() *Exit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.exit
+}
+
+// exited records an exit and tells every waiter.
+func (s *server) exited(ex Exit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ctr, s.exit = nil, &ex
+	s.status = StatusStopped
+	if ex.Restarting {
+		s.status = StatusRestarting
+	}
+	for c := range s.waiters {
+		// A waiter that does not read must not hold the shim up.
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		if writeReply(c, Reply{Exit: &ex}) != nil {
+			c.Close()
+			delete(s.waiters, c)
+		}
+	}
+}
+
+// stateLocked is the state as the control protocol reports it; s.mu held.
+func (s *server) stateLocked() *State {
+	st := &State{Status: s.status, StartedAt: s.startedAt, Restarts: s.restarts, Exit: s.exit}
+	if s.ctr != nil {
+		st.Pid = s.ctr.Pid()
+		// The kernel knows better: a frozen cgroup is paused, a dead
+		// init not yet reaped is stopped.
+		switch s.ctr.Status() {
+		case runtime.Paused:
+			st.Status = StatusPaused
+		case runtime.Stopped:
+			st.Status = StatusStopped
+		}
+	}
+	return st
 }
 
 func (s *server) setInput(in io.WriteCloser, pty *os.File) {
@@ -304,16 +442,104 @@ func (s *server) accept(l net.Listener) {
 		if err != nil {
 			return
 		}
-		s.mu.Lock()
-		s.clients[c] = true
-		s.mu.Unlock()
-		s.once.Do(func() { close(s.attached) })
-		go s.serveClient(c)
+		go s.serve(c)
 	}
 }
 
-// serveClient reads one client's frames: input, end of input, resizes.
-func (s *server) serveClient(c net.Conn) {
+// serve reads a connection's request and answers it (control.go). The
+// goroutine lives as long as the connection: an attached client's input,
+// or a waiter's hang-up, is read here.
+func (s *server) serve(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(requestTimeout))
+	typ, p, err := ReadFrame(c)
+	if err != nil || typ != FrameRequest {
+		// A probe (shimAlive) connects and hangs up; anything else
+		// speaks no protocol of ours.
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	var req Request
+	if err := json.Unmarshal(p, &req); err != nil {
+		writeReply(c, Reply{Error: "bad request: " + err.Error()})
+		c.Close()
+		return
+	}
+	if req.Version != ProtocolVersion {
+		writeReply(c, Reply{Error: fmt.Sprintf("control protocol version %d is not spoken here (this shim speaks %d)", req.Version, ProtocolVersion)})
+		c.Close()
+		return
+	}
+	switch req.Op {
+	case OpAttach:
+		s.serveAttach(c)
+	case OpWait:
+		s.serveWait(c)
+	case OpKill:
+		r := Reply{}
+		if err := s.kill(req); err != nil {
+			r.Error = err.Error()
+		}
+		writeReply(c, r)
+		c.Close()
+	case OpState:
+		s.mu.Lock()
+		r := Reply{State: s.stateLocked()}
+		s.mu.Unlock()
+		writeReply(c, r)
+		c.Close()
+	default:
+		writeReply(c, Reply{Error: fmt.Sprintf("unknown request %q", req.Op)})
+		c.Close()
+	}
+}
+
+// kill signals the init (all: every process of the container). With
+// stop, the exit that follows is one that was asked for.
+func (s *server) kill(req Request) error {
+	if req.Signal <= 0 || req.Signal > 64 {
+		return fmt.Errorf("invalid signal %d", req.Signal)
+	}
+	s.mu.Lock()
+	if req.Stop && !s.stop {
+		s.stop = true
+		close(s.stopCh)
+	}
+	ctr := s.ctr
+	s.mu.Unlock()
+	if ctr == nil {
+		return ErrNotRunning
+	}
+	sig := unix.Signal(req.Signal)
+	if req.All {
+		return ctr.SignalAll(sig, nil)
+	}
+	return ctr.Signal(sig, nil)
+}
+
+// serveAttach adds an attached client, then reads its input until it
+// hangs up.
+func (s *server) serveAttach(c net.Conn) {
+	s.mu.Lock()
+	if s.status == StatusStopped && s.ctr == nil {
+		// The end came already: the client gets it at once.
+		code := s.exit.Code
+		s.mu.Unlock()
+		writeReply(c, Reply{})
+		writeExit(c, code)
+		c.Close()
+		return
+	}
+	// Registered and answered under the lock: no output frame can come
+	// before the answer.
+	if err := writeReply(c, Reply{}); err != nil {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.clients[c] = true
+	s.mu.Unlock()
+	s.once.Do(func() { close(s.attached) })
 	for {
 		typ, p, err := ReadFrame(c)
 		if err != nil {
@@ -343,18 +569,78 @@ func (s *server) serveClient(c net.Conn) {
 	}
 }
 
-// finish tells every client the exit code and hangs up.
-func (s *server) finish(code int) {
+// serveWait registers a waiter, answers with the state, and keeps the
+// connection until the client hangs up or this process ends. A waiter
+// that comes after the last exit gets it at once.
+func (s *server) serveWait(c net.Conn) {
+	s.mu.Lock()
+	err := writeReply(c, Reply{State: s.stateLocked()})
+	if err == nil && s.status == StatusStopped && s.ctr == nil && s.exit != nil {
+		err = writeReply(c, Reply{Exit: s.exit})
+	}
+	if err == nil {
+		s.waiters[c] = true // for the exits to come, and for hangUp
+	}
+	closed := s.closed
+	s.mu.Unlock()
+	if err != nil || closed {
+		c.Close()
+		return
+	}
+	// Nothing more comes from a waiter: this read ends when it hangs up.
+	var b [1]byte
+	for {
+		if _, err := c.Read(b[:]); err != nil {
+			break
+		}
+	}
+	s.mu.Lock()
+	delete(s.waiters, c)
+	s.mu.Unlock()
+	c.Close()
+}
+
+// writeReply sends one answer.
+func writeReply(c net.Conn, r Reply) error {
+	r.Version = ProtocolVersion
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return WriteFrame(c, FrameReply, b)
+}
+
+func writeExit(c net.Conn, code int) error {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], uint32(int32(code)))
-	s.broadcast(FrameExit, b[:])
+	return WriteFrame(c, FrameExit, b[:])
+}
+
+// hangUp closes every connection left: the waiters' end of file.
+func (s *server) hangUp() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
+	for c := range s.waiters {
+		c.Close()
+		delete(s.waiters, c)
+	}
 	for c := range s.clients {
 		c.Close()
 		delete(s.clients, c)
 	}
 }
 
-// ErrNoShim means nothing listens on the container's attach socket.
+// finish tells every attached client the exit code and hangs up.
+func (s *server) finish(code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.clients {
+		writeExit(c, code)
+		c.Close()
+		delete(s.clients, c)
+	}
+}
+
+// ErrNoShim means nothing listens on the container's shim socket.
 var ErrNoShim = errors.New("container is not running")

@@ -114,7 +114,7 @@ var killCommand = &cli.Command{
 	Name: "kill", Usage: "send a signal: OCI `kill ID [SIGNAL]` (default TERM), Docker `kill [-s SIGNAL] CONTAINER` (default KILL)",
 	ArgsUsage: "ID [SIGNAL]",
 	Flags: []cli.Flag{
-		&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "accepted for runc compatibility"},
+		&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "OCI: signal every process of the container, as runc kill --all"},
 		&cli.StringFlag{Name: "signal", Aliases: []string{"s"}, Usage: "Docker: the signal to send (default KILL)"},
 	},
 	Action: func(c *cli.Context) error {
@@ -156,6 +156,9 @@ var killCommand = &cli.Command{
 		ctr, err := runtime.Load(c.String("root"), c.Args().First())
 		if err != nil {
 			return err
+		}
+		if c.Bool("all") {
+			return ctr.SignalAll(sig, nil)
 		}
 		return ctr.Signal(sig, nil)
 	},
