@@ -28,6 +28,7 @@ var daemonCommand = &cli.Command{
 		&cli.StringFlag{Name: "tlscacert", Usage: "PEM file of the CA that signs client certificates"},
 		&cli.StringFlag{Name: "tlscert", Usage: "PEM file of the server's certificate"},
 		&cli.StringFlag{Name: "tlskey", Usage: "PEM file of the server's key"},
+		&cli.StringSliceFlag{Name: "authorization-plugin", Usage: "authorization plugin (Docker's AuthZ protocol) that checks every request, found as Docker finds plugins (/run/docker/plugins/NAME.sock, NAME.spec or NAME.json in /etc/docker/plugins, /usr/lib/docker/plugins; " + daemon.PluginDirsEnv + " overrides the directories)"},
 		&cli.StringFlag{Name: "root", Usage: "state directory of running containers (the global --root)"},
 		&cli.StringFlag{Name: "data-root", Usage: "where images and containers' layers are stored (the global --data-root)"},
 	},
@@ -50,6 +51,14 @@ var daemonCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		var authz []*daemon.AuthZPlugin
+		for _, name := range c.StringSlice("authorization-plugin") {
+			p, err := daemon.ActivateAuthZ(name)
+			if err != nil {
+				return err
+			}
+			authz = append(authz, p)
+		}
 		var undo cleanup.Stack
 		l, err := listenDaemon(c, &undo)
 		if err != nil {
@@ -62,7 +71,7 @@ var daemonCommand = &cli.Command{
 		go func() { <-sigs; l.Close() }()
 		fmt.Fprintf(os.Stderr, "minirun daemon: API %s (min %s) on %s, root %s, data root %s\n",
 			daemon.APIVersion, daemon.MinAPIVersion, c.String("host"), root, dataRoot)
-		d := daemon.New(daemon.Config{Containers: m, Version: version})
+		d := daemon.New(daemon.Config{Containers: m, Version: version, AuthZ: authz})
 		err = d.Serve(l)
 		return errors.Join(err, undo.Run())
 	},
