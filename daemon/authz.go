@@ -205,6 +205,8 @@ func authzHandler(plugins []*AuthZPlugin, next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r)
+		rr := &authzRecorder{w: w}
+		next.ServeHTTP(rr, r)
+		checkResponse(plugins, areq, rr)
 	})
 }
