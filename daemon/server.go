@@ -42,6 +42,9 @@ type Config struct {
 	Containers *container.Manager
 	// Version is minirun's release, reported by /version and /info.
 	Version string
+	// AuthZ are the authorization plugins (--authorization-plugin) every
+	// request is checked with, in order (authz.go).
+	AuthZ []*AuthZPlugin
 }
 
 // Daemon answers the Engine API for one data root.
@@ -252,8 +255,12 @@ func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 // Serve answers the API on l until l is closed; a request in flight is
 // not waited for (a hijacked attach can last as long as its container).
 func (d *Daemon) Serve(l net.Listener) error {
+	var h http.Handler = d
+	if len(d.cfg.AuthZ) > 0 {
+		h = authzHandler(d.cfg.AuthZ, d)
+	}
 	srv := &http.Server{
-		Handler: d,
+		Handler: h,
 		// A client that never finishes its headers must not hold a
 		// connection (and a goroutine) for ever; a huge header is cut at
 		// 1 MiB (net/http answers 431).

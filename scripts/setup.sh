@@ -18,10 +18,12 @@ say() { printf '\n== %s\n' "$*"; }
 # ca-certificates lets Go download modules over HTTPS; docker.io is there for
 # its `docker` client only, which the daemon's tests (tests/integration
 # daemon_test.go) point at `minirun daemon`: Docker's own dockerd is never
-# started (see below); chromium (headless) checks the projector page of
+# started (see below); docker-compose (1.29, Python, docker-py) is there to
+# drive `minirun daemon` the same way (issue 16: up -d / down / up -d of
+# examples/contador); chromium (headless) checks the projector page of
 # `explain --web` (projector/browser_test.go).
 PKGS=(busybox-static runc iproute2 nftables iptables util-linux ca-certificates tmux
-  jq curl procps docker.io chromium)
+  jq curl procps docker.io docker-compose chromium)
 missing=()
 # "ii": installed, not merely known to dpkg (a removed package keeps a status).
 for p in "${PKGS[@]}"; do

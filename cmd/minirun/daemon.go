@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/minirun/minirun/daemon"
@@ -20,7 +22,13 @@ var daemonCommand = &cli.Command{
 	Name:  "daemon",
 	Usage: "serve Docker's Engine API on a unix socket, for the docker client (DOCKER_HOST=unix:///run/minirun/docker.sock)",
 	Flags: []cli.Flag{
-		&cli.StringFlag{Name: "host", Aliases: []string{"H"}, Value: daemon.DefaultHost, Usage: "unix:///PATH of the socket to serve"},
+		&cli.StringFlag{Name: "host", Aliases: []string{"H"}, Value: daemon.DefaultHost, Usage: "unix:///PATH of the socket to serve, or tcp://ADDR:PORT (with --tlsverify)"},
+		&cli.BoolFlag{Name: "tls", Usage: "serve tcp:// with TLS (--tlscert, --tlskey); --tls=false serves it in the clear"},
+		&cli.BoolFlag{Name: "tlsverify", Usage: "mutual TLS: require a client certificate signed by --tlscacert"},
+		&cli.StringFlag{Name: "tlscacert", Usage: "PEM file of the CA that signs client certificates"},
+		&cli.StringFlag{Name: "tlscert", Usage: "PEM file of the server's certificate"},
+		&cli.StringFlag{Name: "tlskey", Usage: "PEM file of the server's key"},
+		&cli.StringSliceFlag{Name: "authorization-plugin", Usage: "authorization plugin (Docker's AuthZ protocol) that checks every request, found as Docker finds plugins (/run/docker/plugins/NAME.sock, NAME.spec or NAME.json in /etc/docker/plugins, /usr/lib/docker/plugins; " + daemon.PluginDirsEnv + " overrides the directories)"},
 		&cli.StringFlag{Name: "root", Usage: "state directory of running containers (the global --root)"},
 		&cli.StringFlag{Name: "data-root", Usage: "where images and containers' layers are stored (the global --data-root)"},
 	},
@@ -43,10 +51,18 @@ var daemonCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		var authz []*daemon.AuthZPlugin
+		for _, name := range c.StringSlice("authorization-plugin") {
+			p, err := daemon.ActivateAuthZ(name)
+			if err != nil {
+				return err
+			}
+			authz = append(authz, p)
+		}
 		var undo cleanup.Stack
-		l, err := daemon.Listen(c.String("host"), nil, &undo)
+		l, err := listenDaemon(c, &undo)
 		if err != nil {
-			return err
+			return errors.Join(err, undo.Run())
 		}
 		// SIGINT and SIGTERM stop serving and remove the socket; the
 		// containers go on (their shims hold them).
@@ -55,8 +71,26 @@ var daemonCommand = &cli.Command{
 		go func() { <-sigs; l.Close() }()
 		fmt.Fprintf(os.Stderr, "minirun daemon: API %s (min %s) on %s, root %s, data root %s\n",
 			daemon.APIVersion, daemon.MinAPIVersion, c.String("host"), root, dataRoot)
-		d := daemon.New(daemon.Config{Containers: m, Version: version})
+		d := daemon.New(daemon.Config{Containers: m, Version: version, AuthZ: authz})
 		err = d.Serve(l)
 		return errors.Join(err, undo.Run())
 	},
+}
+
+// listenDaemon opens -H: a unix socket, or a TCP port with the TLS the
+// flags ask for (daemon.ListenTCP refuses plain TCP unless --tls=false).
+func listenDaemon(c *cli.Context, undo *cleanup.Stack) (net.Listener, error) {
+	host := c.String("host")
+	if !strings.HasPrefix(host, "tcp://") {
+		if c.Bool("tls") || c.Bool("tlsverify") {
+			return nil, fmt.Errorf("-H %s: --tls and --tlsverify are for tcp:// sockets", host)
+		}
+		return daemon.Listen(host, nil, undo)
+	}
+	return daemon.ListenTCP(host, daemon.TLSOptions{
+		TLS: c.Bool("tls"), Verify: c.Bool("tlsverify"),
+		CACert: c.String("tlscacert"), Cert: c.String("tlscert"), Key: c.String("tlskey"),
+		Insecure: c.IsSet("tls") && !c.Bool("tls") && !c.Bool("tlsverify"),
+		Warn:     func(s string) { fmt.Fprintln(os.Stderr, "minirun daemon: "+s) },
+	}, nil, undo)
 }
