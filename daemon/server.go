@@ -106,6 +106,8 @@ func (d *Daemon) routes() {
 	h("GET /volumes/{name}", d.volumeInspect)
 	h("POST /volumes/create", d.volumeCreate)
 	h("DELETE /volumes/{name}", d.volumeDelete)
+
+	d.moreRoutes(h) // more.go
 }
 
 // versionPrefix is the /v1.41 a client puts before every path.
