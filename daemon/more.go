@@ -17,6 +17,11 @@ import (
 func (d *Daemon) moreRoutes(h func(string, func(http.ResponseWriter, *http.Request))) {
 	h("POST /networks/{id}/connect", d.networkConnect)
 	h("POST /networks/{id}/disconnect", d.networkDisconnect)
+
+	h("POST /containers/{name}/exec", d.execCreate) // exec.go
+	h("POST /exec/{id}/start", d.execStart)
+	h("GET /exec/{id}/json", d.execInspect)
+	h("POST /exec/{id}/resize", d.execResize)
 }
 
 // networkConnect is POST /networks/{id}/connect (`docker network

@@ -63,6 +63,8 @@ type Daemon struct {
 	// (attach streams, watchers): a --rm container's record is gone by
 	// the time its waiter asks.
 	exits exitBook
+	// execs are the exec instances (exec.go).
+	execs execs
 }
 
 // New returns a daemon for cfg.
