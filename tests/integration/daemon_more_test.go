@@ -49,3 +49,52 @@ func TestDaemonExec(t *testing.T) {
 	}
 	d.dockerOK(t, "rm", "-f", "dex")
 }
+
+func TestDaemonLifecycle(t *testing.T) {
+	d := startDaemon(t)
+	rmAtEnd(t, "dlc", "dlc2", "dlw")
+	d.dockerOK(t, "run", "-d", "--network", "none", "--name", "dlc", "busybox", "sleep", "300")
+	pidOf := func() string {
+		return strings.TrimSpace(d.dockerOK(t, "inspect", "-f", "{{.State.Pid}}", "dlc"))
+	}
+	first := pidOf()
+	// top: the container's one process, sleep.
+	top := d.dockerOK(t, "top", "dlc")
+	if !strings.Contains(top, "PID") || !strings.Contains(top, "sleep 300") || !strings.Contains(top, first) {
+		t.Fatalf("docker top dlc (pid %s): %q", first, top)
+	}
+	// pause: frozen, then thawed.
+	d.dockerOK(t, "pause", "dlc")
+	if st := strings.TrimSpace(d.dockerOK(t, "inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "dlc")); st != "paused true" {
+		t.Fatalf("after docker pause: %q, want paused true", st)
+	}
+	if r := d.docker(t, "pause", "dlc"); r.code == 0 {
+		t.Fatal("docker pause of a paused container succeeded")
+	}
+	d.dockerOK(t, "unpause", "dlc")
+	if st := strings.TrimSpace(d.dockerOK(t, "inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "dlc")); st != "running false" {
+		t.Fatalf("after docker unpause: %q, want running false", st)
+	}
+	// restart: a new init process.
+	d.dockerOK(t, "restart", "-t", "1", "dlc")
+	if second := pidOf(); second == first || second == "0" {
+		t.Fatalf("docker restart: pid %s then %s", first, second)
+	}
+	// rename: the new name answers, the old one no longer.
+	d.dockerOK(t, "rename", "dlc", "dlc2")
+	if r := d.docker(t, "inspect", "dlc"); r.code == 0 {
+		t.Fatal("the old name still answers after docker rename")
+	}
+	if r := d.docker(t, "rename", "dlc2", "bad/name"); r.code == 0 {
+		t.Fatal("docker rename to an invalid name succeeded")
+	}
+	d.dockerOK(t, "rm", "-f", "dlc2")
+	// wait: the exit code of a container that exits meanwhile.
+	d.dockerOK(t, "run", "-d", "--network", "none", "--name", "dlw", "busybox", "sh", "-c", "sleep 1; exit 7")
+	start := time.Now()
+	if out := strings.TrimSpace(d.dockerOK(t, "wait", "dlw")); out != "7" {
+		t.Fatalf("docker wait dlw: %q, want 7", out)
+	}
+	t.Logf("docker wait returned after %v (the container exits after 1 s)", time.Since(start))
+	d.dockerOK(t, "rm", "dlw")
+}
