@@ -6,6 +6,12 @@ package integration
 // Debian's docker client.
 
 import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,4 +103,59 @@ func TestDaemonLifecycle(t *testing.T) {
 	}
 	t.Logf("docker wait returned after %v (the container exits after 1 s)", time.Since(start))
 	d.dockerOK(t, "rm", "dlw")
+}
+
+// TestDaemonWaitNoPolling: while a container runs, `docker wait` is
+// answered from the shim's exit event, not by reading the records every
+// 20 ms: the daemon's read(2) calls over a 2 s wait stay few.
+func TestDaemonWaitNoPolling(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	daemon, _ := startDaemonArgs(t, func() bool {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, "-H", "unix://"+sock)
+	env := dockerEnv(t, "DOCKER_HOST=unix://"+sock)
+	docker := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(dockerClient(), args...)
+		cmd.Env = env
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	rmAtEnd(t, "dwp")
+	docker("run", "-d", "--network", "none", "--name", "dwp", "busybox", "sh", "-c", "sleep 2; exit 5")
+	// syscr in proc(5)'s /proc/PID/io: the read-like syscalls so far.
+	syscr := func() int {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", daemon.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "syscr: "); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
+		}
+		t.Fatalf("no syscr in /proc/%d/io: %s", daemon.Process.Pid, b)
+		return 0
+	}
+	before := syscr()
+	start := time.Now()
+	if out := docker("wait", "dwp"); out != "5" {
+		t.Fatalf("docker wait dwp: %q, want 5", out)
+	}
+	took, reads := time.Since(start), syscr()-before
+	t.Logf("docker wait: %v, %d read syscalls in the daemon", took, reads)
+	// Polling reads the container's records 50 times a second (a few
+	// reads each); the shim's event needs the requests' reads only.
+	if reads > 200 {
+		t.Fatalf("the daemon made %d read syscalls during a %v wait: it polls", reads, took)
+	}
+	docker("rm", "dwp")
 }
