@@ -159,3 +159,42 @@ func TestDaemonWaitNoPolling(t *testing.T) {
 	}
 	docker("rm", "dwp")
 }
+
+// TestDaemonNetworkConnect: docker network connect and disconnect of a
+// running container (a new interface comes and goes), and of a created
+// one (aliases kept for its start; another network refused).
+func TestDaemonNetworkConnect(t *testing.T) {
+	d := startDaemon(t)
+	rmAtEnd(t, "dnc", "dnc2")
+	t.Cleanup(func() { d.docker(t, "network", "rm", "dncnet", "dncnet2") })
+	d.dockerOK(t, "network", "create", "dncnet")
+	d.dockerOK(t, "network", "create", "dncnet2")
+	d.dockerOK(t, "run", "-d", "--network", "dncnet", "--name", "dnc", "busybox", "sleep", "300")
+	links := func() string { return d.dockerOK(t, "exec", "dnc", "ls", "/sys/class/net") }
+	if l := links(); strings.Contains(l, "eth1") {
+		t.Fatalf("before connect: %q", l)
+	}
+	d.dockerOK(t, "network", "connect", "--alias", "extra", "dncnet2", "dnc")
+	if l := links(); !strings.Contains(l, "eth1") {
+		t.Fatalf("after docker network connect: %q, want eth1", l)
+	}
+	if r := d.docker(t, "network", "connect", "nosuchnet", "dnc"); r.code == 0 {
+		t.Fatal("docker network connect to a missing network succeeded")
+	}
+	d.dockerOK(t, "network", "disconnect", "dncnet2", "dnc")
+	if l := links(); strings.Contains(l, "eth1") {
+		t.Fatalf("after docker network disconnect: %q", l)
+	}
+	// A created container: its own network takes the alias for its start,
+	// another network is refused in one line.
+	d.dockerOK(t, "create", "--network", "dncnet", "--name", "dnc2", "busybox", "sleep", "300")
+	d.dockerOK(t, "network", "connect", "--alias", "second", "dncnet", "dnc2")
+	if r := d.docker(t, "network", "connect", "dncnet2", "dnc2"); r.code == 0 || !strings.Contains(r.stderr, "not running") {
+		t.Fatalf("docker network connect of a created container to another network: exit %d, %q", r.code, r.stderr)
+	}
+	d.dockerOK(t, "start", "dnc2")
+	if out := d.dockerOK(t, "exec", "dnc", "nslookup", "second"); !strings.Contains(out, "Address") {
+		t.Fatalf("the alias given before start does not resolve: %q", out)
+	}
+	d.dockerOK(t, "rm", "-f", "dnc", "dnc2")
+}
