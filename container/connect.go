@@ -16,30 +16,27 @@ import (
 	"github.com/minirun/minirun/network"
 )
 
-// running returns a running container's record: connect needs its init's
-// pid, whose network namespace gets the new interface.
-func (m *Manager) running(ref string) (*Meta, error) {
-	meta, err := m.Get(ref)
-	if err != nil {
-		return nil, err
-	}
-	if meta.State.Status != "running" || meta.State.Pid <= 0 {
-		return nil, fmt.Errorf("container %s is not running", meta.Name)
-	}
-	return meta, nil
-}
-
 // Connect is `network connect`: the running container gets a new ethN on
 // network netRef (Reserve and Attach, undone if Attach fails), then its
 // /etc files name the network's DNS server. tr narrates every step.
+//
+// A container that is not running has no namespace to plug into: as in
+// dockerd, connecting it changes only what it joins at its next start.
+// minirun joins one network at start, so that must be the network it was
+// created on; the aliases and --ip given are added to its record
+// (docker-compose connects every container this way between create and
+// start, with the service's name as an alias).
 func (m *Manager) Connect(netRef, ref string, o network.EndpointOpts, tr *explain.Tracer) error {
-	meta, err := m.running(ref)
+	meta, err := m.Get(ref)
 	if err != nil {
 		return err
 	}
 	nm, err := m.networks(tr)
 	if err != nil {
 		return err
+	}
+	if meta.State.Status != "running" || meta.State.Pid <= 0 {
+		return m.connectStopped(nm, meta, netRef, o)
 	}
 	return connect(nm, m.dir(meta.ID), meta.ID, meta.Name, meta.Config.Hostname, meta.State.Pid, netRef, o, tr)
 }
@@ -49,6 +46,49 @@ func connect(nm *network.Manager, dir, id, name, hostname string, pid int, netRe
 		return err
 	}
 	return refreshEtc(nm, dir, id, hostname, tr)
+}
+
+// connectStopped records o on a container that is not running, for its
+// next start (see Connect). The record is saved under the manager's lock,
+// as Rename does, so a concurrent start reads it whole.
+func (m *Manager) connectStopped(nm *network.Manager, meta *Meta, netRef string, o network.EndpointOpts) error {
+	n, err := nm.Get(netRef)
+	if err != nil {
+		return err
+	}
+	own := meta.HostConfig.Network.Network
+	if own == "" {
+		own = network.DriverBridge
+	}
+	if mine, err := nm.Get(own); err != nil || mine.ID != n.ID {
+		return fmt.Errorf("container %s is not running: minirun connects it at start only to the network it was created on (%s), not %s", meta.Name, own, n.Name)
+	}
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	meta, err = loadMeta(m.dir(meta.ID))
+	if err != nil {
+		return err
+	}
+	if meta.State.Status == "running" {
+		return fmt.Errorf("container %s started while being connected: try again", meta.Name)
+	}
+	seen := map[string]bool{}
+	for _, a := range meta.HostConfig.Network.Aliases {
+		seen[a] = true
+	}
+	for _, a := range o.Aliases {
+		if !seen[a] {
+			seen[a] = true
+			meta.HostConfig.Network.Aliases = append(meta.HostConfig.Network.Aliases, a)
+		}
+	}
+	if o.IP != "" {
+		meta.HostConfig.Network.IP = o.IP
+	}
+	return meta.save(m.dir(meta.ID))
 }
 
 // Disconnect is `network disconnect`: the container's endpoint on netRef

@@ -63,6 +63,8 @@ type Daemon struct {
 	// (attach streams, watchers): a --rm container's record is gone by
 	// the time its waiter asks.
 	exits exitBook
+	// execs are the exec instances (exec.go).
+	execs execs
 }
 
 // New returns a daemon for cfg.
@@ -106,6 +108,8 @@ func (d *Daemon) routes() {
 	h("GET /volumes/{name}", d.volumeInspect)
 	h("POST /volumes/create", d.volumeCreate)
 	h("DELETE /volumes/{name}", d.volumeDelete)
+
+	d.moreRoutes(h) // more.go
 }
 
 // versionPrefix is the /v1.41 a client puts before every path.

@@ -309,10 +309,20 @@ func (b *exitBook) since(id string, t time.Time) (int, bool, <-chan struct{}) {
 	return rec.code, ok && !rec.at.Before(t), b.changed
 }
 
-// watch listens, once per container, on a running container's shim for
-// its exit frame, as a silent attach client. It is started only for a
-// container that already runs: as the first client it would release a
-// shim that holds its container for an attach (AttachFirst).
+// poke wakes the waiters without a new code: they read the record again.
+func (b *exitBook) poke() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// watch waits, once per container, on a running container's shim for its
+// exit event (shim.Wait, the control protocol's wait, as Manager.Wait
+// does): the code goes into the exit book at the exit, and the waiters
+// are woken again when the shim ends (its record final, a --rm
+// container's files gone). It is started only for a container that
+// already runs. While it lives, waitFor does not poll.
 func (d *Daemon) watch(id string) {
 	d.mu.Lock()
 	if d.watching == nil {
@@ -325,12 +335,33 @@ func (d *Daemon) watch(id string) {
 	d.watching[id] = true
 	d.mu.Unlock()
 	go func() {
-		defer func() { d.mu.Lock(); delete(d.watching, id); d.mu.Unlock() }()
-		code, err := shim.Attach(d.m.Socket(id), shim.AttachOpts{Stdout: io.Discard, Stderr: io.Discard})
-		if err == nil {
-			d.exits.record(id, code)
+		defer func() {
+			d.mu.Lock()
+			delete(d.watching, id)
+			d.mu.Unlock()
+			d.exits.poke()
+		}()
+		w, err := shim.Wait(d.m.Socket(id))
+		if err != nil {
+			return // no shim: waitFor reads the record
 		}
+		defer w.Close()
+		// Registered: an exit before this is in the record; read it again.
+		d.exits.poke()
+		ex, err := w.Exit(0)
+		if err != nil {
+			return // the shim died: its record tells
+		}
+		d.exits.record(id, ex.Code)
+		w.Done(0)
 	}()
+}
+
+// watched says a watcher listens to container id's shim.
+func (d *Daemon) watched(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.watching[id]
 }
 
 // containerWait is POST /containers/{name}/wait?condition=…: `docker
@@ -381,6 +412,8 @@ func (d *Daemon) waitFor(ctx context.Context, meta *container.Meta, cond ctypes.
 	if cond == ctypes.WaitConditionNotRunning && !running(meta) {
 		return meta.State.ExitCode, nil
 	}
+	// Polled only while no shim watcher answers for the container (one
+	// made without a shim, or removed after its shim ended).
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	code, have := 0, false
@@ -412,11 +445,15 @@ func (d *Daemon) waitFor(ctx context.Context, meta *container.Meta, cond ctypes.
 		if have && cond != ctypes.WaitConditionRemoved {
 			return code, nil
 		}
+		var poll <-chan time.Time
+		if !d.watched(id) {
+			poll = tick.C
+		}
 		select {
 		case <-ctx.Done():
 			return -1, ctx.Err()
 		case <-changed:
-		case <-tick.C:
+		case <-poll:
 		}
 	}
 }

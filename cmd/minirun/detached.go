@@ -327,39 +327,17 @@ var topCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		_, ctr, err := m.Runtime(meta.ID)
-		if err != nil {
-			return err
-		}
-		pids, err := ctr.Procs()
+		rows, err := m.Top(meta.ID)
 		if err != nil {
 			return err
 		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 8, 3, ' ', 0)
-		fmt.Fprintln(w, "UID\tPID\tPPID\tCMD")
-		for _, pid := range pids {
-			fmt.Fprintln(w, procLine(pid))
+		fmt.Fprintln(w, strings.Join(container.TopTitles, "\t"))
+		for _, row := range rows {
+			fmt.Fprintln(w, strings.Join(row, "\t"))
 		}
 		return w.Flush()
 	},
-}
-
-// procLine reads uid, ppid and the command line of pid from /proc.
-func procLine(pid int) string {
-	p := "/proc/" + strconv.Itoa(pid)
-	status, _ := os.ReadFile(p + "/status")
-	uid, ppid := "?", "?"
-	for _, l := range strings.Split(string(status), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 1 && f[0] == "Uid:" {
-			uid = f[1]
-		}
-		if len(f) > 1 && f[0] == "PPid:" {
-			ppid = f[1]
-		}
-	}
-	cmd, _ := os.ReadFile(p + "/cmdline")
-	return fmt.Sprintf("%s\t%d\t%s\t%s", uid, pid, ppid, strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " ")))
 }
 
 var execCommand = &cli.Command{
