@@ -44,7 +44,12 @@ done
 bash tests/vm/run.sh "${nftmods[@]}" --add "$vmtmp/minirun:/usr/local/bin/minirun" --add "$vmtmp/busybox.tar:/images/busybox.tar" \
   --env MINIRUN_BINARY=/usr/local/bin/minirun --env MINIRUN_BUSYBOX_TAR=/images/busybox.tar -- \
   "$vmtmp/integration.test" -test.v -test.count=1 \
-  -test.run 'Cgroup|Stats|DeviceCgroup|Namespaces|PID1|OnlyLoopback|WriteGoes|ExitCodes|OCILifecycle|Explain'
+  -test.run 'Cgroup|Stats|DeviceCgroup|Namespaces|PID1|OnlyLoopback|WriteGoes|ExitCodes|OCILifecycle|Explain' \
+  -test.skip 'TestExplainShell'
+# TestExplainShell runs the `explain --shell` scripts with bash, jq, nft and
+# ip, which this VM's initramfs does not carry (it has minirun, busybox and
+# the test binary): the scripts run on the host above; their cgroup v2
+# branch is checked there only by `bash -n` and by its v1 twin.
 
 echo; echo "== provisioning: twice (the second run must change nothing), and vagrant validate"
 bash scripts/check-provision.sh
