@@ -517,10 +517,20 @@ func (s *server) kill(req Request) error {
 		return ErrNotRunning
 	}
 	sig := unix.Signal(req.Signal)
+	var err error
 	if req.All {
-		return ctr.SignalAll(sig, nil)
+		err = ctr.SignalAll(sig, nil)
+	} else {
+		err = ctr.Signal(sig, nil)
 	}
-	return ctr.Signal(sig, nil)
+	// The init may have exited between the lock and the signal (a
+	// restart policy's container between two runs): nothing runs, which
+	// is the ErrNotRunning answer, and a stop mark set above holds.
+	var te *runtime.TransitionError
+	if errors.As(err, &te) && te.Status == runtime.Stopped {
+		return ErrNotRunning
+	}
+	return err
 }
 
 // serveAttach adds an attached client, then reads its input until it
