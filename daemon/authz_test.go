@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/minirun/minirun/plugins"
 )
 
 // A plugin found by its spec file, activated, asked about the request and
@@ -18,16 +20,16 @@ func TestAuthZReqAndRes(t *testing.T) {
 	var calls []string
 	plugin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls = append(calls, r.URL.Path)
-		var req AuthZRequest
+		var req plugins.AuthZRequest
 		json.NewDecoder(r.Body).Decode(&req)
 		switch r.URL.Path {
 		case "/Plugin.Activate":
 			json.NewEncoder(w).Encode(map[string][]string{"Implements": {"authz"}})
 		case "/AuthZPlugin.AuthZReq":
-			json.NewEncoder(w).Encode(AuthZResponse{Allow: req.RequestURI != "/forbidden", Msg: "no " + req.RequestURI})
+			json.NewEncoder(w).Encode(plugins.AuthZResponse{Allow: req.RequestURI != "/forbidden", Msg: "no " + req.RequestURI})
 		case "/AuthZPlugin.AuthZRes":
 			ok := !strings.Contains(string(req.ResponseBody), "secret") && req.ResponseStatusCode == 200
-			json.NewEncoder(w).Encode(AuthZResponse{Allow: ok, Msg: "the answer holds a secret"})
+			json.NewEncoder(w).Encode(plugins.AuthZResponse{Allow: ok, Msg: "the answer holds a secret"})
 		}
 	}))
 	defer plugin.Close()
@@ -35,12 +37,12 @@ func TestAuthZReqAndRes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "p.spec"), []byte("tcp://"+strings.TrimPrefix(plugin.URL, "http://")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(PluginDirsEnv, dir)
-	p, err := ActivateAuthZ("p")
+	dirs := plugins.Dirs{Sockets: dir, Specs: []string{dir}}
+	p, err := plugins.AuthZ(dirs, "p")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := authzHandler([]*AuthZPlugin{p}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := authzHandler([]*plugins.AuthZPlugin{p}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "answer to "+r.URL.Path+" "+r.URL.Query().Get("x"))
 	}))
 	for _, c := range []struct {
@@ -60,7 +62,7 @@ func TestAuthZReqAndRes(t *testing.T) {
 	if want := "/Plugin.Activate /AuthZPlugin.AuthZReq /AuthZPlugin.AuthZRes /AuthZPlugin.AuthZReq /AuthZPlugin.AuthZReq /AuthZPlugin.AuthZRes"; strings.Join(calls, " ") != want {
 		t.Errorf("plugin calls: %v, want %s", calls, want)
 	}
-	if _, err := ActivateAuthZ("../p"); err == nil {
+	if _, err := plugins.AuthZ(dirs, "../p"); err == nil {
 		t.Error("a plugin name with a slash was accepted")
 	}
 }

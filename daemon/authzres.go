@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/minirun/minirun/plugins"
 )
 
 // authzRecorder holds a response back until the plugins have seen it
@@ -77,7 +79,7 @@ func (rr *authzRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // checkResponse asks the plugins about a held response and sends it, or
 // Docker's error instead of it when one refuses.
-func checkResponse(plugins []*AuthZPlugin, areq AuthZRequest, rr *authzRecorder) {
+func checkResponse(authz []*plugins.AuthZPlugin, areq plugins.AuthZRequest, rr *authzRecorder) {
 	if rr.through {
 		return
 	}
@@ -90,9 +92,8 @@ func checkResponse(plugins []*AuthZPlugin, areq AuthZRequest, rr *authzRecorder)
 	for k, v := range rr.w.Header() {
 		areq.ResponseHeaders[k] = strings.Join(v, ",")
 	}
-	for _, p := range plugins {
-		var res AuthZResponse
-		err := p.call("/AuthZPlugin.AuthZRes", areq, &res)
+	for _, p := range authz {
+		res, err := p.Response(areq)
 		if err == nil && res.Err != "" {
 			err = fmt.Errorf("%s", res.Err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/minirun/minirun/container"
 	"github.com/minirun/minirun/image"
 	"github.com/minirun/minirun/network"
+	"github.com/minirun/minirun/plugins"
 	"github.com/minirun/minirun/volume"
 	"github.com/moby/moby/api/types/common"
 )
@@ -44,7 +45,7 @@ type Config struct {
 	Version string
 	// AuthZ are the authorization plugins (--authorization-plugin) every
 	// request is checked with, in order (authz.go).
-	AuthZ []*AuthZPlugin
+	AuthZ []*plugins.AuthZPlugin
 }
 
 // Daemon answers the Engine API for one data root.

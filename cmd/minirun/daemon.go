@@ -11,6 +11,7 @@ import (
 
 	"github.com/minirun/minirun/daemon"
 	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/plugins"
 	"github.com/urfave/cli/v2"
 )
 
@@ -28,7 +29,7 @@ var daemonCommand = &cli.Command{
 		&cli.StringFlag{Name: "tlscacert", Usage: "PEM file of the CA that signs client certificates"},
 		&cli.StringFlag{Name: "tlscert", Usage: "PEM file of the server's certificate"},
 		&cli.StringFlag{Name: "tlskey", Usage: "PEM file of the server's key"},
-		&cli.StringSliceFlag{Name: "authorization-plugin", Usage: "authorization plugin (Docker's AuthZ protocol) that checks every request, found as Docker finds plugins (/run/docker/plugins/NAME.sock, NAME.spec or NAME.json in /etc/docker/plugins, /usr/lib/docker/plugins; " + daemon.PluginDirsEnv + " overrides the directories)"},
+		&cli.StringSliceFlag{Name: "authorization-plugin", Usage: "authorization plugin (Docker's AuthZ protocol) that checks every request, found as Docker finds plugins (/run/docker/plugins/NAME.sock, NAME.spec or NAME.json in /etc/docker/plugins, /usr/lib/docker/plugins; MINIRUN_PLUGIN_SOCKETS and MINIRUN_PLUGIN_SPECS override the directories)"},
 		&cli.StringFlag{Name: "root", Usage: "state directory of running containers (the global --root)"},
 		&cli.StringFlag{Name: "data-root", Usage: "where images and containers' layers are stored (the global --data-root)"},
 	},
@@ -51,9 +52,9 @@ var daemonCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		var authz []*daemon.AuthZPlugin
+		var authz []*plugins.AuthZPlugin
 		for _, name := range c.StringSlice("authorization-plugin") {
-			p, err := daemon.ActivateAuthZ(name)
+			p, err := plugins.AuthZ(plugins.DirsFromEnv(), name)
 			if err != nil {
 				return err
 			}

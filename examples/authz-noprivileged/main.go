@@ -22,7 +22,7 @@ import (
 	"regexp"
 	"syscall"
 
-	"github.com/minirun/minirun/daemon"
+	"github.com/minirun/minirun/plugins"
 	"github.com/moby/moby/api/types/container"
 )
 
@@ -55,16 +55,16 @@ func main() {
 		reply(w, map[string][]string{"Implements": {"authz"}})
 	})
 	mux.HandleFunc("POST /AuthZPlugin.AuthZReq", func(w http.ResponseWriter, r *http.Request) {
-		var req daemon.AuthZRequest
+		var req plugins.AuthZRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			reply(w, daemon.AuthZResponse{Err: "bad AuthZReq: " + err.Error()})
+			reply(w, plugins.AuthZResponse{Err: "bad AuthZReq: " + err.Error()})
 			return
 		}
 		reply(w, decide(req))
 	})
 	// Responses are not looked at: allowed as they are.
 	mux.HandleFunc("POST /AuthZPlugin.AuthZRes", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, daemon.AuthZResponse{Allow: true})
+		reply(w, plugins.AuthZResponse{Allow: true})
 	})
 	if err := http.Serve(l, mux); err != nil && !errors.Is(err, net.ErrClosed) {
 		log.Fatal(err)
@@ -73,20 +73,20 @@ func main() {
 
 // decide refuses a container create whose HostConfig asks for
 // Privileged; a body it cannot read is refused too (fail closed).
-func decide(req daemon.AuthZRequest) daemon.AuthZResponse {
+func decide(req plugins.AuthZRequest) plugins.AuthZResponse {
 	u, err := url.ParseRequestURI(req.RequestURI)
 	if err != nil {
-		return daemon.AuthZResponse{Msg: "unreadable request URI"}
+		return plugins.AuthZResponse{Msg: "unreadable request URI"}
 	}
 	if req.RequestMethod != http.MethodPost || !createPath.MatchString(u.Path) {
-		return daemon.AuthZResponse{Allow: true}
+		return plugins.AuthZResponse{Allow: true}
 	}
 	var body container.CreateRequest
 	if err := json.Unmarshal(req.RequestBody, &body); err != nil {
-		return daemon.AuthZResponse{Msg: fmt.Sprintf("container create: unreadable body: %v", err)}
+		return plugins.AuthZResponse{Msg: fmt.Sprintf("container create: unreadable body: %v", err)}
 	}
 	if body.HostConfig != nil && body.HostConfig.Privileged {
-		return daemon.AuthZResponse{Msg: "privileged containers are not allowed (authz-noprivileged)"}
+		return plugins.AuthZResponse{Msg: "privileged containers are not allowed (authz-noprivileged)"}
 	}
-	return daemon.AuthZResponse{Allow: true}
+	return plugins.AuthZResponse{Allow: true}
 }

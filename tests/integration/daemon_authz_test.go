@@ -4,7 +4,7 @@ package integration
 
 // --authorization-plugin with examples/authz-noprivileged: Docker's AuthZ
 // protocol over a unix socket found in a plugin directory of the test's
-// own (MINIRUN_DOCKER_PLUGIN_DIRS), so nothing is written under /run/docker.
+// own (MINIRUN_PLUGIN_SOCKETS), so nothing is written under /run/docker.
 
 import (
 	"net"
@@ -34,7 +34,7 @@ func TestDaemonAuthZ(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pcmd.Process.Signal(syscall.SIGTERM); pcmd.Wait() })
-	t.Setenv("MINIRUN_DOCKER_PLUGIN_DIRS", pdir)
+	t.Setenv("MINIRUN_PLUGIN_SOCKETS", pdir)
 
 	sock := filepath.Join(dir, "docker.sock")
 	up := func() bool {
