@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,33 +17,8 @@ import (
 // with a link per applet.
 func busyboxBundle(t *testing.T, args ...string) (string, *specs.Spec) {
 	t.Helper()
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Skip("busybox-static is not installed")
-	}
 	dir := t.TempDir()
-	rootfs := filepath.Join(dir, "rootfs")
-	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	data, err := os.ReadFile(bb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(rootfs, "bin/busybox"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bb, "--list").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range strings.Fields(string(out)) {
-		os.Symlink("busybox", filepath.Join(rootfs, "bin", a))
-	}
-	os.WriteFile(filepath.Join(rootfs, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"), 0o644)
-	os.WriteFile(filepath.Join(rootfs, "host-file-marker"), nil, 0o644)
+	rootfs := testutil.BusyboxRootfs(t, dir)
 	s := DefaultSpec()
 	s.Process.Terminal = false
 	s.Process.Args = args

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
@@ -35,31 +34,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// busyboxSpec makes a rootfs of Debian's static busybox, a link per
-// applet, and a spec that runs args in it.
+// busyboxSpec makes a busybox rootfs (testutil.BusyboxRootfs) and a spec
+// that runs args in it.
 func busyboxSpec(t *testing.T, args ...string) (string, *specs.Spec) {
 	t.Helper()
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Skip("busybox-static is not installed")
-	}
 	dir := t.TempDir()
-	rootfs := filepath.Join(dir, "rootfs")
-	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	data, err := os.ReadFile(bb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(rootfs, "bin/busybox"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range []string{"sh", "sleep", "true"} {
-		os.Symlink("busybox", filepath.Join(rootfs, "bin", a))
-	}
+	rootfs := testutil.BusyboxRootfs(t, dir)
 	s := runtime.DefaultSpec()
 	s.Process.Terminal = false
 	s.Process.Args = args

@@ -4,6 +4,9 @@ package testutil
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -49,4 +52,39 @@ func RequireCgroupV1(t testing.TB) {
 	if CgroupV2() {
 		t.Skip("needs the cgroup v1 (or hybrid) layout")
 	}
+}
+
+// BusyboxRootfs makes dir/rootfs from Debian's static busybox, a link per
+// applet, an /etc/passwd with root and nobody, and a /host-file-marker
+// (a file no host root has, so a test can tell whose root it sees). It
+// skips the test when busybox-static is not installed.
+func BusyboxRootfs(t testing.TB, dir string) string {
+	t.Helper()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("busybox-static is not installed")
+	}
+	rootfs := filepath.Join(dir, "rootfs")
+	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "bin/busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bb, "--list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range strings.Fields(string(out)) {
+		os.Symlink("busybox", filepath.Join(rootfs, "bin", a))
+	}
+	os.WriteFile(filepath.Join(rootfs, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"), 0o644)
+	os.WriteFile(filepath.Join(rootfs, "host-file-marker"), nil, 0o644)
+	return rootfs
 }
