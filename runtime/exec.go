@@ -223,6 +223,9 @@ func userFlag(spec *specs.Spec) string {
 
 // waitCode waits for cmd and turns its status into a shell-style code.
 func waitCode(cmd *exec.Cmd) (int, error) {
+	if cmd.Process != nil {
+		parkUntilExit(cmd.Process.Pid)
+	}
 	err := cmd.Wait()
 	if err == nil {
 		return 0, nil
@@ -236,4 +239,33 @@ func waitCode(cmd *exec.Cmd) (int, error) {
 		return 128 + int(ws.Signal()), nil
 	}
 	return ws.ExitStatus(), nil
+}
+
+// parkUntilExit returns once the process pid has exited, without reaping
+// it, having waited parked on the Go runtime's poller rather than inside a
+// system call. The difference matters to a shim, which waits for its
+// container's whole life: a goroutine blocked in waitid(2) cannot have its
+// stack shrunk by the garbage collector (the runtime never moves the stack
+// of a goroutine in a system call), so the stack the create path grew on
+// stays resident for as long as the container runs. A pidfd
+// (pidfd_open(2), Linux 5.3; PIDFD_NONBLOCK 5.10) becomes readable when
+// the process exits, so the goroutine waits on epoll like a socket read,
+// and the wait4 that follows (exec.Cmd.Wait) returns at once. Without
+// pidfds it returns at once and Cmd.Wait blocks as before.
+func parkUntilExit(pid int) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Read(func(fd uintptr) bool {
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(p, 0)
+		return err != nil || n > 0
+	})
 }
