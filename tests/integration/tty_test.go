@@ -13,11 +13,36 @@ import (
 // prompt, runs a typed command, detaches with Ctrl-P Ctrl-Q (the container
 // keeps running), and `attach` reconnects.
 func TestRunInteractiveTTY(t *testing.T) {
+	cli := binary + " --root " + stateRoot + " --data-root " + dataRoot
+	interactiveTTY(t, cli, "tty1", "detached")
+}
+
+// The same, with the deck's `docker run -it` through `minirun daemon`:
+// the docker client puts its terminal in raw mode and sends the window
+// size (POST /containers/ID/resize), the daemon reads the detach keys
+// from the attach stream, as dockerd does, and the client says "read
+// escape sequence".
+func TestDaemonInteractiveTTY(t *testing.T) {
+	d := startDaemon(t)
+	var env []string
+	for _, kv := range d.env {
+		if strings.HasPrefix(kv, "DOCKER_") {
+			env = append(env, "'"+kv+"'")
+		}
+	}
+	cli := "env " + strings.Join(env, " ") + " " + dockerClient()
+	interactiveTTY(t, cli, "dtty1", "read escape sequence")
+}
+
+// interactiveTTY runs `CLI run -it --name NAME busybox sh` in a tmux pane
+// of 100x30, types a command, checks the pane's size reached the
+// container's pty, detaches (the client prints detached), attaches again
+// and exits.
+func interactiveTTY(t *testing.T, cli, name, detached string) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed")
 	}
-	cli := binary + " --root " + stateRoot + " --data-root " + dataRoot
-	session := "minirun-test-tty"
+	session := "minirun-test-" + name
 	tmux := func(args ...string) string {
 		out, err := exec.Command("tmux", args...).CombinedOutput()
 		if err != nil {
@@ -36,26 +61,26 @@ func TestRunInteractiveTTY(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", cli+" run -it --name tty1 busybox sh; sleep 30")
+	tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", cli+" run -it --name "+name+" busybox sh; sleep 30")
 	t.Cleanup(func() {
 		exec.Command("tmux", "kill-session", "-t", session).Run()
-		mr(t, "rm", "-f", "tty1")
+		mr(t, "rm", "-f", name)
 	})
 	waitScreen("/ #")
 	tmux("send-keys", "-t", session, "echo soma=$((20+22)); stty size", "Enter")
 	waitScreen("soma=42")
 	waitScreen("30 100") // the window size reached the container's pty
 	tmux("send-keys", "-t", session, "C-p", "C-q")
-	waitScreen("detached")
-	if st := inspect(t, "tty1")["State"].(map[string]interface{}); st["Running"] != true {
+	waitScreen(detached)
+	if st := inspect(t, name)["State"].(map[string]interface{}); st["Running"] != true {
 		t.Fatalf("after Ctrl-P Ctrl-Q the container is not running: %v", st)
 	}
-	tmux("respawn-pane", "-k", "-t", session, cli+" attach tty1; sleep 30")
+	tmux("respawn-pane", "-k", "-t", session, cli+" attach "+name+"; sleep 30")
 	time.Sleep(300 * time.Millisecond)
 	tmux("send-keys", "-t", session, "echo de-volta", "Enter")
 	waitScreen("de-volta")
 	tmux("send-keys", "-t", session, "exit", "Enter")
 	eventually(t, "the container to exit", 5*time.Second, func() bool {
-		return inspect(t, "tty1")["State"].(map[string]interface{})["Status"] == "exited"
+		return inspect(t, name)["State"].(map[string]interface{})["Status"] == "exited"
 	})
 }
