@@ -145,8 +145,15 @@ func (m *Manager) createSublink(o CreateOpts) (n *Network, retErr error) {
 		n.Options[OptParent], n.Internal = parent, true
 	}
 	for _, other := range nets {
-		if other.Driver != o.Driver || other.Options[OptParent] != parent {
+		if !isSublink(other.Driver) || other.Options[OptParent] != parent {
 			continue
+		}
+		if other.Driver != o.Driver {
+			// Docker's drivers each see only their own networks; the
+			// kernel refuses the mix (macvlan_port_create and
+			// ipvlan_port_create answer EBUSY), but only at the first
+			// container. Say it now.
+			return nil, fmt.Errorf("parent %s is already used by %s network %s: a link cannot have both macvlan and ipvlan children", parent, other.Driver, other.Name)
 		}
 		if o.Driver == DriverIPvlan {
 			return nil, ipvlanShare(other)
@@ -188,33 +195,44 @@ func (m *Manager) createSublink(o CreateOpts) (n *Network, retErr error) {
 }
 
 // probeKind asks the kernel whether it has the link type kind, changing
-// nothing: an RTM_NEWLINK of that kind without IFLA_LINK. A kernel with
+// nothing: an RTM_NEWLINK of that kind whose parent is lo. A kernel with
 // the driver (built in, or a module rtnetlink loads through request_module
-// "rtnl-link-KIND") refuses it for the missing parent, EINVAL; a kernel
-// without it answers EOPNOTSUPP ("Unknown device type" in ip(8)).
+// "rtnl-link-KIND") refuses lo as a parent, EINVAL ("Master is either lo
+// or non-ether device"), before it makes anything; a kernel without it
+// answers EOPNOTSUPP ("Unknown device type" in ip(8)).
 func probeKind(kind string) error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("look up lo: %w", err)
+	}
 	b := make([]byte, 4)
 	rand.Read(b)
 	la := netlink.NewLinkAttrs()
-	la.Name = "mrprobe" + hex.EncodeToString(b)
+	la.Name, la.ParentIndex = "mrprobe"+hex.EncodeToString(b), lo.Attrs().Index
 	var l netlink.Link = &netlink.Macvlan{LinkAttrs: la, Mode: netlink.MACVLAN_MODE_BRIDGE}
 	if kind == DriverIPvlan {
 		l = &netlink.IPVlan{LinkAttrs: la}
 	}
-	err := netlink.LinkAdd(l)
+	err = netlink.LinkAdd(l)
 	switch {
 	case err == nil:
-		// No kernel takes one without a parent; should one, it goes.
+		// No kernel takes lo as a parent; should one, the link goes.
 		return deleteLink(la.Name)
 	case errors.Is(err, unix.EINVAL):
 		return nil
 	case errors.Is(err, unix.EOPNOTSUPP):
-		var u unix.Utsname
-		unix.Uname(&u)
-		return fmt.Errorf("this kernel (%s) has no %s driver (CONFIG_%s not built in, no module to load): %s networks cannot be made here",
-			unix.ByteSliceToString(u.Release[:]), kind, strings.ToUpper(kind), kind)
+		return noDriver(kind, strings.ToUpper(kind))
 	}
 	return fmt.Errorf("ask the kernel for the %s driver: %w", kind, err)
+}
+
+// noDriver says that the kernel lacks a link type, and which option of
+// the kernel's configuration would give it.
+func noDriver(kind, config string) error {
+	var u unix.Utsname
+	unix.Uname(&u)
+	return fmt.Errorf("this kernel (%s) has no %s driver (CONFIG_%s not built in, no module to load)",
+		unix.ByteSliceToString(u.Release[:]), kind, config)
 }
 
 func driverCheckStep(kind string) stepT {
@@ -223,7 +241,7 @@ func driverCheckStep(kind string) stepT {
 		Title: text("Confere se o kernel tem o driver "+kind, "Check that the kernel has the "+kind+" driver"),
 		Why: text("O "+kind+" é um tipo de link do kernel (CONFIG_"+strings.ToUpper(kind)+", em geral um módulo que o rtnetlink carrega sozinho no primeiro uso). Sem ele nenhum contêiner teria rede: melhor recusar agora, antes de criar qualquer coisa.",
 			kind+" is a kernel link type (CONFIG_"+strings.ToUpper(kind)+", usually a module rtnetlink loads by itself on first use). Without it no container would get a network: better refuse now, before anything is made."),
-		Shell: fmt.Sprintf("ip link add mrprobe type %s   # 'Unknown device type': no driver; needs a parent: the driver is there", kind),
+		Shell: fmt.Sprintf("ip link add mrprobe link lo type %s   # 'Unknown device type': no driver; 'Invalid argument' (lo refused): the driver is there", kind),
 		Do:    func() error { return probeKind(kind) },
 	}
 }
@@ -323,6 +341,10 @@ func vlanParentStep(base, name string, vid int) stepT {
 func addParent(l netlink.Link) error {
 	name := l.Attrs().Name
 	if err := netlink.LinkAdd(l); err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) {
+			config := map[string]string{"dummy": "DUMMY", "vlan": "VLAN_8021Q"}[l.Type()]
+			return fmt.Errorf("failed to create %s %s link: %w", name, l.Type(), noDriver(l.Type(), config))
+		}
 		return fmt.Errorf("failed to create %s %s link: %w", name, l.Type(), err)
 	}
 	if err := netlink.LinkSetUp(l); err != nil {

@@ -28,9 +28,10 @@ DIR=$CACHE/nfs
 # nfs-kernel-server: rpc.nfsd, rpc.mountd, exportfs. rpcbind: the portmapper
 # the kernel's NFSv3 client asks for mountd's port. The rest are libraries
 # those link against that a minimal Debian 12 host may lack (tcp wrappers,
-# TI-RPC and its /etc/netconfig, Kerberos' GSS-API that TI-RPC links).
+# TI-RPC and its /etc/netconfig, Kerberos' GSS-API that TI-RPC links,
+# netbase's /etc/services).
 PKGS=(nfs-kernel-server rpcbind libwrap0 libtirpc3 libtirpc-common libgssapi-krb5-2
-	libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libcom-err2 libnsl2)
+	libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libcom-err2 libnsl2 netbase)
 PROGS=(/usr/sbin/rpc.nfsd /usr/sbin/rpc.mountd /usr/sbin/exportfs /sbin/rpcbind)
 
 log() { echo "fetch-nfs: $*" >&2; }
@@ -92,3 +93,9 @@ done
 # rpc.mountd open no socket at all.
 [ -f "$ROOT/etc/netconfig" ] || die "libtirpc-common has no etc/netconfig"
 emit "$ROOT/etc/netconfig" /etc/netconfig
+# rpc.nfsd looks its port up by name (getaddrinfo "nfs"): netbase's
+# /etc/services, and /etc/protocols beside it.
+for f in services protocols; do
+	[ -f "$ROOT/etc/$f" ] || die "netbase has no etc/$f"
+	emit "$ROOT/etc/$f" "/etc/$f"
+done
