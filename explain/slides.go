@@ -121,7 +121,7 @@ var Slides = []Slide{
 		Steps: []string{"network-ipam", "network-join", "network-dns-rr"}, Lab: "dns-rr", Doc: "docs/network.md#network-dns-rr"},
 	{Num: 28, Title: "Network More", Kind: SlideContent, Chapter: ChapterNetwork,
 		Steps: []string{"network-bridge", "network-isolation", "network-host"}, Doc: "docs/network.md#drivers",
-		Note: Text{"Bridge, host e none rodam; overlay, macvlan e plugins ainda não.", "Bridge, host and none run; overlay, macvlan and plugins not yet."}},
+		Note: Text{"Bridge, host, none, macvlan e ipvlan rodam; overlay e plugins ainda não.", "Bridge, host, none, macvlan and ipvlan run; overlay and plugins not yet."}},
 	{Num: 29, Title: "CNM", Kind: SlideContent, Chapter: ChapterNetwork,
 		Steps: []string{"network-state", "network-ipam", "network-veth", "network-move-link", "network-join"}, Doc: "docs/network.md#network-join"},
 	{Num: 30, Title: "Host Driver", Kind: SlideContent, Chapter: ChapterNetwork,

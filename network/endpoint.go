@@ -103,7 +103,11 @@ func (m *Manager) Reserve(netName, containerID, containerName string, o Endpoint
 		Name: containerName, EndpointID: newID(), ContainerID: containerID,
 		NetworkID: n.ID, NetworkName: n.Name, Driver: n.Driver, Internal: n.Internal,
 	}
-	if n.Driver != DriverBridge {
+	if isSublink(n.Driver) {
+		if err := reserveSublink(n, ep, want, o); err != nil {
+			return nil, err
+		}
+	} else if n.Driver != DriverBridge {
 		if want.IsValid() || len(o.Aliases) > 0 || len(o.Ports) > 0 {
 			return nil, fmt.Errorf("--ip, --network-alias and -p do not apply to the %s network", n.Name)
 		}
@@ -249,6 +253,18 @@ func (m *Manager) Attach(ep *Endpoint, pid int, ifName string) (retErr error) {
 			return err
 		}
 		cur.IfName, cur.HostIfName = ifName, host
+	} else if isSublink(n.Driver) {
+		if ifName == "" {
+			if m.tr.DryRun() {
+				ifName = "eth0"
+			} else if ifName, err = nextIfName(pid); err != nil {
+				return err
+			}
+		}
+		if err := m.tr.Run(sublinkAttachPlan(n, cur, pid, ifName), &undo); err != nil {
+			return err
+		}
+		cur.IfName = ifName
 	}
 	if err := m.tr.Do(m.joinStep(n, cur, pid), &undo); err != nil {
 		return err
@@ -399,7 +415,9 @@ func moveLinkStep(pid int, peer, ifName string) stepT {
 					if err != nil {
 						continue
 					}
-					if l.Type() == "veth" {
+					// The container's end of a veth pair, or its
+					// macvlan/ipvlan child: both were made for it.
+					if t := l.Type(); t == "veth" || t == DriverMacvlan || t == DriverIPvlan {
 						if err := h.LinkDel(l); err != nil && !gone(err) {
 							return err
 						}
@@ -614,6 +632,9 @@ func (m *Manager) detach(n *Network, cur *Endpoint) error {
 	}
 	if cur.HostIfName != "" {
 		errs = append(errs, m.tr.Do(vethDeleteStep(cur), nil))
+	}
+	if isSublink(n.Driver) && cur.IfName != "" {
+		errs = append(errs, m.tr.Do(sublinkDeleteStep(cur), nil))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

@@ -335,10 +335,12 @@ func checkDriver(d string) error {
 		return nil
 	case DriverHost, DriverNone:
 		return fmt.Errorf("only one instance of %q network is allowed: it is pre-defined", d)
-	case "overlay", "macvlan", "ipvlan":
+	case DriverMacvlan, DriverIPvlan:
+		return nil
+	case "overlay":
 		return fmt.Errorf("driver %q is not supported by minirun: see docs/network.md#drivers", d)
 	}
-	return fmt.Errorf("unknown network driver %q: minirun has bridge, host and none", d)
+	return fmt.Errorf("unknown network driver %q: minirun has bridge, macvlan, ipvlan, host and none", d)
 }
 
 func newID() string {
@@ -364,6 +366,9 @@ func (m *Manager) Create(o CreateOpts) (*Network, error) {
 	}
 	if o.Name == DefaultNetwork || o.Name == HostNetwork || o.Name == NoneNetwork {
 		return nil, fmt.Errorf("network name %q is pre-defined and cannot be created", o.Name)
+	}
+	if isSublink(o.Driver) {
+		return m.createSublink(o)
 	}
 	opts := map[string]string{}
 	for k, v := range o.Options {
@@ -549,6 +554,13 @@ func (m *Manager) remove(n *Network) error {
 	if n.Driver == DriverBridge {
 		errs = append(errs, m.tr.Do(rulesDeleteStep(n), nil))
 		errs = append(errs, m.tr.Do(bridgeDeleteStep(n), nil))
+	}
+	if isSublink(n.Driver) && n.CreatedParent {
+		nets, err := m.list()
+		errs = append(errs, err)
+		if err == nil {
+			errs = append(errs, m.parentDelete(n, nets))
+		}
 	}
 	errs = append(errs, m.tr.Do(stateDeleteStep(m.netDir(n.ID), n), nil))
 	m.forget(n)

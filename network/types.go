@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// The drivers minirun implements: Docker's three single-host drivers.
-// overlay, macvlan and ipvlan are explained in docs/network.md#drivers
-// but not built.
+// The drivers minirun implements: Docker's three single-host drivers, and
+// macvlan and ipvlan (macvlan.go, ipvlan.go). overlay is explained in
+// docs/network.md#drivers but not built.
 const (
 	DriverBridge = "bridge"
 	DriverHost   = "host"
@@ -78,6 +78,10 @@ type Network struct {
 
 	// Bridge is the Linux bridge device (bridge driver only).
 	Bridge string `json:"Bridge,omitempty"`
+	// CreatedParent is set when minirun made the macvlan or ipvlan
+	// network's parent (Options["parent"]: a dummy, a VLAN sub-interface),
+	// so the network's removal deletes it — Docker's CreatedSlaveLink.
+	CreatedParent bool `json:"CreatedParent,omitempty"`
 	// DNS is the network's DNS server process (user-defined bridges only).
 	DNS *DNSProcess `json:"DNS,omitempty"`
 	// LastIP is IPAM's cursor: the next address is searched after it, so a

@@ -41,10 +41,15 @@ nftmods=()
 for m in nft_fib nft_fib_ipv4 nft_fib_inet nft_reject nft_reject_ipv4 nft_reject_inet nft_limit nft_log nft_redir nft_objref nft_hash nft_numgen nft_quota; do
   nftmods+=(--module "$m")
 done
-bash tests/vm/run.sh "${nftmods[@]}" --add "$vmtmp/minirun:/usr/local/bin/minirun" --add "$vmtmp/busybox.tar:/images/busybox.tar" \
+# Debian's NFS server programs (not installed here: fetched and unpacked
+# by fetch-nfs.sh) for TestNFSVolume's nfsd in the VM; macvlan, ipvlan,
+# 8021q and the NFS modules ship with run.sh's on-demand modules.
+bash tests/vm/fetch-nfs.sh >"$vmtmp/nfs.args"
+mapfile -t nfsfiles <"$vmtmp/nfs.args"
+bash tests/vm/run.sh --timeout 600 "${nftmods[@]}" "${nfsfiles[@]}" --add "$vmtmp/minirun:/usr/local/bin/minirun" --add "$vmtmp/busybox.tar:/images/busybox.tar" \
   --env MINIRUN_BINARY=/usr/local/bin/minirun --env MINIRUN_BUSYBOX_TAR=/images/busybox.tar -- \
   "$vmtmp/integration.test" -test.v -test.count=1 \
-  -test.run 'Cgroup|Stats|DeviceCgroup|Namespaces|PID1|OnlyLoopback|WriteGoes|ExitCodes|OCILifecycle|Explain' \
+  -test.run 'Cgroup|Stats|DeviceCgroup|Namespaces|PID1|OnlyLoopback|WriteGoes|ExitCodes|OCILifecycle|Explain|MacvlanLAN|IPvlanL2LAN|MacvlanParentsAndErrors|NFSVolume' \
   -test.skip 'TestExplainShell'
 # TestExplainShell runs the `explain --shell` scripts with bash, jq, nft and
 # ip, which this VM's initramfs does not carry (it has minirun, busybox and

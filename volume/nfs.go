@@ -1,9 +1,15 @@
 package volume
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/minirun/minirun/explain"
 	"golang.org/x/sys/unix"
@@ -85,4 +91,128 @@ func NFSCheckStep() explain.Step {
 		Shell:        "grep nfs /proc/filesystems || modinfo nfs",
 		EvidenceText: func() explain.Text { return ReadNFS("/").Text() },
 	}
+}
+
+// NFSDialTimeout bounds how long a container's start waits for an NFS
+// server to accept a TCP connection before the volume is mounted.
+const NFSDialTimeout = 10 * time.Second
+
+// isNFS reports whether a local volume's type is the kernel's NFS client.
+func isNFS(fstype string) bool { return fstype == "nfs" || fstype == "nfs4" }
+
+// nfsAddr returns the value of the addr= option in a mount option string,
+// as Docker's getAddress (moby volume/local/local_unix.go) reads it.
+func nfsAddr(opts string) string {
+	for _, o := range strings.Split(opts, ",") {
+		if v, ok := strings.CutPrefix(o, "addr="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// nfsResolve puts an address in place of a name in addr=, as Docker does
+// before it mounts: the kernel's NFS client parses addr= as an IP address
+// and does no DNS — mount(2) with addr=nfs-server fails with EINVAL. Like
+// Docker's net.ResolveIPAddr("ip", …), an IPv4 address is preferred.
+func nfsResolve(opts string, lookup func(ctx context.Context, host string) ([]netip.Addr, error)) (string, error) {
+	addr := nfsAddr(opts)
+	if addr == "" {
+		return "", fmt.Errorf("type=nfs needs the server's address in o=addr=HOST,… (mount(2) takes no server name from device)")
+	}
+	if _, err := netip.ParseAddr(addr); err == nil {
+		return opts, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), NFSDialTimeout)
+	defer cancel()
+	ips, err := lookup(ctx, addr)
+	if err != nil || len(ips) == 0 {
+		return "", fmt.Errorf("error resolving passed in network volume address %s: %w", addr, errOr(err, "no address"))
+	}
+	ip := ips[0]
+	for _, a := range ips {
+		if a.Unmap().Is4() {
+			ip = a.Unmap()
+			break
+		}
+	}
+	return strings.Replace(opts, "addr="+addr, "addr="+ip.String(), 1), nil
+}
+
+func errOr(err error, s string) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%s", s)
+}
+
+// nfsPorts are the TCP ports the kernel's client will connect to first:
+// nfsd's (port=, else 2049) and, for NFSv2/v3 (the kernel's default for
+// type nfs), rpcbind's 111, where it asks for mountd's port (unless
+// mountport= names it). A transport other than TCP (proto=udp, rdma) is
+// not checked: nothing would tell a live UDP server from a dead one.
+func nfsPorts(fstype, opts string) []int {
+	v4 := fstype == "nfs4"
+	nfsPort, mountPort := 2049, 0
+	for _, o := range strings.Split(opts, ",") {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "vers", "nfsvers":
+			v4 = strings.HasPrefix(v, "4")
+		case "v4", "v4.0", "v4.1", "v4.2":
+			v4 = true
+		case "port":
+			if p, err := strconv.Atoi(v); err == nil && p > 0 {
+				nfsPort = p
+			}
+		case "mountport":
+			mountPort, _ = strconv.Atoi(v)
+		case "proto":
+			if v != "tcp" && v != "tcp6" {
+				return nil
+			}
+		case "udp", "rdma":
+			return nil
+		}
+	}
+	ports := []int{nfsPort}
+	if !v4 && mountPort <= 0 {
+		ports = append(ports, 111)
+	}
+	return ports
+}
+
+// nfsReachable checks, before mount(2), that the server accepts TCP
+// connections on the ports the client needs, each within timeout.
+//
+// NOTE: this is what keeps a dead server from hanging `run`. The kernel's
+// client retries a server that does not answer for minutes (timeo=600,
+// retrans=2 for TCP, and a hard mount's first requests again and again):
+// in the VM test, `run` with a volume on an address nobody holds was
+// still in mount(2) when SIGKILLed after 100 s — and so was one with
+// soft,timeo=20,retrans=1 (the connect is retried whatever those say).
+// Options cannot bound it, and `soft` would change what a slow server
+// does to the data later; so minirun asks first, with a deadline, and
+// says who is silent.
+func nfsReachable(name, fstype, opts string, timeout time.Duration) error {
+	addr := nfsAddr(opts)
+	for _, port := range nfsPorts(fstype, opts) {
+		what := "nfsd"
+		if port == 111 {
+			what = "rpcbind, which gives mountd's port to NFSv3"
+		}
+		hp := net.JoinHostPort(addr, strconv.Itoa(port))
+		c, err := net.DialTimeout("tcp", hp, timeout)
+		if err != nil {
+			return fmt.Errorf("volume %s: NFS server %s does not answer on tcp port %d (%s) within %s: %w", name, addr, port, what, timeout, err)
+		}
+		c.Close()
+	}
+	return nil
+}
+
+// nfsLookup resolves a server name through Go's resolver (/etc/hosts,
+// then DNS, as nsswitch.conf's "files dns").
+func nfsLookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }

@@ -440,7 +440,16 @@ func (s *Store) mount(v *Volume) error {
 	if device == "" {
 		device = o["type"]
 	}
-	// NFS's addr= option must be an address: mount(2) does no DNS.
+	// NFS's addr= option must be an address: mount(2) does no DNS, so a
+	// name is resolved here, as Docker does; and the server must answer
+	// before mount(2), which would wait minutes for a dead one (nfs.go).
+	nfs := isNFS(o["type"]) && !s.tr.DryRun()
+	if nfs {
+		var err error
+		if data, err = nfsResolve(data, nfsLookup); err != nil {
+			return fmt.Errorf("mount volume %s: %w", v.Name, err)
+		}
+	}
 	return s.tr.Do(explain.Step{
 		ID: "volumes-mount", Chapter: explain.ChapterVolumes,
 		Title: explain.Text{PT: "Monta o volume " + v.Name + " (" + o["type"] + ")", EN: "Mount volume " + v.Name + " (" + o["type"] + ")"},
@@ -448,6 +457,11 @@ func (s *Store) mount(v *Volume) error {
 			EN: "The local driver hands type, o and device to mount, as Docker does; the first container mounts."},
 		Shell: fmt.Sprintf("mount -t %s -o %s %s %s", o["type"], data, device, v.Mountpoint),
 		Do: func() error {
+			if nfs {
+				if err := nfsReachable(v.Name, o["type"], data, NFSDialTimeout); err != nil {
+					return err
+				}
+			}
 			if err := unix.Mount(device, v.Mountpoint, o["type"], 0, data); err != nil {
 				return fmt.Errorf("mount volume %s (%s %s): %w", v.Name, o["type"], device, err)
 			}

@@ -45,11 +45,11 @@ var networkCommand = &cli.Command{
 		{
 			Name: "create", Usage: "create a bridge network", ArgsUsage: "NAME",
 			Flags: append([]cli.Flag{
-				&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "bridge (host and none are pre-defined; overlay and macvlan are explained, not built)"},
+				&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "bridge, macvlan or ipvlan (host and none are pre-defined; overlay is explained, not built)"},
 				&cli.StringFlag{Name: "subnet", Usage: "CIDR, e.g. 10.78.5.0/24 (default: the next free /24 of 10.78.0.0/16)"},
 				&cli.StringFlag{Name: "gateway", Usage: "the bridge's address (default: the subnet's first)"},
 				&cli.BoolFlag{Name: "internal", Usage: "no NAT, no route out"},
-				&cli.StringSliceFlag{Name: "opt", Aliases: []string{"o"}, Usage: network.OptBridgeName + "=mrNAME, " + network.OptMTU + "=N, " + network.OptDNSUpstream + "=IP[:PORT],…"},
+				&cli.StringSliceFlag{Name: "opt", Aliases: []string{"o"}, Usage: network.OptBridgeName + "=mrNAME, " + network.OptMTU + "=N, " + network.OptDNSUpstream + "=IP[:PORT],… (bridge); parent=IF[.VLAN], macvlan_mode=…, ipvlan_mode=…, ipvlan_flag=… (macvlan, ipvlan)"},
 			}, explainFlags...),
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {

@@ -1,0 +1,127 @@
+package network
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/minirun/minirun/explain"
+)
+
+// A dry session on a macvlan network without a parent (Docker's dummy
+// parent, internal): every step has its anchor in docs/network.md and
+// both languages, and they come in the order a real session takes them.
+func TestSublinkDrySession(t *testing.T) {
+	rec := &explain.Recorder{}
+	tr := explain.NewDryRun(rec)
+	m, err := Open(t.TempDir(), tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := m.Create(CreateOpts{Name: "lan", Driver: DriverMacvlan, Subnet: "10.79.70.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !n.Internal || !n.CreatedParent || !strings.HasPrefix(n.Options[OptParent], "mrdm-") || n.Options[OptMacvlanMode] != "bridge" {
+		t.Fatalf("a macvlan network without a parent: %+v", n)
+	}
+	web := strings.Repeat("ab", 32)
+	ep, err := m.Reserve("lan", web, "web", EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.IPv4Address != "10.79.70.2/24" || ep.Gateway != "" {
+		t.Fatalf("endpoint %+v: want 10.79.70.2/24 and no gateway (internal)", ep)
+	}
+	if err := m.Attach(ep, 0, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Disconnect("lan", web); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove("lan"); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile("../docs/network.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range rec.Events {
+		st := ev.Step
+		if st.Title.PT == "" || st.Title.EN == "" || st.Why.PT == "" || st.Why.EN == "" || st.Shell == "" {
+			t.Errorf("step %s lacks a title, a reason (pt and en) or its shell equivalent", st.ID)
+		}
+		if !strings.Contains(string(page), `<a id="`+st.ID+`"></a>`) {
+			t.Errorf("docs/network.md has no anchor for %s", st.ID)
+		}
+	}
+	want := []string{StepDriverCheck, StepState, StepParent, StepIPAM, StepSublink, StepMoveLink, StepAddr, StepJoin,
+		StepSublinkDelete, StepIPAMRelease, StepParentDelete, StepStateDelete}
+	if got := rec.IDs(); !reflect.DeepEqual(got, want) {
+		t.Errorf("order of the steps:\n got %v\nwant %v", got, want)
+	}
+}
+
+// Docker's options and messages, refused before anything is made.
+func TestSublinkCreateErrors(t *testing.T) {
+	m, err := Open(t.TempDir(), explain.NewDryRun(&explain.Recorder{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Create(CreateOpts{Name: "a", Driver: DriverMacvlan, Subnet: "10.79.71.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		o    CreateOpts
+		want string
+	}{
+		{CreateOpts{Driver: DriverMacvlan, Options: map[string]string{OptMacvlanMode: "bogus"}},
+			"requested macvlan mode 'bogus' is not valid, 'bridge' mode is the macvlan driver default"},
+		{CreateOpts{Driver: DriverIPvlan, Options: map[string]string{OptIPvlanMode: "l9"}},
+			"requested ipvlan mode 'l9' is not valid, 'l2' mode is the ipvlan driver default"},
+		{CreateOpts{Driver: DriverIPvlan, Options: map[string]string{OptMacvlanMode: "bridge"}},
+			`unknown ipvlan network option "macvlan_mode": the ipvlan driver takes parent, ipvlan_mode, ipvlan_flag`},
+		{CreateOpts{Driver: DriverMacvlan, Options: map[string]string{OptParent: "lo"}},
+			"loopback interface is not a valid macvlan parent link"},
+		{CreateOpts{Driver: DriverMacvlan, Subnet: "10.79.71.128/25"},
+			"Pool overlaps with other one on this address space: subnet 10.79.71.128/25 overlaps network a (10.79.71.0/24)"},
+		{CreateOpts{Driver: DriverMacvlan, Subnet: "10.79.72.0/24", Options: map[string]string{OptParent: "mrnosuch"}},
+			"invalid subinterface vlan name mrnosuch, example formatting is eth0.10"},
+		{CreateOpts{Driver: DriverMacvlan, Subnet: "10.79.72.0/24", Options: map[string]string{OptParent: "mrnosuch.10"}},
+			"-o parent interface was not found on the host: mrnosuch"},
+		{CreateOpts{Driver: DriverMacvlan, Subnet: "10.79.72.0/24", Options: map[string]string{OptParent: "mrnosuch.x"}},
+			"unable to parse a valid vlan id from: x (ex. eth0.10 for vlan 10)"},
+	} {
+		c.o.Name = "b"
+		_, err := m.Create(c.o)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%+v: error %v, want %q", c.o, err, c.want)
+		}
+	}
+	if _, err := m.Get("b"); err == nil {
+		t.Error("a refused network is listed")
+	}
+}
+
+// Aliases and published ports have nothing to work with on these drivers.
+func TestSublinkReserveRefuses(t *testing.T) {
+	m, err := Open(t.TempDir(), explain.NewDryRun(&explain.Recorder{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Create(CreateOpts{Name: "l", Driver: DriverIPvlan, Subnet: "10.79.73.0/24", Options: map[string]string{OptIPvlanMode: "l3"}}); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Repeat("cd", 32)
+	if _, err := m.Reserve("l", id, "c", EndpointOpts{Aliases: []string{"x"}}); err == nil || !strings.Contains(err.Error(), "aliases need minirun's DNS server") {
+		t.Errorf("alias: %v", err)
+	}
+	if _, err := m.Reserve("l", id, "c", EndpointOpts{Ports: []PortMapping{{ContainerPort: 80, Proto: "tcp"}}}); err == nil || !strings.Contains(err.Error(), "cannot publish ports on ipvlan network l") {
+		t.Errorf("ports: %v", err)
+	}
+	ep, err := m.Reserve("l", id, "c", EndpointOpts{IP: "10.79.73.9"})
+	if err != nil || ep.IPv4Address != "10.79.73.9/24" || ep.Gateway != "" {
+		t.Errorf("--ip on ipvlan l3: %+v, %v (l3 has no gateway)", ep, err)
+	}
+}
