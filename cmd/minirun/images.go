@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/minirun/minirun/image"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 )
 
@@ -36,7 +34,7 @@ var imageCommand = &cli.Command{
 				if err := requireRoot(); err != nil {
 					return err
 				}
-				cfg, err := parseChanges(c.StringSlice("change"))
+				cfg, err := image.ParseChanges(c.StringSlice("change"))
 				if err != nil {
 					return err
 				}
@@ -143,48 +141,6 @@ func humanSize(n int64) string {
 		return fmt.Sprintf("%.3gkB", float64(n)/1e3)
 	}
 	return fmt.Sprintf("%dB", n)
-}
-
-// parseChanges understands the few Dockerfile instructions docker import's
-// --change takes, with JSON arrays or a plain string (run by /bin/sh -c).
-func parseChanges(changes []string) (*v1.ImageConfig, error) {
-	if len(changes) == 0 {
-		return nil, nil
-	}
-	cfg := &v1.ImageConfig{}
-	for _, ch := range changes {
-		instr, arg, _ := strings.Cut(strings.TrimSpace(ch), " ")
-		arg = strings.TrimSpace(arg)
-		switch strings.ToUpper(instr) {
-		case "CMD":
-			cfg.Cmd = parseCmd(arg)
-		case "ENTRYPOINT":
-			cfg.Entrypoint = parseCmd(arg)
-		case "ENV":
-			k, v, ok := strings.Cut(arg, "=")
-			if !ok {
-				k, v, _ = strings.Cut(arg, " ")
-			}
-			cfg.Env = append(cfg.Env, strings.TrimSpace(k)+"="+strings.TrimSpace(v))
-		case "WORKDIR":
-			cfg.WorkingDir = arg
-		case "USER":
-			cfg.User = arg
-		default:
-			return nil, fmt.Errorf("--change %q: only CMD, ENTRYPOINT, ENV, WORKDIR and USER are supported", ch)
-		}
-	}
-	return cfg, nil
-}
-
-func parseCmd(arg string) []string {
-	var list []string
-	if strings.HasPrefix(arg, "[") {
-		if err := json.Unmarshal([]byte(arg), &list); err == nil {
-			return list
-		}
-	}
-	return []string{"/bin/sh", "-c", arg}
 }
 
 // imageInspect is `docker image inspect`'s shape, reduced to what minirun has.
