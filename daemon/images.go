@@ -585,19 +585,13 @@ func (d *Daemon) imageImport(w http.ResponseWriter, r *http.Request, src string)
 
 // imageLoad is POST /images/load: `docker load`, the archive read from
 // the body by image.Store.Load (as `minirun load`), its "Loaded image: …"
-// lines sent as stream messages.
+// lines sent as stream messages. quiet=1 (which the client sends when its
+// output is no terminal) only hides dockerd's per-layer progress bars,
+// which minirun's load has none of: the "Loaded image" lines still go.
 func (d *Daemon) imageLoad(w http.ResponseWriter, r *http.Request) {
 	s := newJSONStream(w)
-	var progress io.Writer = s
-	if boolParam(r, "quiet") {
-		progress = nil
-	}
-	if _, err := d.m.Images.Load("-", image.LoadOptions{Stdin: r.Body, Progress: progress}); err != nil {
+	if _, err := d.m.Images.Load("-", image.LoadOptions{Stdin: r.Body, Progress: s}); err != nil {
 		s.fail(badRequestIfArchive(err))
-		return
-	}
-	if progress == nil {
-		s.status("") // the 200 and an empty stream, as dockerd's quiet load
 	}
 }
 
