@@ -604,6 +604,42 @@ func badRequestIfArchive(err error) error {
 	return err
 }
 
+// buildUnsupported refuses the flags of `docker build` that minirun's
+// builder cannot honour, rather than ignore them: a build asked for with a
+// memory limit must not run its RUN steps without one. The values the
+// docker client sends by default (memory=0, rm=1, networkmode=default,
+// ulimits=null) pass. forcerm and cachefrom are accepted: minirun always
+// removes a RUN step's container, and a cache hint may go unused.
+func buildUnsupported(r *http.Request) error {
+	q := r.URL.Query()
+	for _, k := range []string{"memory", "memswap", "cpushares", "cpuquota", "cpuperiod", "shmsize"} {
+		if v := q.Get(k); v != "" && v != "0" {
+			return fmt.Errorf("build %s=%s: resource limits for RUN are not supported by minirun's builder", k, v)
+		}
+	}
+	for _, k := range []string{"cpusetcpus", "cpusetmems", "cgroupparent", "extrahosts", "securityopt", "isolation"} {
+		if v := q.Get(k); v != "" {
+			return fmt.Errorf("build %s=%s: not supported by minirun's builder", k, v)
+		}
+	}
+	if v := q.Get("ulimits"); v != "" && v != "null" && v != "[]" {
+		return fmt.Errorf("build --ulimit: not supported by minirun's builder")
+	}
+	if v := q.Get("networkmode"); v != "" && v != "default" && v != "bridge" {
+		return fmt.Errorf("build --network %s: minirun's RUN steps use the default network only", v)
+	}
+	if q.Has("rm") && !boolParam(r, "rm") {
+		return errors.New("build --rm=false: minirun always removes a RUN step's container")
+	}
+	if boolParam(r, "squash") {
+		return errors.New("build --squash: not supported by minirun's builder")
+	}
+	if boolParam(r, "pull") {
+		return errors.New("build --pull: minirun pulls a FROM image only when it is missing; pull it first with docker pull")
+	}
+	return nil
+}
+
 // imageBuild is POST /build: `docker build` with the classic builder. The
 // body is the context as a tar, unpacked into a scratch directory
 // (build.ExtractContext); the query carries the flags; build.Build, as
@@ -622,6 +658,10 @@ func (d *Daemon) imageBuild(w http.ResponseWriter, r *http.Request) {
 	}
 	if t := q.Get("target"); t != "" {
 		fail(w, badRequest{fmt.Errorf("--target %s: minirun builds one stage", t)})
+		return
+	}
+	if err := buildUnsupported(r); err != nil {
+		fail(w, badRequest{err})
 		return
 	}
 	o := build.Options{Tags: q["t"], NoCache: boolParam(r, "nocache"), BuildArgs: map[string]string{}}

@@ -140,6 +140,16 @@ func TestBuildStream(t *testing.T) {
 	if rec.Code != 200 || last.Error == nil || last.ErrorMessage != last.Error.Message || !strings.Contains(last.ErrorMessage, "missing") {
 		t.Fatalf("failing COPY: %d %s", rec.Code, rec.Body)
 	}
+	// A flag the builder cannot honour is refused, not ignored; the
+	// client's defaults pass (the build above sent none, these are them).
+	rec = httptest.NewRecorder()
+	d.ServeHTTP(rec, httptest.NewRequest("POST", "/v1.41/build?memory=67108864", bytes.NewReader(ctx)))
+	wantDockerError(t, "build with a memory limit", rec.Code, rec.Body.String(), 400, "memory=67108864")
+	rec = httptest.NewRecorder()
+	d.ServeHTTP(rec, httptest.NewRequest("POST", "/v1.41/build?t=built:2&rm=1&memory=0&cpushares=0&networkmode=default&ulimits=null&cachefrom=null&version=1", bytes.NewReader(ctx)))
+	if rec.Code != 200 || strings.Contains(rec.Body.String(), "errorDetail") {
+		t.Fatalf("build with the client's defaults: %d %s", rec.Code, rec.Body)
+	}
 	// No Dockerfile in the context.
 	rec = httptest.NewRecorder()
 	d.ServeHTTP(rec, httptest.NewRequest("POST", "/v1.41/build?dockerfile=other", bytes.NewReader(ctx)))

@@ -65,7 +65,11 @@ var imageCommand = &cli.Command{
 			},
 		},
 		{
-			Name: "rm", Usage: "remove images", ArgsUsage: "IMAGE [IMAGE…]",
+			Name: "rm", Usage: "remove images (docker rmi)", ArgsUsage: "IMAGE [IMAGE…]",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "untag an image a container uses, or one with names in several repositories"},
+				&cli.BoolFlag{Name: "no-prune", Usage: "keep the untagged parents (a build's steps)"},
+			},
 			Action: func(c *cli.Context) error {
 				if err := requireRoot(); err != nil {
 					return err
@@ -74,11 +78,20 @@ var imageCommand = &cli.Command{
 				if err != nil {
 					return err
 				}
+				// The rules are dockerd's, in image.Store.Delete: the
+				// daemon's DELETE /images/{name} calls it too.
+				o := image.DeleteOptions{Force: c.Bool("force"), NoPrune: c.Bool("no-prune"), User: m.ImageUser}
 				for _, ref := range c.Args().Slice() {
-					if err := m.Images.Remove(ref, m.InUse); err != nil {
+					rm, err := m.Images.Delete(ref, o)
+					if err != nil {
 						return err
 					}
-					fmt.Println("Untagged: " + ref)
+					for _, u := range rm.Untagged {
+						fmt.Println("Untagged: " + u)
+					}
+					for _, d := range rm.Deleted {
+						fmt.Println("Deleted: " + d)
+					}
 				}
 				return nil
 			},
