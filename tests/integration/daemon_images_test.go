@@ -197,6 +197,13 @@ func TestDaemonImagePull(t *testing.T) {
 	if out := d.dockerOK(t, "pull", ref); !strings.Contains(out, "Image is up to date for "+ref) {
 		t.Fatalf("a second docker pull: %s", out)
 	}
+	// docker run of an image that is not here: create answers 404, and
+	// the client pulls through POST /images/create, then creates again.
+	d.dockerOK(t, "rmi", ref)
+	r := d.docker(t, "run", "--rm", "--name", "dip-run", ref, "cat", "/pulled.txt")
+	if r.code != 0 || r.stdout != "from the registry\n" || !strings.Contains(r.stderr, "Unable to find image") || !strings.Contains(r.stderr, "Pull complete") {
+		t.Fatalf("docker run of a missing image: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
 	// A tag the registry does not have: the client prints the error.
 	if r := d.docker(t, "pull", host+"/course/bb:2"); r.code == 0 || !strings.Contains(strings.ToLower(r.stderr), "manifest") {
 		t.Fatalf("docker pull of a missing tag: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
