@@ -122,8 +122,22 @@ func noSuchImage(w http.ResponseWriter, name string, err error) {
 	fail(w, err)
 }
 
-// imageList is GET /images/json: `docker images`.
+// imageList is GET /images/json?all=&filters=: `docker images`. Without
+// all, the unnamed steps of a build that other images are built on are
+// hidden, as dockerd hides them; the filters are dangling, label,
+// reference (a glob on the name), before and since (an image).
 func (d *Daemon) imageList(w http.ResponseWriter, r *http.Request) {
+	args, err := parseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	keep, err := d.imageFilter(args)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	all := boolParam(r, "all")
 	imgs, err := d.m.Images.List()
 	if err != nil {
 		fail(w, err)
@@ -131,6 +145,17 @@ func (d *Daemon) imageList(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]itypes.Summary, 0, len(imgs))
 	for _, img := range imgs {
+		if !all {
+			if mid, err := d.m.Images.Intermediate(img); err == nil && mid {
+				continue
+			}
+		}
+		if ok, err := keep(img); err != nil {
+			fail(w, err)
+			return
+		} else if !ok {
+			continue
+		}
 		out = append(out, itypes.Summary{
 			ID: img.ID, RepoTags: nonNil(img.Names), RepoDigests: nonNil(img.RepoDigests),
 			Created: img.Created.Unix(), Size: img.Size, Labels: img.Config.Config.Labels,
@@ -146,6 +171,84 @@ func (d *Daemon) imageList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// imageFilter turns the filters of `docker images` into a predicate.
+func (d *Daemon) imageFilter(args map[string][]string) (func(*image.Image) (bool, error), error) {
+	var tests []func(*image.Image) (bool, error)
+	for k, vs := range args {
+		switch k {
+		case "dangling":
+			want := false
+			for _, v := range vs {
+				switch strings.ToLower(v) {
+				case "true", "1":
+					want = true
+				case "false", "0":
+				default:
+					return nil, badRequest{fmt.Errorf("invalid filter 'dangling=%s'", v)}
+				}
+			}
+			tests = append(tests, func(img *image.Image) (bool, error) {
+				dangling, err := d.m.Images.Dangling(img)
+				return dangling == want, err
+			})
+		case "label":
+			po := image.PruneOptions{Labels: vs}
+			tests = append(tests, func(img *image.Image) (bool, error) { return po.Matches(img), nil })
+		case "reference":
+			for _, v := range vs {
+				if _, err := path.Match(v, ""); err != nil {
+					return nil, badRequest{fmt.Errorf("invalid filter 'reference=%s': %w", v, err)}
+				}
+			}
+			tests = append(tests, func(img *image.Image) (bool, error) {
+				for _, n := range img.Names {
+					repo := n
+					if i := strings.LastIndexByte(n, ':'); i > strings.LastIndexByte(n, '/') {
+						repo = n[:i]
+					}
+					for _, v := range vs {
+						if m, _ := path.Match(v, n); m {
+							return true, nil
+						}
+						if m, _ := path.Match(v, repo); m {
+							return true, nil
+						}
+					}
+				}
+				return false, nil
+			})
+		case "before", "since":
+			var refs []*image.Image
+			for _, v := range vs {
+				ref, err := d.m.Images.Get(v)
+				if err != nil {
+					return nil, badRequest{fmt.Errorf("invalid filter '%s=%s': %w", k, v, err)}
+				}
+				refs = append(refs, ref)
+			}
+			before := k == "before"
+			tests = append(tests, func(img *image.Image) (bool, error) {
+				for _, ref := range refs {
+					if before && !img.Created.Before(ref.Created) || !before && !img.Created.After(ref.Created) {
+						return false, nil
+					}
+				}
+				return true, nil
+			})
+		default:
+			return nil, badRequest{fmt.Errorf("invalid filter '%s'", k)}
+		}
+	}
+	return func(img *image.Image) (bool, error) {
+		for _, t := range tests {
+			if ok, err := t(img); err != nil || !ok {
+				return false, err
+			}
+		}
+		return true, nil
+	}, nil
 }
 
 // imageSummaryBefore144 and imageInspectBefore144 are an image as API

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -186,4 +187,65 @@ func TestParseUntil(t *testing.T) {
 	if _, err := parseUntil("yesterday", now); err == nil {
 		t.Error("parseUntil(yesterday): no error")
 	}
+}
+
+// GET /images/json hides a build's unnamed steps unless all=1, and
+// applies the filters of `docker images`.
+func TestImageListHidesStepsAndFilters(t *testing.T) {
+	d := newTestDaemon(t)
+	ctx := oneFileTar(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /f\nLABEL k=v\nCMD [\"x\"]\n", "f": "1"})
+	rec := httptest.NewRecorder()
+	d.ServeHTTP(rec, httptest.NewRequest("POST", "/v1.41/build?t=built:1", bytes.NewReader(ctx)))
+	if rec.Code != 200 || strings.Contains(rec.Body.String(), "errorDetail") {
+		t.Fatalf("build: %d %s", rec.Code, rec.Body)
+	}
+	loose, err := d.m.Images.Import(bytes.NewReader(oneFileTar(t, map[string]string{"g": "2"})), "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func(query string) []string {
+		t.Helper()
+		code, _, body := do(t, d, "GET", "/v1.41/images/json"+query, "")
+		var out []itypes.Summary
+		if code != 200 || json.Unmarshal([]byte(body), &out) != nil {
+			t.Fatalf("GET /images/json%s: %d %s", query, code, body)
+		}
+		var ids []string
+		for _, s := range out {
+			ids = append(ids, s.ID)
+		}
+		return ids
+	}
+	built, _ := d.m.Images.Get("built:1")
+	if ids := list(""); len(ids) != 2 || !slicesContain(ids, built.ID) || !slicesContain(ids, loose.ID) {
+		t.Fatalf("docker images: %v, want the built image and the dangling one only", ids)
+	}
+	if ids := list("?all=1"); len(ids) != 4 {
+		t.Fatalf("docker images -a: %v, want the 3 steps and the dangling one", ids)
+	}
+	for q, want := range map[string]string{
+		`{"dangling":{"true":true}}`:   loose.ID,
+		`{"reference":{"built":true}}`: built.ID,
+		`{"reference":{"b*:1":true}}`:  built.ID,
+		`{"label":{"k=v":true}}`:       built.ID,
+		`{"before":{"built:1":true}}`:  "",
+		`{"since":{"built:1":true}}`:   loose.ID,
+		`{"dangling":{"false":true}}`:  built.ID,
+	} {
+		ids := list("?filters=" + url.QueryEscape(q))
+		if (want == "" && len(ids) != 0) || (want != "" && (len(ids) != 1 || ids[0] != want)) {
+			t.Errorf("docker images --filter %s: %v, want %q", q, ids, want)
+		}
+	}
+	code, _, body := do(t, d, "GET", "/v1.41/images/json?filters="+url.QueryEscape(`{"colour":{"red":true}}`), "")
+	wantDockerError(t, "unknown filter", code, body, 400, "invalid filter 'colour'")
+}
+
+func slicesContain(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }

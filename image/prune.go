@@ -135,8 +135,9 @@ type PruneOptions struct {
 	InUse func(imageID string) bool
 }
 
-// matches reports whether the filters of o let img be pruned.
-func (o PruneOptions) matches(img *Image) bool {
+// Matches reports whether the filters of o (Until, Labels, NotLabels) let
+// img be pruned; `docker images --filter label=…` asks the same question.
+func (o PruneOptions) Matches(img *Image) bool {
 	if !o.Until.IsZero() && !img.Created.Before(o.Until) {
 		return false
 	}
@@ -178,7 +179,7 @@ func (s *Store) PruneWith(o PruneOptions) (*Removal, int64, error) {
 		for _, img := range imgs {
 			// A removal walks down the build chain: images listed
 			// before it may have gone with it.
-			if gone[img.ID] || (inUse != nil && inUse(img.ID)) || !o.matches(img) {
+			if gone[img.ID] || (inUse != nil && inUse(img.ID)) || !o.Matches(img) {
 				continue
 			}
 			kids, err := s.Children(img.ID)
