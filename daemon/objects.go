@@ -1,7 +1,7 @@
 package daemon
 
-// Images, networks and volumes: each endpoint calls the store the CLI's
-// `images`, `network` and `volume` commands call.
+// Networks and volumes: each endpoint calls the store the CLI's
+// `network` and `volume` commands call (images: images.go).
 
 import (
 	"errors"
@@ -12,100 +12,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/minirun/minirun/image"
 	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/volume"
-	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
-	itypes "github.com/moby/moby/api/types/image"
 	ntypes "github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/api/types/storage"
 	vtypes "github.com/moby/moby/api/types/volume"
 )
-
-// imageList is GET /images/json: `docker images`.
-func (d *Daemon) imageList(w http.ResponseWriter, r *http.Request) {
-	imgs, err := d.m.Images.List()
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	out := make([]itypes.Summary, 0, len(imgs))
-	for _, img := range imgs {
-		out = append(out, itypes.Summary{
-			ID: img.ID, RepoTags: nonNil(img.Names), RepoDigests: nonNil(img.RepoDigests),
-			Created: img.Created.Unix(), Size: img.Size, Labels: img.Config.Config.Labels,
-			Containers: -1, SharedSize: -1, // not counted, as dockerd without ?shared-size
-		})
-	}
-	if versionLess(requestVersion(r), "1.44") {
-		old := make([]imageSummaryBefore144, len(out))
-		for i, s := range out {
-			old[i] = imageSummaryBefore144{Summary: s, VirtualSize: s.Size}
-		}
-		writeJSON(w, http.StatusOK, old)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// imageSummaryBefore144 and imageInspectBefore144 are an image as API
-// versions before 1.44 showed it, with VirtualSize (the same number as
-// Size; the api module's docs/CHANGELOG.md, v1.44, dropped it): Debian
-// 12's docker 20.10 (API 1.41) prints it in `docker images`' SIZE column.
-// The types are Docker's; only the field they no longer carry is added.
-type imageSummaryBefore144 struct {
-	itypes.Summary
-	VirtualSize int64
-}
-
-type imageInspectBefore144 struct {
-	itypes.InspectResponse
-	VirtualSize int64
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-// imageInspect is GET /images/{name}/json (the name may hold slashes and
-// a tag: /images/registry/a/b:1/json).
-func (d *Daemon) imageInspect(w http.ResponseWriter, r *http.Request) {
-	name, ok := strings.CutSuffix(r.PathValue("name"), "/json")
-	if !ok {
-		writeError(w, http.StatusNotFound, errors.New("page not found"))
-		return
-	}
-	img, err := d.m.Images.Get(name)
-	if err != nil {
-		if errors.Is(err, image.ErrNotFound) {
-			writeError(w, http.StatusNotFound, fmt.Errorf("No such image: %s", name)) //nolint:staticcheck // Docker's words
-			return
-		}
-		fail(w, err)
-		return
-	}
-	resp := itypes.InspectResponse{
-		ID: img.ID, RepoTags: nonNil(img.Names), RepoDigests: nonNil(img.RepoDigests),
-		Created:      img.Created.Format(time.RFC3339Nano),
-		Config:       &dockerspec.DockerOCIImageConfig{ImageConfig: img.Config.Config},
-		Architecture: img.Config.Architecture, Variant: img.Config.Variant, Os: img.Config.OS,
-		Size: img.Size, RootFS: itypes.RootFS{Type: img.Config.RootFS.Type},
-	}
-	for _, l := range img.Config.RootFS.DiffIDs {
-		resp.RootFS.Layers = append(resp.RootFS.Layers, l.String())
-	}
-	if layers, err := d.m.Images.LayerDirs(img); err == nil {
-		resp.GraphDriver = &storage.DriverData{Name: "overlay2", Data: map[string]string{"LowerDir": strings.Join(layers, ":")}}
-	}
-	if versionLess(requestVersion(r), "1.44") {
-		writeJSON(w, http.StatusOK, imageInspectBefore144{InspectResponse: resp, VirtualSize: resp.Size})
-		return
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
 
 // networks opens the network manager of the data root, as `minirun
 // network` does.

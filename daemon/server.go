@@ -97,8 +97,7 @@ func (d *Daemon) routes() {
 	h("POST /containers/{name}/attach", d.containerAttach)
 	h("DELETE /containers/{name}", d.containerDelete)
 
-	h("GET /images/json", d.imageList)
-	h("GET /images/{name...}", d.imageInspect) // names have slashes: /images/a/b:1/json
+	d.imageRoutes(h) // images.go
 
 	h("GET /networks", d.networkList)
 	h("GET /networks/{id}", d.networkInspect)
@@ -137,7 +136,7 @@ func (d *Daemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.URL.RawPath = ""
 		r = r.WithContext(context.WithValue(r.Context(), versionKey{}, v))
 	}
-	if r.Body != nil {
+	if r.Body != nil && !streamsBody(r) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	}
 	if _, pattern := d.mux.Handler(r); pattern == "" {

@@ -14,13 +14,29 @@ import (
 	"golang.org/x/term"
 )
 
-// progress prints Docker's pull output. On a terminal the layer being
-// downloaded gets a bar redrawn in place ("\r"); elsewhere (a log, a pipe,
-// a test) only whole lines are written, so the output reads well in a file.
+// ProgressEvent is one line of a pull's report, the fields of one of
+// dockerd's JSON progress messages (jsonstream.Message): ID is the layer
+// (12 hex digits) or the tag the line is about, "" for a line about the
+// whole pull; Status is its text ("Pulling fs layer", "Downloading",
+// "Digest: sha256:…"); Current and Total count a download's bytes.
+type ProgressEvent struct {
+	ID      string
+	Status  string
+	Current int64
+	Total   int64
+}
+
+// progress reports a pull, as text or as events. As text it is Docker's
+// CLI output: on a terminal the layer being downloaded gets a bar redrawn
+// in place ("\r"); elsewhere (a log, a pipe, a test) only whole lines are
+// written, so the output reads well in a file. As events (the daemon's
+// POST /images/create) each line is one ProgressEvent, and a download
+// sends its byte counts, which the client draws as its own bar.
 type progress struct {
-	w   io.Writer
-	tty bool
-	mu  sync.Mutex
+	w      io.Writer
+	events func(ProgressEvent)
+	tty    bool
+	mu     sync.Mutex
 }
 
 func newProgress(w io.Writer) *progress {
@@ -29,6 +45,32 @@ func newProgress(w io.Writer) *progress {
 		p.tty = true
 	}
 	return p
+}
+
+// newEventProgress reports to events when it is set, else as text to w.
+func newEventProgress(w io.Writer, events func(ProgressEvent)) *progress {
+	if events != nil {
+		return &progress{events: events}
+	}
+	return newProgress(w)
+}
+
+// status reports one line: "id: text", or "text" for the whole pull.
+func (p *progress) status(id, text string) {
+	if p == nil {
+		return
+	}
+	if p.events != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.events(ProgressEvent{ID: id, Status: text})
+		return
+	}
+	if id != "" {
+		p.printf("%s: %s\n", id, text)
+		return
+	}
+	p.printf("%s\n", text)
 }
 
 func (p *progress) printf(format string, args ...any) {
@@ -58,6 +100,15 @@ type layerBar struct {
 
 func (b *layerBar) Write(q []byte) (int, error) {
 	b.n += int64(len(q))
+	if b.p != nil && b.p.events != nil {
+		if now := time.Now(); now.Sub(b.last) >= 100*time.Millisecond || b.n == b.total {
+			b.last = now
+			b.p.mu.Lock()
+			b.p.events(ProgressEvent{ID: b.id, Status: "Downloading", Current: b.n, Total: b.total})
+			b.p.mu.Unlock()
+		}
+		return len(q), nil
+	}
 	if b.p == nil || !b.p.tty || b.p.w == nil {
 		return len(q), nil
 	}
@@ -85,7 +136,7 @@ func (b *layerBar) draw() {
 
 // done ends the bar's line; off a terminal it prints one plain line.
 func (b *layerBar) done() {
-	if b.p == nil || b.p.w == nil {
+	if b.p == nil || b.p.w == nil { // events: the last count was sent
 		return
 	}
 	if b.p.tty {

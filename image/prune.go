@@ -2,6 +2,8 @@ package image
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -115,6 +117,52 @@ func (s *Store) Intermediate(img *Image) (bool, error) {
 // image no container uses (`docker image prune -a`). inUse is asked as in
 // Remove. It returns what was removed and the bytes of layers freed.
 func (s *Store) Prune(all bool, inUse func(imageID string) bool) (*Removal, int64, error) {
+	return s.PruneWith(PruneOptions{All: all, InUse: inUse})
+}
+
+// PruneOptions are `docker image prune`'s flag and filters.
+type PruneOptions struct {
+	// All is -a (the filter dangling=false): every image no container
+	// uses, not only the dangling ones.
+	All bool
+	// Until, when set, keeps the images created at or after it (the
+	// filter until=…).
+	Until time.Time
+	// Labels and NotLabels are the filters label=… and label!=…: "key" or
+	// "key=value" that an image must have, or must not have, to go.
+	Labels, NotLabels []string
+	// InUse is asked as in Remove; nil means no container uses any image.
+	InUse func(imageID string) bool
+}
+
+// Matches reports whether the filters of o (Until, Labels, NotLabels) let
+// img be pruned; `docker images --filter label=…` asks the same question.
+func (o PruneOptions) Matches(img *Image) bool {
+	if !o.Until.IsZero() && !img.Created.Before(o.Until) {
+		return false
+	}
+	labels := img.Config.Config.Labels
+	has := func(f string) bool {
+		k, v, withValue := strings.Cut(f, "=")
+		got, ok := labels[k]
+		return ok && (!withValue || got == v)
+	}
+	for _, f := range o.Labels {
+		if !has(f) {
+			return false
+		}
+	}
+	for _, f := range o.NotLabels {
+		if has(f) {
+			return false
+		}
+	}
+	return true
+}
+
+// PruneWith is Prune with the filters of o.
+func (s *Store) PruneWith(o PruneOptions) (*Removal, int64, error) {
+	all, inUse := o.All, o.InUse
 	before, err := s.DiskUsage()
 	if err != nil {
 		return nil, 0, err
@@ -131,7 +179,7 @@ func (s *Store) Prune(all bool, inUse func(imageID string) bool) (*Removal, int6
 		for _, img := range imgs {
 			// A removal walks down the build chain: images listed
 			// before it may have gone with it.
-			if gone[img.ID] || (inUse != nil && inUse(img.ID)) {
+			if gone[img.ID] || (inUse != nil && inUse(img.ID)) || !o.Matches(img) {
 				continue
 			}
 			kids, err := s.Children(img.ID)

@@ -34,6 +34,10 @@ type PullOptions struct {
 	// Progress receives Docker's pull output: one line per layer step,
 	// and on a terminal a progress bar per layer. nil prints nothing.
 	Progress io.Writer
+	// Events, when set, receives the report as events instead of text to
+	// Progress: the daemon sends each as one of Docker's JSON progress
+	// messages.
+	Events func(ProgressEvent)
 	// Tracer narrates the steps (explain chapter "images"); nil is silent.
 	Tracer *explain.Tracer
 	// Context cancels the transfers; nil means context.Background().
@@ -80,7 +84,7 @@ func (s *Store) Pull(ref string, o PullOptions) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := newProgress(o.Progress)
+	p := newEventProgress(o.Progress, o.Events)
 	repo := r.Context()
 	local := normalizeName(repo.Name())
 	tag, repoDigestOf := "", func(d string) string { return local + "@" + d }
@@ -88,11 +92,11 @@ func (s *Store) Pull(ref string, o PullOptions) (*Image, error) {
 	case name.Tag:
 		tag = local + ":" + r.TagStr()
 		if !strings.Contains(ref, ":"+r.TagStr()) {
-			p.printf("Using default tag: %s\n", r.TagStr())
+			p.status("", "Using default tag: "+r.TagStr())
 		}
-		p.printf("%s: Pulling from %s\n", r.TagStr(), repo.RepositoryStr())
+		p.status(r.TagStr(), "Pulling from "+repo.RepositoryStr())
 	case name.Digest:
-		p.printf("%s: Pulling from %s\n", r.DigestStr(), repo.RepositoryStr())
+		p.status(r.DigestStr(), "Pulling from "+repo.RepositoryStr())
 	}
 	if tag != "" {
 		if _, err := ParseRef(tag); err != nil {
@@ -203,7 +207,8 @@ func (s *Store) Pull(ref string, o PullOptions) (*Image, error) {
 	}
 	if tag != "" {
 		if cur, err := s.Get(tag); err == nil && cur.ID == mf.Config.Digest.String() {
-			p.printf("Digest: %s\nStatus: Image is up to date for %s\n", top, tag)
+			p.status("", "Digest: "+top.String())
+			p.status("", "Status: Image is up to date for "+tag)
 			return cur, nil
 		}
 	}
@@ -215,9 +220,9 @@ func (s *Store) Pull(ref string, o PullOptions) (*Image, error) {
 		desc := desc
 		short := desc.Digest.Encoded()[:12]
 		if s.hasLayer(diffID) {
-			p.printf("%s: Already exists\n", short)
+			p.status(short, "Already exists")
 		} else {
-			p.printf("%s: Pulling fs layer\n", short)
+			p.status(short, "Pulling fs layer")
 		}
 		sources[i] = layerSource{diffID: diffID, open: func() (io.ReadCloser, error) {
 			return s.downloadLayer(img, base, desc, p, tr)
@@ -228,11 +233,11 @@ func (s *Store) Pull(ref string, o PullOptions) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.printf("Digest: %s\n", top)
+	p.status("", "Digest: "+top.String())
 	if tag != "" {
-		p.printf("Status: Downloaded newer image for %s\n", tag)
+		p.status("", "Status: Downloaded newer image for "+tag)
 	} else {
-		p.printf("Status: Downloaded newer image for %s\n", repoDigestOf(top.String()))
+		p.status("", "Status: Downloaded newer image for "+repoDigestOf(top.String()))
 	}
 	return got, nil
 }
@@ -270,14 +275,14 @@ func (s *Store) downloadLayer(img ggcr.Image, base string, desc v1.Descriptor, p
 		if err != nil {
 			return fmt.Errorf("download layer %s: %w", desc.Digest, err)
 		}
-		p.printf("%s: Verifying Checksum\n", short)
+		p.status(short, "Verifying Checksum")
 		if got := digester.Digest(); got != desc.Digest {
 			return fmt.Errorf("layer %s: the downloaded blob hashes to %s", desc.Digest, got)
 		}
 		if n != desc.Size {
 			return fmt.Errorf("layer %s: downloaded %d bytes, the manifest says %d", desc.Digest, n, desc.Size)
 		}
-		p.printf("%s: Download complete\n", short)
+		p.status(short, "Download complete")
 		_, err = f.Seek(0, io.SeekStart)
 		return err
 	}
@@ -286,8 +291,8 @@ func (s *Store) downloadLayer(img ggcr.Image, base string, desc v1.Descriptor, p
 		discard()
 		return nil, err
 	}
-	p.printf("%s: Extracting\n", short)
-	return &removeOnClose{File: f, done: func() { p.printf("%s: Pull complete\n", short) }}, nil
+	p.status(short, "Extracting")
+	return &removeOnClose{File: f, done: func() { p.status(short, "Pull complete") }}, nil
 }
 
 // removeOnClose is a downloaded blob that goes away once extracted.

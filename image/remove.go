@@ -93,30 +93,39 @@ func (s *Store) RemoveImage(ref string, inUse func(imageID string) bool) (*Remov
 	if inUse != nil && inUse(id.String()) {
 		return nil, fmt.Errorf("remove image %s (%s): %w; remove the container first", ref, id.Encoded()[:12], ErrInUse)
 	}
+	return rm, s.deleteChain(id, rm, inUse, true)
+}
+
+// deleteChain deletes the image id (the caller holds the exclusive lock
+// and has checked it may go) and, with prune, walks down its build chain:
+// each parent that has no name, no other child and no container goes
+// too, as `docker rmi` deletes the intermediate images of a build
+// (--no-prune keeps them).
+func (s *Store) deleteChain(id digest.Digest, rm *Removal, inUse func(string) bool, prune bool) error {
 	for {
 		// The parent is read first: deleteImage removes the metadata
 		// that records it.
 		parent, err := s.parent(id)
 		if err != nil {
-			return rm, err
+			return err
 		}
 		if err := s.deleteImage(id, rm); err != nil {
-			return rm, err
+			return err
 		}
 		// Walk down the build chain while the parent is an anonymous
 		// build step nobody else needs.
-		if parent == "" {
-			return rm, nil
+		if parent == "" || !prune {
+			return nil
 		}
 		pid := digest.Digest(parent)
 		if !s.built(pid) || s.named(pid) || (inUse != nil && inUse(parent)) {
-			return rm, nil
+			return nil
 		}
 		if kids, err := s.children(parent); err != nil || len(kids) > 0 {
-			return rm, err
+			return err
 		}
 		if _, err := os.Stat(s.configPath(pid)); err != nil {
-			return rm, nil
+			return nil
 		}
 		id = pid
 	}

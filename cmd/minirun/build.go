@@ -23,6 +23,7 @@ var buildCommand = &cli.Command{
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the Dockerfile (default CONTEXT/Dockerfile)"},
 		&cli.StringSliceFlag{Name: "build-arg", Usage: "set an ARG: K=V (or K, taken from the environment)"},
 		&cli.BoolFlag{Name: "no-cache", Usage: "run every step again"},
+		&cli.StringSliceFlag{Name: "label", Usage: "set a label on the image: K=V (repeatable)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the image ID"},
 		// The same policy as run's: with never, a FROM image that is not
 		// here fails before any network traffic.
@@ -47,6 +48,11 @@ var buildCommand = &cli.Command{
 			}
 			args[k] = v
 		}
+		labels := map[string]string{}
+		for _, kv := range c.StringSlice("label") {
+			k, v, _ := strings.Cut(kv, "=")
+			labels[k] = v
+		}
 		st, err := image.Open(c.String("data-root"))
 		if err != nil {
 			return err
@@ -68,7 +74,7 @@ var buildCommand = &cli.Command{
 		}
 		o := build.Options{
 			ContextDir: c.Args().First(), Dockerfile: c.String("file"),
-			Tags: c.StringSlice("tag"), BuildArgs: args, NoCache: c.Bool("no-cache"),
+			Tags: c.StringSlice("tag"), BuildArgs: args, NoCache: c.Bool("no-cache"), Labels: labels,
 			Out: out, Runner: runner, Tracer: tr,
 		}
 		switch c.String("pull") {

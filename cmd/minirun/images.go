@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/minirun/minirun/image"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 )
 
@@ -36,7 +34,7 @@ var imageCommand = &cli.Command{
 				if err := requireRoot(); err != nil {
 					return err
 				}
-				cfg, err := parseChanges(c.StringSlice("change"))
+				cfg, err := image.ParseChanges(c.StringSlice("change"))
 				if err != nil {
 					return err
 				}
@@ -67,7 +65,11 @@ var imageCommand = &cli.Command{
 			},
 		},
 		{
-			Name: "rm", Usage: "remove images", ArgsUsage: "IMAGE [IMAGE…]",
+			Name: "rm", Usage: "remove images (docker rmi)", ArgsUsage: "IMAGE [IMAGE…]",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "untag an image a container uses, or one with names in several repositories"},
+				&cli.BoolFlag{Name: "no-prune", Usage: "keep the untagged parents (a build's steps)"},
+			},
 			Action: func(c *cli.Context) error {
 				if err := requireRoot(); err != nil {
 					return err
@@ -76,11 +78,20 @@ var imageCommand = &cli.Command{
 				if err != nil {
 					return err
 				}
+				// The rules are dockerd's, in image.Store.Delete: the
+				// daemon's DELETE /images/{name} calls it too.
+				o := image.DeleteOptions{Force: c.Bool("force"), NoPrune: c.Bool("no-prune"), User: m.ImageUser}
 				for _, ref := range c.Args().Slice() {
-					if err := m.Images.Remove(ref, m.InUse); err != nil {
+					rm, err := m.Images.Delete(ref, o)
+					if err != nil {
 						return err
 					}
-					fmt.Println("Untagged: " + ref)
+					for _, u := range rm.Untagged {
+						fmt.Println("Untagged: " + u)
+					}
+					for _, d := range rm.Deleted {
+						fmt.Println("Deleted: " + d)
+					}
 				}
 				return nil
 			},
@@ -143,48 +154,6 @@ func humanSize(n int64) string {
 		return fmt.Sprintf("%.3gkB", float64(n)/1e3)
 	}
 	return fmt.Sprintf("%dB", n)
-}
-
-// parseChanges understands the few Dockerfile instructions docker import's
-// --change takes, with JSON arrays or a plain string (run by /bin/sh -c).
-func parseChanges(changes []string) (*v1.ImageConfig, error) {
-	if len(changes) == 0 {
-		return nil, nil
-	}
-	cfg := &v1.ImageConfig{}
-	for _, ch := range changes {
-		instr, arg, _ := strings.Cut(strings.TrimSpace(ch), " ")
-		arg = strings.TrimSpace(arg)
-		switch strings.ToUpper(instr) {
-		case "CMD":
-			cfg.Cmd = parseCmd(arg)
-		case "ENTRYPOINT":
-			cfg.Entrypoint = parseCmd(arg)
-		case "ENV":
-			k, v, ok := strings.Cut(arg, "=")
-			if !ok {
-				k, v, _ = strings.Cut(arg, " ")
-			}
-			cfg.Env = append(cfg.Env, strings.TrimSpace(k)+"="+strings.TrimSpace(v))
-		case "WORKDIR":
-			cfg.WorkingDir = arg
-		case "USER":
-			cfg.User = arg
-		default:
-			return nil, fmt.Errorf("--change %q: only CMD, ENTRYPOINT, ENV, WORKDIR and USER are supported", ch)
-		}
-	}
-	return cfg, nil
-}
-
-func parseCmd(arg string) []string {
-	var list []string
-	if strings.HasPrefix(arg, "[") {
-		if err := json.Unmarshal([]byte(arg), &list); err == nil {
-			return list
-		}
-	}
-	return []string{"/bin/sh", "-c", arg}
 }
 
 // imageInspect is `docker image inspect`'s shape, reduced to what minirun has.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,10 @@ type Options struct {
 	BuildArgs map[string]string
 	// NoCache builds every step again.
 	NoCache bool
+	// Labels are --label KEY=VALUE: set on the final image by a LABEL
+	// instruction appended to the Dockerfile, as the classic builder does
+	// (one more "Step n/N : LABEL …").
+	Labels map[string]string
 	// Out receives the build's output, Docker's "Step 1/5 : …" lines and
 	// the RUN commands' output. nil discards it.
 	Out io.Writer
@@ -57,19 +62,23 @@ type Options struct {
 	DryRunCache bool
 }
 
+// ErrParse marks a Dockerfile that cannot be parsed (wrapped): the build
+// has not started, and the daemon answers 400, as dockerd does.
+var ErrParse = errors.New("parse Dockerfile")
+
 // Parse reads a Dockerfile with BuildKit's parser and returns its stages
 // and the ARGs declared before the first FROM.
 func Parse(dockerfile []byte) ([]instructions.Stage, []instructions.ArgCommand, rune, error) {
 	res, err := parser.Parse(bytes.NewReader(dockerfile))
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("parse Dockerfile: %w", err)
+		return nil, nil, 0, fmt.Errorf("%w: %w", ErrParse, err)
 	}
 	stages, metaArgs, err := instructions.Parse(res.AST, nil)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("parse Dockerfile: %w", err)
+		return nil, nil, 0, fmt.Errorf("%w: %w", ErrParse, err)
 	}
 	if len(stages) == 0 {
-		return nil, nil, 0, errors.New("parse Dockerfile: no FROM instruction")
+		return nil, nil, 0, fmt.Errorf("%w: no FROM instruction", ErrParse)
 	}
 	return stages, metaArgs, res.EscapeToken, nil
 }
@@ -119,6 +128,7 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 			return nil, fmt.Errorf("read Dockerfile: %w", err)
 		}
 	}
+	data = withLabels(data, o.Labels)
 	stages, metaArgs, escape, err := Parse(data)
 	if err != nil {
 		return nil, err
@@ -176,6 +186,29 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 		fmt.Fprintf(b.out, "Successfully tagged %s\n", r.String())
 	}
 	return s.Get(b.parent.ID)
+}
+
+// withLabels appends the LABEL instruction of --label to a Dockerfile,
+// keys sorted and both sides quoted, as moby's classic builder
+// (builder/dockerfile/builder.go, "buildLabelOptions") does.
+func withLabels(dockerfile []byte, labels map[string]string) []byte {
+	if len(labels) == 0 {
+		return dockerfile
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	line := "LABEL"
+	for _, k := range keys {
+		line += " " + strconv.Quote(k) + "=" + strconv.Quote(labels[k])
+	}
+	out := slices.Clone(dockerfile)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return append(out, line+"\n"...)
 }
 
 // dryRun describes the build of stage st with a dry-run tracer: the steps

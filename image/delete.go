@@ -1,0 +1,180 @@
+package image
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// DeleteOptions are `docker rmi`'s flags, and what a removal must know
+// about the containers.
+type DeleteOptions struct {
+	// Force is -f: untag an image every name of which is asked for by ID,
+	// and a name whose image a container uses.
+	Force bool
+	// NoPrune is --no-prune: the untagged parents of a built image stay.
+	NoPrune bool
+	// User names a container that uses the image, preferring a running
+	// one, and says whether it runs; "" when none does. nil: no container
+	// uses any image.
+	User func(imageID string) (containerID string, running bool)
+}
+
+// ConflictError is a removal refused because of what depends on the
+// image: dockerd's imageDeleteConflict, in its words ("conflict: unable
+// to delete 6d3e… (must be forced) - image is being used by stopped
+// container 1a2b…"). It wraps ErrInUse or ErrHasChildren; the daemon
+// answers it with 409.
+type ConflictError struct {
+	msg   string
+	cause error
+}
+
+func (e *ConflictError) Error() string { return e.msg }
+
+// Unwrap returns ErrInUse or ErrHasChildren.
+func (e *ConflictError) Unwrap() error { return e.cause }
+
+// Delete is `docker rmi ref` with dockerd's rules (daemon/images/
+// image_delete.go in moby), reporting what it untagged and deleted:
+//
+//   - ref is a name: the name goes. Unless -f, the image's last name is
+//     kept while a container uses the image. When it was the last name,
+//     the image goes too if nothing depends on it; if something does (a
+//     container, with -f, or a child image) it stays, dangling, and that
+//     is no error.
+//   - ref is an ID (or a prefix): refused (409) while a child image is
+//     built on it or a running container uses it, even with -f; without
+//     -f also while a stopped container uses it or its names are in more
+//     than one repository. Otherwise the image goes with all its names.
+//
+// NOTE: dockerd with -f deletes an image a stopped container uses, since
+// the container's layer keeps its parent layers alive. minirun counts no
+// container references on layers: deleting would pull the lowerdirs from
+// under the container. So -f untags such an image and keeps it, dangling,
+// until the container goes (and `image prune` removes it).
+func (s *Store) Delete(ref string, o DeleteOptions) (*Removal, error) {
+	unlock, err := s.lock(unix.LOCK_EX)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	tags, err := s.readTags()
+	if err != nil {
+		return nil, err
+	}
+	id, tagged, err := s.resolve(ref, tags)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for name, target := range tags {
+		if target == id {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	user := func() (string, bool) {
+		if o.User == nil {
+			return "", false
+		}
+		return o.User(id.String())
+	}
+	inUse := func(imageID string) bool {
+		if o.User == nil {
+			return false
+		}
+		c, _ := o.User(imageID)
+		return c != ""
+	}
+	short := id.Encoded()[:12]
+	rm := &Removal{}
+	if tagged != "" {
+		if len(names) == 1 && !o.Force {
+			if c, _ := user(); c != "" {
+				return nil, &ConflictError{cause: ErrInUse, msg: fmt.Sprintf(
+					"conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s",
+					ref, shortID(c), short)}
+			}
+		}
+		delete(tags, tagged)
+		if err := s.writeTags(tags); err != nil {
+			return nil, fmt.Errorf("untag %s: %w", tagged, err)
+		}
+		rm.Untagged = append(rm.Untagged, tagged)
+		if len(names) > 1 {
+			return rm, nil
+		}
+		// The last name is gone: the image follows, unless something
+		// depends on it (dockerd's "quiet" conflict: no error).
+		if c, _ := user(); c != "" {
+			return rm, nil
+		}
+		if kids, err := s.children(id.String()); err != nil || len(kids) > 0 {
+			return rm, err
+		}
+		return rm, s.deleteChain(id, rm, inUse, !o.NoPrune)
+	}
+
+	// By ID: the hard conflicts first, which -f does not lift.
+	if kids, err := s.children(id.String()); err != nil {
+		return nil, err
+	} else if len(kids) > 0 {
+		return nil, &ConflictError{cause: ErrHasChildren, msg: fmt.Sprintf(
+			"conflict: unable to delete %s (cannot be forced) - image has dependent child images", short)}
+	}
+	c, running := user()
+	if c != "" && running {
+		return nil, &ConflictError{cause: ErrInUse, msg: fmt.Sprintf(
+			"conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", short, shortID(c))}
+	}
+	if !o.Force {
+		if c != "" {
+			return nil, &ConflictError{cause: ErrInUse, msg: fmt.Sprintf(
+				"conflict: unable to delete %s (must be forced) - image is being used by stopped container %s", short, shortID(c))}
+		}
+		if !oneRepository(names) {
+			return nil, &ConflictError{cause: ErrInUse, msg: fmt.Sprintf(
+				"conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", short)}
+		}
+	}
+	if c != "" { // -f, a stopped container: untag only (see the NOTE above)
+		for _, n := range names {
+			delete(tags, n)
+		}
+		if err := s.writeTags(tags); err != nil {
+			return nil, fmt.Errorf("untag image %s: %w", short, err)
+		}
+		rm.Untagged = append(rm.Untagged, names...)
+		return rm, nil
+	}
+	return rm, s.deleteChain(id, rm, inUse, !o.NoPrune)
+}
+
+// oneRepository reports whether all names are tags of one repository
+// ("app:1", "app:2"): dockerd then removes them all by ID without -f.
+func oneRepository(names []string) bool {
+	for _, n := range names {
+		if repoOf(n) != repoOf(names[0]) {
+			return false
+		}
+	}
+	return true
+}
+
+func repoOf(name string) string {
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		return name[:i]
+	}
+	return name
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,151 @@
+package image
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// TestDeleteConflicts follows dockerd's rules for `docker rmi`: which
+// container and name states refuse (and with what words), what -f lifts,
+// and what it cannot.
+func TestDeleteConflicts(t *testing.T) {
+	s, _ := newStore(t)
+	img, err := s.Import(bytes.NewReader(layerTar(t, map[string]string{"f": "1"})), "app:1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var user string
+	var running bool
+	o := DeleteOptions{User: func(id string) (string, bool) {
+		if id == img.ID {
+			return user, running
+		}
+		return "", false
+	}}
+	wantConflict := func(what string, err error, words string) {
+		t.Helper()
+		var ce *ConflictError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), words) {
+			t.Fatalf("%s: %v, want a ConflictError saying %q", what, err, words)
+		}
+		if _, err := s.Get("app:1"); err != nil {
+			t.Fatalf("%s: the refusal changed the store: %v", what, err)
+		}
+	}
+
+	user = "c0ffee0123456789"
+	_, err = s.Delete("app:1", o)
+	wantConflict("last name, stopped container", err, `unable to remove repository reference "app:1" (must force) - container c0ffee012345`)
+	_, err = s.Delete(img.ID, o)
+	wantConflict("ID, stopped container", err, "(must be forced) - image is being used by stopped container c0ffee012345")
+	running = true
+	fo := o
+	fo.Force = true
+	_, err = s.Delete(img.ID, fo)
+	wantConflict("ID, running container, -f", err, "(cannot be forced) - image is being used by running container")
+
+	// Two repositories: by ID without -f refused; by name, an untag.
+	if err := s.Tag("app:1", "other:1"); err != nil {
+		t.Fatal(err)
+	}
+	user = ""
+	_, err = s.Delete(img.ID, o)
+	wantConflict("ID, two repositories", err, "image is referenced in multiple repositories")
+	rm, err := s.Delete("other:1", o)
+	if err != nil || !slices.Equal(rm.Untagged, []string{"other:1"}) || len(rm.Deleted) != 0 {
+		t.Fatalf("Delete of one of two names: %+v %v", rm, err)
+	}
+
+	// -f by name while a container uses it: untagged, kept (dangling).
+	user, running = "c0ffee0123456789", true
+	rm, err = s.Delete("app:1", fo)
+	if err != nil || !slices.Equal(rm.Untagged, []string{"app:1"}) || len(rm.Deleted) != 0 {
+		t.Fatalf("Delete -f of the last name of an image in use: %+v %v", rm, err)
+	}
+	if got, err := s.Get(img.ID); err != nil || len(got.Names) != 0 {
+		t.Fatalf("the image in use must stay, nameless: %v %v", got, err)
+	}
+	// The container gone: by ID, deleted.
+	user, running = "", false
+	rm, err = s.Delete(img.ID, o)
+	if err != nil || !slices.Equal(rm.Deleted, []string{img.ID}) {
+		t.Fatalf("Delete by ID of an unused image: %+v %v", rm, err)
+	}
+	if _, err := s.Delete(img.ID, o); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Delete again: %v, want ErrNotFound", err)
+	}
+}
+
+// TestDeleteNoPruneKeepsParents: --no-prune leaves the anonymous build
+// steps under the deleted image; without it they go.
+func TestDeleteNoPruneKeepsParents(t *testing.T) {
+	s, _ := newStore(t)
+	base, err := s.Import(bytes.NewReader(layerTar(t, map[string]string{"a": "1"})), "base", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := base.Config
+	cfg.History = append(cfg.History, v1.History{CreatedBy: "step"})
+	mid, err := s.Commit(base, bytes.NewReader(layerTar(t, map[string]string{"b": "2"})), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.History = append(cfg.History, v1.History{CreatedBy: "step 2"})
+	top, err := s.Commit(mid, bytes.NewReader(layerTar(t, map[string]string{"c": "3"})), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Tag(top.ID, "app")
+	// A child blocks deletion by ID, even with -f.
+	if _, err := s.Delete(mid.ID, DeleteOptions{Force: true}); !errors.Is(err, ErrHasChildren) {
+		t.Fatalf("Delete of a parent: %v, want ErrHasChildren", err)
+	}
+	rm, err := s.Delete("app", DeleteOptions{NoPrune: true})
+	if err != nil || !slices.Equal(rm.Deleted, []string{top.ID}) {
+		t.Fatalf("Delete --no-prune: %+v %v", rm, err)
+	}
+	if _, err := s.Get(mid.ID); err != nil {
+		t.Fatalf("--no-prune removed the parent step: %v", err)
+	}
+}
+
+func TestPruneFilters(t *testing.T) {
+	s, _ := newStore(t)
+	lab := &v1.ImageConfig{Labels: map[string]string{"course": "containers"}}
+	a, err := s.Import(bytes.NewReader(layerTar(t, map[string]string{"a": "1"})), "", lab, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Import(bytes.NewReader(layerTar(t, map[string]string{"b": "1"})), "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named, err := s.Import(bytes.NewReader(layerTar(t, map[string]string{"n": "1"})), "named", lab, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// until before both: nothing goes.
+	rm, _, err := s.PruneWith(PruneOptions{Until: time.Now().Add(-time.Hour)})
+	if err != nil || len(rm.Deleted) != 0 {
+		t.Fatalf("prune until an hour ago: %+v %v", rm, err)
+	}
+	// label=course=containers: only the dangling one with the label.
+	rm, _, err = s.PruneWith(PruneOptions{Labels: []string{"course=containers"}})
+	if err != nil || !slices.Equal(rm.Deleted, []string{a.ID}) {
+		t.Fatalf("prune label=course=containers: %+v %v, want only %s", rm, err, a.ID)
+	}
+	// label!=course: b; the named one stays (not dangling).
+	rm, _, err = s.PruneWith(PruneOptions{NotLabels: []string{"course"}})
+	if err != nil || !slices.Equal(rm.Deleted, []string{b.ID}) {
+		t.Fatalf("prune label!=course: %+v %v, want only %s", rm, err, b.ID)
+	}
+	if _, err := s.Get(named.ID); err != nil {
+		t.Fatal("a named image was pruned without -a")
+	}
+}
