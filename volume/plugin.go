@@ -217,6 +217,12 @@ func (s *Store) pluginUsers(v *Volume, old, now holders, mounted bool) error {
 				return errors.Join(append(errs, fmt.Errorf("volume %s: plugin %s gives no mountpoint (%v)", v.Name, v.Driver, err))...)
 			}
 		}
+		// A managed plugin answers a path of its own mount namespace:
+		// the host reaches it through the plugin's propagated mount.
+		managed := plugins.Store{Dir: filepath.Join(filepath.Dir(s.dir), "plugins")}
+		if hp, ok := managed.ScopedPath(v.Driver, mountpoint); ok {
+			mountpoint = hp
+		}
 		err := s.tr.Do(explain.Step{
 			ID: "volumes-plugin-bind", Chapter: explain.ChapterVolumes,
 			Title: explain.Text{PT: "Liga o caminho do plugin ao volume " + v.Name, EN: "Bind the plugin's path onto volume " + v.Name},

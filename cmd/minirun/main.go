@@ -119,7 +119,7 @@ func newApp() *cli.App {
 			shimCommand, attachCommand, logsCommand, stopCommand, restartCommand, waitCommand,
 			renameCommand, containerCommand, topCommand, execCommand,
 			networkCommand, portCommand, volumeCommand, exportCommand, composeCommand, labCommand, infoCommand, pullCommand, loadCommand, saveCommand, tagCommand, buildCommand, historyCommand,
-			daemonCommand,
+			daemonCommand, pluginCommand,
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
