@@ -130,6 +130,23 @@ func short(id string) string {
 	return id
 }
 
+// eachContainer draws, with draw, each shown container that has the part
+// a panel is about, numbered from 0 in the order drawn; when none has it,
+// the panel says note instead.
+func eachContainer(p *Panel, s *State, has func(*Container) bool, note string, draw func(c *Container, i int)) {
+	n := 0
+	for _, c := range shown(s.Containers) {
+		if !has(&c) {
+			continue
+		}
+		draw(&c, n)
+		n++
+	}
+	if n == 0 {
+		p.Note = note
+	}
+}
+
 func namespacesPanel(s *State, l explain.Lang) Panel {
 	p := newPanel(PanelNamespaces, l)
 	p.Nodes = append(p.Nodes, Node{ID: "ns-host", Label: word("host", l), Class: "host", Col: 0, Row: 0,
@@ -139,13 +156,8 @@ func namespacesPanel(s *State, l explain.Lang) Panel {
 			p.Nodes = append(p.Nodes, Node{ID: "ns-host-" + k, Label: k + ":[" + strconv.FormatUint(ino, 10) + "]", Class: "host", Col: 0, Row: i + 1})
 		}
 	}
-	n := 0
-	for ci, c := range shown(s.Containers) {
-		if c.NS == nil {
-			continue
-		}
-		n++
-		col := ci + 1
+	eachContainer(&p, s, func(c *Container) bool { return c.NS != nil }, word("none", l), func(c *Container, i int) {
+		col := i + 1
 		head := "ns-" + c.ID
 		p.Nodes = append(p.Nodes, Node{ID: head, Label: short(c.ID), Class: "container", Col: col, Row: 0,
 			Lines: []string{"/proc/" + strconv.Itoa(c.Pid) + "/ns"}})
@@ -161,21 +173,14 @@ func namespacesPanel(s *State, l explain.Lang) Panel {
 			}
 			p.Nodes = append(p.Nodes, nd)
 		}
-	}
-	if n == 0 {
-		p.Note = word("none", l)
-	}
+	})
 	return p
 }
 
 func rootfsPanel(s *State, l explain.Lang) Panel {
 	p := newPanel(PanelRootfs, l)
-	col := 0
-	for _, c := range shown(s.Containers) {
+	eachContainer(&p, s, func(c *Container) bool { return c.Overlay != nil }, word("nomount", l), func(c *Container, col int) {
 		ov := c.Overlay
-		if ov == nil {
-			continue
-		}
 		pre := "fs-" + c.ID
 		merged := Node{ID: pre + "-merged", Label: "merged " + short(c.ID), Class: "container", Col: col, Row: 0, Lines: []string{ov.Merged}}
 		p.Nodes = append(p.Nodes, merged)
@@ -206,22 +211,14 @@ func rootfsPanel(s *State, l explain.Lang) Panel {
 			}
 			row++
 		}
-		col++
-	}
-	if col == 0 {
-		p.Note = word("nomount", l)
-	}
+	})
 	return p
 }
 
 func cgroupsPanel(s *State, l explain.Lang) Panel {
 	p := newPanel(PanelCgroups, l)
-	col := 0
-	for _, c := range shown(s.Containers) {
+	eachContainer(&p, s, func(c *Container) bool { return c.Cgroup != nil }, word("nocg", l), func(c *Container, col int) {
 		cg := c.Cgroup
-		if cg == nil {
-			continue
-		}
 		if col == 0 {
 			p.Nodes = append(p.Nodes, Node{ID: "cg-root", Label: "/sys/fs/cgroup", Class: "host", Col: 0, Row: 0,
 				Lines: []string{"cgroup v" + strconv.Itoa(cg.Version)}})
@@ -240,11 +237,7 @@ func cgroupsPanel(s *State, l explain.Lang) Panel {
 		}
 		p.Nodes = append(p.Nodes, nd)
 		p.Edges = append(p.Edges, Edge{From: "cg-root", To: id})
-		col++
-	}
-	if col == 0 {
-		p.Note = word("nocg", l)
-	}
+	})
 	return p
 }
 

@@ -394,46 +394,59 @@ func (p *Probe) cgroup(path string) *Cgroup {
 		return nil
 	}
 	cg := &Cgroup{Path: path, Version: v}
-	add := func(res, limit, usage string, files ...string) {
-		cg.Stats = append(cg.Stats, Stat{Resource: res, Limit: limit, Usage: usage, Files: files})
-	}
-	if v == 2 {
-		fl, l, ok1 := p.readCg(v, "", path, "memory.max")
-		fu, u, ok2 := p.readCg(v, "", path, "memory.current")
+	for _, sf := range statsOf[v] {
+		fl, l, ok1 := p.readCg(v, sf.ctrl, path, sf.limit)
+		fu, u, ok2 := p.readCg(v, sf.ctrl, path, sf.usage)
 		if ok1 || ok2 {
-			add("memory", bytesLimit(l), bytesText(u), fl, fu)
+			limit, usage := sf.show(l, u)
+			cg.Stats = append(cg.Stats, Stat{Resource: sf.res, Limit: limit, Usage: usage, Files: []string{fl, fu}})
 		}
-		fl, l, ok1 = p.readCg(v, "", path, "pids.max")
-		fu, u, ok2 = p.readCg(v, "", path, "pids.current")
+	}
+	if v == 1 {
+		// v1's cpu takes three files in two hierarchies: the quota and
+		// the period (cpu), the usage in ns (cpuacct).
+		fq, q, ok1 := p.readCg(v, "cpu", path, "cpu.cfs_quota_us")
+		fp, per, _ := p.readCg(v, "cpu", path, "cpu.cfs_period_us")
+		fu, u, ok2 := p.readCg(v, "cpuacct", path, "cpuacct.usage")
 		if ok1 || ok2 {
-			add("pids", l, u, fl, fu)
+			ns, _ := strconv.ParseInt(u, 10, 64)
+			cg.Stats = append(cg.Stats, Stat{Resource: "cpu", Limit: cpuLimit(q, per),
+				Usage: usecText(strconv.FormatInt(ns/1000, 10)), Files: []string{fq, fp, fu}})
 		}
-		fl, l, ok1 = p.readCg(v, "", path, "cpu.max")
-		fu, u, ok2 = p.readCg(v, "", path, "cpu.stat")
-		if ok1 || ok2 {
-			q, per, _ := strings.Cut(l, " ")
-			add("cpu", cpuLimit(q, per), usecText(statField(u, "usage_usec")), fl, fu)
-		}
-		return cg
-	}
-	fl, l, ok1 := p.readCg(v, "memory", path, "memory.limit_in_bytes")
-	fu, u, ok2 := p.readCg(v, "memory", path, "memory.usage_in_bytes")
-	if ok1 || ok2 {
-		add("memory", bytesLimit(l), bytesText(u), fl, fu)
-	}
-	fl, l, ok1 = p.readCg(v, "pids", path, "pids.max")
-	fu, u, ok2 = p.readCg(v, "pids", path, "pids.current")
-	if ok1 || ok2 {
-		add("pids", l, u, fl, fu)
-	}
-	fq, q, ok1 := p.readCg(v, "cpu", path, "cpu.cfs_quota_us")
-	fp, per, _ := p.readCg(v, "cpu", path, "cpu.cfs_period_us")
-	fu, u, ok2 = p.readCg(v, "cpuacct", path, "cpuacct.usage")
-	if ok1 || ok2 {
-		ns, _ := strconv.ParseInt(u, 10, 64)
-		add("cpu", cpuLimit(q, per), usecText(strconv.FormatInt(ns/1000, 10)), fq, fp, fu)
 	}
 	return cg
+}
+
+// statFiles names one resource's limit file and usage file in one
+// version's layout (ctrl: the v1 hierarchy they live in), and how to show
+// what they hold.
+type statFiles struct {
+	res, ctrl, limit, usage string
+	show                    func(limit, usage string) (string, string)
+}
+
+func showBytes(l, u string) (string, string) { return bytesLimit(l), bytesText(u) }
+
+func showAsIs(l, u string) (string, string) { return l, u }
+
+// showCPU2 reads cpu.max ("QUOTA PERIOD") and cpu.stat's usage_usec.
+func showCPU2(l, u string) (string, string) {
+	q, per, _ := strings.Cut(l, " ")
+	return cpuLimit(q, per), usecText(statField(u, "usage_usec"))
+}
+
+// statsOf lists, per cgroup version, the resources read as a (limit,
+// usage) pair of files.
+var statsOf = map[int][]statFiles{
+	2: {
+		{"memory", "", "memory.max", "memory.current", showBytes},
+		{"pids", "", "pids.max", "pids.current", showAsIs},
+		{"cpu", "", "cpu.max", "cpu.stat", showCPU2},
+	},
+	1: {
+		{"memory", "memory", "memory.limit_in_bytes", "memory.usage_in_bytes", showBytes},
+		{"pids", "pids", "pids.max", "pids.current", showAsIs},
+	},
 }
 
 func statField(stat, key string) string {
