@@ -24,6 +24,7 @@ const (
 	PanelRootfs     = "rootfs"
 	PanelCgroups    = "cgroups"
 	PanelNetwork    = "network"
+	PanelComponents = "components"
 )
 
 // Panel is one part of the picture.
@@ -64,6 +65,7 @@ var panelTitles = map[string]explain.Text{
 	PanelRootfs:     {PT: "Rootfs: overlay (mountinfo)", EN: "Rootfs: overlay (mountinfo)"},
 	PanelCgroups:    {PT: "Cgroups", EN: "Cgroups"},
 	PanelNetwork:    {PT: "Rede (netlink, nft)", EN: "Network (netlink, nft)"},
+	PanelComponents: {PT: "Componentes (/proc)", EN: "Components (/proc)"},
 }
 
 var words = map[string]explain.Text{
@@ -78,6 +80,10 @@ var words = map[string]explain.Text{
 	"lower":     {PT: "lower", EN: "lower"},
 	"published": {PT: "portas publicadas", EN: "published ports"},
 	"rules":     {PT: "regras em ip minirun", EN: "rules in ip minirun"},
+	"client":    {PT: "cliente", EN: "client"},
+	"noproc":    {PT: "nenhum processo de contêiner ainda", EN: "no container process yet"},
+	"dnsdown":   {PT: "não está rodando", EN: "not running"},
+	"alias":     {PT: "(alias)", EN: "(alias)"},
 }
 
 func word(k string, l explain.Lang) string { return words[k].In(l) }
@@ -94,6 +100,8 @@ func FocusOf(ch explain.Chapter) []string {
 		return []string{PanelCgroups}
 	case explain.ChapterNetwork:
 		return []string{PanelNetwork}
+	case explain.ChapterComponents:
+		return []string{PanelComponents}
 	}
 	return nil
 }
@@ -106,6 +114,7 @@ func Build(s *State, lang explain.Lang) *Diagram {
 	}
 	return &Diagram{Panels: []Panel{
 		namespacesPanel(s, lang), rootfsPanel(s, lang), cgroupsPanel(s, lang), networkPanel(s, lang),
+		componentsPanel(s, lang),
 	}}
 }
 
@@ -252,6 +261,7 @@ func networkPanel(s *State, l explain.Lang) Panel {
 	for _, lk := range s.HostLinks {
 		byIndex[lk.Index] = lk
 	}
+	dnsRow := dnsNodes(&p, s, l)
 	brRow, vethRow := 0, 0
 	for _, lk := range s.HostLinks {
 		if lk.Kind != "bridge" {
@@ -309,7 +319,7 @@ func networkPanel(s *State, l explain.Lang) Panel {
 		for _, c := range names {
 			lines = append(lines, fmt.Sprintf("%s: %d", c, chains[c]))
 		}
-		row := max(brRow, vethRow, 1)
+		row := max(brRow, vethRow, dnsRow)
 		p.Nodes = append(p.Nodes, Node{ID: "net-rules", Label: strconv.Itoa(len(s.Rules)) + " " + word("rules", l), Class: "rule", Col: 0, Row: row, Lines: lines})
 		if len(ports) > 0 {
 			p.Nodes = append(p.Nodes, Node{ID: "net-ports", Label: word("published", l), Class: "rule", Col: 1, Row: row, Lines: ports})

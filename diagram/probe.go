@@ -45,9 +45,10 @@ type Probe struct {
 	// is measured once per probe: layers never change.
 	LayerSize func(dir string) int64
 
-	mu       sync.Mutex
-	baseline map[string]bool
-	sizes    map[string]int64 // layer dir -> size; layers never change
+	mu          sync.Mutex
+	baseline    map[string]bool
+	netBaseline map[string]bool  // network ids
+	sizes       map[string]int64 // layer dir -> size; layers never change
 }
 
 // Live returns a probe of this host's real files and netlink.
@@ -56,14 +57,19 @@ func Live(stateRoot, dataRoot string) *Probe {
 		StateRoot: stateRoot, DataRoot: dataRoot, Net: Netlink{}, Rules: NftRules}
 }
 
-// Baseline records the containers that exist now; Read shows only those
-// that appear later, so that the diagram is the narration's container and
-// not every other one on the machine.
+// Baseline records the containers and networks that exist now; Read shows
+// only those that appear later (and the networks that hold a later
+// container), so that the diagram is the narration's container and not
+// every other one on the machine.
 func (p *Probe) Baseline() {
 	ids := p.ids()
+	nets := map[string]bool{}
+	for id := range p.networks() {
+		nets[id] = true
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.baseline = ids
+	p.baseline, p.netBaseline = ids, nets
 }
 
 // ids finds minirun's containers by the three marks a container leaves
@@ -125,6 +131,8 @@ func (p *Probe) Read() *State {
 	for _, id := range ids {
 		s.Containers = append(s.Containers, p.container(id, ovs[id]))
 	}
+	p.readComponents(s)
+	s.DNS = p.dnsServers(s)
 	return s
 }
 
