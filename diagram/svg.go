@@ -24,6 +24,7 @@ const (
 	colGap   = 36
 	charW    = 0.62 // average advance of a character, in font sizes
 	nodeHead = 26
+	minColW  = 160 // a column narrower than this is drawn smaller instead
 )
 
 // style is the drawing's own stylesheet. The page overrides it for the
@@ -163,6 +164,11 @@ func drawPanel(b *bytes.Buffer, p Panel, x, y, w, h float64) {
 	scale := 1.0
 	if total > availH {
 		scale = availH / total
+	}
+	// Too many columns for the width: shrink rather than cut the labels
+	// to a few characters (a pid cut in half says nothing).
+	if need := minColW*float64(cols) + colGap*float64(cols-1); need*scale > availW {
+		scale = availW / need
 	}
 	colW := (availW/scale - colGap*float64(cols-1)) / float64(cols)
 	fmt.Fprintf(b, `<g transform="translate(%g %g) scale(%.3f)">`+"\n", x+pad, y+headH+pad, scale)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/minirun/minirun/internal/testutil"
+	"github.com/minirun/minirun/projector/headless"
 )
 
 // TestExplainWebNetworkChapterInChromium drives the real network chapter
@@ -31,16 +31,7 @@ import (
 // network's file). Screenshots go to the test's artifacts.
 func TestExplainWebNetworkChapterInChromium(t *testing.T) {
 	testutil.RequireRoot(t)
-	browser := ""
-	for _, name := range []string{os.Getenv("MINIRUN_CHROMIUM"), "chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); name != "" && err == nil {
-			browser = p
-			break
-		}
-	}
-	if browser == "" {
-		t.Skip("no chromium: apt-get install chromium")
-	}
+	headless.Browser(t) // skips without chromium, before anything is built
 	top := t.TempDir()
 	bin, root, data := filepath.Join(top, "minirun"), filepath.Join(top, "run"), filepath.Join(top, "lib")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -98,15 +89,7 @@ func TestExplainWebNetworkChapterInChromium(t *testing.T) {
 		mr("network", "rm", "curso-"+strconv.Itoa(cmd.Process.Pid))
 	}()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 720), chromedp.UserDataDir(filepath.Join(top, "chromium")))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 4*time.Minute)
-	defer cancel()
+	ctx := headless.Open(t, 4*time.Minute)
 	var navErr error
 	for i := 0; i < 100; i++ {
 		if navErr = chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/")); navErr == nil {
@@ -117,23 +100,7 @@ func TestExplainWebNetworkChapterInChromium(t *testing.T) {
 	if navErr != nil {
 		t.Fatalf("no projector at %s: %v\n%s", addr, navErr, logText())
 	}
-	eval := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("%s: %v", js, err)
-		}
-		return v
-	}
-	shot := func(name string) {
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(t.ArtifactDir(), name), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	eval := func(js string) string { t.Helper(); return headless.Text(t, ctx, js) }
 	// The full text of a node of the diagram: its <title>.
 	node := func(id string) string {
 		return eval(`(function(){const n=document.getElementById(` + strconv.Quote("n-"+id) + `);return n?n.querySelector('title').textContent:''})()`)
@@ -155,7 +122,7 @@ func TestExplainWebNetworkChapterInChromium(t *testing.T) {
 		if strings.HasSuffix(state, " network-dns-rr") && !checked {
 			checked = true
 			checkNetworkPage(t, root, data, cmd.Process.Pid, eval, node)
-			shot("network-dns-rr-all-panels.png")
+			headless.Shot(t, ctx, "network-dns-rr-all-panels.png")
 		}
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#next"))); err != nil {
 			t.Fatal(err)
