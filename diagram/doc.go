@@ -9,8 +9,11 @@
 //     /proc/self/mountinfo (proc(5), overlayfs.rst), the files of the
 //     container's cgroup (cgroups(7): v1 or v2, whichever is mounted), the
 //     links and addresses of the host's and of the container's network
-//     namespaces (rtnetlink(7)) and minirun's nftables table (nft(8)). The
-//     result is a State. Every root it reads from is a field, so the unit
+//     namespaces (rtnetlink(7)), minirun's nftables table (nft(8)), the
+//     processes client → (daemon) → shim → init (/proc/PID/stat, cmdline,
+//     fd and /proc/net/unix, proc(5)) and each network's DNS server with
+//     the names and aliases it answers (the network's file, which the
+//     server itself reads). The result is a State. Every root it reads from is a field, so the unit
 //     tests run the same code on recorded files in testdata/.
 //  2. Build turns a State into a Diagram: panels of nodes and edges, with
 //     nothing drawn yet (a pure function).

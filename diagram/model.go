@@ -24,6 +24,7 @@ const (
 	PanelRootfs     = "rootfs"
 	PanelCgroups    = "cgroups"
 	PanelNetwork    = "network"
+	PanelComponents = "components"
 )
 
 // Panel is one part of the picture.
@@ -64,6 +65,7 @@ var panelTitles = map[string]explain.Text{
 	PanelRootfs:     {PT: "Rootfs: overlay (mountinfo)", EN: "Rootfs: overlay (mountinfo)"},
 	PanelCgroups:    {PT: "Cgroups", EN: "Cgroups"},
 	PanelNetwork:    {PT: "Rede (netlink, nft)", EN: "Network (netlink, nft)"},
+	PanelComponents: {PT: "Componentes (/proc)", EN: "Components (/proc)"},
 }
 
 var words = map[string]explain.Text{
@@ -78,6 +80,10 @@ var words = map[string]explain.Text{
 	"lower":     {PT: "lower", EN: "lower"},
 	"published": {PT: "portas publicadas", EN: "published ports"},
 	"rules":     {PT: "regras em ip minirun", EN: "rules in ip minirun"},
+	"client":    {PT: "cliente", EN: "client"},
+	"noproc":    {PT: "nenhum processo de contêiner ainda", EN: "no container process yet"},
+	"dnsdown":   {PT: "não está rodando", EN: "not running"},
+	"alias":     {PT: "(alias)", EN: "(alias)"},
 }
 
 func word(k string, l explain.Lang) string { return words[k].In(l) }
@@ -94,6 +100,8 @@ func FocusOf(ch explain.Chapter) []string {
 		return []string{PanelCgroups}
 	case explain.ChapterNetwork:
 		return []string{PanelNetwork}
+	case explain.ChapterComponents:
+		return []string{PanelComponents}
 	}
 	return nil
 }
@@ -106,6 +114,7 @@ func Build(s *State, lang explain.Lang) *Diagram {
 	}
 	return &Diagram{Panels: []Panel{
 		namespacesPanel(s, lang), rootfsPanel(s, lang), cgroupsPanel(s, lang), networkPanel(s, lang),
+		componentsPanel(s, lang),
 	}}
 }
 
@@ -130,6 +139,23 @@ func short(id string) string {
 	return id
 }
 
+// eachContainer draws, with draw, each shown container that has the part
+// a panel is about, numbered from 0 in the order drawn; when none has it,
+// the panel says note instead.
+func eachContainer(p *Panel, s *State, has func(*Container) bool, note string, draw func(c *Container, i int)) {
+	n := 0
+	for _, c := range shown(s.Containers) {
+		if !has(&c) {
+			continue
+		}
+		draw(&c, n)
+		n++
+	}
+	if n == 0 {
+		p.Note = note
+	}
+}
+
 func namespacesPanel(s *State, l explain.Lang) Panel {
 	p := newPanel(PanelNamespaces, l)
 	p.Nodes = append(p.Nodes, Node{ID: "ns-host", Label: word("host", l), Class: "host", Col: 0, Row: 0,
@@ -139,13 +165,8 @@ func namespacesPanel(s *State, l explain.Lang) Panel {
 			p.Nodes = append(p.Nodes, Node{ID: "ns-host-" + k, Label: k + ":[" + strconv.FormatUint(ino, 10) + "]", Class: "host", Col: 0, Row: i + 1})
 		}
 	}
-	n := 0
-	for ci, c := range shown(s.Containers) {
-		if c.NS == nil {
-			continue
-		}
-		n++
-		col := ci + 1
+	eachContainer(&p, s, func(c *Container) bool { return c.NS != nil }, word("none", l), func(c *Container, i int) {
+		col := i + 1
 		head := "ns-" + c.ID
 		p.Nodes = append(p.Nodes, Node{ID: head, Label: short(c.ID), Class: "container", Col: col, Row: 0,
 			Lines: []string{"/proc/" + strconv.Itoa(c.Pid) + "/ns"}})
@@ -161,21 +182,14 @@ func namespacesPanel(s *State, l explain.Lang) Panel {
 			}
 			p.Nodes = append(p.Nodes, nd)
 		}
-	}
-	if n == 0 {
-		p.Note = word("none", l)
-	}
+	})
 	return p
 }
 
 func rootfsPanel(s *State, l explain.Lang) Panel {
 	p := newPanel(PanelRootfs, l)
-	col := 0
-	for _, c := range shown(s.Containers) {
+	eachContainer(&p, s, func(c *Container) bool { return c.Overlay != nil }, word("nomount", l), func(c *Container, col int) {
 		ov := c.Overlay
-		if ov == nil {
-			continue
-		}
 		pre := "fs-" + c.ID
 		merged := Node{ID: pre + "-merged", Label: "merged " + short(c.ID), Class: "container", Col: col, Row: 0, Lines: []string{ov.Merged}}
 		p.Nodes = append(p.Nodes, merged)
@@ -206,22 +220,14 @@ func rootfsPanel(s *State, l explain.Lang) Panel {
 			}
 			row++
 		}
-		col++
-	}
-	if col == 0 {
-		p.Note = word("nomount", l)
-	}
+	})
 	return p
 }
 
 func cgroupsPanel(s *State, l explain.Lang) Panel {
 	p := newPanel(PanelCgroups, l)
-	col := 0
-	for _, c := range shown(s.Containers) {
+	eachContainer(&p, s, func(c *Container) bool { return c.Cgroup != nil }, word("nocg", l), func(c *Container, col int) {
 		cg := c.Cgroup
-		if cg == nil {
-			continue
-		}
 		if col == 0 {
 			p.Nodes = append(p.Nodes, Node{ID: "cg-root", Label: "/sys/fs/cgroup", Class: "host", Col: 0, Row: 0,
 				Lines: []string{"cgroup v" + strconv.Itoa(cg.Version)}})
@@ -240,11 +246,7 @@ func cgroupsPanel(s *State, l explain.Lang) Panel {
 		}
 		p.Nodes = append(p.Nodes, nd)
 		p.Edges = append(p.Edges, Edge{From: "cg-root", To: id})
-		col++
-	}
-	if col == 0 {
-		p.Note = word("nocg", l)
-	}
+	})
 	return p
 }
 
@@ -259,6 +261,7 @@ func networkPanel(s *State, l explain.Lang) Panel {
 	for _, lk := range s.HostLinks {
 		byIndex[lk.Index] = lk
 	}
+	dnsRow := dnsNodes(&p, s, l)
 	brRow, vethRow := 0, 0
 	for _, lk := range s.HostLinks {
 		if lk.Kind != "bridge" {
@@ -316,7 +319,7 @@ func networkPanel(s *State, l explain.Lang) Panel {
 		for _, c := range names {
 			lines = append(lines, fmt.Sprintf("%s: %d", c, chains[c]))
 		}
-		row := max(brRow, vethRow, 1)
+		row := max(brRow, vethRow, dnsRow)
 		p.Nodes = append(p.Nodes, Node{ID: "net-rules", Label: strconv.Itoa(len(s.Rules)) + " " + word("rules", l), Class: "rule", Col: 0, Row: row, Lines: lines})
 		if len(ports) > 0 {
 			p.Nodes = append(p.Nodes, Node{ID: "net-ports", Label: word("published", l), Class: "rule", Col: 1, Row: row, Lines: ports})

@@ -45,9 +45,10 @@ type Probe struct {
 	// is measured once per probe: layers never change.
 	LayerSize func(dir string) int64
 
-	mu       sync.Mutex
-	baseline map[string]bool
-	sizes    map[string]int64 // layer dir -> size; layers never change
+	mu          sync.Mutex
+	baseline    map[string]bool
+	netBaseline map[string]bool  // network ids
+	sizes       map[string]int64 // layer dir -> size; layers never change
 }
 
 // Live returns a probe of this host's real files and netlink.
@@ -56,14 +57,19 @@ func Live(stateRoot, dataRoot string) *Probe {
 		StateRoot: stateRoot, DataRoot: dataRoot, Net: Netlink{}, Rules: NftRules}
 }
 
-// Baseline records the containers that exist now; Read shows only those
-// that appear later, so that the diagram is the narration's container and
-// not every other one on the machine.
+// Baseline records the containers and networks that exist now; Read shows
+// only those that appear later (and the networks that hold a later
+// container), so that the diagram is the narration's container and not
+// every other one on the machine.
 func (p *Probe) Baseline() {
 	ids := p.ids()
+	nets := map[string]bool{}
+	for id := range p.networks() {
+		nets[id] = true
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.baseline = ids
+	p.baseline, p.netBaseline = ids, nets
 }
 
 // ids finds minirun's containers by the three marks a container leaves
@@ -125,6 +131,8 @@ func (p *Probe) Read() *State {
 	for _, id := range ids {
 		s.Containers = append(s.Containers, p.container(id, ovs[id]))
 	}
+	p.readComponents(s)
+	s.DNS = p.dnsServers(s)
 	return s
 }
 
@@ -394,46 +402,59 @@ func (p *Probe) cgroup(path string) *Cgroup {
 		return nil
 	}
 	cg := &Cgroup{Path: path, Version: v}
-	add := func(res, limit, usage string, files ...string) {
-		cg.Stats = append(cg.Stats, Stat{Resource: res, Limit: limit, Usage: usage, Files: files})
-	}
-	if v == 2 {
-		fl, l, ok1 := p.readCg(v, "", path, "memory.max")
-		fu, u, ok2 := p.readCg(v, "", path, "memory.current")
+	for _, sf := range statsOf[v] {
+		fl, l, ok1 := p.readCg(v, sf.ctrl, path, sf.limit)
+		fu, u, ok2 := p.readCg(v, sf.ctrl, path, sf.usage)
 		if ok1 || ok2 {
-			add("memory", bytesLimit(l), bytesText(u), fl, fu)
+			limit, usage := sf.show(l, u)
+			cg.Stats = append(cg.Stats, Stat{Resource: sf.res, Limit: limit, Usage: usage, Files: []string{fl, fu}})
 		}
-		fl, l, ok1 = p.readCg(v, "", path, "pids.max")
-		fu, u, ok2 = p.readCg(v, "", path, "pids.current")
+	}
+	if v == 1 {
+		// v1's cpu takes three files in two hierarchies: the quota and
+		// the period (cpu), the usage in ns (cpuacct).
+		fq, q, ok1 := p.readCg(v, "cpu", path, "cpu.cfs_quota_us")
+		fp, per, _ := p.readCg(v, "cpu", path, "cpu.cfs_period_us")
+		fu, u, ok2 := p.readCg(v, "cpuacct", path, "cpuacct.usage")
 		if ok1 || ok2 {
-			add("pids", l, u, fl, fu)
+			ns, _ := strconv.ParseInt(u, 10, 64)
+			cg.Stats = append(cg.Stats, Stat{Resource: "cpu", Limit: cpuLimit(q, per),
+				Usage: usecText(strconv.FormatInt(ns/1000, 10)), Files: []string{fq, fp, fu}})
 		}
-		fl, l, ok1 = p.readCg(v, "", path, "cpu.max")
-		fu, u, ok2 = p.readCg(v, "", path, "cpu.stat")
-		if ok1 || ok2 {
-			q, per, _ := strings.Cut(l, " ")
-			add("cpu", cpuLimit(q, per), usecText(statField(u, "usage_usec")), fl, fu)
-		}
-		return cg
-	}
-	fl, l, ok1 := p.readCg(v, "memory", path, "memory.limit_in_bytes")
-	fu, u, ok2 := p.readCg(v, "memory", path, "memory.usage_in_bytes")
-	if ok1 || ok2 {
-		add("memory", bytesLimit(l), bytesText(u), fl, fu)
-	}
-	fl, l, ok1 = p.readCg(v, "pids", path, "pids.max")
-	fu, u, ok2 = p.readCg(v, "pids", path, "pids.current")
-	if ok1 || ok2 {
-		add("pids", l, u, fl, fu)
-	}
-	fq, q, ok1 := p.readCg(v, "cpu", path, "cpu.cfs_quota_us")
-	fp, per, _ := p.readCg(v, "cpu", path, "cpu.cfs_period_us")
-	fu, u, ok2 = p.readCg(v, "cpuacct", path, "cpuacct.usage")
-	if ok1 || ok2 {
-		ns, _ := strconv.ParseInt(u, 10, 64)
-		add("cpu", cpuLimit(q, per), usecText(strconv.FormatInt(ns/1000, 10)), fq, fp, fu)
 	}
 	return cg
+}
+
+// statFiles names one resource's limit file and usage file in one
+// version's layout (ctrl: the v1 hierarchy they live in), and how to show
+// what they hold.
+type statFiles struct {
+	res, ctrl, limit, usage string
+	show                    func(limit, usage string) (string, string)
+}
+
+func showBytes(l, u string) (string, string) { return bytesLimit(l), bytesText(u) }
+
+func showAsIs(l, u string) (string, string) { return l, u }
+
+// showCPU2 reads cpu.max ("QUOTA PERIOD") and cpu.stat's usage_usec.
+func showCPU2(l, u string) (string, string) {
+	q, per, _ := strings.Cut(l, " ")
+	return cpuLimit(q, per), usecText(statField(u, "usage_usec"))
+}
+
+// statsOf lists, per cgroup version, the resources read as a (limit,
+// usage) pair of files.
+var statsOf = map[int][]statFiles{
+	2: {
+		{"memory", "", "memory.max", "memory.current", showBytes},
+		{"pids", "", "pids.max", "pids.current", showAsIs},
+		{"cpu", "", "cpu.max", "cpu.stat", showCPU2},
+	},
+	1: {
+		{"memory", "memory", "memory.limit_in_bytes", "memory.usage_in_bytes", showBytes},
+		{"pids", "pids", "pids.max", "pids.current", showAsIs},
+	},
 }
 
 func statField(stat, key string) string {

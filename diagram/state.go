@@ -13,6 +13,15 @@ type State struct {
 	// Containers are the containers that appeared since the probe's
 	// baseline, in id order.
 	Containers []Container `json:"containers,omitempty"`
+	// Client is the narrating process (`minirun explain`): the client
+	// of the components panel.
+	Client *Proc `json:"client,omitempty"`
+	// Daemon is `minirun daemon` when it is the parent of the
+	// containers' shims (the containers were made through it).
+	Daemon *Proc `json:"daemon,omitempty"`
+	// DNS are the embedded DNS servers of the networks the containers
+	// are on (or that appeared since the baseline).
+	DNS []DNSServer `json:"dns,omitempty"`
 }
 
 // Container is one container as the host sees it.
@@ -26,6 +35,10 @@ type Container struct {
 	Cgroup  *Cgroup           `json:"cgroup,omitempty"`
 	// Links are the links inside the container's network namespace.
 	Links []Link `json:"links,omitempty"`
+	// Init is the container's init process (Pid) as /proc shows it.
+	Init *Proc `json:"init,omitempty"`
+	// Shim is the container's shim, for a detached container.
+	Shim *Proc `json:"shim,omitempty"`
 }
 
 // Overlay is the container's root filesystem as mounted on the host.

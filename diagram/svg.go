@@ -10,9 +10,9 @@ import (
 )
 
 // Sizes of the drawing, in SVG user units. One panel alone is drawn on a
-// 800×450 canvas, four on 1280×720: either fills a 16:9 projector with
-// 16-unit labels that stay legible once the page scales the picture down
-// beside the step's text.
+// 800×450 canvas, four (2×2) or five (3+2) on 1280×720: either fills a
+// 16:9 projector with 16-unit labels that stay legible once the page
+// scales the picture down beside the step's text.
 const (
 	titleH   = 44
 	pad      = 14
@@ -24,6 +24,7 @@ const (
 	colGap   = 36
 	charW    = 0.62 // average advance of a character, in font sizes
 	nodeHead = 26
+	minColW  = 160 // a column narrower than this is drawn smaller instead
 )
 
 // style is the drawing's own stylesheet. The page overrides it for the
@@ -64,8 +65,12 @@ func SVG(w io.Writer, d *Diagram, only []string) error {
 		panels = d.Panels
 	}
 	pw, ph, cols := 640.0, 360.0, 2
-	if len(panels) == 1 {
+	switch {
+	case len(panels) == 1:
 		pw, ph, cols = 800, 450, 1
+	case len(panels) > 4:
+		// Five or six panels: three columns keep the 1280×720 canvas.
+		pw, cols = 1280.0/3, 3
 	}
 	rows := (len(panels) + cols - 1) / cols
 	top := 0.0
@@ -159,6 +164,11 @@ func drawPanel(b *bytes.Buffer, p Panel, x, y, w, h float64) {
 	scale := 1.0
 	if total > availH {
 		scale = availH / total
+	}
+	// Too many columns for the width: shrink rather than cut the labels
+	// to a few characters (a pid cut in half says nothing).
+	if need := minColW*float64(cols) + colGap*float64(cols-1); need*scale > availW {
+		scale = availW / need
 	}
 	colW := (availW/scale - colGap*float64(cols-1)) / float64(cols)
 	fmt.Fprintf(b, `<g transform="translate(%g %g) scale(%.3f)">`+"\n", x+pad, y+headH+pad, scale)

@@ -1,10 +1,6 @@
 package projector
 
 import (
-	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -13,23 +9,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/projector/headless"
 )
-
-// chromium finds Debian's chromium (scripts/setup.sh installs it); the test
-// is skipped without it.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{os.Getenv("MINIRUN_CHROMIUM"), "chromium", "chromium-browser"} {
-		if name == "" {
-			continue
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no chromium: apt-get install chromium")
-	return ""
-}
 
 // TestPageInHeadlessChromium opens the page at 1280×720 in a real browser
 // while a paused narration runs on the recorded host, and checks what the
@@ -39,7 +20,6 @@ func chromium(t *testing.T) string {
 // switches to high contrast, and saves screenshots as test artifacts
 // (go test -artifacts).
 func TestPageInHeadlessChromium(t *testing.T) {
-	exe := chromium(t)
 	p := New(explain.EN, explain.ChapterNamespaces, true, recorded())
 	srv := serve(t, p)
 	var ran atomic.Int32
@@ -48,25 +28,8 @@ func TestPageInHeadlessChromium(t *testing.T) {
 		done <- explain.New(p).Run(explain.Plan{step("ns-a", &ran), step("ns-b", &ran), step("ns-c", &ran)}, nil)
 	}()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 720), chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-
-	shot := func(name string) {
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(t.ArtifactDir(), name), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctx := headless.Open(t, 90*time.Second)
+	shot := func(name string) { headless.Shot(t, ctx, name) }
 	waitTitle := func(want string) {
 		t.Helper()
 		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('title').textContent === `+jsString(want)+
@@ -80,14 +43,7 @@ func TestPageInHeadlessChromium(t *testing.T) {
 	}
 	waitTitle("step ns-a")
 	const id = "6934324900d41801cc5c32f61b6481a61ec809157955e372d8b1dc25efff5ecb"
-	text := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("%s: %v", js, err)
-		}
-		return v
-	}
+	text := func(js string) string { t.Helper(); return headless.Text(t, ctx, js) }
 	why := text(`document.getElementById('why').textContent`)
 	header := text(`document.getElementById('where').textContent`)
 	hostNet := text(`document.querySelector('#n-ns-host-net .label').textContent`)

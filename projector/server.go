@@ -43,7 +43,7 @@ type View struct {
 	// Waiting is true while the narration waits for Next.
 	Waiting bool   `json:"waiting,omitempty"`
 	Lang    string `json:"lang"`
-	// SVG is the diagram of the chapter's panels; SVGAll has all four.
+	// SVG is the diagram of the chapter's panels; SVGAll has all of them.
 	SVG    string `json:"svg,omitempty"`
 	SVGAll string `json:"svgAll,omitempty"`
 	// Ended is when the step ended (Unix ns; phase end): the page's
