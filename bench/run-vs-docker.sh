@@ -58,7 +58,7 @@ snapshot() (
     echo "# nft"; nft list ruleset 2>/dev/null | grep -v minirun | grep -v 'comment "mr' || true
     echo "# iptables"; { iptables-save; ip6tables-save; } 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//' || true
     echo "# cgroups"; find /sys/fs/cgroup -maxdepth 2 -type d 2>/dev/null | grep -v minirun | sort
-    echo "# cgroups of this run"; find /sys/fs/cgroup -maxdepth 3 -type d -name "$cgparent*" 2>/dev/null | sort
+    echo "# cgroups of this run, and any of docker's"; find /sys/fs/cgroup -type d \( -name "$cgparent" -o -name "docker*" -o -name "containerd*" -o -name "moby*" \) 2>/dev/null | sort
     echo "# files"; ls -a /run /etc/docker /var/lib 2>/dev/null | grep -v minirun
     echo "# processes"; pgrep -a -f -- "$work/docker"
     echo "# modules"; cut -d' ' -f1 /proc/modules 2>/dev/null | sort
@@ -84,8 +84,10 @@ cleanup() {
       done
     fi
   fi
-  for d in /sys/fs/cgroup/*/"$cgparent" /sys/fs/cgroup/"$cgparent"; do
-    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+  # dockerd makes its cgroup parent inside its own cgroup of each
+  # hierarchy (a job's memory cgroup, say), at any depth.
+  find /sys/fs/cgroup -type d -name "$cgparent" -prune 2>/dev/null | while read -r d; do
+    find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
   "${MR[@]}" ps -a -q 2>/dev/null | xargs -r "${MR[@]}" rm -f >/dev/null 2>&1
   "${MR[@]}" network reset >/dev/null 2>&1
