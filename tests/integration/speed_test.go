@@ -3,6 +3,8 @@
 package integration
 
 import (
+	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +45,43 @@ func TestShimCollectsOnlyWhenIdle(t *testing.T) {
 	for _, l := range lines {
 		if !strings.HasSuffix(l, "(forced)") {
 			t.Errorf("the shim collected before it went idle: %s", l)
+		}
+	}
+}
+
+// TestRunRmReturnsAfterNetworkRemoval: the shim removes the container's
+// veth beside its unmount and removal (shimEvents.Exited), but `run --rm`
+// still returns only once both are done: right after it, no veth of it is
+// on the host and the network lists no container.
+func TestRunRmReturnsAfterNetworkRemoval(t *testing.T) {
+	veths := func() map[string]bool {
+		out := map[string]bool{}
+		ifs, err := net.Interfaces()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range ifs {
+			l := i.Name
+			if len(l) == 14 && strings.HasPrefix(l, "mr") && (strings.HasSuffix(l, "h") || strings.HasSuffix(l, "c")) {
+				out[l] = true
+			}
+		}
+		return out
+	}
+	for i := 0; i < 3; i++ {
+		before := veths()
+		ok(t, "run", "--rm", "busybox", "true")
+		for l := range veths() {
+			if !before[l] {
+				t.Fatalf("veth %s still on the host when run --rm returned", l)
+			}
+		}
+		var nets []map[string]interface{}
+		if err := json.Unmarshal([]byte(ok(t, "network", "inspect", "bridge")), &nets); err != nil || len(nets) != 1 {
+			t.Fatalf("network inspect bridge: %v", err)
+		}
+		if c, _ := nets[0]["Containers"].(map[string]interface{}); len(c) != 0 {
+			t.Fatalf("the network still lists %v when run --rm returned", c)
 		}
 	}
 }
