@@ -10,19 +10,24 @@
 # Target (issue 16): <= 60 ms median for the bridge run (193 ms before the
 # shim's control protocol replaced the 20 ms polls).
 # Measured (Dec 2026, N=20, a 2-core VM shared with other jobs): against
-# 563d71d (before the protocol) 158.5 ms vs 179.9 ms (ratio 0.88);
-# --network none 124.9 ms. Not at target. Where a run's ~110-150 ms go,
-# timed per step on a quiet moment: three Go programs start (the CLI, the
-# shim, the init), each ~25 ms of CPU before main (package initialisers
-# ~65% of it: distribution/reference's and go-digest's regexps alone
-# ~17%), the shim's exec to its main ~24 ms of wall time; the bridge
-# network ~35 ms (reserve ~9 ms, then veth, address, route and nft rules
-# ~30 ms, now overlapped with the init's start); start to exec ~6 ms;
-# the end (exit recorded, unmount, --rm removal) ~6 ms. What was waiting
-# is gone: the 20 ms polls of run --rm, stop and wait, a 4 MiB buffer per
-# handshake message, the idle-memory release in the path of a short
-# container. CPU per run (perf stat, all processes, same moment): 142 ms
-# before, 135 ms after; wall 178 ms before, 150 ms after.
+# 563d71d (before the protocol) 158.5 ms vs 179.9 ms (ratio 0.88).
+# Then (N=25, load average ~8): 198.8 ms against 234.8 ms for 7644e04
+# (ratio 0.85), after: distribution/reference and go-digest compiling their
+# regexps on first use (third_party/, -503 KB of heap and ~4.4 ms in each
+# process's package init), the shim starting with GOGC=100 (four
+# collections fewer), the network going in beside the init's start
+# (AfterClone, made safe by the veth's names being recorded first) and the
+# veth's removal beside the unmount. CPU per run, all processes (perf
+# stat, 15 runs, same moment): 190/225 ms before, 168/203 ms after; page
+# faults 3960 -> 3390. Not at target: 2 cores cannot run ~170 ms of CPU in
+# 60 ms. Where the CPU goes (perf record, 15 runs): each of the three Go
+# processes pays its runtime start and the initialisers of every package
+# linked into minirun before main, whatever its role (~30% of all CPU,
+# half of it page faults), sysmon and the scheduler's handoffs of the
+# locked main thread ~10%, the work itself (JSON of the spec, netlink,
+# mounts, cgroups, namespaces) ~35%. Reaching 60 ms needs fewer processes
+# on the path (the init is a re-exec of this 20 MB binary) or far fewer
+# packages in it, not more overlap.
 #
 # Mede `minirun run --rm busybox true` (rede bridge padrão) e compara com
 # `--network none` e, se dado, com o binário de um ref do git.

@@ -110,13 +110,16 @@ func (m *Manager) spawnShim(id string, attachFirst bool, tr *explain.Tracer) err
 		cmd.Args = append(cmd.Args[:len(cmd.Args)-1], "--attach-first", id)
 	}
 	cmd.Args[0] = "minirun-shim"
-	// The Go runtime reads these before any package initialiser runs, so
-	// they shape the shim's heap from its first allocation: a shim idles
-	// for the container's whole life, one container's stdio needs no
-	// parallelism (one P, fewer threads), and collecting at 20% growth
-	// instead of 100% keeps the start-up heap dense. The container's init
-	// does not inherit them: runtime.Create gives it an empty environment.
-	cmd.Env = append(os.Environ(), "GOGC=20", "GOMAXPROCS=1")
+	// The Go runtime reads this before any package initialiser runs: a
+	// shim idles for the container's whole life, and one container's
+	// stdio needs no parallelism (one P, fewer threads). The garbage
+	// collector keeps Go's default (GOGC=100) while the shim starts the
+	// container: its start-up heap stays under the first collection's
+	// 4 MB goal, where GOGC=20 ran four collections, on the critical path
+	// of every run (`GODEBUG=gctrace=1`); ReleaseIdleMemory lowers it to
+	// 20% once the container runs. The container's init does not inherit
+	// the environment: runtime.Create gives it an empty one.
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -238,6 +241,9 @@ type shimEvents struct {
 	// that spawned the shim, over narration; nil once that is done.
 	tr        *explain.Tracer
 	narration *os.File
+	// detached carries the result of the network's removal after the
+	// last exit, which runs beside Finished's unmount and removal.
+	detached chan error
 }
 
 // doneNarrating closes the narration: the `run -d` waiting for it goes on.
@@ -297,7 +303,20 @@ func (e *shimEvents) Started(pid, restarts int) error {
 }
 
 func (e *shimEvents) Exited(code int, oom, restarting bool) error {
-	derr := e.m.detachNetworks(e.id)
+	var derr error
+	if restarting {
+		// The next BeforeCreate reserves the address again.
+		derr = e.m.detachNetworks(e.id)
+	} else {
+		// The last exit: the veth's deletion (the kernel waits for RCU
+		// grace periods before a device is gone: several ms) runs
+		// beside Finished's unmount and removal, which touch neither
+		// the network store nor the links. Finished waits for
+		// it, so the shim still ends (and run --rm, stop and wait
+		// return) only once both are done.
+		e.detached = make(chan error, 1)
+		go func() { e.detached <- e.m.detachNetworks(e.id) }()
+	}
 	return errors.Join(derr, e.update(func(meta *Meta) {
 		meta.NetworkSettings.Networks = nil
 		st := State{Status: "exited", ExitCode: code, OOMKilled: oom, StartedAt: meta.State.StartedAt, FinishedAt: time.Now().UTC()}
@@ -318,8 +337,18 @@ func (e *shimEvents) StopRequested() bool {
 }
 
 // Finished unmounts the rootfs (the upper dir stays for `start`), and
-// removes the container when it was run with --rm.
+// removes the container when it was run with --rm; it returns once the
+// network's removal that Exited began is over too.
 func (e *shimEvents) Finished() error {
+	err := e.finish()
+	if e.detached != nil {
+		err = errors.Join(<-e.detached, err)
+		e.detached = nil
+	}
+	return err
+}
+
+func (e *shimEvents) finish() error {
 	meta, err := loadMeta(e.m.dir(e.id))
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/internal/crashpoint"
 	"github.com/vishvananda/netlink"
 )
 
@@ -248,6 +249,21 @@ func (m *Manager) Attach(ep *Endpoint, pid int, ifName string) (retErr error) {
 			}
 		}
 		host, _ := vethNames(cur.ContainerID, ifName)
+		// ORDER: the veth's names are recorded before the veth is made,
+		// so that a Detach always knows what to delete: an Attach killed
+		// between the two (a shim killed by `rm -f` while it creates the
+		// container, with the network going in beside the init's start)
+		// left a veth pair on the host that nothing removed.
+		if !m.tr.DryRun() {
+			cur.IfName, cur.HostIfName = ifName, host
+			if err := m.save(n); err != nil {
+				return err
+			}
+			undo.Add("forget the veth", func() error {
+				cur.IfName, cur.HostIfName = "", ""
+				return m.save(n)
+			})
+		}
 		plan := attachPlan(n, cur, pid, ifName)
 		if err := m.tr.Run(plan, &undo); err != nil {
 			return err
@@ -316,6 +332,7 @@ func vethStep(host, peer string, mtu int) stepT {
 			if err := netlink.LinkAdd(v); err != nil {
 				return fmt.Errorf("create veth %s: %w", host, err)
 			}
+			crashpoint.At("attach-after-veth")
 			return nil
 		},
 		Undo: func() error { return deleteLink(host) },

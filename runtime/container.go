@@ -56,6 +56,13 @@ type CreateOpts struct {
 	// caller must start the container from a thread that lives as long
 	// as it does, e.g. its locked main goroutine.)
 	Pdeathsig syscall.Signal
+	// AfterClone, when set, runs once the init exists in its namespaces
+	// and its cgroup, at the same time as the init starts up (a Go
+	// program's start is tens of milliseconds, the network's setup from
+	// outside about as long: a shim plugs the container's network in
+	// here). Create returns only once it has returned, and fails, rolling
+	// back, when it fails.
+	AfterClone func(pid int) error
 }
 
 // DryRunID is the id of a dry run's container: a shell variable, for what
@@ -136,15 +143,42 @@ func Create(o CreateOpts) (c *Container, retErr error) {
 		}
 	}()
 	cr.undo = &undo
+	// AfterClone's result; joined before Create returns, and before a
+	// failed Create rolls back (this defer runs before the one above).
+	var hook chan error
+	join := func() error {
+		if hook == nil {
+			return nil
+		}
+		err := <-hook
+		hook = nil
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			join()
+		}
+	}()
+	startHook := func() error {
+		if o.AfterClone == nil || cr.cmd == nil || cr.tr.DryRun() {
+			return nil
+		}
+		hook = make(chan error, 1)
+		pid := cr.cmd.Process.Pid
+		go func() { hook <- o.AfterClone(pid) }()
+		return nil
+	}
 	for _, phase := range []func() error{
 		func() error { return cr.tr.Run(cr.prepPlan(), &undo) },
 		cr.createCgroup,
 		cr.watchHostMounts,
 		func() error { return cr.tr.Run(cr.clonePlan(), &undo) },
 		cr.applyCgroup,
+		startHook,
 		func() error { crashpoint.At("create-after-cgroup"); return nil },
 		func() error { return cr.tr.Run(cr.configPlan(), &undo) },
 		cr.recordHostMounts,
+		join,
 	} {
 		if err := phase(); err != nil {
 			return nil, err

@@ -25,9 +25,9 @@ type Events interface {
 	// BeforeCreate runs before each create: the network's address is
 	// reserved and the /etc files written.
 	BeforeCreate() error
-	// Created runs once the container is created (its init waits in its
-	// namespaces) and before start: the network interface goes in. An
-	// error fails the create.
+	// Created runs once the init exists in its namespaces, while it
+	// starts up and before start (runtime.CreateOpts.AfterClone): the
+	// network interface goes in. An error fails the create.
 	Created(pid int) error
 	// Started records a (re)started container: its init's pid.
 	Started(pid, restarts int) error
@@ -188,9 +188,19 @@ func (s *server) runOnce(cfg Config, logf *os.File, restarts int, ready func(err
 	if err := cfg.Events.BeforeCreate(); err != nil {
 		return 0, false, err
 	}
+	// The network goes in while the init starts up (AfterClone): both
+	// take tens of milliseconds, and neither needs the other. A create
+	// that fails, or a shim killed (rm -f of a container still being
+	// created kills its creator), after the veth was made leaves nothing
+	// behind: the veth's names are recorded before it is made
+	// (network.Manager.Attach), so the rollback that follows (the CLI's
+	// undo, rm -f's teardown, the next BeforeCreate) deletes it. Without
+	// that record, the hostile SIGKILL loop of `run -d` found a veth pair
+	// left on the host.
 	ctr, err := runtime.Create(runtime.CreateOpts{
 		Root: cfg.StateRoot, ID: cfg.ID, Bundle: cfg.Bundle, Spec: spec,
 		Stdin: stdin, Stdout: stdout, Stderr: stderr, Pdeathsig: syscall.SIGKILL,
+		AfterClone: cfg.Events.Created,
 	})
 	for _, f := range []*os.File{stdin, stdout, stderr} {
 		if f != nil {
@@ -198,15 +208,6 @@ func (s *server) runOnce(cfg Config, logf *os.File, restarts int, ready func(err
 		}
 	}
 	if err != nil {
-		return 0, false, err
-	}
-	// ORDER: the network goes in once create has succeeded, never while
-	// it may still fail: a create that failed (or was killed) after the
-	// veth was made would leave it on the host with nothing to remove it
-	// (the hostile SIGKILL loop of `run -d` found exactly that when the
-	// two ran side by side).
-	if err := cfg.Events.Created(ctr.Pid()); err != nil {
-		ctr.Delete(true, nil)
 		return 0, false, err
 	}
 	s.created(ctr)

@@ -37,8 +37,9 @@ var shimCommand = &cli.Command{
 		}
 		cfg.AttachFirst = c.Bool("attach-first")
 		// A shim idles for the container's whole life: once the container
-		// runs, it gives back what it needed only to start (its GOGC and
-		// GOMAXPROCS are set by the environment spawnShim gives it).
+		// runs, it gives back what it needed only to start, and lowers its
+		// GOGC (its GOMAXPROCS is set by the environment spawnShim gives
+		// it).
 		cfg.OnIdle = func() {
 			if _, err := shim.ReleaseIdleMemory(); err != nil {
 				fmt.Fprintf(os.Stderr, "minirun shim: release idle memory: %v\n", err)

@@ -17,6 +17,7 @@
 //	run-after-reserve        container prepare (run): meta.json saved, before the rootfs is mounted
 //	run-after-rootfs         container prepare (run): the rootfs is mounted, the bundle not written
 //	run-after-bundle         container prepare (run): the bundle is written, before the shim starts
+//	attach-after-veth        network attach (the shim, run): the veth pair is made, both ends still on the host
 //	rm-after-tombstone       container remove (rm): the directory is the tombstone .rm-<id>-<pid>, nothing torn down yet
 package crashpoint
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -488,6 +489,44 @@ func TestRunRmReturnsAfterRemoval(t *testing.T) {
 			if !before[name] {
 				t.Fatalf("run %d: run --rm returned while %s was still being removed", i, name)
 			}
+		}
+	}
+}
+
+// A shim killed while it plugs the container in, between making the veth
+// pair and recording it, left both ends on the host: the rollback (the
+// CLI's, here; rm -f's after a kill) deletes only the veth an endpoint
+// names, and the names were recorded after the veth was made. They are
+// now recorded before it.
+func TestShimKilledAfterVeth(t *testing.T) {
+	links := func() map[string]bool {
+		out := map[string]bool{}
+		ifs, err := net.Interfaces()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range ifs {
+			out[i.Name] = true
+		}
+		return out
+	}
+	before := links()
+	cmd := exec.Command(binary, "--root", stateRoot, "--data-root", dataRoot, "run", "-d", "--name", "vethcrash", "busybox", "sleep", "60")
+	cmd.Env = append(os.Environ(), crashpoint.Env+"=attach-after-veth")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		mr(t, "rm", "-f", "vethcrash")
+		t.Fatalf("run -d succeeded though its shim was killed after making the veth: %s", out)
+	}
+	if r := mr(t, "rm", "-f", "vethcrash"); r.code != 0 && !strings.Contains(r.stderr, "no such container") {
+		t.Fatalf("rm -f after the shim was killed: exit %d: %s", r.code, r.stderr)
+	}
+	for l := range links() {
+		// A veth end is mr<10 hex digits of the id><n>h or …c; the run
+		// may have made the network's bridge, which stays.
+		veth := len(l) == 14 && strings.HasPrefix(l, "mr") && (strings.HasSuffix(l, "h") || strings.HasSuffix(l, "c"))
+		if veth && !before[l] {
+			t.Errorf("link %s left on the host after the shim was killed after making the veth", l)
 		}
 	}
 }
