@@ -48,7 +48,11 @@ work=$(mktemp -d /tmp/minirun-bench-XXXXXX)
 # machine's default mr0 nor the other benches' networks.
 export MINIRUN_BRIDGE_NAME=mrbenchdk0 MINIRUN_BRIDGE_SUBNET=10.88.0.0/16
 MR=("$work/minirun" --root "$work/run" --data-root "$work/lib")
-cgparent=minirun-bench-docker-$$
+# An absolute --cgroup-parent under minirun's parent: a relative one
+# lands inside dockerd's own cgroup of each hierarchy, which on a machine
+# whose jobs run in cgroups of their own is a cgroup minirun did not make.
+cgname=bench-docker-$$
+cgparent=/minirun/$cgname
 export DOCKER_HOST="unix://$work/docker.sock" DOCKER_CONFIG="$work/docker-cli"
 
 # snapshot lists what this script must leave as it found it.
@@ -63,7 +67,7 @@ snapshot() (
     echo "# nft"; nft list ruleset 2>/dev/null | grep -v minirun | grep -v 'comment "mr' || true
     echo "# iptables"; { iptables-save; ip6tables-save; } 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//' || true
     echo "# cgroups"; find /sys/fs/cgroup -maxdepth 2 -type d 2>/dev/null | grep -v minirun | sort
-    echo "# cgroups of this run, and any of docker's"; find /sys/fs/cgroup -type d \( -name "$cgparent" -o -name "docker*" -o -name "containerd*" -o -name "moby*" \) 2>/dev/null | sort
+    echo "# cgroups of this run, and any of docker's"; find /sys/fs/cgroup -type d \( -name "$cgname" -o -name "docker*" -o -name "containerd*" -o -name "moby*" \) 2>/dev/null | sort
     echo "# files"; ls -a /run /etc/docker /var/lib 2>/dev/null | grep -v minirun
     echo "# processes"; pgrep -a -f -- "$work/docker"
     echo "# modules"; cut -d' ' -f1 /proc/modules 2>/dev/null | sort
@@ -89,9 +93,8 @@ cleanup() {
       done
     fi
   fi
-  # dockerd makes its cgroup parent inside its own cgroup of each
-  # hierarchy (a job's memory cgroup, say), at any depth.
-  find /sys/fs/cgroup -type d -name "$cgparent" -prune 2>/dev/null | while read -r d; do
+  # dockerd made the parent in every hierarchy, under minirun's parent.
+  find /sys/fs/cgroup -type d -path "*/minirun/$cgname" -prune 2>/dev/null | while read -r d; do
     find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
   "${MR[@]}" ps -a -q 2>/dev/null | xargs -r "${MR[@]}" rm -f >/dev/null 2>&1
