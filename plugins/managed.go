@@ -32,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -39,8 +40,11 @@ import (
 	"syscall"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/image/layer"
 	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/internal/mountinfo"
 	"github.com/minirun/minirun/runtime"
 	"github.com/moby/moby/api/types/plugin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -57,6 +61,44 @@ type Store struct {
 	Sockets string
 	// Tracer narrates the host changes; nil runs them silently.
 	Tracer *explain.Tracer
+	// InUse reports whether volumes of the driver called name exist:
+	// disable and rm refuse such a plugin without force, as dockerd does
+	// for a plugin whose reference count is not zero (its volumes' data
+	// may live in its propagated mount). nil: never in use.
+	InUse func(name string) (bool, error)
+}
+
+// lock serialises the commands that change plugins (two enables of one
+// plugin would share, then delete, one socket directory): an exclusive
+// flock(2) on DIR/.lock, released when the process ends in any way.
+func (s *Store) lock() (func(), error) {
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(s.Dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", s.Dir, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// inUse refuses a plugin whose volumes exist, unless forced.
+func (s *Store) inUse(p *plugin.Plugin, force bool) error {
+	if force || s.InUse == nil {
+		return nil
+	}
+	used, err := s.InUse(p.Name)
+	if err != nil {
+		return err
+	}
+	if used {
+		return fmt.Errorf("plugin %s is in use: volumes of its driver exist (remove them, or use --force)", p.Name)
+	}
+	return nil
 }
 
 // ErrPluginNotFound means no managed plugin has that name or ID.
@@ -79,6 +121,11 @@ func (s *Store) Create(name, src string) (p *plugin.Plugin, retErr error) {
 	if !validName(name) {
 		return nil, fmt.Errorf("plugin name %q: invalid (letters, digits and . _ - only)", name)
 	}
+	unlock, err := s.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if _, err := s.Get(name); err == nil {
 		return nil, fmt.Errorf("plugin %s already exists", name)
 	}
@@ -124,7 +171,7 @@ func (s *Store) Create(name, src string) (p *plugin.Plugin, retErr error) {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return err
 			}
-			return os.CopyFS(filepath.Join(dir, "rootfs"), os.DirFS(filepath.Join(src, "rootfs")))
+			return copyRootfs(filepath.Join(src, "rootfs"), filepath.Join(dir, "rootfs"))
 		},
 		Undo:      func() error { return os.RemoveAll(dir) },
 		UndoShell: "rm -rf " + dir,
@@ -136,6 +183,21 @@ func (s *Store) Create(name, src string) (p *plugin.Plugin, retErr error) {
 	}
 	undo.Release()
 	return p, nil
+}
+
+// copyRootfs copies a plugin's root filesystem as an image layer travels:
+// a tar of src (layer.WriteTar, which never follows links) unpacked into
+// dst by the layer extractor, which keeps owners, modes (setuid, sticky),
+// times, device nodes and links, and cannot write outside dst.
+func copyRootfs(src, dst string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(layer.WriteTar(pw, src)) }()
+	_, err := layer.ExtractRecorded(pr, dst, io.Discard)
+	pr.CloseWithError(err) // a writer still at work stops
+	return err
 }
 
 // checkConfig refuses what minirun cannot run as the config asks.
@@ -153,6 +215,18 @@ func checkConfig(c plugin.Config) error {
 	case "", "none", "host":
 	default:
 		return fmt.Errorf("Network.Type %q: minirun runs plugins with host or none", c.Network.Type)
+	}
+	// What minirun does not apply is refused, not dropped: a plugin that
+	// asks to run as a user, or for host devices, or in the host's pid or
+	// ipc namespace, would otherwise run differently from what its
+	// config says (as root, without its /dev/fuse…).
+	switch {
+	case c.User.UID != 0 || c.User.GID != 0:
+		return errors.New("User: minirun runs plugins as root only")
+	case c.PidHost || c.IpcHost:
+		return errors.New("PidHost/IpcHost: minirun runs plugins in their own pid and ipc namespaces only")
+	case len(c.Linux.Devices) > 0 || c.Linux.AllowAllDevices:
+		return errors.New("Linux.Devices: minirun gives plugins no host devices")
 	}
 	if c.PropagatedMount != "" && !filepath.IsAbs(c.PropagatedMount) {
 		return fmt.Errorf("PropagatedMount %q is not absolute", c.PropagatedMount)
@@ -221,6 +295,11 @@ func (s *Store) Get(ref string) (*plugin.Plugin, error) {
 // variable of Config.Env, or args=VALUE… for Config.Args when settable
 // (`docker plugin set`).
 func (s *Store) Set(ref string, kvs []string) error {
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	p, err := s.Get(ref)
 	if err != nil {
 		return err
@@ -333,6 +412,11 @@ func (s *Store) propagated(p *plugin.Plugin) string {
 // discovery link. Each step's undo is registered as it succeeds: a plugin
 // that does not start leaves nothing running or mounted.
 func (s *Store) Enable(ref string) (retErr error) {
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	p, err := s.Get(ref)
 	if err != nil {
 		return err
@@ -472,14 +556,23 @@ func waitSocket(sock string, ctr *runtime.Container, timeout time.Duration) erro
 
 // Disable stops the plugin (`docker plugin disable`): SIGTERM, up to 10 s,
 // then SIGKILL, as dockerd's shutdown of a plugin; then the link, the
-// container, the propagated mount and the socket directory go.
-func (s *Store) Disable(ref string) error {
+// container, the propagated mount and the socket directory go. A plugin in
+// use (InUse) is refused unless forced.
+func (s *Store) Disable(ref string, force bool) error {
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	p, err := s.Get(ref)
 	if err != nil {
 		return err
 	}
 	if !p.Enabled {
 		return fmt.Errorf("plugin %s is already disabled", p.Name)
+	}
+	if err := s.inUse(p, force); err != nil {
+		return err
 	}
 	if err := s.stop(p); err != nil {
 		return err
@@ -541,8 +634,16 @@ func (s *Store) stop(p *plugin.Plugin) error {
 // Remove deletes a disabled plugin (`docker plugin rm`); force disables
 // an enabled one first.
 func (s *Store) Remove(ref string, force bool) error {
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	p, err := s.Get(ref)
 	if err != nil {
+		return err
+	}
+	if err := s.inUse(p, force); err != nil {
 		return err
 	}
 	if p.Enabled {
@@ -554,6 +655,10 @@ func (s *Store) Remove(ref string, force bool) error {
 		}
 	}
 	dir := s.dir(p.ID)
+	if mounted, err := mountPoint(s.propagated(p)); err != nil || mounted {
+		// Deleting through a mount would delete the volumes' data.
+		return fmt.Errorf("plugin %s: %s is still mounted (%v): not removing", p.Name, s.propagated(p), err)
+	}
 	return s.Tracer.Do(explain.Step{
 		ID: "plugin-remove", Chapter: explain.ChapterVolumes,
 		Title: explain.Text{PT: "plugin rm: apaga " + dir, EN: "plugin rm: delete " + dir},
@@ -565,17 +670,44 @@ func (s *Store) Remove(ref string, force bool) error {
 
 // ScopedPath turns a path a managed plugin answered (a volume's
 // Mountpoint, seen in the plugin's own mount namespace) into the host's
-// path of the same directory, through the propagated mount (moby's
-// Plugin.ScopedPath). ok is false when name is no enabled managed plugin
-// or the path lies outside its propagated mount.
-func (s *Store) ScopedPath(name, path string) (string, bool) {
+// path of the same directory (moby's Plugin.ScopedPath): under the
+// propagated mount when it lies in the config's PropagatedMount, else
+// under the plugin's rootfs. The answer is never taken as a host path,
+// and it is resolved inside that base as the plugin's root would resolve
+// it (securejoin): a plugin that answers /etc, or links a directory of its
+// propagated mount to /, names a directory of its own, not the host's.
+// managed is false when name is no enabled managed plugin (a plugin
+// running on the host answers host paths, as in Docker).
+func (s *Store) ScopedPath(name, path string) (scoped string, managed bool, err error) {
 	p, err := s.Get(name)
-	if err != nil || !p.Enabled || p.Config.PropagatedMount == "" {
-		return "", false
+	if err != nil || !p.Enabled {
+		return "", false, nil
 	}
-	rel, err := filepath.Rel(p.Config.PropagatedMount, filepath.Clean(path))
-	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", false
+	base, rel := filepath.Join(s.dir(p.ID), "rootfs"), filepath.Clean("/"+path)
+	if pm := p.Config.PropagatedMount; pm != "" {
+		if r, err := filepath.Rel(pm, rel); err == nil && r != ".." && !strings.HasPrefix(r, "../") {
+			base, rel = s.propagated(p), r
+		}
 	}
-	return filepath.Join(s.propagated(p), rel), true
+	scoped, err = securejoin.SecureJoin(base, rel)
+	if err != nil {
+		return "", true, fmt.Errorf("plugin %s: mountpoint %s: %w", name, path, err)
+	}
+	return scoped, true, nil
+}
+
+// mountPoint reports whether /proc/self/mountinfo lists path as a mount
+// point (a bind of a directory onto itself keeps its device number, so
+// stat(2) cannot tell; proc(5) field 5 is the mount point).
+func mountPoint(path string) (bool, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && mountinfo.Unescape(f[4]) == path {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -220,7 +220,9 @@ func (s *Store) pluginUsers(v *Volume, old, now holders, mounted bool) error {
 		// A managed plugin answers a path of its own mount namespace:
 		// the host reaches it through the plugin's propagated mount.
 		managed := plugins.Store{Dir: filepath.Join(filepath.Dir(s.dir), "plugins")}
-		if hp, ok := managed.ScopedPath(v.Driver, mountpoint); ok {
+		if hp, ok, err := managed.ScopedPath(v.Driver, mountpoint); err != nil {
+			return errors.Join(append(errs, err)...)
+		} else if ok {
 			mountpoint = hp
 		}
 		err := s.tr.Do(explain.Step{

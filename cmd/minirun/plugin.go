@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/minirun/minirun/plugins"
+	"github.com/minirun/minirun/volume"
 	"github.com/urfave/cli/v2"
 )
 
@@ -20,8 +21,25 @@ func pluginStore(c *cli.Context) (*plugins.Store, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &plugins.Store{Dir: filepath.Join(c.String("data-root"), "plugins"), StateRoot: c.String("root"),
-		Sockets: plugins.DirsFromEnv().Sockets, Tracer: tr}, done, nil
+	dataRoot := c.String("data-root")
+	inUse := func(name string) (bool, error) {
+		vs, err := volume.Open(dataRoot, nil)
+		if err != nil {
+			return false, err
+		}
+		all, err := vs.List()
+		if err != nil {
+			return false, err
+		}
+		for _, v := range all {
+			if v.Driver == name {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	return &plugins.Store{Dir: filepath.Join(dataRoot, "plugins"), StateRoot: c.String("root"),
+		Sockets: plugins.DirsFromEnv().Sockets, Tracer: tr, InUse: inUse}, done, nil
 }
 
 // pluginAction wraps a subcommand that changes the host: root, the store
@@ -69,9 +87,10 @@ var pluginCommand = &cli.Command{
 			}),
 		},
 		{
-			Name: "disable", Usage: "stop a plugin", ArgsUsage: "PLUGIN", Flags: explainFlags,
+			Name: "disable", Usage: "stop a plugin", ArgsUsage: "PLUGIN",
+			Flags: append([]cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "even while volumes of its driver exist"}}, explainFlags...),
 			Action: pluginAction(1, func(c *cli.Context, s *plugins.Store) error {
-				if err := s.Disable(c.Args().First()); err != nil {
+				if err := s.Disable(c.Args().First(), c.Bool("force")); err != nil {
 					return err
 				}
 				fmt.Println(c.Args().First())

@@ -106,6 +106,10 @@ func TestManagedPlugin(t *testing.T) {
 	if b, err := os.ReadFile(host); err != nil || strings.TrimSpace(string(b)) != "ola" {
 		t.Fatalf("the host does not see the volume's file at %s: %v %q", host, err, b)
 	}
+	// Its volume's data lives in the plugin's propagated mount: neither
+	// disable nor rm may pull it away while the volume exists.
+	fails(t, "in use", "plugin", "disable", "vd")
+	fails(t, "in use", "plugin", "rm", "vd")
 	ok(t, "volume", "rm", "mpvol")
 
 	pm := filepath.Join(dataRoot, "plugins", insp[0].ID, "propagated-mount")
