@@ -743,26 +743,13 @@ func (m *Manager) Export(ref string, w io.Writer) (retErr error) {
 		return err
 	}
 	root := meta.Rootfs()
-	if meta.GraphDriver.Name != "vfs" {
-		if mounted, _ := overlay.Mounted(root); !mounted {
-			img, err := m.Images.Get(meta.Image)
-			if err != nil {
-				return err
-			}
-			layers, err := m.Images.LayerDirs(img)
-			if err != nil {
-				return err
-			}
-			d := m.dir(meta.ID)
-			// Mounted for the time of the export only: the step's undo
-			// unmounts it when WriteTar is done (tr is nil: silent).
-			var tr *explain.Tracer
-			var undo cleanup.Stack
-			if err := tr.Do(overlay.MountStep(overlay.Options{Lower: layers, Upper: filepath.Join(d, "diff"), Work: filepath.Join(d, "work"), Target: root}), &undo); err != nil {
-				return err
-			}
-			defer func() { retErr = errors.Join(retErr, undo.Run()) }()
-		}
+	// Mounted for the time of the export only: the step's undo unmounts
+	// it when WriteTar is done (tr is nil: silent).
+	var tr *explain.Tracer
+	var undo cleanup.Stack
+	if err := m.mountStopped(meta, tr, &undo); err != nil {
+		return err
 	}
+	defer func() { retErr = errors.Join(retErr, undo.Run()) }()
 	return layer.WriteTar(w, root)
 }
