@@ -302,9 +302,11 @@ func (c *ContainerFS) Extract(r io.Reader, dst string, o ExtractOpts, tr *explai
 		resolve: unix.RESOLVE_IN_ROOT, noOverwriteDirNonDir: o.NoOverwriteDirNonDir, owner: owner, rename: o.Rename,
 	}}
 	var undo cleanup.Stack
-	err = tr.Do(extractStep("container-cp-in", explain.Text{
-		PT: "Copia um tar para dentro do contêiner (docker cp)", EN: "Copy a tar into the container (docker cp)",
-	}, "tar -x -C /proc/$PID/root"+path.Clean("/"+dst), x, r), &undo)
+	err = tr.Do(withExtract(explain.Step{
+		ID: "container-cp-in", Chapter: explain.ChapterRootfs,
+		Title: explain.Text{PT: "Copia um tar para dentro do contêiner (docker cp)", EN: "Copy a tar into the container (docker cp)"},
+		Shell: "tar -x -C /proc/$PID/root" + path.Clean("/"+dst),
+	}, x, r), &undo)
 	if err != nil {
 		return c.notFound(dst, err)
 	}
@@ -338,22 +340,19 @@ func (c *ContainerFS) ownerIn(copyUIDGID bool) (func(int, int) (int, int), error
 	}, nil
 }
 
-// extractStep is the traced step that unpacks r with x. Its undo removes
-// what the archive created (a failed step removes it itself).
-func extractStep(id string, title explain.Text, shell string, x *extractor, r io.Reader) explain.Step {
-	return explain.Step{
-		ID: id, Chapter: explain.ChapterRootfs, Title: title,
-		Why: explain.Text{
-			PT: "Cada caminho é resolvido pelo kernel dentro da raiz (openat2 RESOLVE_IN_ROOT/BENEATH): um symlink para /etc não leva ao host.",
-			EN: "Every path is resolved by the kernel inside the root (openat2 RESOLVE_IN_ROOT/BENEATH): a symlink to /etc does not lead to the host.",
-		},
-		Shell: shell,
-		Do:    func() error { return x.extract(r) },
-		Undo:  x.removeCreated,
-		EvidenceText: func() explain.Text {
-			return explain.Text{PT: fmt.Sprintf("%d entrada(s) criada(s)", len(x.created)), EN: fmt.Sprintf("%d entry(ies) created", len(x.created))}
-		},
+// withExtract completes a docker cp step: its Do unpacks r with x, its
+// undo removes what the archive created (a failed Do removes it itself).
+func withExtract(s explain.Step, x *extractor, r io.Reader) explain.Step {
+	s.Why = explain.Text{
+		PT: "Cada caminho é resolvido pelo kernel dentro da raiz (openat2 RESOLVE_IN_ROOT/BENEATH): um symlink para /etc não leva ao host.",
+		EN: "Every path is resolved by the kernel inside the root (openat2 RESOLVE_IN_ROOT/BENEATH): a symlink to /etc does not lead to the host.",
 	}
+	s.Do = func() error { return x.extract(r) }
+	s.Undo = x.removeCreated
+	s.EvidenceText = func() explain.Text {
+		return explain.Text{PT: fmt.Sprintf("%d entrada(s) criada(s)", len(x.created)), EN: fmt.Sprintf("%d entry(ies) created", len(x.created))}
+	}
+	return s
 }
 
 // CopyOpts are `minirun cp`'s flags, docker cp's.
@@ -410,9 +409,11 @@ func (m *Manager) CopyFrom(ref, src, dst string, o CopyOpts, stdout io.Writer, t
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(cfs.WriteTar(pw, src)) }()
 	var undo cleanup.Stack
-	err = tr.Do(extractStep("container-cp-out", explain.Text{
-		PT: "Copia um caminho do contêiner para o host (docker cp)", EN: "Copy a path of the container to the host (docker cp)",
-	}, "tar -c -C /proc/$PID/root"+path.Dir(path.Clean("/"+src))+" "+st.Name+" | tar -x -C "+dstDir, x, pr), &undo)
+	err = tr.Do(withExtract(explain.Step{
+		ID: "container-cp-out", Chapter: explain.ChapterRootfs,
+		Title: explain.Text{PT: "Copia um caminho do contêiner para o host (docker cp)", EN: "Copy a path of the container to the host (docker cp)"},
+		Shell: "tar -c -C /proc/$PID/root" + path.Dir(path.Clean("/"+src)) + " " + st.Name + " | tar -x -C " + dstDir,
+	}, x, pr), &undo)
 	pr.CloseWithError(io.ErrClosedPipe)
 	if err != nil {
 		return err
