@@ -62,9 +62,10 @@ type ContainerFS struct {
 // directory, `minirun volume inspect`).
 //
 // NOTE: a start of the container while a copy holds its rootfs mounted
-// mounts the overlay again on top of it; the copy goes on with the lower
-// mount, and its Close unmounts that one only when it is not the
-// container's (overlay.Mounted is asked again).
+// finds the overlay mounted and uses it: Close then leaves it mounted
+// (the container's init is asked for first). A start in the instant
+// between that check and the unmount is not excluded; the container's
+// own mount namespace keeps its root either way.
 func (m *Manager) OpenFS(ref string, tr *explain.Tracer) (_ *ContainerFS, retErr error) {
 	meta, err := m.Get(ref)
 	if err != nil {
@@ -136,7 +137,21 @@ func (m *Manager) mountStopped(meta *Meta, tr *explain.Tracer, undo *cleanup.Sta
 		return err
 	}
 	d := m.dir(meta.ID)
-	return tr.Do(overlay.MountStep(overlay.Options{Lower: layers, Upper: filepath.Join(d, "diff"), Work: filepath.Join(d, "work"), Target: root}), undo)
+	var mounted cleanup.Stack
+	if err := tr.Do(overlay.MountStep(overlay.Options{Lower: layers, Upper: filepath.Join(d, "diff"), Work: filepath.Join(d, "work"), Target: root}), &mounted); err != nil {
+		return err
+	}
+	// A start while the rootfs is mounted here finds it mounted and uses
+	// it (Start mounts only what is not): then it is the container's, and
+	// stays.
+	undo.Add("unmount rootfs", func() error {
+		if _, live := m.livePid(meta.ID); live {
+			mounted.Release()
+			return nil
+		}
+		return mounted.Run()
+	})
+	return nil
 }
 
 // Close lets the root go, and unmounts a rootfs OpenFS mounted.

@@ -92,8 +92,9 @@ func cpChecks(t *testing.T, d *daemonUnderTest, tag, victim string, cat func(pat
 	// passwd both times, never the host's.
 	d.dockerOK(t, "cp", "-L", "dcp:/lnk", filepath.Join(out, "viaL"))
 	d.dockerOK(t, "cp", "dcp:/dlnk/passwd", filepath.Join(out, "viaDir"))
+	d.dockerOK(t, "cp", "dcp:/etcl/passwd", filepath.Join(out, "viaAbs"))
 	want := cat("/etc/passwd")
-	for _, f := range []string{"viaL", "viaDir"} {
+	for _, f := range []string{"viaL", "viaDir", "viaAbs"} {
 		got := readFile(t, filepath.Join(out, f))
 		if got == hostPasswd(t) || got != want {
 			t.Fatalf("docker cp %s gave %q, want the container's passwd %q", f, got, want)
@@ -129,7 +130,7 @@ func TestDaemonCp(t *testing.T) {
 	d.dockerOK(t, "run", "-d", "--network", "none", "--name", "dcp", "-v", vol+":/data", "busybox", "sleep", "300")
 	victim := t.TempDir() // named in the container's symlink below
 	d.dockerOK(t, "exec", "dcp", "sh", "-c",
-		"echo container mark > /etc/cpmark; ln -s /etc/passwd /lnk; ln -s ../../../../../../../etc /dlnk; ln -s "+victim+" /hostlink")
+		"echo container mark > /etc/cpmark; ln -s /etc/passwd /lnk; ln -s ../../../../../../../etc /dlnk; ln -s /etc /etcl; ln -s "+victim+" /hostlink")
 	running := func(p string) string { return d.docker(t, "exec", "dcp", "cat", p).stdout }
 	cpChecks(t, d, "running", victim, running)
 
@@ -414,7 +415,8 @@ func TestDaemonResize(t *testing.T) {
 func TestMiniCp(t *testing.T) {
 	rmAtEnd(t, "mcp")
 	ok(t, "run", "-d", "--network", "none", "--name", "mcp", "busybox", "sleep", "300")
-	ok(t, "exec", "mcp", "sh", "-c", "ln -s /etc/passwd /lnk; ln -s ../../../../../etc /dlnk")
+	victim := t.TempDir()
+	ok(t, "exec", "mcp", "sh", "-c", "ln -s /etc/passwd /lnk; ln -s ../../../../../etc /dlnk; ln -s /etc /etcl; ln -s "+victim+" /hostlink")
 	host := t.TempDir()
 	in := filepath.Join(host, "f")
 	os.WriteFile(in, []byte("cli\n"), 0o644)
@@ -425,10 +427,16 @@ func TestMiniCp(t *testing.T) {
 	want := ok(t, "exec", "mcp", "cat", "/etc/passwd")
 	ok(t, "cp", "-L", "mcp:/lnk", filepath.Join(host, "l"))
 	ok(t, "cp", "mcp:/dlnk/passwd", filepath.Join(host, "d"))
-	for _, f := range []string{"l", "d"} {
+	ok(t, "cp", "mcp:/etcl/passwd", filepath.Join(host, "a"))
+	for _, f := range []string{"l", "d", "a"} {
 		if got := readFile(t, filepath.Join(host, f)); got != want || got == hostPasswd(t) {
 			t.Fatalf("minirun cp %s: %q, want the container's passwd", f, got)
 		}
+	}
+	// Into a container symlink naming a host directory: never the host's.
+	mr(t, "cp", in, "mcp:/hostlink/")
+	if ents, _ := os.ReadDir(victim); len(ents) != 0 {
+		t.Fatalf("minirun cp through a container symlink wrote the host directory %s: %v", victim, ents)
 	}
 	// Tar out on stdout, tar in on stdin.
 	r := mr(t, "cp", "mcp:/tmp/f", "-")
