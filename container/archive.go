@@ -58,8 +58,8 @@ type ContainerFS struct {
 // another process between the two is not taken for the container.
 //
 // A stopped overlay container's rootfs is mounted, as `export` does,
-// until Close; its volumes are not (their data is in the volume's own
-// directory, `minirun volume inspect`).
+// until Close; a path inside one of its volumes or binds is found in the
+// volume's own directory (volumeOf).
 //
 // NOTE: a start of the container while a copy holds its rootfs mounted
 // finds the overlay mounted and uses it: Close then leaves it mounted
@@ -163,6 +163,62 @@ func (c *ContainerFS) Close() error {
 	return c.undo.Run()
 }
 
+// resolve is resolve (inroot.go) in the container's root, or in the
+// volume or bind a stopped container's path lies in.
+func (c *ContainerFS) resolve(p string) (*target, error) {
+	root, sub, done, err := c.volumeOf(p)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	t, err := resolve(root, sub)
+	if err == nil && sub != p && cleanInRoot(sub) == "." && !strings.HasSuffix(p, "/.") {
+		t.name = path.Base(path.Clean("/" + p)) // the volume's mount point, by its name
+	}
+	return t, err
+}
+
+// volumeOf finds where the path p of a stopped container is: in a
+// volume or bind (its Source opened as the root, p made relative to its
+// mount point, a trailing "/" or "/." kept), or in the rootfs. A running
+// container needs none of this: its mounts are in its own tree. The
+// mount point is matched by name, as the container would meet it first;
+// a symlink in the rootfs that leads into a mount point is resolved in
+// the rootfs, under the mount point (what a stopped container shows).
+func (c *ContainerFS) volumeOf(p string) (root int, sub string, done func(), err error) {
+	none := func() {}
+	if c.Running {
+		return c.root, p, none, nil
+	}
+	rel := cleanInRoot(p)
+	var best *MountPoint
+	for i := range c.Meta.Mounts {
+		mp := &c.Meta.Mounts[i]
+		d := cleanInRoot(mp.Destination)
+		if mp.Source == "" || mp.Type == "tmpfs" || d == "." {
+			continue
+		}
+		if (rel == d || strings.HasPrefix(rel, d+"/")) && (best == nil || len(d) > len(cleanInRoot(best.Destination))) {
+			best = mp
+		}
+	}
+	if best == nil {
+		return c.root, p, none, nil
+	}
+	fd, err := unix.Open(best.Source, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", none, fmt.Errorf("open the source of %s: %w", best.Destination, err)
+	}
+	sub = "/" + strings.TrimPrefix(strings.TrimPrefix(rel, cleanInRoot(best.Destination)), "/")
+	switch {
+	case strings.HasSuffix(p, "/."):
+		sub = strings.TrimSuffix(sub, "/") + "/."
+	case strings.HasSuffix(p, "/"):
+		sub = strings.TrimSuffix(sub, "/") + "/"
+	}
+	return fd, sub, func() { unix.Close(fd) }, nil
+}
+
 // ErrPathNotFound is returned (wrapped, with fs.ErrNotExist) for a path the
 // container does not have.
 var ErrPathNotFound = errors.New("could not find the file")
@@ -178,7 +234,7 @@ func (c *ContainerFS) notFound(p string, err error) error {
 // symlink (unless p ends in "/" or "/."), as dockerd's statPath does;
 // LinkTarget is then where the link leads, resolved inside the container.
 func (c *ContainerFS) Stat(p string) (ctypes.PathStat, error) {
-	t, err := resolve(c.root, p)
+	t, err := c.resolve(p)
 	if err != nil {
 		return ctypes.PathStat{}, c.notFound(p, err)
 	}
@@ -208,7 +264,7 @@ func (c *ContainerFS) Stat(p string) (ctypes.PathStat, error) {
 // cgroups) are left out, as they are absent from dockerd's view of the
 // container's files.
 func (c *ContainerFS) WriteTar(w io.Writer, p string) error {
-	t, err := resolve(c.root, p)
+	t, err := c.resolve(p)
 	if err != nil {
 		return c.notFound(p, err)
 	}
@@ -313,7 +369,12 @@ func (c *ContainerFS) Extract(r io.Reader, dst string, o ExtractOpts, tr *explai
 	if err != nil {
 		return err
 	}
-	x := &extractor{root: c.root, dest: cleanInRoot(dst), o: extractOpts{
+	root, sub, done, err := c.volumeOf(dst)
+	if err != nil {
+		return c.notFound(dst, err)
+	}
+	defer done()
+	x := &extractor{root: root, dest: cleanInRoot(sub), o: extractOpts{
 		resolve: unix.RESOLVE_IN_ROOT, noOverwriteDirNonDir: o.NoOverwriteDirNonDir, owner: owner, rename: o.Rename,
 	}}
 	var undo cleanup.Stack

@@ -303,3 +303,44 @@ func TestPlaceCopy(t *testing.T) {
 		}
 	}
 }
+
+// TestStoppedContainerVolumes: a stopped container's path inside one of
+// its volumes is the volume's own directory (the rootfs has only the
+// empty mount point), and a symlink in the volume stays in the volume.
+func TestStoppedContainerVolumes(t *testing.T) {
+	cfs, root, host := fakeRoot(t)
+	vol := filepath.Join(host, "vol")
+	must(t, os.MkdirAll(vol, 0o755))
+	must(t, os.MkdirAll(root+"/data", 0o755))
+	must(t, os.WriteFile(vol+"/inside", []byte("volume\n"), 0o644))
+	must(t, os.Symlink(host+"/etc", vol+"/esc"))
+	cfs.Meta.Mounts = []MountPoint{{Type: "volume", Name: "v", Source: vol, Destination: "/data/"}}
+	before := listDir(t, host+"/etc")
+
+	st, err := cfs.Stat("/data/inside")
+	if err != nil || st.Size != int64(len("volume\n")) {
+		t.Fatalf("stat /data/inside: %+v %v", st, err)
+	}
+	if st, err := cfs.Stat("/data"); err != nil || st.Name != "data" || !st.Mode.IsDir() {
+		t.Fatalf("stat /data: %+v %v", st, err)
+	}
+	var b bytes.Buffer
+	must(t, cfs.WriteTar(&b, "/data"))
+	if got := tarOf(t, b.Bytes()); got["data/inside"] != "volume\n" {
+		t.Fatalf("archive of /data: %v", got)
+	}
+	must(t, cfs.Extract(bytes.NewReader(tarBytes(t, reg("new", "n"))), "/data", ExtractOpts{}, nil))
+	if _, err := os.Stat(vol + "/new"); err != nil {
+		t.Fatalf("extract into /data did not land in the volume: %v", err)
+	}
+	if _, err := os.Stat(root + "/data/new"); err == nil {
+		t.Fatal("extract into /data landed under the rootfs' mount point")
+	}
+	// Through the volume's symlink to the host's etc: not there.
+	if err := cfs.Extract(bytes.NewReader(tarBytes(t, reg("x", "x"))), "/data/esc", ExtractOpts{}, nil); err == nil {
+		t.Error("extract through the volume's link to a host path succeeded")
+	}
+	if after := listDir(t, host+"/etc"); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("the host directory changed: %v → %v", before, after)
+	}
+}

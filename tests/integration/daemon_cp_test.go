@@ -162,6 +162,16 @@ func TestDaemonCp(t *testing.T) {
 		return string(b)
 	}
 	cpChecks(t, d, "stopped", victim, stopped)
+	// A stopped container's volume is its own directory, not the empty
+	// mount point in the rootfs (which the running container would hide).
+	os.WriteFile(in, []byte("vol stopped\n"), 0o644)
+	d.dockerOK(t, "cp", in, "dcp:/data/stopvol")
+	if got := readFile(t, filepath.Join(vol, "stopvol")); got != "vol stopped\n" {
+		t.Fatalf("docker cp into a stopped container's volume: host side has %q", got)
+	}
+	if got := stopped("/data/tovol"); got != "vol\n" {
+		t.Fatalf("docker cp out of a stopped container's volume: %q", got)
+	}
 	if mountedAt(t, merged) {
 		t.Fatalf("docker cp left the stopped container's rootfs mounted at %s", merged)
 	}
