@@ -158,12 +158,28 @@ func (d *Daemon) containerExport(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-tar")
-	// Export mounts a stopped container's rootfs first; only its own
-	// errors before the first byte could still be answered, and the tar
-	// streams as it is written, so the status goes first (as dockerd).
-	w.WriteHeader(http.StatusOK)
-	d.m.Export(meta.ID, w)
+	// The status goes with the first byte of the tar: an error before it
+	// (mounting a stopped container's rootfs) is still answered as one;
+	// after it, it can only cut the stream.
+	lw := &lazyTar{w: w}
+	if err := d.m.Export(meta.ID, lw); err != nil && !lw.started {
+		fail(w, err)
+	}
+}
+
+// lazyTar sends the 200 and the tar's Content-Type on the first write.
+type lazyTar struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyTar) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", "application/x-tar")
+		l.w.WriteHeader(http.StatusOK)
+	}
+	return l.w.Write(p)
 }
 
 // pruneFilters reads a prune request's filters (until, label, label!,
