@@ -22,6 +22,7 @@ import (
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/image/layer"
 	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/internal/prunefilter"
 	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/overlay"
 	"github.com/minirun/minirun/runtime"
@@ -733,23 +734,64 @@ func (m *Manager) Rename(ref, name string) error {
 	return meta.save(m.dir(meta.ID))
 }
 
-// Prune removes every exited container and returns their ids.
-func (m *Manager) Prune() ([]string, error) {
+// Prune removes every exited (or never started) container that f selects
+// and returns their ids and the bytes their writable layers held, as
+// `docker container prune` does.
+func (m *Manager) Prune(f prunefilter.Filter) ([]string, uint64, error) {
 	all, err := m.List()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var gone []string
+	var freed uint64
 	for _, c := range all {
 		if c.State.Status != "exited" && c.State.Status != "created" {
 			continue
 		}
+		if !f.Match(c.Config.Labels, c.Created) {
+			continue
+		}
+		size := treeSize(m.writableDir(c))
 		if err := m.Remove(c.ID, false); err != nil {
-			return gone, err
+			return gone, freed, err
 		}
 		gone = append(gone, c.ID)
+		freed += size
 	}
-	return gone, nil
+	return gone, freed, nil
+}
+
+// writableDir is where a container's own writes are: the overlay's upper
+// dir, or the vfs driver's copy.
+func (m *Manager) writableDir(c *Meta) string {
+	if d := c.GraphDriver.Data["UpperDir"]; d != "" {
+		return d
+	}
+	if c.GraphDriver.Name == "vfs" {
+		return c.GraphDriver.Data["Dir"]
+	}
+	return filepath.Join(m.dir(c.ID), "diff")
+}
+
+// treeSize is the apparent size of the files below dir (what Docker's
+// SizeRw and SpaceReclaimed count); 0 when it cannot be read.
+func treeSize(dir string) uint64 {
+	var n uint64
+	if dir == "" {
+		return 0
+	}
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += uint64(fi.Size())
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // shimAlive reports whether a shim answers on the socket. A shim killed
@@ -772,26 +814,13 @@ func (m *Manager) Export(ref string, w io.Writer) (retErr error) {
 		return err
 	}
 	root := meta.Rootfs()
-	if meta.GraphDriver.Name != "vfs" {
-		if mounted, _ := overlay.Mounted(root); !mounted {
-			img, err := m.Images.Get(meta.Image)
-			if err != nil {
-				return err
-			}
-			layers, err := m.Images.LayerDirs(img)
-			if err != nil {
-				return err
-			}
-			d := m.dir(meta.ID)
-			// Mounted for the time of the export only: the step's undo
-			// unmounts it when WriteTar is done (tr is nil: silent).
-			var tr *explain.Tracer
-			var undo cleanup.Stack
-			if err := tr.Do(overlay.MountStep(overlay.Options{Lower: layers, Upper: filepath.Join(d, "diff"), Work: filepath.Join(d, "work"), Target: root}), &undo); err != nil {
-				return err
-			}
-			defer func() { retErr = errors.Join(retErr, undo.Run()) }()
-		}
+	// Mounted for the time of the export only: the step's undo unmounts
+	// it when WriteTar is done (tr is nil: silent).
+	var tr *explain.Tracer
+	var undo cleanup.Stack
+	if err := m.mountStopped(meta, tr, &undo); err != nil {
+		return err
 	}
+	defer func() { retErr = errors.Join(retErr, undo.Run()) }()
 	return layer.WriteTar(w, root)
 }

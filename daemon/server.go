@@ -66,11 +66,14 @@ type Daemon struct {
 	exits exitBook
 	// execs are the exec instances (exec.go).
 	execs execs
+	// streamed are the route patterns whose request body is a stream
+	// (a tar), read as it comes and not bounded by maxBodyBytes.
+	streamed map[string]bool
 }
 
 // New returns a daemon for cfg.
 func New(cfg Config) *Daemon {
-	d := &Daemon{cfg: cfg, m: cfg.Containers, mux: http.NewServeMux(), pending: map[string][]*pendingAttach{}}
+	d := &Daemon{cfg: cfg, m: cfg.Containers, mux: http.NewServeMux(), pending: map[string][]*pendingAttach{}, streamed: map[string]bool{}}
 	d.exits.codes = map[string]exitRecord{}
 	d.exits.changed = make(chan struct{})
 	d.routes()
@@ -110,6 +113,8 @@ func (d *Daemon) routes() {
 	h("DELETE /volumes/{name}", d.volumeDelete)
 
 	d.moreRoutes(h) // more.go
+
+	d.archiveRoutes(h) // archive.go: docker cp, export, prune, resize
 }
 
 // versionPrefix is the /v1.41 a client puts before every path.
@@ -136,14 +141,18 @@ func (d *Daemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.URL.RawPath = ""
 		r = r.WithContext(context.WithValue(r.Context(), versionKey{}, v))
 	}
-	if r.Body != nil && !streamsBody(r) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	}
-	if _, pattern := d.mux.Handler(r); pattern == "" {
+	_, pattern := d.mux.Handler(r)
+	if pattern == "" {
 		// Go's mux would answer in plain text (404, or 405 for a known
 		// path with another method); Docker's clients read JSON.
 		writeError(w, http.StatusNotFound, errors.New("page not found"))
 		return
+	}
+	// A body is bounded unless its route streams it (a tar for docker
+	// cp, load, import or build): those read it as they go, never whole
+	// into memory.
+	if r.Body != nil && !d.streamed[pattern] && !streamsBody(r) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	}
 	d.mux.ServeHTTP(w, r)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/internal/prunefilter"
 	"golang.org/x/sys/unix"
 )
 
@@ -572,9 +573,10 @@ func (m *Manager) remove(n *Network) error {
 	return errors.Join(errs...)
 }
 
-// Prune removes every user-defined network no container uses and returns
-// their names, like `docker network prune`.
-func (m *Manager) Prune() ([]string, error) {
+// Prune removes every user-defined network no container uses that f
+// selects and returns their names, like `docker network prune`. Networks
+// carry no labels here: a label filter selects none, label! all.
+func (m *Manager) Prune(f prunefilter.Filter) ([]string, error) {
 	unlock, err := m.lock()
 	if err != nil {
 		return nil, err
@@ -594,7 +596,7 @@ func (m *Manager) Prune() ([]string, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if len(n.Containers) > 0 {
+		if len(n.Containers) > 0 || !f.Match(nil, n.Created) {
 			continue
 		}
 		if err := m.remove(n); err != nil {

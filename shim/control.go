@@ -23,6 +23,12 @@ package shim
 //	        (what the stop-requested file used to say). The shim hangs up.
 //	state   the answer holds "state": status, pid, start time, restarts,
 //	        the last exit. The shim hangs up.
+//	resize  {"rows":R,"cols":C}: TIOCSWINSZ on the terminal's master the
+//	        shim holds (the kernel then sends SIGWINCH to the terminal's
+//	        foreground process group, tty_ioctl(4)). A container without a
+//	        terminal answers an error. The shim hangs up. What the
+//	        daemon's POST /containers/{name}/resize sends: its client has
+//	        no attach connection of its own to put an 'r' frame on.
 //	wait    the answer holds "state" (the waiter is registered before it is
 //	        sent, so no exit can slip between the two); then one 'a' frame
 //	        {"exit":{…}} per exit of the init, "restarting":true when the
@@ -72,6 +78,7 @@ const (
 	OpKill   = "kill"
 	OpWait   = "wait"
 	OpState  = "state"
+	OpResize = "resize"
 )
 
 // requestTimeout bounds how long the shim waits for a connection's request:
@@ -89,6 +96,9 @@ type Request struct {
 	Signal int  `json:"signal,omitempty"`
 	All    bool `json:"all,omitempty"`
 	Stop   bool `json:"stop,omitempty"`
+	// Rows and Cols are resize's.
+	Rows uint16 `json:"rows,omitempty"`
+	Cols uint16 `json:"cols,omitempty"`
 }
 
 // Reply is a frame from the shim.
@@ -211,6 +221,24 @@ func readReply(c net.Conn) (*Reply, error) {
 func Kill(socket string, sig syscall.Signal, all, stop bool) error {
 	c, _, err := dial(socket, Request{Op: OpKill, Signal: int(sig), All: all, Stop: stop})
 	if err != nil {
+		return err
+	}
+	c.Close()
+	return nil
+}
+
+// ErrNoTerminal is the shim's answer to resize for a container that has
+// no terminal (no -t).
+var ErrNoTerminal = errors.New("the container has no terminal")
+
+// Resize asks the shim on socket to set its container's terminal size.
+// ErrNoTerminal for a container started without -t.
+func Resize(socket string, rows, cols uint16) error {
+	c, r, err := dial(socket, Request{Op: OpResize, Rows: rows, Cols: cols})
+	if err != nil {
+		if r != nil && r.Error == ErrNoTerminal.Error() {
+			return ErrNoTerminal
+		}
 		return err
 	}
 	c.Close()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -357,5 +358,30 @@ func TestControlSilentPeerIsNoShim(t *testing.T) {
 	}
 	if took := time.Since(start); took > answerTimeout+2*time.Second {
 		t.Fatalf("took %v", took)
+	}
+}
+
+// TestControlResize: resize sets the size of the terminal the shim holds
+// (TIOCGWINSZ reads it back), and a container without one is told so.
+func TestControlResize(t *testing.T) {
+	s, socket := serveFake(t)
+	if err := Resize(socket, 33, 101); !errors.Is(err, ErrNoTerminal) {
+		t.Fatalf("resize without a terminal: %v, want ErrNoTerminal", err)
+	}
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer master.Close()
+	s.setInput(master, master)
+	if err := Resize(socket, 33, 101); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := unix.IoctlGetWinsize(int(master.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.Row != 33 || ws.Col != 101 {
+		t.Fatalf("terminal is %dx%d, want 33x101", ws.Row, ws.Col)
 	}
 }

@@ -489,6 +489,21 @@ func (s *server) serve(c net.Conn) {
 		}
 		writeReply(c, r)
 		c.Close()
+	case OpResize:
+		r := Reply{}
+		s.mu.Lock()
+		pty := s.pty
+		s.mu.Unlock()
+		switch {
+		case pty == nil:
+			r.Error = ErrNoTerminal.Error()
+		default:
+			if err := runtime.SetWinsize(pty, runtime.Winsize{Rows: req.Rows, Cols: req.Cols}); err != nil {
+				r.Error = fmt.Sprintf("resize: %v", err)
+			}
+		}
+		writeReply(c, r)
+		c.Close()
 	case OpState:
 		s.mu.Lock()
 		r := Reply{State: s.stateLocked()}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/internal/mountinfo"
+	"github.com/minirun/minirun/internal/prunefilter"
 	"golang.org/x/sys/unix"
 )
 
@@ -273,24 +274,43 @@ func (s *Store) removeStep(v *Volume) explain.Step {
 	}
 }
 
-// Prune removes every volume no container uses; with all false, only the
-// anonymous ones (Docker's default since 23.0).
-func (s *Store) Prune(all bool, inUse func(string) []string) ([]string, error) {
+// Prune removes every volume no container uses that f selects; with all
+// false, only the anonymous ones (Docker's default since 23.0). It returns
+// their names and the bytes their data held.
+func (s *Store) Prune(all bool, inUse func(string) []string, f prunefilter.Filter) ([]string, uint64, error) {
 	vols, err := s.List()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var gone []string
+	var freed uint64
 	for _, v := range vols {
-		if (!all && !v.Anonymous) || len(inUse(v.Name)) > 0 {
+		if (!all && !v.Anonymous) || len(inUse(v.Name)) > 0 || !f.Match(v.Labels, v.CreatedAt) {
 			continue
 		}
+		size := dataSize(v.Mountpoint)
 		if err := s.Remove(v.Name, inUse); err != nil {
-			return gone, err
+			return gone, freed, err
 		}
 		gone = append(gone, v.Name)
+		freed += size
 	}
-	return gone, nil
+	return gone, freed, nil
+}
+
+// dataSize is the apparent size of the files below dir; 0 when it cannot
+// be read.
+func dataSize(dir string) uint64 {
+	var n uint64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += uint64(fi.Size())
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // Acquire is called when container id starts using the volume: the first

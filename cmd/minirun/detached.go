@@ -271,7 +271,7 @@ var containerCommand = &cli.Command{
 		{Name: "inspect", Action: inspectCommand.Action},
 		{
 			Name: "prune", Usage: "remove every stopped container",
-			Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}}},
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}}, pruneFilterFlag},
 			Action: func(c *cli.Context) error {
 				if err := requireRoot(); err != nil {
 					return err
@@ -280,11 +280,16 @@ var containerCommand = &cli.Command{
 				if err != nil {
 					return err
 				}
-				gone, err := m.Prune()
+				f, err := pruneFilter(c)
+				if err != nil {
+					return err
+				}
+				gone, freed, err := m.Prune(f)
 				if len(gone) > 0 {
 					fmt.Println("Deleted Containers:")
 					fmt.Println(strings.Join(gone, "\n"))
 				}
+				fmt.Printf("Total reclaimed space: %s\n", humanSize(int64(freed)))
 				return err
 			},
 		},

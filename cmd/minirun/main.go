@@ -118,7 +118,7 @@ func newApp() *cli.App {
 			updateCommand, statsCommand, pauseCommand, resumeCommand,
 			shimCommand, attachCommand, logsCommand, stopCommand, restartCommand, waitCommand,
 			renameCommand, containerCommand, topCommand, execCommand,
-			networkCommand, portCommand, volumeCommand, exportCommand, composeCommand, labCommand, infoCommand, pullCommand, loadCommand, saveCommand, tagCommand, buildCommand, historyCommand,
+			networkCommand, portCommand, volumeCommand, exportCommand, cpCommand, composeCommand, labCommand, infoCommand, pullCommand, loadCommand, saveCommand, tagCommand, buildCommand, historyCommand,
 			daemonCommand, pluginCommand,
 		},
 		HideHelpCommand:      true,

@@ -186,7 +186,7 @@ var networkCommand = &cli.Command{
 		},
 		{
 			Name: "prune", Usage: "remove every user-defined network no container uses",
-			Flags: append([]cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask"}}, explainFlags...),
+			Flags: append([]cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask"}, pruneFilterFlag}, explainFlags...),
 			Action: func(c *cli.Context) error {
 				if err := requireRoot(); err != nil {
 					return err
@@ -203,7 +203,11 @@ var networkCommand = &cli.Command{
 					return err
 				}
 				defer done()
-				removed, err := m.Prune()
+				f, err := pruneFilter(c)
+				if err != nil {
+					return err
+				}
+				removed, err := m.Prune(f)
 				if len(removed) > 0 {
 					fmt.Println("Deleted Networks:")
 					for _, n := range removed {

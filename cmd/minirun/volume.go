@@ -119,7 +119,7 @@ var volumeCommand = &cli.Command{
 		},
 		{
 			Name: "prune", Usage: "remove unused anonymous volumes (--all: named ones too)",
-			Flags: []cli.Flag{&cli.BoolFlag{Name: "all", Aliases: []string{"a"}}, &cli.BoolFlag{Name: "force", Aliases: []string{"f"}}},
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "all", Aliases: []string{"a"}}, &cli.BoolFlag{Name: "force", Aliases: []string{"f"}}, pruneFilterFlag},
 			Action: func(c *cli.Context) error {
 				if err := requireRoot(); err != nil {
 					return err
@@ -132,7 +132,11 @@ var volumeCommand = &cli.Command{
 				if err != nil {
 					return err
 				}
-				gone, err := vs.Prune(c.Bool("all"), m.VolumeUsers)
+				f, err := pruneFilter(c)
+				if err != nil {
+					return err
+				}
+				gone, _, err := vs.Prune(c.Bool("all") || f.All, m.VolumeUsers, f)
 				if len(gone) > 0 {
 					fmt.Println("Deleted Volumes:\n" + strings.Join(gone, "\n"))
 				}

@@ -45,6 +45,10 @@ type TreeOptions struct {
 	Prefix string
 	// Owner, when set, replaces every entry's uid and gid (COPY --chown).
 	Owner *Owner
+	// IDs, when set, maps every entry's uid and gid from the host's to
+	// the archive's (a --userns-remap container's files, as its root sees
+	// them, for docker cp).
+	IDs func(uid, gid int) (int, int)
 	// Skip, when set, is asked about every path below the tree's root
 	// ("a/b", no leading "./"); true leaves it out, and everything below
 	// it when it is a directory (.dockerignore).
@@ -210,6 +214,8 @@ func (a *Archive) entry(parent int, base, name string, o TreeOptions) (isDir boo
 	}
 	if o.Owner != nil {
 		hdr.Uid, hdr.Gid = o.Owner.UID, o.Owner.GID
+	} else if o.IDs != nil {
+		hdr.Uid, hdr.Gid = o.IDs(hdr.Uid, hdr.Gid)
 	}
 	var content *os.File
 	switch st.Mode & unix.S_IFMT {
