@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func contextTar(t *testing.T, entries ...*tar.Header) []byte {
@@ -95,5 +97,33 @@ func TestWithLabels(t *testing.T) {
 	}
 	if _, _, _, err := Parse([]byte(want)); err != nil || strings.Contains(want, "\n\n") {
 		t.Fatalf("the LABEL line does not parse: %v", err)
+	}
+}
+
+// A .dockerignore that links out of the context, or is not a regular
+// file, is refused: the daemon reads a stranger's context as root.
+func TestDockerignoreStaysInTheContext(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("*\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, plant := range map[string]func(string) error{
+		"link out": func(p string) error { return os.Symlink(secret, p) },
+		"fifo":     func(p string) error { return unix.Mkfifo(p, 0o644) },
+	} {
+		dir := t.TempDir()
+		if err := plant(filepath.Join(dir, ".dockerignore")); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := openContext(dir); err == nil {
+			t.Errorf("%s: accepted (ignore %v)", name, c.ignore != nil)
+		}
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "real"), []byte("*.log\n"), 0o644)
+	os.Symlink("real", filepath.Join(dir, ".dockerignore"))
+	c, err := openContext(dir)
+	if err != nil || !c.ignored("a.log") || c.ignored("a.txt") {
+		t.Fatalf("a link inside the context: %v", err)
 	}
 }

@@ -46,10 +46,26 @@ func openContext(dir string) (*buildContext, error) {
 		return nil, fmt.Errorf("build context %s: not a directory (%v)", dir, err)
 	}
 	c := &buildContext{dir: abs}
-	f, err := os.Open(filepath.Join(abs, ".dockerignore"))
+	// Read through os.Root: a context sent to the daemon is a stranger's
+	// tar, and its .dockerignore may be a link to a host file (a secret,
+	// /proc/kmsg) or a FIFO that would hang the build. Only a regular file
+	// inside the context is read.
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("build context %s: %w", dir, err)
+	}
+	defer root.Close()
+	fi, err := root.Stat(".dockerignore")
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("read .dockerignore: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read .dockerignore: not a regular file (%s)", fi.Mode().Type())
+	}
+	f, err := root.Open(".dockerignore")
 	if err != nil {
 		return nil, fmt.Errorf("read .dockerignore: %w", err)
 	}
