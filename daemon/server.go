@@ -65,6 +65,8 @@ type Daemon struct {
 	exits exitBook
 	// execs are the exec instances (exec.go).
 	execs execs
+	// bus carries GET /events (events.go).
+	bus eventBus
 }
 
 // New returns a daemon for cfg.
@@ -110,6 +112,7 @@ func (d *Daemon) routes() {
 	h("DELETE /volumes/{name}", d.volumeDelete)
 
 	d.moreRoutes(h) // more.go
+	d.eventRoutes(h)
 }
 
 // versionPrefix is the /v1.41 a client puts before every path.
