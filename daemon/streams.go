@@ -216,6 +216,9 @@ func (d *Daemon) containerAttach(w http.ResponseWriter, r *http.Request) {
 		// once it has read it, so the start finds this attach.
 		p = d.addPending(meta.ID)
 	}
+	// Told before the 101 goes out: the start the client sends after it
+	// comes later, as with dockerd.
+	d.emitContainer(meta, events.ActionAttach, nil)
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		fail(w, errors.New("the connection cannot be hijacked"))
@@ -241,7 +244,6 @@ func (d *Daemon) containerAttach(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ow, ew := outputs(conn, nil, meta.Config.Tty, boolParam(r, "stdout"), boolParam(r, "stderr"))
-	d.emitContainer(meta, events.ActionAttach, nil)
 	if p != nil {
 		select {
 		case err := <-p.start:

@@ -1,0 +1,237 @@
+//go:build integration
+
+package integration
+
+// `docker events` and `docker stats` against minirun's daemon, with the
+// real docker client.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dockerEvent is what `docker events --format '{{json .}}'` prints of an
+// event (events.Message).
+type dockerEvent struct {
+	Type   string
+	Action string
+	Actor  struct {
+		ID         string
+		Attributes map[string]string
+	}
+	TimeNano int64 `json:"timeNano"`
+}
+
+func unixArg(t time.Time) string { return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond()) }
+
+func parseEvents(t *testing.T, out string) []dockerEvent {
+	t.Helper()
+	var evs []dockerEvent
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var e dockerEvent
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("docker events printed %q: %v", line, err)
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+// TestDaemonEventsContainer: `docker events --since … --until … --filter
+// container=X` lists what a `docker run --rm` did to X, in order: create,
+// start, die with its exit code, destroy; and nothing of another
+// container run at the same time.
+func TestDaemonEventsContainer(t *testing.T) {
+	d := startDaemon(t)
+	rmAtEnd(t, "dev1", "dev2")
+	since := time.Now()
+	if r := d.docker(t, "run", "--rm", "--name", "dev1", "busybox", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Fatalf("docker run --rm … exit 3: exit %d, stderr %q", r.code, r.stderr)
+	}
+	d.dockerOK(t, "run", "--rm", "--name", "dev2", "busybox", "true")
+	var evs []dockerEvent
+	var actions []string
+	// The destroy of a --rm container is heard when its shim hangs up,
+	// about when the client returns: ask again for a moment.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out := d.dockerOK(t, "events", "--since", unixArg(since), "--until", unixArg(time.Now()),
+			"--filter", "container=dev1", "--format", "{{json .}}")
+		evs = parseEvents(t, out)
+		actions = actions[:0]
+		for _, e := range evs {
+			actions = append(actions, e.Action)
+		}
+		if strings.Contains(strings.Join(actions, " "), "destroy") || time.Now().After(deadline) {
+			break
+		}
+	}
+	// docker run attaches before it starts; dockerd's order.
+	want := []string{"create", "attach", "start", "die", "destroy"}
+	if strings.Join(actions, " ") != strings.Join(want, " ") {
+		t.Fatalf("events of dev1: %v, want %v", actions, want)
+	}
+	id := evs[0].Actor.ID
+	for i, e := range evs {
+		if e.Type != "container" || e.Actor.ID != id || e.Actor.Attributes["name"] != "dev1" || e.Actor.Attributes["image"] != "busybox" {
+			t.Fatalf("event %d: %+v, want container %s named dev1 of busybox", i, e, id)
+		}
+		if i > 0 && e.TimeNano < evs[i-1].TimeNano {
+			t.Fatalf("events out of time order: %+v", evs)
+		}
+	}
+	if len(id) != 64 {
+		t.Fatalf("actor id %q, want the full container id", id)
+	}
+	if code := evs[3].Actor.Attributes["exitCode"]; code != "3" {
+		t.Fatalf("die event: exitCode %q, want 3", code)
+	}
+	// until before the events: none of them.
+	if out := d.dockerOK(t, "events", "--since", unixArg(since.Add(-time.Minute)), "--until", unixArg(since),
+		"--filter", "container=dev1"); strings.TrimSpace(out) != "" {
+		t.Fatalf("events until before the run: %q", out)
+	}
+}
+
+// TestDaemonEventsNetwork: a live `docker events --filter type=network`
+// shows a network's create and destroy as they happen, and not the volume
+// made between them.
+func TestDaemonEventsNetwork(t *testing.T) {
+	d := startDaemon(t)
+	t.Cleanup(func() { mr(t, "network", "rm", "devnet"); mr(t, "volume", "rm", "devvol") })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, dockerClient(), "events", "--filter", "type=network", "--format", "{{json .}}")
+	cmd.Env = d.env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); cmd.Wait() }()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	// The client is subscribed once the daemon counts it: wait for that
+	// by a network made before this test looks (there is no other sign).
+	time.Sleep(500 * time.Millisecond)
+	netID := strings.TrimSpace(d.dockerOK(t, "network", "create", "--subnet", "10.79.9.0/24", "devnet"))
+	d.dockerOK(t, "volume", "create", "devvol")
+	d.dockerOK(t, "network", "rm", "devnet")
+	d.dockerOK(t, "volume", "rm", "devvol")
+	var got []dockerEvent
+	timeout := time.After(10 * time.Second)
+	for len(got) < 2 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("docker events ended after %v", got)
+			}
+			got = append(got, parseEvents(t, l)...)
+		case <-timeout:
+			t.Fatalf("docker events --filter type=network: %+v after 10 s, want create and destroy of devnet", got)
+		}
+	}
+	for i, want := range []string{"create", "destroy"} {
+		e := got[i]
+		if e.Type != "network" || e.Action != want || e.Actor.ID != netID || e.Actor.Attributes["name"] != "devnet" || e.Actor.Attributes["type"] != "bridge" {
+			t.Fatalf("event %d: %+v, want network %s of devnet (%s, bridge)", i, e, want, netID)
+		}
+	}
+	select {
+	case l := <-lines:
+		t.Fatalf("an event that is not the network's came through the filter: %s", l)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestDaemonStats: `docker stats --no-stream` shows a running container's
+// memory, above zero, against the limit -m set; the API's answer has
+// Docker's shape, with precpu_stats filled for stream=0 and empty for
+// one-shot; and `minirun stats` reads the same limit.
+func TestDaemonStats(t *testing.T) {
+	d := startDaemon(t)
+	rmAtEnd(t, "dstat")
+	// A 4 MB shell variable: memory the container surely uses.
+	d.dockerOK(t, "run", "-d", "-m", "64m", "--name", "dstat", "busybox", "sh", "-c", `x=$(head -c 4000000 /dev/zero | tr '\0' a); exec sleep 100`)
+	time.Sleep(500 * time.Millisecond)
+	out := strings.TrimSpace(d.dockerOK(t, "stats", "--no-stream", "--format", "{{.Name}}|{{.MemUsage}}|{{.PIDs}}", "dstat"))
+	f := strings.Split(out, "|")
+	if len(f) != 3 || f[0] != "dstat" {
+		t.Fatalf("docker stats --no-stream dstat: %q", out)
+	}
+	usage, limit, _ := strings.Cut(f[1], " / ")
+	if limit != "64MiB" {
+		t.Fatalf("docker stats: limit %q, want 64MiB (-m 64m)", limit)
+	}
+	if n, err := strconv.ParseFloat(strings.TrimRight(usage, "KMGiB"), 64); err != nil || n <= 0 || usage == "0B" {
+		t.Fatalf("docker stats: memory usage %q, want above zero", usage)
+	}
+	if f[2] == "0" {
+		t.Fatalf("docker stats: PIDs %q, want the container's", f[2])
+	}
+
+	var s struct {
+		ID, Name string
+		CPU      struct {
+			Usage struct {
+				Total uint64 `json:"total_usage"`
+			} `json:"cpu_usage"`
+			System uint64 `json:"system_cpu_usage"`
+			Online uint32 `json:"online_cpus"`
+		} `json:"cpu_stats"`
+		PreCPU struct {
+			System uint64 `json:"system_cpu_usage"`
+		} `json:"precpu_stats"`
+		Memory struct {
+			Usage, Limit uint64
+			Stats        map[string]uint64
+		} `json:"memory_stats"`
+		Pids struct {
+			Current uint64
+		} `json:"pids_stats"`
+		Networks map[string]struct {
+			RxBytes uint64 `json:"rx_bytes"`
+		}
+	}
+	code, body := d.curl(t, "http://docker/v1.41/containers/dstat/stats?stream=0")
+	if code != "200" || json.Unmarshal([]byte(body), &s) != nil {
+		t.Fatalf("GET stats?stream=0: %s %s", code, body)
+	}
+	if s.Name != "/dstat" || s.Memory.Limit != 64<<20 || s.Memory.Usage == 0 || len(s.Memory.Stats) == 0 || s.Pids.Current == 0 ||
+		s.CPU.System == 0 || s.PreCPU.System == 0 || s.CPU.System <= s.PreCPU.System || s.CPU.Online == 0 || s.CPU.Usage.Total == 0 {
+		t.Fatalf("GET stats?stream=0: %s", body)
+	}
+	if _, ok := s.Networks["eth0"]; !ok {
+		t.Fatalf("GET stats?stream=0: no eth0 in networks: %s", body)
+	}
+	s.PreCPU.System = 0
+	code, body = d.curl(t, "http://docker/v1.41/containers/dstat/stats?stream=0&one-shot=1")
+	if code != "200" || json.Unmarshal([]byte(body), &s) != nil || s.PreCPU.System != 0 || s.CPU.System == 0 {
+		t.Fatalf("GET stats?one-shot=1: %s %s, want no precpu_stats", code, body)
+	}
+	// The CLI's stats is the same reading.
+	var row struct{ MemLimit int64 }
+	if err := json.Unmarshal([]byte(ok(t, "stats", "--no-stream", "--format", "json", "dstat")), &row); err != nil || row.MemLimit != 64<<20 {
+		t.Fatalf("minirun stats dstat: memLimit %d (%v), want %d", row.MemLimit, err, 64<<20)
+	}
+	d.dockerOK(t, "rm", "-f", "dstat")
+}
