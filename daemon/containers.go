@@ -325,6 +325,11 @@ func (d *Daemon) containerDelete(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	vols := d.volumeSet()
+	if meta != nil && running(meta) && boolParam(r, "force") {
+		// rm -f of a running container kills it first (SIGKILL), as
+		// dockerd tells.
+		d.emitContainer(meta, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(unix.SIGKILL))})
+	}
 	if err := d.m.RemoveWithVolumes(name, boolParam(r, "force"), boolParam(r, "v")); err != nil {
 		if errors.Is(err, container.ErrNotFound) {
 			err = fmt.Errorf("No such container: %s", name) //nolint:staticcheck // Docker's words

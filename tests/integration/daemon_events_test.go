@@ -235,3 +235,51 @@ func TestDaemonStats(t *testing.T) {
 	}
 	d.dockerOK(t, "rm", "-f", "dstat")
 }
+
+// TestDaemonEventsLifecycle: the events of a container's whole life
+// through the daemon, each where dockerd tells it: exec's three, pause,
+// unpause, stop (kill, then die, then stop), restart, rm -f.
+func TestDaemonEventsLifecycle(t *testing.T) {
+	d := startDaemon(t)
+	rmAtEnd(t, "devl")
+	since := time.Now()
+	id := strings.TrimSpace(d.dockerOK(t, "run", "-d", "--name", "devl", "busybox", "sleep", "100"))
+	if r := d.docker(t, "exec", "devl", "sh", "-c", "exit 4"); r.code != 4 {
+		t.Fatalf("docker exec … exit 4: exit %d, %q", r.code, r.stderr)
+	}
+	d.dockerOK(t, "pause", "devl")
+	d.dockerOK(t, "unpause", "devl")
+	d.dockerOK(t, "stop", "-t", "1", "devl")
+	d.dockerOK(t, "start", "devl")
+	d.dockerOK(t, "restart", "-t", "1", "devl")
+	d.dockerOK(t, "rm", "-f", "devl")
+	out := d.dockerOK(t, "events", "--since", unixArg(since), "--until", unixArg(time.Now()),
+		"--filter", "container="+id[:12], "--format", "{{json .}}")
+	evs := parseEvents(t, out)
+	var actions []string
+	for _, e := range evs {
+		a, _, _ := strings.Cut(e.Action, ":")
+		actions = append(actions, a)
+	}
+	want := "create start exec_create exec_start exec_die pause unpause kill die stop start kill die stop start restart kill die destroy"
+	if got := strings.Join(actions, " "); got != want {
+		t.Fatalf("events of devl:\n got %s\nwant %s", got, want)
+	}
+	for _, e := range evs {
+		switch a := e.Action; {
+		case a == "exec_create: sh -c exit 4" || a == "exec_start: sh -c exit 4":
+			if e.Actor.Attributes["execID"] == "" {
+				t.Fatalf("%s without execID: %+v", a, e)
+			}
+		case strings.HasPrefix(a, "exec_"):
+			if a != "exec_die" || e.Actor.Attributes["exitCode"] != "4" {
+				t.Fatalf("exec event %+v, want exec_die with exitCode 4 (or the command after exec_create:)", e)
+			}
+		case a == "die":
+			// sleep as pid 1 ignores SIGTERM: stop's SIGKILL ends it.
+			if c := e.Actor.Attributes["exitCode"]; c != "137" {
+				t.Fatalf("die with exitCode %q, want 137: %+v", c, e)
+			}
+		}
+	}
+}
