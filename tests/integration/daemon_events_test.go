@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -227,6 +229,38 @@ func TestDaemonStats(t *testing.T) {
 	code, body = d.curl(t, "http://docker/v1.41/containers/dstat/stats?stream=0&one-shot=1")
 	if code != "200" || json.Unmarshal([]byte(body), &s) != nil || s.PreCPU.System != 0 || s.CPU.System == 0 {
 		t.Fatalf("GET stats?one-shot=1: %s %s, want no precpu_stats", code, body)
+	}
+	// stream=1: a sample a second, each with the one before as precpu.
+	hc := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", d.sock)
+	}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://docker/v1.41/containers/dstat/stats", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("GET stats (stream): %v", err)
+	}
+	dec := json.NewDecoder(resp.Body)
+	var reads []time.Time
+	for i := 0; i < 2; i++ {
+		var f struct {
+			Read   time.Time
+			PreCPU struct {
+				System uint64 `json:"system_cpu_usage"`
+			} `json:"precpu_stats"`
+		}
+		if err := dec.Decode(&f); err != nil {
+			t.Fatalf("GET stats (stream): sample %d: %v", i, err)
+		}
+		if (i == 0) != (f.PreCPU.System == 0) {
+			t.Fatalf("GET stats (stream): sample %d has precpu system %d", i, f.PreCPU.System)
+		}
+		reads = append(reads, f.Read)
+	}
+	resp.Body.Close()
+	if gap := reads[1].Sub(reads[0]); gap < 900*time.Millisecond || gap > 3*time.Second {
+		t.Fatalf("GET stats (stream): samples %v apart, want about a second", gap)
 	}
 	// The CLI's stats is the same reading.
 	var row struct{ MemLimit int64 }
