@@ -360,26 +360,33 @@ func driverName(s string) string {
 	return s
 }
 
-// eventRoutes adds GET /events to the mux (called by routes), and starts
-// watching the containers that already run: a daemon restarted under
-// running containers (live restore) hears their exits too.
+// eventRoutes adds GET /events and GET /containers/{name}/stats to the
+// mux (called by routes, from New), and watches the containers that
+// already run: a daemon restarted under running containers (live
+// restore) hears their exits too. The waits are registered before New
+// returns, so an exit after the daemon listens is never missed.
 func (d *Daemon) eventRoutes(h func(string, func(http.ResponseWriter, *http.Request))) {
 	h("GET /events", d.eventsStream)
 	h("GET /containers/{name}/stats", d.containerStats) // stats.go
-	go d.watchRunning()
+	d.watchRunning()
 }
 
-// watchRunning watches every running container's shim (see watch).
+// watchRunning watches every running container's shim (see watch), all
+// at once: a shim that does not answer costs its own answer timeout, not
+// the others'.
 func (d *Daemon) watchRunning() {
 	all, err := d.m.List()
 	if err != nil {
 		return
 	}
+	var wg sync.WaitGroup
 	for _, meta := range all {
 		if running(meta) {
-			d.watch(meta.ID)
+			wg.Add(1)
+			go func(id string) { defer wg.Done(); d.watch(id) }(meta.ID)
 		}
 	}
+	wg.Wait()
 }
 
 // eventTime reads since and until as the client sends them: Unix seconds
