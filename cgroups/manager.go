@@ -62,6 +62,38 @@ type Stats struct {
 	PidsLimit int64 `json:"pidsLimit"`
 	// OOMKills counts the processes the OOM killer killed in the group.
 	OOMKills uint64 `json:"oomKills"`
+
+	// The counters below are what Docker's stats API shows besides
+	// (stats.go reads them; a file the kernel lacks leaves them zero).
+
+	// CPUUser and CPUSystem split CPUUsage into user and kernel mode, in
+	// nanoseconds (v1 cpuacct.stat in USER_HZ ticks, v2 cpu.stat's
+	// user_usec and system_usec).
+	CPUUser   uint64 `json:"cpuUserNs,omitempty"`
+	CPUSystem uint64 `json:"cpuSystemNs,omitempty"`
+	// CPUPeriods, CPUThrottled and CPUThrottledTime are CFS bandwidth's
+	// counters (cpu.stat: nr_periods, nr_throttled, throttled time in ns).
+	CPUPeriods       uint64 `json:"cpuPeriods,omitempty"`
+	CPUThrottled     uint64 `json:"cpuThrottledPeriods,omitempty"`
+	CPUThrottledTime uint64 `json:"cpuThrottledNs,omitempty"`
+	// MemoryStat is memory.stat, key by key (v1's total_inactive_file
+	// or v2's inactive_file is what `docker stats` takes off the usage).
+	MemoryStat map[string]uint64 `json:"memoryStat,omitempty"`
+	// MemoryFailcnt is how often the limit was hit (v1 memory.failcnt).
+	MemoryFailcnt uint64 `json:"memoryFailcnt,omitempty"`
+	// IOBytes and IOOps are the bytes and operations the group's block
+	// I/O moved, per device and operation (v1 blkio.throttle.*, v2 io.stat).
+	IOBytes []IOEntry `json:"ioBytes,omitempty"`
+	IOOps   []IOEntry `json:"ioOps,omitempty"`
+}
+
+// IOEntry is one device's counter for one operation: Op is "Read",
+// "Write", "Sync", "Async", "Discard" or "Total" on v1 (as the kernel
+// writes them), "read", "write" or "discard" on v2.
+type IOEntry struct {
+	Major, Minor uint64
+	Op           string
+	Value        uint64
 }
 
 // New returns the Manager for a container's cgroup, on the machine's

@@ -440,6 +440,7 @@ func (m *v1Manager) Stats() (*Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stats of cgroup %s: %w", m.path, err)
 	}
+	m.v1Details(s)
 	return s, nil
 }
 

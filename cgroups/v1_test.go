@@ -306,8 +306,16 @@ func TestV1FreezeStatsOOM(t *testing.T) {
 		"memory.max_usage_in_bytes": "8192000",
 		"memory.limit_in_bytes":     "67108864",
 	})
-	writeFiles(t, filepath.Join(root, "cpuacct", "minirun", "c1"), map[string]string{"cpuacct.usage": "123456789"})
+	writeFiles(t, filepath.Join(root, "memory", "minirun", "c1"), map[string]string{
+		"memory.stat": "cache 4096\ntotal_inactive_file 8192", "memory.failcnt": "7",
+	})
+	writeFiles(t, filepath.Join(root, "cpuacct", "minirun", "c1"), map[string]string{"cpuacct.usage": "123456789", "cpuacct.stat": "user 3\nsystem 2"})
+	writeFiles(t, filepath.Join(root, "cpu", "minirun", "c1"), map[string]string{"cpu.stat": "nr_periods 10\nnr_throttled 4\nthrottled_time 5000"})
 	writeFiles(t, filepath.Join(root, "pids", "minirun", "c1"), map[string]string{"pids.current": "3", "pids.max": "32"})
+	writeFiles(t, filepath.Join(root, "blkio", "minirun", "c1"), map[string]string{
+		"blkio.throttle.io_service_bytes_recursive": "8:0 Read 4096\n8:0 Write 512\nTotal 4608",
+		"blkio.throttle.io_serviced":                "8:0 Read 1\n8:0 Write 2\nTotal 3",
+	})
 	if oom, err := m.OOMKilled(); err != nil || !oom {
 		t.Errorf("OOMKilled after = %v, %v", oom, err)
 	}
@@ -315,8 +323,12 @@ func TestV1FreezeStatsOOM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Stats{MemoryUsage: 4096000, MemoryPeak: 8192000, MemoryLimit: 67108864, CPUUsage: 123456789, PidsCurrent: 3, PidsLimit: 32, OOMKills: 2}
-	if *s != want {
+	want := Stats{MemoryUsage: 4096000, MemoryPeak: 8192000, MemoryLimit: 67108864, CPUUsage: 123456789, PidsCurrent: 3, PidsLimit: 32, OOMKills: 2,
+		// cpuacct.stat counts USER_HZ ticks: 3 × 10 ms, 2 × 10 ms.
+		CPUUser: 30_000_000, CPUSystem: 20_000_000, CPUPeriods: 10, CPUThrottled: 4, CPUThrottledTime: 5000,
+		MemoryStat: map[string]uint64{"cache": 4096, "total_inactive_file": 8192}, MemoryFailcnt: 7,
+		IOBytes: []IOEntry{{8, 0, "Read", 4096}, {8, 0, "Write", 512}}, IOOps: []IOEntry{{8, 0, "Read", 1}, {8, 0, "Write", 2}}}
+	if !reflect.DeepEqual(*s, want) {
 		t.Errorf("Stats = %+v, want %+v", *s, want)
 	}
 	writeFiles(t, filepath.Join(root, "memory", "minirun", "c1"), map[string]string{"memory.limit_in_bytes": v1Unlimited})

@@ -283,6 +283,7 @@ func (m *v2Manager) Stats() (*Stats, error) {
 			return nil, fmt.Errorf("stats of cgroup %s: %w", m.path, err)
 		}
 	}
+	m.v2Details(s)
 	return s, nil
 }
 

@@ -157,14 +157,19 @@ func TestV2ApplySetFreezeDestroy(t *testing.T) {
 
 	writeFiles(t, dir, map[string]string{
 		"memory.current": "1000", "memory.peak": "5000", "memory.events": "oom 1\noom_kill 1",
-		"cpu.stat": "usage_usec 250\nuser_usec 200", "pids.current": "2",
+		"cpu.stat": "usage_usec 250\nuser_usec 200\nsystem_usec 50\nnr_periods 3\nnr_throttled 1\nthrottled_usec 7", "pids.current": "2",
+		"memory.stat": "anon 100\ninactive_file 300", "io.stat": "8:0 rbytes=4096 wbytes=512 rios=1 wios=2 dbytes=0 dios=0",
 	})
 	s, err := m.Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Stats{MemoryUsage: 1000, MemoryPeak: 5000, MemoryLimit: 67108864, CPUUsage: 250000, PidsCurrent: 2, PidsLimit: 16, OOMKills: 1}
-	if *s != want {
+	want := Stats{MemoryUsage: 1000, MemoryPeak: 5000, MemoryLimit: 67108864, CPUUsage: 250000, PidsCurrent: 2, PidsLimit: 16, OOMKills: 1,
+		CPUUser: 200000, CPUSystem: 50000, CPUPeriods: 3, CPUThrottled: 1, CPUThrottledTime: 7000,
+		MemoryStat: map[string]uint64{"anon": 100, "inactive_file": 300},
+		IOBytes:    []IOEntry{{8, 0, "read", 4096}, {8, 0, "write", 512}, {8, 0, "discard", 0}},
+		IOOps:      []IOEntry{{8, 0, "read", 1}, {8, 0, "write", 2}, {8, 0, "discard", 0}}}
+	if !reflect.DeepEqual(*s, want) {
 		t.Errorf("Stats = %+v, want %+v", *s, want)
 	}
 	if oom, err := m.OOMKilled(); err != nil || !oom {

@@ -17,9 +17,11 @@ import (
 	"github.com/minirun/minirun/runtime"
 	"github.com/minirun/minirun/shim"
 	ctypes "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
 	ntypes "github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,11 +39,14 @@ func (d *Daemon) containerCreate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	vols := d.volumeSet()
 	meta, err := d.m.Create(o, nil)
 	if err != nil {
 		fail(w, err)
 		return
 	}
+	d.emitVolumeChanges(vols, d.volumeSet()) // -v NAME:… made NAME
+	d.emitContainer(meta, events.ActionCreate, nil)
 	writeJSON(w, http.StatusCreated, ctypes.CreateResponse{ID: meta.ID, Warnings: []string{}})
 }
 
@@ -143,11 +148,53 @@ func runOpts(name string, req *ctypes.CreateRequest) (container.RunOpts, error) 
 		o.Expose = append(o.Expose, p.String())
 	}
 	sort.Strings(o.Expose)
-	if res := hc.Resources; res.Memory != 0 || res.NanoCPUs != 0 || res.CPUShares != 0 || res.CPUQuota != 0 ||
-		(res.PidsLimit != nil && *res.PidsLimit > 0) || res.CpusetCpus != "" || len(res.Devices) > 0 {
-		return o, badRequest{errors.New("resource limits and devices are not served by minirun's daemon yet: use `minirun run --memory/--cpus/--pids-limit/--device`")}
+	if o.Resources, err = resources(hc.Resources); err != nil {
+		return o, err
 	}
 	return o, nil
+}
+
+// resources turns the request's cgroup limits into the flags `minirun
+// run` reads (-m, --memory-swap, --memory-reservation, --cpus,
+// --cpu-shares, --cpu-quota, --cpu-period, --cpuset-cpus/-mems,
+// --pids-limit, --blkio-weight), checked by the same ResourceFlags.Resources.
+// nil when none is set. What minirun's daemon cannot map yet (devices,
+// per-device throttles) is refused, not ignored.
+func resources(res ctypes.Resources) (*specs.LinuxResources, error) {
+	if len(res.Devices) > 0 || len(res.DeviceCgroupRules) > 0 || len(res.BlkioDeviceReadBps) > 0 || len(res.BlkioDeviceWriteBps) > 0 ||
+		len(res.BlkioDeviceReadIOps) > 0 || len(res.BlkioDeviceWriteIOps) > 0 || len(res.BlkioWeightDevice) > 0 {
+		return nil, badRequest{errors.New("devices and per-device limits are not served by minirun's daemon yet: use `minirun run --device/--device-read-bps…`")}
+	}
+	f := container.ResourceFlags{CPUShares: res.CPUShares, CPUQuota: res.CPUQuota, CPUPeriod: res.CPUPeriod,
+		CpusetCpus: res.CpusetCpus, CpusetMems: res.CpusetMems, BlkioWeight: int64(res.BlkioWeight)}
+	if res.Memory != 0 {
+		f.Memory = strconv.FormatInt(res.Memory, 10)
+	}
+	// The client sends 0 for a --memory-swap not given (the default, twice
+	// the memory) and -1 for unlimited swap.
+	if res.MemorySwap != 0 && res.Memory != 0 {
+		f.MemorySwap = strconv.FormatInt(res.MemorySwap, 10)
+	}
+	if res.MemoryReservation != 0 {
+		f.MemoryReservation = strconv.FormatInt(res.MemoryReservation, 10)
+	}
+	if res.OomKillDisable != nil {
+		f.OOMKillDisable = *res.OomKillDisable
+	}
+	if res.NanoCPUs != 0 {
+		f.CPUs = strconv.FormatFloat(float64(res.NanoCPUs)/1e9, 'f', -1, 64)
+	}
+	if res.PidsLimit != nil {
+		f.PidsLimit = *res.PidsLimit
+	}
+	r, _, err := f.Resources()
+	if err != nil {
+		return nil, badRequest{err}
+	}
+	if r.Memory == nil && r.CPU == nil && r.Pids == nil && r.BlockIO == nil {
+		return nil, nil
+	}
+	return r, nil
 }
 
 // containerStart is POST /containers/{name}/start. Attaches that came
@@ -164,7 +211,8 @@ func (d *Daemon) containerStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pending := d.takePending(meta.ID)
-	if _, err := d.m.Start(meta.ID, len(pending) > 0); err != nil {
+	started, err := d.m.Start(meta.ID, len(pending) > 0)
+	if err != nil {
 		for _, p := range pending {
 			p.fail(err)
 		}
@@ -178,10 +226,27 @@ func (d *Daemon) containerStart(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	d.startedEvents(started)
 	for _, p := range pending {
 		p.go_()
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// startedEvents emits a start's events and watches the container's shim
+// for its exits, registered before the pending attaches release the
+// container (watch). A container whose shim is already gone (it ran and
+// ended in the moment between) is told by its record.
+func (d *Daemon) startedEvents(meta *container.Meta) {
+	d.emitStarted(meta)
+	if d.watch(meta.ID) {
+		return
+	}
+	if cur, err := d.m.Get(meta.ID); err == nil && cur.State.Status == "exited" {
+		d.emitExit(cur, &shim.Exit{Code: cur.State.ExitCode, At: cur.State.FinishedAt, OOMKilled: cur.State.OOMKilled})
+	} else if errors.Is(err, container.ErrNotFound) {
+		d.emitDestroy(meta)
+	}
 }
 
 // containerStop is POST /containers/{name}/stop?t=SECONDS: Manager.Stop,
@@ -206,10 +271,13 @@ func (d *Daemon) containerStop(w http.ResponseWriter, r *http.Request) {
 		}
 		timeout = time.Duration(max(n, 0)) * time.Second
 	}
+	d.emitContainer(meta, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(unix.SIGTERM))})
 	if err := d.m.Stop(meta.ID, timeout); err != nil {
 		fail(w, err)
 		return
 	}
+	d.awaitWatcher(meta.ID, 2*time.Second) // die before stop, as dockerd tells them
+	d.emitContainer(meta, events.ActionStop, nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -237,6 +305,7 @@ func (d *Daemon) containerKill(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	d.emitContainer(meta, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -248,11 +317,18 @@ func (d *Daemon) containerDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	if meta, err := d.m.Get(name); err == nil {
+	meta, err := d.m.Get(name)
+	if err == nil {
 		// An attach waiting for a start that will never come ends now.
 		for _, p := range d.takePending(meta.ID) {
 			p.fail(fmt.Errorf("container %s was removed", meta.Name))
 		}
+	}
+	vols := d.volumeSet()
+	if meta != nil && running(meta) && boolParam(r, "force") {
+		// rm -f of a running container kills it first (SIGKILL), as
+		// dockerd tells.
+		d.emitContainer(meta, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(unix.SIGKILL))})
 	}
 	if err := d.m.RemoveWithVolumes(name, boolParam(r, "force"), boolParam(r, "v")); err != nil {
 		if errors.Is(err, container.ErrNotFound) {
@@ -262,6 +338,11 @@ func (d *Daemon) containerDelete(w http.ResponseWriter, r *http.Request) {
 		}
 		fail(w, err)
 		return
+	}
+	if meta != nil {
+		d.awaitWatcher(meta.ID, 2*time.Second) // rm -f: its die first
+		d.emitDestroy(meta)
+		d.emitVolumeChanges(vols, d.volumeSet()) // rm -v
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/minirun/minirun/runtime"
 	"github.com/moby/moby/api/types/common"
 	ctypes "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -91,6 +92,7 @@ func (d *Daemon) execCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	x := &execInstance{id: hex.EncodeToString(b), containerID: meta.ID, req: req}
 	d.execs.add(x)
+	d.emitContainer(meta, execAction(events.ActionExecCreate, req.Cmd), map[string]string{"execID": x.id})
 	writeJSON(w, http.StatusCreated, common.IDResponse{ID: x.id})
 }
 
@@ -143,7 +145,11 @@ func (d *Daemon) execStart(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		x.begin(proc)
-		go x.finish(proc)
+		d.emitContainer(meta, execAction(events.ActionExecStart, x.req.Cmd), map[string]string{"execID": x.id})
+		go func() {
+			x.finish(proc)
+			d.execDied(x)
+		}()
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -210,9 +216,11 @@ func (d *Daemon) execStart(w http.ResponseWriter, r *http.Request) {
 		copies.Wait()
 		ew.Write([]byte("minirun: " + oneLine(err.Error()) + "\n"))
 		x.end(126) // dockerd: the command could not be run
+		d.execDied(x)
 		return
 	}
 	x.begin(proc)
+	d.emitContainer(meta, execAction(events.ActionExecStart, x.req.Cmd), map[string]string{"execID": x.id})
 	if proc.Console != nil {
 		if cs := x.req.ConsoleSize; cs != nil {
 			runtime.SetWinsize(proc.Console, runtime.Winsize{Rows: uint16(cs[0]), Cols: uint16(cs[1])})
@@ -226,6 +234,25 @@ func (d *Daemon) execStart(w http.ResponseWriter, r *http.Request) {
 	code, _ := proc.Wait()
 	copies.Wait()
 	x.end(code)
+	d.execDied(x)
+}
+
+// execAction is exec_create's or exec_start's action: the prefix, ": ",
+// and the command, as dockerd writes it (the event filter matches the
+// prefix alone, eventFilter.matchEvent).
+func execAction(prefix events.Action, cmd []string) events.Action {
+	return events.Action(string(prefix) + ": " + strings.Join(cmd, " "))
+}
+
+// execDied emits exec_die with the exec's exit code.
+func (d *Daemon) execDied(x *execInstance) {
+	x.mu.Lock()
+	attrs := map[string]string{"execID": x.id}
+	if x.code != nil {
+		attrs["exitCode"] = strconv.Itoa(*x.code)
+	}
+	x.mu.Unlock()
+	d.emitContainerRef(x.containerID, events.ActionExecDie, attrs)
 }
 
 // begin marks x running as proc.

@@ -19,6 +19,7 @@ import (
 	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/runtime"
 	ctypes "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	ntypes "github.com/moby/moby/api/types/network"
 )
 
@@ -63,6 +64,7 @@ func (d *Daemon) networkConnect(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	d.emitNetworkContainer(r.PathValue("id"), events.ActionConnect, req.Container)
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -82,6 +84,7 @@ func (d *Daemon) networkDisconnect(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	d.emitNetworkContainer(r.PathValue("id"), events.ActionDisconnect, req.Container)
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -103,30 +106,36 @@ func (d *Daemon) containerRestart(w http.ResponseWriter, r *http.Request) {
 		timeout = time.Duration(max(n, 0)) * time.Second
 	}
 	if running(meta) {
+		d.emitContainer(meta, events.ActionKill, map[string]string{"signal": "15"})
 		if err := d.m.Stop(meta.ID, timeout); err != nil {
 			fail(w, err)
 			return
 		}
+		d.awaitWatcher(meta.ID, 2*time.Second)
+		d.emitContainer(meta, events.ActionStop, nil)
 	}
-	if _, err := d.m.Start(meta.ID, false); err != nil {
+	started, err := d.m.Start(meta.ID, false)
+	if err != nil {
 		fail(w, err)
 		return
 	}
+	d.startedEvents(started)
+	d.emitContainer(started, events.ActionRestart, nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // containerPause is POST /containers/{name}/pause and containerUnpause
 // /unpause: the cgroup freezer, as `minirun pause` and `resume`.
 func (d *Daemon) containerPause(w http.ResponseWriter, r *http.Request) {
-	d.freeze(w, r, (*runtime.Container).Pause)
+	d.freeze(w, r, (*runtime.Container).Pause, events.ActionPause)
 }
 
 func (d *Daemon) containerUnpause(w http.ResponseWriter, r *http.Request) {
-	d.freeze(w, r, (*runtime.Container).Resume)
+	d.freeze(w, r, (*runtime.Container).Resume, events.ActionUnPause)
 }
 
-func (d *Daemon) freeze(w http.ResponseWriter, r *http.Request, op func(*runtime.Container, *explain.Tracer) error) {
-	_, ctr, err := d.m.Runtime(r.PathValue("name"))
+func (d *Daemon) freeze(w http.ResponseWriter, r *http.Request, op func(*runtime.Container, *explain.Tracer) error, action events.Action) {
+	meta, ctr, err := d.m.Runtime(r.PathValue("name"))
 	if err != nil {
 		fail(w, err)
 		return
@@ -139,6 +148,7 @@ func (d *Daemon) freeze(w http.ResponseWriter, r *http.Request, op func(*runtime
 		fail(w, err)
 		return
 	}
+	d.emitContainer(meta, action, nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -149,10 +159,16 @@ func (d *Daemon) containerRename(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{err})
 		return
 	}
-	if err := d.m.Rename(r.PathValue("name"), name); err != nil {
+	old, err := d.m.Get(r.PathValue("name"))
+	if err != nil {
 		fail(w, err)
 		return
 	}
+	if err := d.m.Rename(old.ID, name); err != nil {
+		fail(w, err)
+		return
+	}
+	d.emitContainerRef(old.ID, events.ActionRename, map[string]string{"oldName": "/" + old.Name})
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/volume"
+	"github.com/moby/moby/api/types/events"
 	ntypes "github.com/moby/moby/api/types/network"
 	vtypes "github.com/moby/moby/api/types/volume"
 )
@@ -136,6 +137,7 @@ func (d *Daemon) networkCreate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	d.emit(events.NetworkEventType, events.ActionCreate, n.ID, map[string]string{"name": n.Name, "type": n.Driver})
 	writeJSON(w, http.StatusCreated, ntypes.CreateResponse{ID: n.ID})
 }
 
@@ -146,12 +148,16 @@ func (d *Daemon) networkDelete(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	n := d.networkOfRef(r.PathValue("id"))
 	if err := nm.Remove(r.PathValue("id")); err != nil {
 		if strings.Contains(err.Error(), "pre-defined") {
 			err = forbidden{err}
 		}
 		fail(w, err)
 		return
+	}
+	if n != nil {
+		d.emit(events.NetworkEventType, events.ActionDestroy, n.ID, map[string]string{"name": n.Name, "type": n.Driver})
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -231,10 +237,14 @@ func (d *Daemon) volumeCreate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	existed := d.volumeSet()
 	v, err := vs.Create(req.Name, req.Driver, req.DriverOpts, req.Labels)
 	if err != nil {
 		fail(w, err)
 		return
+	}
+	if _, ok := existed[v.Name]; !ok { // creating an existing volume is a no-op, without event
+		d.emit(events.VolumeEventType, events.ActionCreate, v.Name, map[string]string{"driver": driverName(v.Driver)})
 	}
 	writeJSON(w, http.StatusCreated, volumeOf(v))
 }
@@ -247,9 +257,13 @@ func (d *Daemon) volumeDelete(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	v, _ := vs.Get(r.PathValue("name"))
 	if err := vs.Remove(r.PathValue("name"), d.m.VolumeUsers); err != nil {
 		fail(w, err)
 		return
+	}
+	if v != nil {
+		d.emit(events.VolumeEventType, events.ActionDestroy, v.Name, map[string]string{"driver": driverName(v.Driver)})
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

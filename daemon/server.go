@@ -69,6 +69,8 @@ type Daemon struct {
 	// streamed are the route patterns whose request body is a stream
 	// (a tar), read as it comes and not bounded by maxBodyBytes.
 	streamed map[string]bool
+	// bus carries GET /events (events.go).
+	bus eventBus
 }
 
 // New returns a daemon for cfg.
@@ -115,6 +117,7 @@ func (d *Daemon) routes() {
 	d.moreRoutes(h) // more.go
 
 	d.archiveRoutes(h) // archive.go: docker cp, export, prune, resize
+	d.eventRoutes(h)
 }
 
 // versionPrefix is the /v1.41 a client puts before every path.

@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types"
 	ctypes "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 )
 
 // stdWriter frames what it is given for one stream of a multiplexed
@@ -215,6 +216,9 @@ func (d *Daemon) containerAttach(w http.ResponseWriter, r *http.Request) {
 		// once it has read it, so the start finds this attach.
 		p = d.addPending(meta.ID)
 	}
+	// Told before the 101 goes out: the start the client sends after it
+	// comes later, as with dockerd.
+	d.emitContainer(meta, events.ActionAttach, nil)
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		fail(w, errors.New("the connection cannot be hijacked"))
@@ -318,43 +322,81 @@ func (b *exitBook) poke() {
 }
 
 // watch waits, once per container, on a running container's shim for its
-// exit event (shim.Wait, the control protocol's wait, as Manager.Wait
-// does): the code goes into the exit book at the exit, and the waiters
-// are woken again when the shim ends (its record final, a --rm
-// container's files gone). It is started only for a container that
-// already runs. While it lives, waitFor does not poll.
-func (d *Daemon) watch(id string) {
+// exits (shim.Wait, the control protocol's wait, as Manager.Wait does):
+// each exit is a die event, the last one's code goes into the exit book,
+// and the waiters are woken again when the shim ends (its record final, a
+// --rm container's files gone: its destroy event). The waiter is
+// registered before watch returns, so a start that follows it (the
+// pending attaches' release) cannot end before it is heard; the rest runs
+// in a goroutine. It reports false when no shim answers. While it lives,
+// waitFor does not poll.
+func (d *Daemon) watch(id string) bool {
 	d.mu.Lock()
 	if d.watching == nil {
 		d.watching = map[string]bool{}
 	}
 	if d.watching[id] {
 		d.mu.Unlock()
-		return
+		return true
 	}
 	d.watching[id] = true
 	d.mu.Unlock()
+	unwatch := func() {
+		d.mu.Lock()
+		delete(d.watching, id)
+		d.mu.Unlock()
+		d.exits.poke()
+	}
+	meta, err := d.m.Get(id)
+	if err != nil {
+		unwatch()
+		return false
+	}
+	w, err := shim.Wait(d.m.Socket(id))
+	if err != nil {
+		unwatch()
+		return false // no shim: waitFor reads the record
+	}
 	go func() {
-		defer func() {
-			d.mu.Lock()
-			delete(d.watching, id)
-			d.mu.Unlock()
-			d.exits.poke()
-		}()
-		w, err := shim.Wait(d.m.Socket(id))
-		if err != nil {
-			return // no shim: waitFor reads the record
-		}
+		defer unwatch()
 		defer w.Close()
 		// Registered: an exit before this is in the record; read it again.
 		d.exits.poke()
-		ex, err := w.Exit(0)
-		if err != nil {
-			return // the shim died: its record tells
+		for {
+			ex, err := w.Next(0)
+			if err != nil {
+				return // the shim died: its record tells
+			}
+			d.emitExit(meta, ex)
+			if !ex.Restarting {
+				d.exits.record(id, ex.Code)
+				break
+			}
 		}
-		d.exits.record(id, ex.Code)
 		w.Done(0)
+		if _, err := d.m.Get(id); errors.Is(err, container.ErrNotFound) {
+			d.emitDestroy(meta) // --rm: the shim removed it
+		}
 	}()
+	return true
+}
+
+// awaitWatcher waits up to timeout for container id's watcher to end (it
+// has emitted the die, and a --rm container's destroy), so the events
+// that follow a stop or a removal come after those.
+func (d *Daemon) awaitWatcher(id string, timeout time.Duration) {
+	deadline := time.After(timeout)
+	for {
+		_, _, changed := d.exits.since(id, time.Now())
+		if !d.watched(id) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return
+		}
+	}
 }
 
 // watched says a watcher listens to container id's shim.

@@ -301,6 +301,25 @@ func (w *Waiter) Exit(timeout time.Duration) (*Exit, error) {
 	}
 }
 
+// Next blocks until the container's next exit and returns it, one the
+// restart policy follows with a start ("restarting") or the last; timeout
+// 0 waits without limit. The daemon's event stream reads every exit with
+// it (a die event per exit, as dockerd sends one per restart). After the
+// last exit, Next answers ErrShimGone at the shim's hang-up.
+func (w *Waiter) Next(timeout time.Duration) (*Exit, error) {
+	setDeadline(w.c, timeout)
+	for {
+		r, err := readReply(w.c)
+		if err != nil {
+			return nil, timeoutErr(err, timeout)
+		}
+		if r.Exit != nil {
+			w.last = r.Exit
+			return r.Exit, nil
+		}
+	}
+}
+
 // Done blocks until the shim hangs up (timeout 0: without limit), which
 // it does last: its container's record is final, its rootfs unmounted, a
 // --rm container removed. Call it after Exit.

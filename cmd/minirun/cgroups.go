@@ -185,7 +185,7 @@ var statsCommand = &cli.Command{
 			return err
 		}
 		for {
-			rows, err := sampleStats(c, m)
+			rows, err := m.SampleStats(c.Args().Slice(), time.Second)
 			if err != nil {
 				return err
 			}
@@ -216,67 +216,4 @@ var statsCommand = &cli.Command{
 			}
 		}
 	},
-}
-
-// statsRow is one line of `stats`.
-type statsRow struct {
-	ID         string  `json:"id"`
-	Name       string  `json:"name"`
-	CPUPercent float64 `json:"cpuPercent"`
-	MemUsage   uint64  `json:"memUsage"`
-	MemLimit   int64   `json:"memLimit"`
-	Pids       uint64  `json:"pids"`
-}
-
-// sampleStats reads every running container's counters twice, one second
-// apart: CPU % is CPU time used over wall time (100% = one whole CPU).
-func sampleStats(c *cli.Context, m *container.Manager) ([]statsRow, error) {
-	all, err := m.List()
-	if err != nil {
-		return nil, err
-	}
-	want := map[string]bool{}
-	for _, a := range c.Args().Slice() {
-		meta, err := m.Get(a)
-		if err != nil {
-			return nil, err
-		}
-		want[meta.ID] = true
-	}
-	type live struct {
-		meta *container.Meta
-		ctr  *runtime.Container
-		cpu0 uint64
-	}
-	var ls []live
-	for _, meta := range all {
-		if meta.State.Status != "running" || (len(want) > 0 && !want[meta.ID]) {
-			continue
-		}
-		_, ctr, err := m.Runtime(meta.ID)
-		if err != nil {
-			continue
-		}
-		st, err := ctr.Stats()
-		if err != nil {
-			continue
-		}
-		ls = append(ls, live{meta, ctr, st.CPUUsage})
-	}
-	t0 := time.Now()
-	time.Sleep(time.Second)
-	wall := time.Since(t0)
-	var rows []statsRow
-	for _, l := range ls {
-		st, err := l.ctr.Stats()
-		if err != nil {
-			continue
-		}
-		rows = append(rows, statsRow{
-			ID: l.meta.ID, Name: l.meta.Name,
-			CPUPercent: 100 * float64(st.CPUUsage-l.cpu0) / float64(wall.Nanoseconds()),
-			MemUsage:   st.MemoryUsage, MemLimit: st.MemoryLimit, Pids: st.PidsCurrent,
-		})
-	}
-	return rows, nil
 }
