@@ -37,7 +37,7 @@ func (d *Daemon) containerCreate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	meta, err := d.m.Create(o, nil)
+	meta, err := d.m.Create(o, d.cfg.Trace)
 	if err != nil {
 		fail(w, err)
 		return
@@ -164,7 +164,7 @@ func (d *Daemon) containerStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pending := d.takePending(meta.ID)
-	if _, err := d.m.Start(meta.ID, len(pending) > 0); err != nil {
+	if _, err := d.m.StartExplained(meta.ID, len(pending) > 0, d.cfg.Trace); err != nil {
 		for _, p := range pending {
 			p.fail(err)
 		}
