@@ -223,3 +223,31 @@ func TestRouteWhy(t *testing.T) {
 		}
 	}
 }
+
+// A --rm container's record may be gone before its exit code reaches the
+// exit book (the attach records it a moment after the shim removed the
+// container): the waiter waits for the code instead of failing with
+// "removed before its exit was seen", which `docker run --rm` printed
+// for ~5% of the runs under load.
+func TestWaitRemovedHearsALateExit(t *testing.T) {
+	d := newTestDaemon(t)
+	meta := &container.Meta{ID: strings.Repeat("ab", 32)}
+	since := time.Now()
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		d.exits.record(meta.ID, 3)
+	}()
+	code, err := d.waitFor(context.Background(), meta, "removed", since)
+	if err != nil || code != 3 {
+		t.Fatalf("waitFor: %d, %v; want 3, nil", code, err)
+	}
+	// No code ever: the waiter gives up after the grace, with the error.
+	meta = &container.Meta{ID: strings.Repeat("cd", 32)}
+	start := time.Now()
+	if _, err := d.waitFor(context.Background(), meta, "removed", time.Now()); err == nil || !strings.Contains(err.Error(), "removed before its exit was seen") {
+		t.Fatalf("waitFor without an exit: %v", err)
+	}
+	if el := time.Since(start); el < exitGrace || el > exitGrace+time.Second {
+		t.Errorf("gave up after %v, want about %v", el, exitGrace)
+	}
+}
