@@ -14,10 +14,13 @@
 # usage: bench/daemon-load.sh [CLIENTS] [TOTAL]   (as root; default 20 200)
 # Everything lives in a temp dir, on a bridge of its own (mrbenchld0,
 # 10.74.0.0/16), removed at the end (bench/lib-daemon.sh).
-# Measured (2 shared cores, Dec 2026): 20 clients, 200 runs: 0 errors,
-# no leak, 200 runs in 44.1 s (4.5 runs/s; one run alone takes ~0.3 s).
-# Before the daemon reaped its shims, each run left a zombie minirun-shim:
-# 200 after 200 runs.
+# Measured (2 shared cores, Dec 2026), 20 clients, 200 runs, ~34 s
+# (5.9 runs/s): no leak; 4 to 9 runs fail with exit 137 and no message
+# (open: the container's init dies of SIGKILL; the same with the shims
+# left unreaped, so not that). Before the daemon reaped its shims, each
+# run left a zombie minirun-shim among its children: 201 after 200 runs.
+# Before waiters waited for a late exit code, ~5% of the runs failed with
+# "removed before its exit was seen".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${1:-20}
@@ -82,8 +85,9 @@ n=0; for id in $cids; do grep -q "minirun:${id:0:12}" <<<"$rules" && n=$((n+1));
 [ "$(bridge_rules)" = "$rules_before" ] || leak "nft: $MINIRUN_BRIDGE_NAME's rules $rules_before before, $(bridge_rules) after"
 n=$(shims | grep -c . || true); [ "$n" = 0 ] || leak "shims: $n still running"
 n=$(children); [ "$n" = 0 ] || leak "daemon's children (shims not reaped): $n"
+# Every run that succeeded created a container (a failed one may have too).
 n=$(printf '%s\n' "$cids" | grep -c . || true)
-[ "$n" = "$(( TOTAL - errors ))" ] || leak "container ids: $n recorded for $(( TOTAL - errors )) runs"
+[ "$n" -ge "$(( TOTAL - errors ))" ] || leak "container ids: $n recorded for $(( TOTAL - errors )) runs that succeeded"
 
 if [ "${#leaks[@]}" = 0 ]; then
   echo "leaks: none"

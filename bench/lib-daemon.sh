@@ -9,7 +9,9 @@
 # daemon num socket temporário e a limpeza no fim.
 #
 # Before sourcing, a bench may set BENCH_BRIDGE and BENCH_SUBNET (its own
-# network: the default is mrbench0, 10.75.0.0/16). After it, it has:
+# network: the default is mrbench0, 10.75.0.0/16); the caller may set
+# BENCH_BINARY (a minirun to run instead of building this checkout).
+# After it, the bench has:
 #   $work          the temp dir (minirun, busybox.tar, run/, lib/, docker.sock)
 #   mr ARGS…       minirun on the bench's roots
 #   $daemon_pid    the daemon's pid (minirun's own, not a subshell's)
@@ -37,7 +39,13 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 
-CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags "-s -w" -o "$work/minirun" ./cmd/minirun
+# BENCH_BINARY runs a minirun built elsewhere (another ref, for a
+# before/after); by default this checkout is built.
+if [ -n "${BENCH_BINARY:-}" ]; then
+  cp "$BENCH_BINARY" "$work/minirun"
+else
+  CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags "-s -w" -o "$work/minirun" ./cmd/minirun
+fi
 bash scripts/mkbusybox.sh "$work/busybox.tar" >/dev/null
 mr image import --change 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null
 # Started directly, not through the mr function: $! must be minirun's own
