@@ -152,7 +152,11 @@ func (m *Manager) spawnShim(id string, attachFirst bool, tr *explain.Tracer) err
 		}
 		return fmt.Errorf("start shim: %w", err)
 	}
-	cmd.Process.Release()
+	// Reap the shim when it ends. A `run -d` exits long before (the shim
+	// then belongs to init), but a daemon lives on: without a wait, every
+	// container it ran would leave a zombie minirun-shim among its
+	// children (wait(2)), 200 after 200 `docker run --rm`.
+	go cmd.Wait()
 	line, _ := bufio.NewReader(r).ReadString('\n')
 	line = strings.TrimSpace(line)
 	if relayed != nil {
@@ -212,7 +216,7 @@ func (m *Manager) ShimConfig(id string, ready *os.File) (shim.Config, error) {
 	return shim.Config{
 		ID: id, Bundle: m.dir(id), StateRoot: m.StateRoot, Spec: spec,
 		LogPath: meta.LogPath, Socket: m.Socket(id), Restart: meta.HostConfig.RestartPolicy,
-		Interactive: meta.Config.OpenStdin, Ready: ready, Events: ev,
+		Interactive: meta.Config.OpenStdin, Ready: ready, Events: ev, Tracer: ev.tr,
 	}, nil
 }
 
@@ -375,6 +379,13 @@ func (e *shimEvents) finish() error {
 // Start starts an exited (or created) container again, on the same
 // rootfs: `docker start`.
 func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
+	return m.StartExplained(ref, attachFirst, nil)
+}
+
+// StartExplained is Start narrated to tr: the rootfs mount, the shim's
+// create (cgroups, namespaces) and its network steps. The daemon's
+// POST /containers/{id}/start passes its request trace (`explain api`).
+func (m *Manager) StartExplained(ref string, attachFirst bool, tr *explain.Tracer) (*Meta, error) {
 	meta, err := m.Get(ref)
 	if err != nil {
 		return nil, err
@@ -412,9 +423,8 @@ func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
 	}
 	dir := m.dir(meta.ID)
 	ov := overlay.Options{Lower: layers, Upper: filepath.Join(dir, "diff"), Work: filepath.Join(dir, "work"), Target: filepath.Join(dir, "merged")}
-	// start has no narration of its own (tr is nil: steps run silently),
-	// but mounts through the same step as run, with its undo on the stack.
-	var tr *explain.Tracer
+	// start mounts through the same step as run, with its undo on the
+	// stack; a nil tr runs it silently.
 	var undo cleanup.Stack
 	if meta.GraphDriver.Name != "vfs" {
 		if mounted, _ := overlay.Mounted(ov.Target); !mounted {
@@ -426,7 +436,7 @@ func (m *Manager) Start(ref string, attachFirst bool) (*Meta, error) {
 	if err := m.acquireVolumes(meta, nil); err != nil {
 		return nil, errors.Join(err, undo.Run())
 	}
-	if err := m.spawnShim(meta.ID, attachFirst, nil); err != nil {
+	if err := m.spawnShim(meta.ID, attachFirst, tr); err != nil {
 		return nil, errors.Join(err, undo.Run())
 	}
 	undo.Release()

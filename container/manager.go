@@ -266,6 +266,20 @@ func (m *Manager) refresh(meta *Meta) {
 	if shimAlive(m.Socket(meta.ID)) {
 		return
 	}
+	// ORDER: meta was read before the runtime and the shim were asked,
+	// and in between the shim may have recorded the exit, finished and
+	// gone (a --rm container's shim removes the record too). Read the
+	// record again before concluding the shim died: under load (20 docker
+	// clients at once, bench/daemon-load.sh) a waiter's stale "running"
+	// turned `docker run --rm busybox true` into exit 137 in ~2% of runs.
+	fresh, err := loadMeta(m.dir(meta.ID))
+	if err != nil {
+		return // removed meanwhile: the next read says so
+	}
+	if fresh.State.Status != "running" {
+		*meta = *fresh
+		return
+	}
 	meta.State.Status, meta.State.Running, meta.State.Pid = "exited", false, 0
 	// Its shim died too (SIGKILL, OOM) and could not release the volumes
 	// it mounted: whoever sees it dead drops its holds.

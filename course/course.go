@@ -25,6 +25,9 @@ type Env struct {
 	// data root then serves that one range (docs/security.md
 	// #security-userns-data-root).
 	UsernsRemap string
+	// Version is minirun's release: what the api chapter's daemon
+	// reports to `docker version`.
+	Version string
 }
 
 // Chapter is how one chapter of `minirun explain` runs.
@@ -44,6 +47,11 @@ type Chapter struct {
 	// Shell lines name the script's own objects (ShellVars).
 	Shell     func(e *Env, tr *explain.Tracer) error
 	ShellVars []explain.ShellVar
+	// Keep, when set, picks which steps of the other shown chapters the
+	// narration shows (the api chapter shows a few of the daemon's steps
+	// under each request, not the whole create); undos of those are not
+	// shown.
+	Keep map[string]bool
 }
 
 var registry = map[explain.Chapter]*Chapter{}
@@ -73,6 +81,9 @@ func Narrate(name explain.Chapter, e *Env, sink explain.Sink, steps map[string]b
 	if err != nil {
 		return -1, err
 	}
+	if c.Keep != nil {
+		sink = &keepSink{Sink: sink, own: c.Shows[0], keep: c.Keep}
+	}
 	f := &explain.Filter{Sink: sink, Chapters: c.Shows, Steps: steps}
 	if dryRun {
 		return 0, c.DryRun(e, explain.NewDryRun(f))
@@ -81,4 +92,31 @@ func Narrate(name explain.Chapter, e *Env, sink explain.Sink, steps map[string]b
 		return -1, errors.New("explain: a live chapter needs minirun's containers")
 	}
 	return c.Live(e, explain.New(f))
+}
+
+// keepSink passes on a chapter's own steps and, of the others, those in
+// keep (not their undos).
+type keepSink struct {
+	explain.Sink
+	own  explain.Chapter
+	keep map[string]bool
+}
+
+func (k *keepSink) shown(ev *explain.Event) bool {
+	return ev.Step.Chapter == k.own || (k.keep[ev.Step.ID] && !ev.Undo)
+}
+
+// Begin passes a kept step on.
+func (k *keepSink) Begin(ev *explain.Event) error {
+	if !k.shown(ev) {
+		return nil
+	}
+	return k.Sink.Begin(ev)
+}
+
+// End passes a kept step on.
+func (k *keepSink) End(ev *explain.Event) {
+	if k.shown(ev) {
+		k.Sink.End(ev)
+	}
 }

@@ -40,7 +40,7 @@ func (d *Daemon) containerCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	vols := d.volumeSet()
-	meta, err := d.m.Create(o, nil)
+	meta, err := d.m.Create(o, d.cfg.Trace)
 	if err != nil {
 		fail(w, err)
 		return
@@ -211,7 +211,7 @@ func (d *Daemon) containerStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pending := d.takePending(meta.ID)
-	started, err := d.m.Start(meta.ID, len(pending) > 0)
+	started, err := d.m.StartExplained(meta.ID, len(pending) > 0, d.cfg.Trace)
 	if err != nil {
 		for _, p := range pending {
 			p.fail(err)

@@ -37,11 +37,15 @@ func Listen(host string, tr *explain.Tracer, undo *cleanup.Stack) (net.Listener,
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("-H %s: the socket path must be absolute", host)
 	}
-	if err := clearStale(path); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
-		return nil, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	// A dry run (`explain api --dry-run`) describes the socket step and
+	// touches nothing: it returns no listener.
+	if !tr.DryRun() {
+		if err := clearStale(path); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+			return nil, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+		}
 	}
 	gid, group := 0, "root"
 	if g, err := user.LookupGroup(SocketGroup); err == nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/minirun/minirun/container"
+	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/image"
 	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/plugins"
@@ -46,6 +47,15 @@ type Config struct {
 	// AuthZ are the authorization plugins (--authorization-plugin) every
 	// request is checked with, in order (authz.go).
 	AuthZ []*plugins.AuthZPlugin
+	// Trace, when set, narrates every request the daemon serves, with the
+	// steps it takes for each beneath it (trace.go): `minirun explain
+	// api`. Nil serves silently, as `minirun daemon` does.
+	Trace *explain.Tracer
+	// TraceLock, when set, is held while a request is narrated, from its
+	// arrival to its status: whoever else narrates to the same tracer (the
+	// chapter, between two docker commands) takes it too, so no step of
+	// its own lands inside a request's.
+	TraceLock sync.Locker
 }
 
 // Daemon answers the Engine API for one data root.
@@ -274,6 +284,9 @@ func (d *Daemon) Serve(l net.Listener) error {
 	var h http.Handler = d
 	if len(d.cfg.AuthZ) > 0 {
 		h = authzHandler(d.cfg.AuthZ, d)
+	}
+	if d.cfg.Trace != nil { // outermost: a refusal by a plugin is narrated too
+		h = traceRequests(d.cfg.Trace, d.cfg.TraceLock, l.Addr().String(), h)
 	}
 	srv := &http.Server{
 		Handler: h,

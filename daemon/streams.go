@@ -313,6 +313,34 @@ func (b *exitBook) since(id string, t time.Time) (int, bool, <-chan struct{}) {
 	return rec.code, ok && !rec.at.Before(t), b.changed
 }
 
+// exitGrace is how long a waiter that finds a --rm container gone waits
+// for its exit code to reach the book. The shim sends its exit frame to
+// the attached client and then removes the container, so the attach
+// (docker run's) records the code a moment after the record may be gone:
+// under load (20 clients at once, bench/daemon-load.sh) the waiter's
+// poll saw the removal first in ~5% of the runs, and `docker run --rm`
+// failed with "removed before its exit was seen".
+const exitGrace = 2 * time.Second
+
+// await waits up to d for a code recorded for id since t.
+func (b *exitBook) await(ctx context.Context, id string, t time.Time, d time.Duration) (int, bool) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		code, ok, changed := b.since(id, t)
+		if ok {
+			return code, true
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return 0, false
+		case <-ctx.Done():
+			return 0, false
+		}
+	}
+}
+
 // poke wakes the waiters without a new code: they read the record again.
 func (b *exitBook) poke() {
 	b.mu.Lock()
@@ -468,6 +496,9 @@ func (d *Daemon) waitFor(ctx context.Context, meta *container.Meta, cond ctypes.
 			cur, err := d.m.Get(id)
 			switch {
 			case errors.Is(err, container.ErrNotFound):
+				if !have {
+					code, have = d.exits.await(ctx, id, since, exitGrace)
+				}
 				if !have {
 					return -1, fmt.Errorf("container %s was removed before its exit was seen", id[:12])
 				}

@@ -22,7 +22,11 @@ const (
 	ChapterImages     Chapter = "images"
 	ChapterSecurity   Chapter = "security"
 	ChapterComponents Chapter = "components"
-	ChapterVolumes    Chapter = "volumes"
+	// ChapterAPI is the components chapter's second half: the docker
+	// client against minirun's daemon. Its steps are the components
+	// chapter's and live on that page (docs/components.md).
+	ChapterAPI     Chapter = "api"
+	ChapterVolumes Chapter = "volumes"
 )
 
 // ChapterInfo describes a chapter for `minirun explain` without arguments.
@@ -37,6 +41,9 @@ var Chapters = []ChapterInfo{
 	{ChapterComponents, Text{"Componentes", "Components"},
 		Text{"Cliente, shim, init do contêiner: a árvore de processos ao lado da do Docker.",
 			"Client, shim, container init: the process tree beside Docker's."}},
+	{ChapterAPI, Text{"A API do Docker", "Docker's API"},
+		Text{"O cliente docker fala HTTP com o minirun daemon: cada pedido e o que o daemon faz por ele.",
+			"The docker client speaks HTTP to minirun's daemon: each request and what the daemon does for it."}},
 	{ChapterLifecycle, Text{"Ciclo de vida OCI", "OCI lifecycle"},
 		Text{"create, start, state, kill e delete: o que o runc faz e quando.",
 			"create, start, state, kill and delete: what runc does and when."}},

@@ -89,8 +89,8 @@ func (m *Manager) stateStep(n *Network) stepT {
 		ID: StepState, Chapter: explain.ChapterNetwork,
 		Title: text(fmt.Sprintf("Registra a rede %s (%s, gateway %s)", n.Name, n.Subnet(), n.Gateway()),
 			fmt.Sprintf("Record network %s (%s, gateway %s)", n.Name, n.Subnet(), n.Gateway())),
-		Why: text("O minirun não tem daemon: o que precisa sobreviver ao comando (sub-rede, gateway, bridge, contêineres e seus endereços) fica num JSON, e o servidor DNS da rede lê esse mesmo arquivo.",
-			"minirun has no daemon: what must outlive the command (subnet, gateway, bridge, containers and their addresses) goes to a JSON file, and the network's DNS server reads that same file."),
+		Why: text("Nada fica só na memória de um processo, nem do minirun daemon: o que precisa sobreviver ao comando (sub-rede, gateway, bridge, contêineres e seus endereços) fica num JSON, e o servidor DNS da rede lê esse mesmo arquivo.",
+			"Nothing lives only in a process's memory, not even minirun daemon's: what must outlive the command (subnet, gateway, bridge, containers and their addresses) goes to a JSON file, and the network's DNS server reads that same file."),
 		Shell: stateShell(m.netDir(n.ID), path, n),
 		Do:    func() error { return m.save(n) },
 		Undo: func() error {

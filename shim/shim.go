@@ -61,6 +61,11 @@ type Config struct {
 	// an attached `run` sees the container's output from its first byte
 	// (Docker attaches before it starts, too).
 	AttachFirst bool
+	// Tracer, when set, narrates the first create (cgroups, namespaces,
+	// the init's steps) to whoever started the shim, over the same pipe
+	// as the network steps (Events). Restarts run silently: the listener
+	// is gone by then.
+	Tracer *explain.Tracer
 	// OnIdle, when set, runs once the container has been up for
 	// idleAfter and the shim has nothing left to do but wait (the shim
 	// command returns memory to the kernel there).
@@ -197,10 +202,14 @@ func (s *server) runOnce(cfg Config, logf *os.File, restarts int, ready func(err
 	// undo, rm -f's teardown, the next BeforeCreate) deletes it. Without
 	// that record, the hostile SIGKILL loop of `run -d` found a veth pair
 	// left on the host.
+	var tr *explain.Tracer
+	if restarts == 0 {
+		tr = cfg.Tracer
+	}
 	ctr, err := runtime.Create(runtime.CreateOpts{
 		Root: cfg.StateRoot, ID: cfg.ID, Bundle: cfg.Bundle, Spec: spec,
 		Stdin: stdin, Stdout: stdout, Stderr: stderr, Pdeathsig: syscall.SIGKILL,
-		AfterClone: cfg.Events.Created,
+		AfterClone: cfg.Events.Created, Tracer: tr,
 	})
 	for _, f := range []*os.File{stdin, stdout, stderr} {
 		if f != nil {

@@ -89,7 +89,8 @@ var explainCommand = &cli.Command{
 			return fmt.Errorf("explain: --userns-remap is for the namespaces chapter, not %s", ch)
 		}
 		env := &course.Env{Image: c.String("image"), Stdout: os.Stdout, Stderr: os.Stderr,
-			DataRoot: c.String("data-root"), StateRoot: c.String("root"), UsernsRemap: c.String("userns-remap")}
+			DataRoot: c.String("data-root"), StateRoot: c.String("root"), UsernsRemap: c.String("userns-remap"),
+			Version: version}
 		if !c.Bool("dry-run") {
 			if err := requireRoot(); err != nil {
 				return err
