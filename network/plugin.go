@@ -343,8 +343,10 @@ func (m *Manager) attachPlugin(n *Network, ep *Endpoint, pid int, undo *cleanup.
 			j = r
 			return err
 		},
-		Undo:      func() error { return d.Leave(n.ID, ep.EndpointID) },
-		Evidence:  func() string { return fmt.Sprintf("SrcName %s, DstPrefix %s, Gateway %s", j.InterfaceName.SrcName, j.InterfaceName.DstPrefix, j.Gateway) },
+		Undo: func() error { return d.Leave(n.ID, ep.EndpointID) },
+		Evidence: func() string {
+			return fmt.Sprintf("SrcName %s, DstPrefix %s, Gateway %s", j.InterfaceName.SrcName, j.InterfaceName.DstPrefix, j.Gateway)
+		},
 		UndoShell: d.Shell("/NetworkDriver.Leave", plugins.EndpointRequest{NetworkID: n.ID, EndpointID: ep.EndpointID}),
 	}, undo); err != nil {
 		return err
