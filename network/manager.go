@@ -20,6 +20,7 @@ import (
 
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/internal/cleanup"
+	"github.com/minirun/minirun/plugins"
 	"golang.org/x/sys/unix"
 )
 
@@ -458,6 +459,12 @@ func (m *Manager) create(name string, subnet netip.Prefix, gateway string, inter
 			n = nil
 		}
 	}()
+	var driverPlugin *plugins.NetworkDriver
+	if n.ByPlugin() {
+		if driverPlugin, err = pluginDriver(driver); err != nil {
+			return nil, err
+		}
+	}
 	if ipamDriver != "" {
 		// The IPAM plugin's pool and gateway; a bridge's subnet must still
 		// not collide with the host's routes or another network.
@@ -490,7 +497,7 @@ func (m *Manager) create(name string, subnet netip.Prefix, gateway string, inter
 		n.IPAM.Config = []IPAMConfig{{Subnet: subnet.String(), Gateway: gw.String()}}
 	}
 	if n.ByPlugin() {
-		if err := m.createPluginNetwork(n, &undo); err != nil {
+		if err := m.createPluginNetwork(driverPlugin, n, &undo); err != nil {
 			return nil, err
 		}
 		m.rehearse(n)

@@ -177,19 +177,26 @@ func createNetworkStep(d *plugins.NetworkDriver, n *Network) stepT {
 	}
 }
 
+// pluginDriver finds and activates a network's driver plugin and checks
+// that its networks are local: create calls it before anything else, so
+// a missing or unfit driver costs no pool.
+func pluginDriver(name string) (*plugins.NetworkDriver, error) {
+	d, err := netDriver(name)
+	if err != nil {
+		return nil, err
+	}
+	if c, err := d.GetCapabilities(); err != nil {
+		return nil, err
+	} else if c.Scope != "local" {
+		return nil, fmt.Errorf("network driver %s has scope %q: minirun has only local networks", name, c.Scope)
+	}
+	return d, nil
+}
+
 // createPluginNetwork is the part of create that belongs to a network
 // plugin: the record first (so a crash after the plugin's work leaves
 // something `network rm` can find), then CreateNetwork.
-func (m *Manager) createPluginNetwork(n *Network, undo *cleanup.Stack) error {
-	d, err := netDriver(n.Driver)
-	if err != nil {
-		return err
-	}
-	if c, err := d.GetCapabilities(); err != nil {
-		return err
-	} else if c.Scope != "local" {
-		return fmt.Errorf("network driver %s has scope %q: minirun has only local networks", n.Driver, c.Scope)
-	}
+func (m *Manager) createPluginNetwork(d *plugins.NetworkDriver, n *Network, undo *cleanup.Stack) error {
 	if err := m.tr.Do(m.stateStep(n), undo); err != nil {
 		return err
 	}
