@@ -338,3 +338,48 @@ func (p *netVeth) calls(method string) int {
 	}
 	return n
 }
+
+// The same plugin through the daemon's API, with Docker's own client:
+// docker network create -d/--ipam-driver, two containers that reach each
+// other over the plugin's network, the plugin's Err as the client's
+// error.
+func TestDaemonNetPlugin(t *testing.T) {
+	p := startNetVeth(t) // before the daemon: it inherits the plugin dirs
+	d := startDaemon(t)
+	d.dockerOK(t, "network", "create", "-d", "net-veth", "--ipam-driver", "net-veth", "dveth")
+	removed := false
+	t.Cleanup(func() {
+		if !removed {
+			mr(t, "network", "rm", "dveth")
+		}
+	})
+	if out := strings.TrimSpace(d.dockerOK(t, "network", "inspect", "-f", "{{.Driver}} {{.IPAM.Driver}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}", "dveth")); out != "net-veth net-veth 10.99.0.0/24 10.99.0.1" {
+		t.Fatalf("docker network inspect: %q", out)
+	}
+	d.dockerOK(t, "run", "-d", "--name", "dveth1", "--network", "dveth", "busybox", "sleep", "60")
+	t.Cleanup(func() { mr(t, "rm", "-f", "dveth1") })
+	ip := strings.TrimSpace(d.dockerOK(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "dveth1"))
+	if ip != "10.99.0.2" {
+		t.Fatalf("dveth1's address %q, want the plugin's 10.99.0.2", ip)
+	}
+	if out := d.dockerOK(t, "run", "--rm", "--network", "dveth", "busybox", "ping", "-c1", "-W2", ip); !strings.Contains(out, "1 packets received") {
+		t.Fatalf("ping over the plugin's network: %s", out)
+	}
+	d.dockerOK(t, "rm", "-f", "dveth1")
+	d.dockerOK(t, "network", "rm", "dveth")
+	removed = true
+	if l := pluginLinks(); len(l) != 0 {
+		t.Fatalf("links left: %v", l)
+	}
+	if s := p.read(t); len(s.Pools) != 0 || len(s.Endpoints) != 0 || len(s.Networks) != 0 {
+		t.Fatalf("the plugin still holds %+v", s)
+	}
+	r := d.docker(t, "network", "create", "-d", "net-veth", "-o", "bogus=1", "dbad")
+	if r.code == 0 || !strings.Contains(r.stderr, `network plugin net-veth: CreateNetwork: unknown option \"bogus\"`) &&
+		!strings.Contains(r.stderr, `network plugin net-veth: CreateNetwork: unknown option "bogus"`) {
+		t.Fatalf("a refused docker network create: exit %d, %q", r.code, r.stderr)
+	}
+	if strings.Contains(ok(t, "network", "ls"), "dbad") {
+		t.Fatal("a refused network has a record")
+	}
+}
