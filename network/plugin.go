@@ -12,6 +12,7 @@ import (
 	"github.com/minirun/minirun/internal/cleanup"
 	"github.com/minirun/minirun/plugins"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
 
 // Network and IPAM plugins, as libnetwork drives them (its docs/remote.md
@@ -539,9 +540,12 @@ func pluginMoveStep(pid int, src, ifName, mac string) stepT {
 // moveBack returns the link ifName of pid's namespace to the host as src.
 // A namespace or link that is gone is success.
 func moveBack(pid int, ifName, src string) error {
-	host, err := nsFd(1)
+	// The host's namespace is this process's own (minirun never setns(2)s
+	// a thread; see link.go), not pid 1's, which a sandboxed minirun may
+	// not be allowed to open.
+	host, err := netns.Get()
 	if err != nil {
-		return err
+		return fmt.Errorf("open this process's network namespace: %w", err)
 	}
 	defer host.Close()
 	err = inNS(pid, func(h *netlink.Handle) error {

@@ -226,7 +226,26 @@ func TestNetPluginDriver(t *testing.T) {
 	if s := p.read(t); len(s.Endpoints) != 2 {
 		t.Fatalf("the plugin has %d endpoints, want 2", len(s.Endpoints))
 	}
-	ok(t, "rm", "-f", "veth1", "veth2")
+	// network connect of a container on the default bridge: the plugin's
+	// link comes in as eth1; disconnect sends it back to the host for the
+	// plugin's Leave, and the container keeps its eth0.
+	runD(t, "veth3", "busybox", "sleep", "60")
+	ok(t, "network", "connect", "plugveth", "veth3")
+	if out := ok(t, "exec", "veth3", "ip", "-4", "-o", "addr", "show", "eth1"); !strings.Contains(out, "10.99.0.4/24") {
+		t.Fatalf("eth1 after connect: %s", out)
+	}
+	ok(t, "exec", "veth3", "ping", "-c1", "-W2", "10.99.0.2")
+	if l := pluginLinks(); len(l) != 4 {
+		t.Fatalf("after connect the plugin's links are %v", l)
+	}
+	ok(t, "network", "disconnect", "plugveth", "veth3")
+	if out := ok(t, "exec", "veth3", "ip", "-o", "link"); strings.Contains(out, "eth1") || !strings.Contains(out, "eth0") {
+		t.Fatalf("links after disconnect: %s", out)
+	}
+	if l := pluginLinks(); len(l) != 3 {
+		t.Fatalf("after disconnect the plugin's links are %v", l)
+	}
+	ok(t, "rm", "-f", "veth1", "veth2", "veth3")
 	if l := pluginLinks(); strings.Join(l, " ") != bridge {
 		t.Fatalf("after rm the plugin's links are %v", l)
 	}
@@ -255,9 +274,13 @@ func TestNetPluginDriver(t *testing.T) {
 		at += i
 	}
 
-	// With minirun's own IPAM the network gets a pool as a bridge would.
-	ok(t, "network", "create", "-d", "net-veth", "plugveth2")
+	// With minirun's own IPAM the network gets a pool as a bridge would;
+	// --explain narrates the plugin's steps.
+	r := mr(t, "network", "create", "-d", "net-veth", "--explain=json", "plugveth2")
 	t.Cleanup(func() { mr(t, "network", "rm", "plugveth2") })
+	if r.code != 0 || !strings.Contains(r.stdout+r.stderr, `"network-plugin-create"`) {
+		t.Fatalf("network create --explain=json: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	if drv, subnet, _ := ipamOf(t, netInspect(t, "plugveth2")); drv != "default" || !strings.HasPrefix(subnet, "10.78.") {
 		t.Fatalf("default IPAM on a plugin network: %s %s", drv, subnet)
 	}
