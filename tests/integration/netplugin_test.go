@@ -173,6 +173,19 @@ func TestNetPluginIPAM(t *testing.T) {
 		t.Fatalf("after rm ipam1 the plugin holds %v, want 10.99.0.2 released", u)
 	}
 	ok(t, "rm", "-f", "ipam2")
+	// --subnet and --gateway go to the plugin as RequestPool's Pool and
+	// the gateway's RequestAddress; one outside its range is refused.
+	ok(t, "network", "create", "--ipam-driver", "net-veth", "--subnet", "10.99.9.0/24", "--gateway", "10.99.9.254", "plugipam2")
+	t.Cleanup(func() { mr(t, "network", "rm", "plugipam2") })
+	if _, subnet, gw := ipamOf(t, netInspect(t, "plugipam2")); subnet != "10.99.9.0/24" || gw != "10.99.9.254" {
+		t.Fatalf("--subnet/--gateway through the plugin: %s %s", subnet, gw)
+	}
+	ok(t, "network", "rm", "plugipam2")
+	fails(t, "ipam plugin net-veth: RequestPool: pool 10.50.0.0/24 is outside this plugin's range 10.99.0.0/16",
+		"network", "create", "--ipam-driver", "net-veth", "--subnet", "10.50.0.0/24", "plugipam3")
+	if strings.Contains(ok(t, "network", "ls"), "plugipam3") {
+		t.Fatal("a refused network has a record")
+	}
 	ok(t, "network", "rm", "plugipam")
 	removed = true
 	if s := p.read(t); len(s.Pools) != 0 {
