@@ -105,6 +105,7 @@ func (d *Daemon) networkCreate(w http.ResponseWriter, r *http.Request) {
 		o.Options = map[string]string{}
 	}
 	if req.IPAM != nil {
+		o.IPAMDriver = req.IPAM.Driver
 		switch len(req.IPAM.Config) {
 		case 0:
 		case 1:

@@ -34,7 +34,7 @@ var (
 // before the container starts) and the published host ports (checked free
 // now, so `run -p` fails before anything is created). Nothing on the host
 // changes; Attach does that once the container's namespace exists.
-func (m *Manager) Reserve(netName, containerID, containerName string, o EndpointOpts) (*Endpoint, error) {
+func (m *Manager) Reserve(netName, containerID, containerName string, o EndpointOpts) (_ *Endpoint, retErr error) {
 	if !validContainerID().MatchString(containerID) {
 		return nil, fmt.Errorf("invalid container id %q: expected 12 to 64 hex digits", containerID)
 	}
@@ -104,9 +104,25 @@ func (m *Manager) Reserve(netName, containerID, containerName string, o Endpoint
 		Name: containerName, EndpointID: newID(), ContainerID: containerID,
 		NetworkID: n.ID, NetworkName: n.Name, Driver: n.Driver, Internal: n.Internal,
 	}
+	var undo cleanup.Stack
+	defer func() {
+		if retErr != nil {
+			retErr = errors.Join(retErr, undo.Run())
+		}
+	}()
 	if isSublink(n.Driver) {
 		if err := reserveSublink(n, ep, want, o); err != nil {
 			return nil, err
+		}
+	} else if n.ByPlugin() {
+		if len(o.Aliases) > 0 || len(o.Ports) > 0 {
+			return nil, fmt.Errorf("--network-alias and -p do not apply to network %s: its plugin %s makes its links, and minirun runs no DNS or port mappings there", n.Name, n.Driver)
+		}
+		if err := m.reservePlugin(n, ep, want, &undo); err != nil {
+			return nil, err
+		}
+		if gw := n.Gateway(); gw.IsValid() && !n.Internal {
+			ep.Gateway = gw.String()
 		}
 	} else if n.Driver != DriverBridge {
 		if want.IsValid() || len(o.Aliases) > 0 || len(o.Ports) > 0 {
@@ -122,11 +138,17 @@ func (m *Manager) Reserve(netName, containerID, containerName string, o Endpoint
 		if len(o.Ports) > 0 && n.Internal {
 			return nil, fmt.Errorf("cannot publish ports on internal network %s: nothing reaches it from outside", n.Name)
 		}
-		ip, err := allocate(n, want)
-		if err != nil {
-			return nil, err
+		if n.ByIPAMPlugin() {
+			if err := m.reservePlugin(n, ep, want, &undo); err != nil {
+				return nil, err
+			}
+		} else {
+			ip, err := allocate(n, want)
+			if err != nil {
+				return nil, err
+			}
+			ep.IPv4Address = netip.PrefixFrom(ip, n.Subnet().Bits()).String()
 		}
-		ep.IPv4Address = netip.PrefixFrom(ip, n.Subnet().Bits()).String()
 		ep.Aliases = append([]string(nil), o.Aliases...)
 		if !n.Internal {
 			ep.Gateway = n.Gateway().String()
@@ -159,8 +181,10 @@ func (m *Manager) Reserve(netName, containerID, containerName string, o Endpoint
 		n.LastIP = ip.String()
 	}
 	if err := m.tr.Do(m.ipamStep(n, ep), nil); err != nil {
+		delete(n.Containers, ep.ContainerID)
 		return nil, err
 	}
+	undo.Release()
 	m.rehearse(n)
 	cp := *ep
 	return &cp, nil
@@ -281,6 +305,11 @@ func (m *Manager) Attach(ep *Endpoint, pid int, ifName string) (retErr error) {
 			return err
 		}
 		cur.IfName = ifName
+	}
+	if n.ByPlugin() {
+		if err := m.attachPlugin(n, cur, pid, &undo); err != nil {
+			return err
+		}
 	}
 	if err := m.tr.Do(m.joinStep(n, cur, pid), &undo); err != nil {
 		return err
@@ -655,6 +684,13 @@ func (m *Manager) detach(n *Network, cur *Endpoint) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if n.ByPlugin() || n.ByIPAMPlugin() {
+		if err := m.detachPlugin(n, cur); err != nil {
+			// What was done is marked on the endpoint: keep it, so the
+			// next Detach (the plugin back) does only the rest.
+			return errors.Join(err, m.save(n))
+		}
 	}
 	delete(n.Containers, cur.ContainerID)
 	if err := m.tr.Do(m.releaseStep(n, cur), nil); err != nil {

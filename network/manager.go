@@ -21,6 +21,7 @@ import (
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/internal/cleanup"
 	"github.com/minirun/minirun/internal/prunefilter"
+	"github.com/minirun/minirun/plugins"
 	"golang.org/x/sys/unix"
 )
 
@@ -322,14 +323,20 @@ type CreateOpts struct {
 	Subnet   string // CIDR; "" picks one from the pool
 	Gateway  string // "" is the subnet's first address
 	Internal bool
-	// Options are -o KEY=VALUE: OptBridgeName, OptDNSUpstream.
+	// Options are -o KEY=VALUE: OptBridgeName, OptDNSUpstream; a network
+	// plugin gets them all (libnetwork's com.docker.network.generic).
 	Options map[string]string
+	// IPAMDriver is --ipam-driver: "" or "default" for minirun's own, or
+	// the name of an IPAM plugin, which then gives the pool, the gateway
+	// and every address.
+	IPAMDriver string
 }
 
 // validName is Docker's rule for network names.
 var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 
-// checkDriver refuses what minirun does not build, with the reason.
+// checkDriver refuses what minirun does not build, with the reason. Any
+// other name is a network plugin's, looked up when the network is made.
 func checkDriver(d string) error {
 	switch d {
 	case DriverBridge:
@@ -341,7 +348,10 @@ func checkDriver(d string) error {
 	case "overlay":
 		return fmt.Errorf("driver %q is not supported by minirun: see docs/network.md#drivers", d)
 	}
-	return fmt.Errorf("unknown network driver %q: minirun has bridge, macvlan, ipvlan, host and none", d)
+	if !validName().MatchString(d) {
+		return fmt.Errorf("unknown network driver %q: minirun has bridge, macvlan, ipvlan, host, none and network plugins by name", d)
+	}
+	return nil
 }
 
 func newID() string {
@@ -368,11 +378,27 @@ func (m *Manager) Create(o CreateOpts) (*Network, error) {
 	if o.Name == DefaultNetwork || o.Name == HostNetwork || o.Name == NoneNetwork {
 		return nil, fmt.Errorf("network name %q is pre-defined and cannot be created", o.Name)
 	}
+	if o.IPAMDriver == "default" {
+		o.IPAMDriver = ""
+	}
+	if o.IPAMDriver != "" && (!validName().MatchString(o.IPAMDriver) || Builtin(o.IPAMDriver)) {
+		return nil, fmt.Errorf("invalid --ipam-driver %q: default, or the name of an IPAM plugin", o.IPAMDriver)
+	}
+	if (!Builtin(o.Driver) || o.IPAMDriver != "") && m.tr.DryRun() {
+		return nil, errors.New("a network plugin's answers shape the next steps: explain and --dry-run do not talk to plugins; create the network for real")
+	}
 	if isSublink(o.Driver) {
+		if o.IPAMDriver != "" {
+			return nil, fmt.Errorf("--ipam-driver with the %s driver: minirun's %s networks take their addresses from its own IPAM", o.Driver, o.Driver)
+		}
 		return m.createSublink(o)
 	}
 	opts := map[string]string{}
 	for k, v := range o.Options {
+		if !Builtin(o.Driver) {
+			opts[k] = v // the plugin's to judge
+			continue
+		}
 		switch k {
 		case OptBridgeName:
 			if !strings.HasPrefix(v, "mr") || len(v) > 15 || strings.ContainsAny(v, "/ :") {
@@ -407,11 +433,13 @@ func (m *Manager) Create(o CreateOpts) (*Network, error) {
 		return nil, err
 	}
 	defer unlock()
-	return m.create(o.Name, subnet, o.Gateway, o.Internal, opts)
+	return m.create(o.Name, subnet, o.Gateway, o.Internal, opts, o.Driver, o.IPAMDriver)
 }
 
 // create does the work of Create and EnsureDefault; the lock is held.
-func (m *Manager) create(name string, subnet netip.Prefix, gateway string, internal bool, opts map[string]string) (n *Network, retErr error) {
+// driver is bridge or a network plugin's name; ipamDriver is "" (minirun's
+// own IPAM) or an IPAM plugin's.
+func (m *Manager) create(name string, subnet netip.Prefix, gateway string, internal bool, opts map[string]string, driver, ipamDriver string) (n *Network, retErr error) {
 	nets, err := m.list()
 	if err != nil {
 		return nil, err
@@ -427,22 +455,63 @@ func (m *Manager) create(name string, subnet netip.Prefix, gateway string, inter
 			return nil, err
 		}
 	}
-	if subnet.IsValid() {
-		if err := checkOverlap(subnet, nets, routes); err != nil {
-			return nil, err
-		}
-	} else if subnet, err = chooseSubnet(m.Pool, m.PoolBits, nets, routes); err != nil {
-		return nil, err
-	}
-	gw, err := parseGateway(gateway, subnet)
-	if err != nil {
-		return nil, err
-	}
 	id := newID()
 	n = &Network{
-		Name: name, ID: id, Created: time.Now().UTC(), Scope: "local", Driver: DriverBridge,
+		Name: name, ID: id, Created: time.Now().UTC(), Scope: "local", Driver: driver,
 		Internal: internal, Options: opts, Containers: map[string]*Endpoint{},
-		IPAM: IPAM{Driver: "default", Config: []IPAMConfig{{Subnet: subnet.String(), Gateway: gw.String()}}},
+		IPAM: IPAM{Driver: "default", Config: []IPAMConfig{}},
+	}
+	var undo cleanup.Stack
+	defer func() {
+		if retErr != nil {
+			retErr = errors.Join(retErr, undo.Run())
+			n = nil
+		}
+	}()
+	var driverPlugin *plugins.NetworkDriver
+	if n.ByPlugin() {
+		if driverPlugin, err = pluginDriver(driver); err != nil {
+			return nil, err
+		}
+	}
+	if ipamDriver != "" {
+		// The IPAM plugin's pool and gateway; a bridge's subnet must still
+		// not collide with the host's routes or another network.
+		n.IPAM.Driver = ipamDriver
+		if gateway != "" {
+			if _, err := parseGateway(gateway, subnet); err != nil {
+				return nil, err
+			}
+		}
+		if err := m.requestPool(n, subnet, gateway, &undo); err != nil {
+			return nil, err
+		}
+		if driver == DriverBridge {
+			if err := checkOverlap(n.Subnet(), nets, routes); err != nil {
+				return nil, fmt.Errorf("ipam plugin %s's pool: %w", ipamDriver, err)
+			}
+		}
+	} else {
+		if subnet.IsValid() {
+			if err := checkOverlap(subnet, nets, routes); err != nil {
+				return nil, err
+			}
+		} else if subnet, err = chooseSubnet(m.Pool, m.PoolBits, nets, routes); err != nil {
+			return nil, err
+		}
+		gw, err := parseGateway(gateway, subnet)
+		if err != nil {
+			return nil, err
+		}
+		n.IPAM.Config = []IPAMConfig{{Subnet: subnet.String(), Gateway: gw.String()}}
+	}
+	if n.ByPlugin() {
+		if err := m.createPluginNetwork(driverPlugin, n, &undo); err != nil {
+			return nil, err
+		}
+		m.rehearse(n)
+		undo.Release()
+		return n, nil
 	}
 	switch {
 	case forShell():
@@ -466,13 +535,6 @@ func (m *Manager) create(name string, subnet netip.Prefix, gateway string, inter
 			return nil, fmt.Errorf("a link named %s already exists on the host: choose another -o %s", n.Bridge, OptBridgeName)
 		}
 	}
-	var undo cleanup.Stack
-	defer func() {
-		if retErr != nil {
-			retErr = errors.Join(retErr, undo.Run())
-			n = nil
-		}
-	}()
 	if err := m.tr.Do(m.stateStep(n), &undo); err != nil {
 		return nil, err
 	}
@@ -505,7 +567,7 @@ func (m *Manager) EnsureDefault() (*Network, error) {
 		}
 		return n, nil
 	}
-	return m.create(DefaultNetwork, m.DefaultSubnet, "", false, map[string]string{})
+	return m.create(DefaultNetwork, m.DefaultSubnet, "", false, map[string]string{}, DriverBridge, "")
 }
 
 // Remove deletes a user-defined network that no container uses: its DNS
@@ -547,6 +609,9 @@ func (m *Manager) remove(n *Network) error {
 			names = append(names, ep.Name)
 		}
 		return fmt.Errorf("cannot remove network %s: %w (%s): disconnect or remove them first", n.Name, ErrInUse, strings.Join(names, ", "))
+	}
+	if err := m.removePlugins(n); err != nil {
+		return err
 	}
 	var errs []error
 	if n.DNS != nil {

@@ -45,6 +45,23 @@ const (
 	StepLocalhost     = "network-localhost"
 	StepEtcFiles      = "network-etc-files"
 	StepEtcWrite      = "network-etc-write"
+
+	// Network and IPAM plugins (plugin.go).
+	StepPluginPool        = "network-plugin-pool"
+	StepPluginGateway     = "network-plugin-gateway"
+	StepPluginCreate      = "network-plugin-create"
+	StepPluginAddress     = "network-plugin-address"
+	StepPluginEndpoint    = "network-plugin-endpoint"
+	StepPluginJoin        = "network-plugin-join"
+	StepPluginMove        = "network-plugin-move"
+	StepPluginRoutes      = "network-plugin-routes"
+	StepPluginExternal    = "network-plugin-external"
+	StepPluginRevoke      = "network-plugin-revoke"
+	StepPluginLeave       = "network-plugin-leave"
+	StepPluginEndpointDel = "network-plugin-endpoint-delete"
+	StepPluginAddrRelease = "network-plugin-address-release"
+	StepPluginDelete      = "network-plugin-delete"
+	StepPluginPoolRelease = "network-plugin-pool-release"
 )
 
 type stepT = explain.Step

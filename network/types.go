@@ -88,7 +88,24 @@ type Network struct {
 	// released address is not handed out again at once (a peer's ARP cache
 	// or a DNS answer may still point at it).
 	LastIP string `json:"LastIP,omitempty"`
+	// IPAMPoolID is the pool an IPAM plugin gave the network
+	// (--ipam-driver): every address request and release names it.
+	IPAMPoolID string `json:"IPAMPoolID,omitempty"`
 }
+
+// Builtin reports whether driver is one of minirun's own: anything else
+// is a network plugin's name (plugin.go).
+func Builtin(driver string) bool {
+	return driver == DriverBridge || driver == DriverHost || driver == DriverNone || isSublink(driver)
+}
+
+// ByPlugin reports whether a network plugin (a libnetwork remote driver)
+// makes the network's links.
+func (n *Network) ByPlugin() bool { return !Builtin(n.Driver) }
+
+// ByIPAMPlugin reports whether an IPAM plugin hands out the network's
+// addresses.
+func (n *Network) ByIPAMPlugin() bool { return n.IPAMPoolID != "" }
 
 // IPAM is the network's address configuration, as in Docker's inspect.
 type IPAM struct {
@@ -196,6 +213,11 @@ type Endpoint struct {
 	PidStart   uint64 `json:"PidStart,omitempty"`
 	IfName     string `json:"IfName,omitempty"`     // eth0 inside the container
 	HostIfName string `json:"HostIfName,omitempty"` // its veth peer on the host
+	// On a plugin's network: PluginIfName is the link the plugin made
+	// (Join's SrcName), moved into the container as IfName; External says
+	// ProgramExternalConnectivity was called for it.
+	PluginIfName string `json:"PluginIfName,omitempty"`
+	External     bool   `json:"External,omitempty"`
 }
 
 // IP is the endpoint's address (invalid for host and none).
