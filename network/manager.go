@@ -622,10 +622,14 @@ func (m *Manager) remove(n *Network) error {
 		errs = append(errs, m.tr.Do(bridgeDeleteStep(n), nil))
 	}
 	if isSublink(n.Driver) && n.CreatedParent {
+		// A parent that could not go keeps the record: it is the only
+		// thing that names the link, and `network rm` can be run again.
 		nets, err := m.list()
-		errs = append(errs, err)
 		if err == nil {
-			errs = append(errs, m.parentDelete(n, nets))
+			err = m.parentDelete(n, nets)
+		}
+		if err != nil {
+			return errors.Join(append(errs, err)...)
 		}
 	}
 	errs = append(errs, m.tr.Do(stateDeleteStep(m.netDir(n.ID), n), nil))

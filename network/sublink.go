@@ -261,7 +261,11 @@ func parentStep(n *Network, parent string) (stepT, error) {
 	if ok {
 		return stepT{}, nil
 	}
-	if n.Internal {
+	// Only the parent minirun names itself (no -o parent) is made a
+	// dummy, as Docker makes one only for its own dm-<id>: a typo in
+	// -o parent on an --internal network must not become a dummy link
+	// under the mistyped name.
+	if parent == dummyParent(n.ID) {
 		return dummyParentStep(parent), nil
 	}
 	base, vid, err := parseVlanParent(parent)

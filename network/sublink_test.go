@@ -92,6 +92,9 @@ func TestSublinkCreateErrors(t *testing.T) {
 			"-o parent interface was not found on the host: mrnosuch"},
 		{CreateOpts{Driver: DriverMacvlan, Subnet: "10.79.72.0/24", Options: map[string]string{OptParent: "mrnosuch.x"}},
 			"unable to parse a valid vlan id from: x (ex. eth0.10 for vlan 10)"},
+		// A mistyped parent on an --internal network is no dummy to make.
+		{CreateOpts{Driver: DriverMacvlan, Subnet: "10.79.72.0/24", Internal: true, Options: map[string]string{OptParent: "mrnosuch"}},
+			"invalid subinterface vlan name mrnosuch, example formatting is eth0.10"},
 	} {
 		c.o.Name = "b"
 		_, err := m.Create(c.o)
