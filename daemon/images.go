@@ -20,6 +20,7 @@ package daemon
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ import (
 	"github.com/minirun/minirun/image/build"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	btypes "github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/events"
 	itypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/storage"
@@ -344,6 +346,7 @@ func (d *Daemon) imageTag(w http.ResponseWriter, r *http.Request, name string) {
 		noSuchImage(w, name, err)
 		return
 	}
+	d.emitImage(ref, events.ActionTag)
 	w.WriteHeader(http.StatusCreated)
 }
 
@@ -352,6 +355,10 @@ func (d *Daemon) imageTag(w http.ResponseWriter, r *http.Request, name string) {
 // are image.Store.Delete's.
 func (d *Daemon) imageDelete(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("rest")
+	id := ""
+	if img, err := d.m.Images.Get(name); err == nil {
+		id = img.ID
+	}
 	rm, err := d.m.Images.Delete(name, image.DeleteOptions{
 		Force: boolParam(r, "force"), NoPrune: boolParam(r, "noprune"), User: d.m.ImageUser,
 	})
@@ -363,7 +370,32 @@ func (d *Daemon) imageDelete(w http.ResponseWriter, r *http.Request) {
 		noSuchImage(w, name, err)
 		return
 	}
+	d.emitRemoval(id, rm)
 	writeJSON(w, http.StatusOK, deleteResponses(rm))
+}
+
+// emitImage emits an image event for ref as dockerd's LogImageEvent
+// does: the actor is the image's ID, its name an attribute.
+func (d *Daemon) emitImage(ref string, action events.Action) {
+	id := ref
+	if img, err := d.m.Images.Get(ref); err == nil {
+		id = img.ID
+	}
+	d.emit(events.ImageEventType, action, id, map[string]string{"name": ref})
+}
+
+// emitRemoval emits an untag per name and a delete per image a removal
+// took (id: the image a name pointed at, when known).
+func (d *Daemon) emitRemoval(id string, rm *image.Removal) {
+	if rm == nil {
+		return
+	}
+	for _, u := range rm.Untagged {
+		d.emit(events.ImageEventType, events.ActionUnTag, cmp.Or(id, u), map[string]string{"name": u})
+	}
+	for _, del := range rm.Deleted {
+		d.emit(events.ImageEventType, events.ActionDelete, del, map[string]string{"name": del})
+	}
 }
 
 // deleteResponses is a removal in Docker's shape: the untagged names,
@@ -427,6 +459,7 @@ func (d *Daemon) imagePrune(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	d.emitRemoval("", rm)
 	writeJSON(w, http.StatusOK, itypes.PruneReport{ImagesDeleted: deleteResponses(rm), SpaceReclaimed: uint64(max(freed, 0))})
 }
 
@@ -609,7 +642,9 @@ func (d *Daemon) imageCreate(w http.ResponseWriter, r *http.Request) {
 			err = badRequest{err}
 		}
 		s.fail(err)
+		return
 	}
+	d.emitImage(ref, events.ActionPull)
 }
 
 // pullRef joins fromImage and tag as dockerd does: the tag, when given,
@@ -683,6 +718,7 @@ func (d *Daemon) imageImport(w http.ResponseWriter, r *http.Request, src string)
 		s.fail(err)
 		return
 	}
+	d.emit(events.ImageEventType, events.ActionImport, img.ID, map[string]string{"name": cmp.Or(ref, img.ID)})
 	s.status(img.ID)
 }
 
@@ -693,8 +729,13 @@ func (d *Daemon) imageImport(w http.ResponseWriter, r *http.Request, src string)
 // which minirun's load has none of: the "Loaded image" lines still go.
 func (d *Daemon) imageLoad(w http.ResponseWriter, r *http.Request) {
 	s := newJSONStream(w)
-	if _, err := d.m.Images.Load("-", image.LoadOptions{Stdin: r.Body, Progress: s}); err != nil {
+	imgs, err := d.m.Images.Load("-", image.LoadOptions{Stdin: r.Body, Progress: s})
+	if err != nil {
 		s.fail(badRequestIfArchive(err))
+		return
+	}
+	for _, img := range imgs {
+		d.emit(events.ImageEventType, events.ActionLoad, img.ID, map[string]string{"name": img.ID})
 	}
 }
 

@@ -366,3 +366,20 @@ func TestDaemonEventsLiveRestore(t *testing.T) {
 	}
 	docker("rm", "devr")
 }
+
+// TestDaemonEventsImage: docker tag and rmi are image events, the actor
+// being the image's ID and the name an attribute, as dockerd logs them.
+func TestDaemonEventsImage(t *testing.T) {
+	d := startDaemon(t)
+	since := time.Now().Add(-time.Second)
+	d.dockerOK(t, "tag", "busybox", "evtag:1")
+	d.dockerOK(t, "rmi", "evtag:1")
+	out := d.dockerOK(t, "events", "--since", unixArg(since), "--until", unixArg(time.Now()),
+		"--filter", "type=image", "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.ID}}")
+	id := strings.TrimSpace(d.dockerOK(t, "image", "inspect", "-f", "{{.Id}}", "busybox"))
+	for _, want := range []string{"tag evtag:1 " + id, "untag evtag:1 " + id} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("docker events --filter type=image: %q, want a line %q", out, want)
+		}
+	}
+}
