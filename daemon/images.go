@@ -512,6 +512,10 @@ func (d *Daemon) imageSave(w http.ResponseWriter, names []string) {
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
+	// Flushed at once, the answer is a stream from here on: an AuthZ
+	// middleware lets it through instead of holding the whole tar in
+	// memory for its plugins (authzres.go), as dockerd's WriteFlusher.
+	http.NewResponseController(w).Flush()
 	bw := bufio.NewWriterSize(w, 1<<20)
 	err := d.m.Images.Save(bw, names)
 	if err == nil {

@@ -19,7 +19,9 @@ type DeleteOptions struct {
 	// User names a container that uses the image, preferring a running
 	// one, and says whether it runs; "" when none does. nil: no container
 	// uses any image.
-	User func(imageID string) (containerID string, running bool)
+	// An error (the containers could not be listed) refuses the
+	// removal: it must not pull layers from under a container.
+	User func(imageID string) (containerID string, running bool, err error)
 }
 
 // ConflictError is a removal refused because of what depends on the
@@ -76,9 +78,9 @@ func (s *Store) Delete(ref string, o DeleteOptions) (*Removal, error) {
 		}
 	}
 	slices.Sort(names)
-	user := func() (string, bool) {
+	user := func() (string, bool, error) {
 		if o.User == nil {
-			return "", false
+			return "", false, nil
 		}
 		return o.User(id.String())
 	}
@@ -86,14 +88,16 @@ func (s *Store) Delete(ref string, o DeleteOptions) (*Removal, error) {
 		if o.User == nil {
 			return false
 		}
-		c, _ := o.User(imageID)
-		return c != ""
+		c, _, err := o.User(imageID)
+		return c != "" || err != nil // unknown: kept
 	}
 	short := id.Encoded()[:12]
 	rm := &Removal{}
 	if tagged != "" {
 		if len(names) == 1 && !o.Force {
-			if c, _ := user(); c != "" {
+			if c, _, err := user(); err != nil {
+				return nil, err
+			} else if c != "" {
 				return nil, &ConflictError{cause: ErrInUse, msg: fmt.Sprintf(
 					"conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s",
 					ref, shortID(c), short)}
@@ -109,8 +113,8 @@ func (s *Store) Delete(ref string, o DeleteOptions) (*Removal, error) {
 		}
 		// The last name is gone: the image follows, unless something
 		// depends on it (dockerd's "quiet" conflict: no error).
-		if c, _ := user(); c != "" {
-			return rm, nil
+		if c, _, err := user(); c != "" || err != nil {
+			return rm, err
 		}
 		if kids, err := s.children(id.String()); err != nil || len(kids) > 0 {
 			return rm, err
@@ -125,7 +129,10 @@ func (s *Store) Delete(ref string, o DeleteOptions) (*Removal, error) {
 		return nil, &ConflictError{cause: ErrHasChildren, msg: fmt.Sprintf(
 			"conflict: unable to delete %s (cannot be forced) - image has dependent child images", short)}
 	}
-	c, running := user()
+	c, running, err := user()
+	if err != nil {
+		return nil, err
+	}
 	if c != "" && running {
 		return nil, &ConflictError{cause: ErrInUse, msg: fmt.Sprintf(
 			"conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", short, shortID(c))}

@@ -22,11 +22,11 @@ func TestDeleteConflicts(t *testing.T) {
 	}
 	var user string
 	var running bool
-	o := DeleteOptions{User: func(id string) (string, bool) {
+	o := DeleteOptions{User: func(id string) (string, bool, error) {
 		if id == img.ID {
-			return user, running
+			return user, running, nil
 		}
-		return "", false
+		return "", false, nil
 	}}
 	wantConflict := func(what string, err error, words string) {
 		t.Helper()
@@ -147,5 +147,25 @@ func TestPruneFilters(t *testing.T) {
 	}
 	if _, err := s.Get(named.ID); err != nil {
 		t.Fatal("a named image was pruned without -a")
+	}
+}
+
+// When the containers cannot be listed, nothing is removed: a layer a
+// container's overlay still uses must not go on a guess.
+func TestDeleteRefusesWhenUseIsUnknown(t *testing.T) {
+	s, _ := newStore(t)
+	img, err := s.Import(bytes.NewReader(layerTar(t, map[string]string{"f": "1"})), "app:1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := errors.New("containers unreadable")
+	o := DeleteOptions{Force: true, User: func(string) (string, bool, error) { return "", false, unknown }}
+	for _, ref := range []string{"app:1", img.ID} {
+		if _, err := s.Delete(ref, o); !errors.Is(err, unknown) {
+			t.Errorf("Delete(%s) with an unknown use: %v, want the listing's error", ref, err)
+		}
+	}
+	if _, err := s.Get(img.ID); err != nil {
+		t.Fatalf("the image went: %v", err)
 	}
 }

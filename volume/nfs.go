@@ -136,7 +136,15 @@ func nfsResolve(opts string, lookup func(ctx context.Context, host string) ([]ne
 			break
 		}
 	}
-	return strings.Replace(opts, "addr="+addr, "addr="+ip.String(), 1), nil
+	// Replace the addr= element itself, not a match inside another
+	// option (clientaddr=…).
+	parts := strings.Split(opts, ",")
+	for i, p := range parts {
+		if k, _, _ := strings.Cut(p, "="); k == "addr" {
+			parts[i] = "addr=" + ip.String()
+		}
+	}
+	return strings.Join(parts, ","), nil
 }
 
 func errOr(err error, s string) error {

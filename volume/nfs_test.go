@@ -59,6 +59,7 @@ func TestNFSResolve(t *testing.T) {
 	for _, c := range []struct{ in, want, err string }{
 		{"addr=nfs-server,rw", "addr=10.1.2.3,rw", ""},
 		{"rw,addr=nfs-server,vers=4", "rw,addr=10.1.2.3,vers=4", ""},
+		{"clientaddr=nfs-server,addr=nfs-server", "clientaddr=nfs-server,addr=10.1.2.3", ""},
 		{"addr=192.168.1.1,rw", "addr=192.168.1.1,rw", ""},
 		{"addr=fd00::1,rw", "addr=fd00::1,rw", ""},
 		{"addr=nowhere,rw", "", "error resolving passed in network volume address nowhere"},
