@@ -461,7 +461,7 @@ func (d *Daemon) containerInspect(w http.ResponseWriter, r *http.Request) {
 			Entrypoint: ct.Config.Entrypoint, WorkingDir: ct.Config.WorkingDir, Tty: ct.Config.Tty,
 			OpenStdin: ct.Config.OpenStdin, Image: ct.Config.Image, Labels: ct.Config.Labels,
 		},
-		NetworkSettings: &ctypes.NetworkSettings{Networks: endpoints(ct)},
+		NetworkSettings: &ctypes.NetworkSettings{Networks: endpoints(ct), Ports: portMap(ct)},
 	}
 	if dir := containerDir(ct); dir != "" {
 		resp.ResolvConfPath, resp.HostnamePath, resp.HostsPath = dir+"/resolv.conf", dir+"/hostname", dir+"/hosts"
@@ -504,6 +504,20 @@ func endpoints(ct *container.Meta) map[string]*ntypes.EndpointSettings {
 			es.MacAddress = ntypes.HardwareAddr(mac)
 		}
 		out[name] = es
+	}
+	return out
+}
+
+// portMap is inspect's NetworkSettings.Ports, which `docker port` reads:
+// each published container port with its host bindings.
+func portMap(ct *container.Meta) ntypes.PortMap {
+	out := ntypes.PortMap{}
+	for _, ps := range portSummaries(ct) {
+		p, ok := ntypes.PortFrom(ps.PrivatePort, ntypes.IPProtocol(ps.Type))
+		if !ok {
+			continue
+		}
+		out[p] = append(out[p], ntypes.PortBinding{HostIP: ps.IP, HostPort: strconv.Itoa(int(ps.PublicPort))})
 	}
 	return out
 }
