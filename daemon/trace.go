@@ -124,8 +124,16 @@ func traceRequests(tr *explain.Tracer, one sync.Locker, socket string, h http.Ha
 			// The handler runs beside the step, which ends at the status;
 			// ServeHTTP returns only once the handler has (below).
 			go func() {
-				defer func() { done <- recover() }()
-				defer sw.settle(http.StatusOK) // a handler that wrote nothing
+				defer func() {
+					p := recover()
+					if p != nil {
+						// A panic is no 200: the status narrated is
+						// the 500 the connection's end amounts to.
+						sw.settle(http.StatusInternalServerError)
+					}
+					sw.settle(http.StatusOK) // a handler that wrote nothing
+					done <- p
+				}()
 				h.ServeHTTP(sw, r)
 			}()
 			<-sw.known
