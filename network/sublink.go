@@ -85,29 +85,11 @@ func (m *Manager) createSublink(o CreateOpts) (n *Network, retErr error) {
 	if len(parent) > 15 || strings.ContainsAny(parent, "/ :") {
 		return nil, fmt.Errorf("invalid -o parent %q: a link name has at most 15 characters and no '/', ':' or space", parent)
 	}
-	if o.Gateway != "" && o.Subnet == "" {
-		return nil, fmt.Errorf("--gateway %s needs --subnet", o.Gateway)
-	}
-	var subnet netip.Prefix
-	if o.Subnet != "" {
-		if subnet, err = parseSubnet(o.Subnet); err != nil {
-			return nil, err
-		}
-	}
-	unlock, err := m.lock()
+	subnet, nets, unlock, err := m.beginCreate(o)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	nets, err := m.list()
-	if err != nil {
-		return nil, err
-	}
-	for _, other := range nets {
-		if other.Name == o.Name {
-			return nil, fmt.Errorf("network with name %s already exists", o.Name)
-		}
-	}
 	if subnet.IsValid() {
 		// A macvlan network usually IS the parent's LAN, whose route the
 		// host has: only other networks count, as in Docker's IPAM.
