@@ -336,7 +336,7 @@ func attachPlan(n *Network, ep *Endpoint, pid int, ifName string) explain.Plan {
 		addrStep(pid, ifName, ep.Prefix()),
 	}
 	if !n.Internal {
-		plan = append(plan, routeStep(pid, ifName, n.Gateway()))
+		plan = append(plan, routeStep(pid, ifName, n.Driver, n.Gateway()))
 	}
 	if len(ep.Ports) > 0 {
 		plan = append(plan, dnatStep(ep))
@@ -551,52 +551,79 @@ func addrStep(pid int, ifName string, p netip.Prefix) stepT {
 	}
 }
 
-func routeStep(pid int, ifName string, gw netip.Addr) stepT {
-	added := false
-	return stepT{
+// routeStep is the container's default route. With a gateway gw it goes
+// via gw: the host on a bridge (and whatever a network plugin's Join
+// names); a router of the parent's LAN on macvlan and ipvlan l2, where
+// minirun neither forwards nor NATs. Without one (the zero Addr: ipvlan
+// l3, as Docker sets it) it only leaves through the container's own link,
+// and the parent, in the host's namespace, routes. driver picks the text.
+func routeStep(pid int, ifName, driver string, gw netip.Addr) stepT {
+	st := stepT{
 		ID: StepRoute, Chapter: explain.ChapterNetwork,
 		Title: text("Rota padrão via "+gw.String(), "Default route via "+gw.String()),
 		Why: text("Tudo o que não é da sub-rede vai para o gateway, o host, que encaminha (ip_forward) e faz o NAT. Um contêiner em duas redes fica com a rota padrão da primeira.",
 			"Everything outside the subnet goes to the gateway, the host, which forwards it (ip_forward) and NATs it. A container on two networks keeps its first network's default route."),
-		Shell: fmt.Sprintf("nsenter -t $PID -n ip route add default via %s dev %s", gw, ifName),
-		Do: func() error {
-			return inNS(pid, func(h *netlink.Handle) error {
-				has, err := hasDefaultRoute(h)
-				if err != nil || has {
-					return err
-				}
-				l, err := h.LinkByName(ifName)
-				if err != nil {
-					return fmt.Errorf("look up %s in the container: %w", ifName, err)
-				}
-				if err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: net.IP(gw.AsSlice())}); err != nil {
-					return fmt.Errorf("add default route via %s: %w", gw, err)
-				}
-				added = true
-				return nil
-			})
-		},
-		Undo: func() error {
-			if !added {
-				return nil
-			}
-			err := inNS(pid, func(h *netlink.Handle) error {
-				l, err := h.LinkByName(ifName)
-				if err != nil {
-					return nil
-				}
-				if err := h.RouteDel(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: net.IP(gw.AsSlice())}); err != nil && !gone(err) {
-					return err
-				}
-				return nil
-			})
-			if gone(err) {
-				return nil
-			}
-			return err
-		},
-		UndoShell: fmt.Sprintf("nsenter -t $PID -n ip route del default via %s dev %s", gw, ifName),
 	}
+	route := func(link int) *netlink.Route {
+		return &netlink.Route{LinkIndex: link, Gw: net.IP(gw.AsSlice())}
+	}
+	what := "via " + gw.String() // in the errors
+	spec := fmt.Sprintf("default via %s dev %s", gw, ifName)
+	switch {
+	case !gw.IsValid():
+		st.ID = StepRouteDev
+		st.Title = text("Rota padrão pela própria "+ifName, "Default route out of "+ifName)
+		st.Why = text("Em ipvlan l3 não há gateway na sub-rede: o pai, no namespace do host, roteia tudo o que sai do filho. A rota padrão só diz \"saia por "+ifName+"\".",
+			"In ipvlan l3 there is no gateway on the subnet: the parent, in the host's namespace, routes whatever leaves the child. The default route only says \"leave through "+ifName+"\".")
+		route = func(link int) *netlink.Route {
+			return &netlink.Route{LinkIndex: link, Scope: netlink.SCOPE_LINK}
+		}
+		what = "dev " + ifName
+		spec = "default dev " + ifName
+	case isSublink(driver):
+		st.Why = text("Tudo o que não é da sub-rede vai para o gateway, um roteador da LAN do pai (o --gateway, ou o primeiro endereço da sub-rede), não o host: sem NAT e sem ip_forward, o contêiner sai com o próprio endereço e o roteador o leva adiante. Um contêiner em duas redes fica com a rota padrão da primeira.",
+			"Everything outside the subnet goes to the gateway, a router on the parent's LAN (--gateway, or the subnet's first address), not the host: with no NAT and no ip_forward, the container goes out with its own address and the router carries it on. A container on two networks keeps its first network's default route.")
+	}
+	added := false
+	st.Shell = "nsenter -t $PID -n ip route add " + spec
+	st.UndoShell = "nsenter -t $PID -n ip route del " + spec
+	st.Do = func() error {
+		return inNS(pid, func(h *netlink.Handle) error {
+			has, err := hasDefaultRoute(h)
+			if err != nil || has {
+				return err
+			}
+			l, err := h.LinkByName(ifName)
+			if err != nil {
+				return fmt.Errorf("look up %s in the container: %w", ifName, err)
+			}
+			if err := h.RouteAdd(route(l.Attrs().Index)); err != nil {
+				return fmt.Errorf("add default route %s: %w", what, err)
+			}
+			added = true
+			return nil
+		})
+	}
+	st.Undo = func() error {
+		if !added {
+			return nil
+		}
+		err := inNS(pid, func(h *netlink.Handle) error {
+			l, err := h.LinkByName(ifName)
+			if err != nil {
+				return nil
+			}
+			if err := h.RouteDel(route(l.Attrs().Index)); err != nil && !gone(err) {
+				return err
+			}
+			return nil
+		})
+		if gone(err) {
+			return nil
+		}
+		return err
+	}
+	return st
 }
 
 func dnatStep(ep *Endpoint) stepT {

@@ -417,38 +417,52 @@ func (m *Manager) Create(o CreateOpts) (*Network, error) {
 		}
 		opts[k] = v
 	}
-	if o.Gateway != "" && o.Subnet == "" {
-		return nil, fmt.Errorf("--gateway %s needs --subnet", o.Gateway)
-	}
-	var subnet netip.Prefix
-	if o.Subnet != "" {
-		p, err := parseSubnet(o.Subnet)
-		if err != nil {
-			return nil, err
-		}
-		subnet = p
-	}
-	unlock, err := m.lock()
+	subnet, nets, unlock, err := m.beginCreate(o)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	return m.create(o.Name, subnet, o.Gateway, o.Internal, opts, o.Driver, o.IPAMDriver)
+	return m.create(nets, o.Name, subnet, o.Gateway, o.Internal, opts, o.Driver, o.IPAMDriver)
 }
 
-// create does the work of Create and EnsureDefault; the lock is held.
-// driver is bridge or a network plugin's name; ipamDriver is "" (minirun's
-// own IPAM) or an IPAM plugin's.
-func (m *Manager) create(name string, subnet netip.Prefix, gateway string, internal bool, opts map[string]string, driver, ipamDriver string) (n *Network, retErr error) {
-	nets, err := m.list()
-	if err != nil {
-		return nil, err
+// beginCreate is what Create does alike for every driver once the
+// driver's own options are judged, in this order: a --gateway needs a
+// --subnet, the --subnet must be valid (both before the lock: bad input
+// waits for no one), then, under the lock, the name must be free among
+// the networks it lists. It returns the subnet (the zero Prefix when none
+// was asked for), the networks and the unlock, which the caller defers;
+// on error it holds no lock.
+func (m *Manager) beginCreate(o CreateOpts) (subnet netip.Prefix, nets []*Network, unlock func(), err error) {
+	if o.Gateway != "" && o.Subnet == "" {
+		return subnet, nil, nil, fmt.Errorf("--gateway %s needs --subnet", o.Gateway)
 	}
-	for _, o := range nets {
-		if o.Name == name {
-			return nil, fmt.Errorf("network with name %s already exists", name)
+	if o.Subnet != "" {
+		if subnet, err = parseSubnet(o.Subnet); err != nil {
+			return subnet, nil, nil, err
 		}
 	}
+	if unlock, err = m.lock(); err != nil {
+		return subnet, nil, nil, err
+	}
+	if nets, err = m.list(); err != nil {
+		unlock()
+		return subnet, nil, nil, err
+	}
+	for _, other := range nets {
+		if other.Name == o.Name {
+			unlock()
+			return subnet, nil, nil, fmt.Errorf("network with name %s already exists", o.Name)
+		}
+	}
+	return subnet, nets, unlock, nil
+}
+
+// create does the work of Create and EnsureDefault; the lock is held and
+// nets, listed under it, does not name the network yet. driver is bridge
+// or a network plugin's name; ipamDriver is "" (minirun's own IPAM) or an
+// IPAM plugin's.
+func (m *Manager) create(nets []*Network, name string, subnet netip.Prefix, gateway string, internal bool, opts map[string]string, driver, ipamDriver string) (n *Network, retErr error) {
+	var err error
 	var routes []hostRoute
 	if !m.tr.DryRun() {
 		if routes, err = hostRoutes(); err != nil {
@@ -567,7 +581,7 @@ func (m *Manager) EnsureDefault() (*Network, error) {
 		}
 		return n, nil
 	}
-	return m.create(DefaultNetwork, m.DefaultSubnet, "", false, map[string]string{}, DriverBridge, "")
+	return m.create(nets, DefaultNetwork, m.DefaultSubnet, "", false, map[string]string{}, DriverBridge, "")
 }
 
 // Remove deletes a user-defined network that no container uses: its DNS

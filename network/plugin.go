@@ -387,7 +387,7 @@ func (m *Manager) attachPlugin(n *Network, ep *Endpoint, pid int, undo *cleanup.
 		addrStep(pid, ifName, ep.Prefix()),
 	}
 	if gw.IsValid() {
-		plan = append(plan, routeStep(pid, ifName, gw))
+		plan = append(plan, routeStep(pid, ifName, n.Driver, gw))
 	}
 	if len(routes) > 0 {
 		plan = append(plan, staticRoutesStep(pid, ifName, routes))

@@ -85,29 +85,11 @@ func (m *Manager) createSublink(o CreateOpts) (n *Network, retErr error) {
 	if len(parent) > 15 || strings.ContainsAny(parent, "/ :") {
 		return nil, fmt.Errorf("invalid -o parent %q: a link name has at most 15 characters and no '/', ':' or space", parent)
 	}
-	if o.Gateway != "" && o.Subnet == "" {
-		return nil, fmt.Errorf("--gateway %s needs --subnet", o.Gateway)
-	}
-	var subnet netip.Prefix
-	if o.Subnet != "" {
-		if subnet, err = parseSubnet(o.Subnet); err != nil {
-			return nil, err
-		}
-	}
-	unlock, err := m.lock()
+	subnet, nets, unlock, err := m.beginCreate(o)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	nets, err := m.list()
-	if err != nil {
-		return nil, err
-	}
-	for _, other := range nets {
-		if other.Name == o.Name {
-			return nil, fmt.Errorf("network with name %s already exists", o.Name)
-		}
-	}
 	if subnet.IsValid() {
 		// A macvlan network usually IS the parent's LAN, whose route the
 		// host has: only other networks count, as in Docker's IPAM.
@@ -411,9 +393,9 @@ func sublinkAttachPlan(n *Network, ep *Endpoint, pid int, ifName string) explain
 	switch {
 	case n.Internal:
 	case ipvlanL3(n):
-		plan = append(plan, routeDevStep(pid, ifName))
+		plan = append(plan, routeStep(pid, ifName, n.Driver, netip.Addr{})) // no gateway: out of ifName
 	default:
-		plan = append(plan, routeStep(pid, ifName, n.Gateway()))
+		plan = append(plan, routeStep(pid, ifName, n.Driver, n.Gateway()))
 	}
 	return plan
 }
@@ -454,56 +436,6 @@ func sublinkStep(n *Network, tmp string) stepT {
 		Undo:      func() error { return deleteLink(tmp) },
 		Evidence:  func() string { return linkEvidence(tmp) },
 		UndoShell: fmt.Sprintf("ip link show %s >/dev/null 2>&1 && ip link del %s", tmp, tmp),
-	}
-}
-
-// routeDevStep is ipvlan l3's default route: out of the container's own
-// link, no gateway — the parent's namespace routes, as Docker sets it.
-func routeDevStep(pid int, ifName string) stepT {
-	added := false
-	return stepT{
-		ID: StepRouteDev, Chapter: explain.ChapterNetwork,
-		Title: text("Rota padrão pela própria "+ifName, "Default route out of "+ifName),
-		Why: text("Em ipvlan l3 não há gateway na sub-rede: o pai, no namespace do host, roteia tudo o que sai do filho. A rota padrão só diz \"saia por "+ifName+"\".",
-			"In ipvlan l3 there is no gateway on the subnet: the parent, in the host's namespace, routes whatever leaves the child. The default route only says \"leave through "+ifName+"\"."),
-		Shell: fmt.Sprintf("nsenter -t $PID -n ip route add default dev %s", ifName),
-		Do: func() error {
-			return inNS(pid, func(h *netlink.Handle) error {
-				has, err := hasDefaultRoute(h)
-				if err != nil || has {
-					return err
-				}
-				l, err := h.LinkByName(ifName)
-				if err != nil {
-					return fmt.Errorf("look up %s in the container: %w", ifName, err)
-				}
-				if err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Scope: netlink.SCOPE_LINK}); err != nil {
-					return fmt.Errorf("add default route dev %s: %w", ifName, err)
-				}
-				added = true
-				return nil
-			})
-		},
-		Undo: func() error {
-			if !added {
-				return nil
-			}
-			err := inNS(pid, func(h *netlink.Handle) error {
-				l, err := h.LinkByName(ifName)
-				if err != nil {
-					return nil
-				}
-				if err := h.RouteDel(&netlink.Route{LinkIndex: l.Attrs().Index, Scope: netlink.SCOPE_LINK}); err != nil && !gone(err) {
-					return err
-				}
-				return nil
-			})
-			if gone(err) {
-				return nil
-			}
-			return err
-		},
-		UndoShell: fmt.Sprintf("nsenter -t $PID -n ip route del default dev %s", ifName),
 	}
 }
 

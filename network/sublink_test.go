@@ -128,3 +128,45 @@ func TestSublinkReserveRefuses(t *testing.T) {
 		t.Errorf("--ip on ipvlan l3: %+v, %v (l3 has no gateway)", ep, err)
 	}
 }
+
+// The default route's step says what the gateway is on each driver: the
+// host, which NATs, on a bridge; a router of the parent's LAN, with no
+// NAT, on macvlan and ipvlan l2; none at all on ipvlan l3, whose route
+// leaves through the container's own link.
+func TestRouteStepFitsTheDriver(t *testing.T) {
+	ep := &Endpoint{ContainerID: strings.Repeat("ab", 32), IPv4Address: "192.168.1.5/24"}
+	ipam := IPAM{Driver: "default", Config: []IPAMConfig{{Subnet: "192.168.1.0/24", Gateway: "192.168.1.1"}}}
+	route := func(plan explain.Plan) explain.Step {
+		t.Helper()
+		last := plan[len(plan)-1]
+		if last.ID != StepRoute && last.ID != StepRouteDev {
+			t.Fatalf("the plan ends with %s, not a default route", last.ID)
+		}
+		return last
+	}
+	natted := func(s explain.Step) bool {
+		return strings.Contains(s.Why.PT, "NAT") && !strings.Contains(s.Why.PT, "sem NAT")
+	}
+	br := route(attachPlan(&Network{Driver: DriverBridge, IPAM: ipam}, ep, 0, "eth0"))
+	if br.ID != StepRoute || !natted(br) || !strings.Contains(br.Why.EN, "NATs it") ||
+		br.Shell != "nsenter -t $PID -n ip route add default via 192.168.1.1 dev eth0" {
+		t.Errorf("bridge: %s %q %+v", br.ID, br.Shell, br.Why)
+	}
+	for _, n := range []*Network{
+		{Driver: DriverMacvlan, IPAM: ipam, Options: map[string]string{OptParent: "eth1", OptMacvlanMode: "bridge"}},
+		{Driver: DriverIPvlan, IPAM: ipam, Options: map[string]string{OptParent: "eth1", OptIPvlanMode: "l2", OptIPvlanFlag: "bridge"}},
+	} {
+		st := route(sublinkAttachPlan(n, ep, 0, "eth0"))
+		if st.ID != StepRoute || natted(st) || strings.Contains(st.Why.EN, "NATs") || !strings.Contains(st.Why.EN, "no NAT") ||
+			!strings.Contains(st.Why.PT, "LAN do pai") || !strings.Contains(st.Why.EN, "parent's LAN") ||
+			st.Shell != "nsenter -t $PID -n ip route add default via 192.168.1.1 dev eth0" {
+			t.Errorf("%s: %s %q %+v", n.Driver, st.ID, st.Shell, st.Why)
+		}
+	}
+	l3 := &Network{Driver: DriverIPvlan, IPAM: ipam, Options: map[string]string{OptParent: "eth1", OptIPvlanMode: "l3", OptIPvlanFlag: "bridge"}}
+	st := route(sublinkAttachPlan(l3, ep, 0, "eth0"))
+	if st.ID != StepRouteDev || natted(st) || !strings.Contains(st.Why.EN, "no gateway") ||
+		st.Shell != "nsenter -t $PID -n ip route add default dev eth0" || st.UndoShell != "nsenter -t $PID -n ip route del default dev eth0" {
+		t.Errorf("ipvlan l3: %s %q %q %+v", st.ID, st.Shell, st.UndoShell, st.Why)
+	}
+}
