@@ -21,7 +21,14 @@
 #      (distribution/reference 105 KB, go-digest 50 KB); heap spans
 #      ~2.1 MB resident, the runtime's own metadata ~1.6 MB. Tried without
 #      effect: GOGC=5, a second ReleaseIdleMemory a second later,
-#      GODEBUG=memprofilerate=0, GOEXPERIMENT=nogreenteagc;
+#      GODEBUG=memprofilerate=0, GOEXPERIMENT=nogreenteagc. The shim's
+#      control protocol (#16) brought it to 4.41-4.46 MB; then 3.42 MB
+#      (min 3.33, max 3.53; USS 3.18 MiB): the shim waits for its init
+#      parked on a pidfd instead of blocked in waitid, so the collector can
+#      shrink the stack the create path grew (runtime.parkUntilExit, stacks
+#      557 -> 426 KB); the regexps of distribution/reference and go-digest
+#      compile on first use (third_party/, init heap 947 -> 444 KB); and
+#      the shim starts with Go's default GOGC, setting 20 only once idle;
 #  (3) how long one `stop -t 1` of all N takes. Each container runs
 #      `sleep 1000` as PID 1, which ignores SIGTERM (the kernel drops
 #      signals a namespace's init has no handler for), so each needs the
