@@ -211,6 +211,23 @@ func TestDaemonImagePull(t *testing.T) {
 	if r := d.docker(t, "pull", host+"/course/bb:2"); r.code == 0 || !strings.Contains(strings.ToLower(r.stderr), "manifest") {
 		t.Fatalf("docker pull of a missing tag: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
+	// docker rmi NAME@sha256:… untags that digest reference only, as
+	// dockerd does, also when the image has a tag in another repository
+	// (it was taken for a removal by ID: a 409 "referenced in multiple
+	// repositories").
+	rmiAtEnd(t, "dip-other:1")
+	d.dockerOK(t, "tag", ref, "dip-other:1")
+	pinned := strings.TrimSpace(d.dockerOK(t, "image", "inspect", "--format", "{{index .RepoDigests 0}}", ref))
+	if !strings.Contains(pinned, "/course/bb@sha256:") {
+		t.Fatalf("the pulled image's RepoDigests[0] is %q", pinned)
+	}
+	if out := d.dockerOK(t, "rmi", pinned); out != "Untagged: "+pinned+"\n" {
+		t.Fatalf("docker rmi %s: %q, want only its untag", pinned, out)
+	}
+	left := strings.TrimSpace(d.dockerOK(t, "image", "inspect", "--format", "{{.RepoTags}} {{.RepoDigests}}", cfgDigest.String()))
+	if left != "["+ref+" dip-other:1] []" {
+		t.Fatalf("after docker rmi %s the image has %s, want its two tags and no digest", pinned, left)
+	}
 }
 
 func TestDaemonImageImportSaveLoad(t *testing.T) {
