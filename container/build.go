@@ -1,10 +1,13 @@
 package container
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/image/build"
 	"github.com/minirun/minirun/internal/cleanup"
@@ -82,8 +85,25 @@ func (b *BuildRunner) Run(rs build.RunSpec) (code int, retErr error) {
 	if err := ctr.Start(rs.Tracer); err != nil {
 		return -1, err
 	}
+	// The build cancelled (its client gone): SIGKILL to every process
+	// of the container, so the Wait below returns now, not when the
+	// command ends by itself. Its own delete then runs from the undo
+	// stack as after any step.
+	var stop func() bool
+	killed := make(chan struct{})
+	if rs.Context != nil {
+		stop = context.AfterFunc(rs.Context, func() {
+			defer close(killed)
+			// Already stopped: a TransitionError, nothing to kill.
+			_ = ctr.SignalAll(unix.SIGKILL, rs.Tracer)
+		})
+	}
 	code, err = ctr.Wait()
 	<-copied
+	if stop != nil && !stop() {
+		<-killed // the kill done before the delete
+		return code, fmt.Errorf("RUN cancelled: %w", context.Cause(rs.Context))
+	}
 	return code, err
 }
 

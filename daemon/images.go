@@ -858,6 +858,10 @@ func (d *Daemon) imageBuild(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{err})
 		return
 	}
+	// Read the body to its end (a tar's or gzip's tail may be left):
+	// only then does net/http watch the connection, and cancel
+	// r.Context() when the client hangs up (see o.Context below).
+	io.Copy(io.Discard, r.Body)
 	o.ContextDir = dir
 	o.Dockerfile = dir + "/" + rel
 	// Read through an os.Root: a Dockerfile that is a symlink out of the
@@ -881,6 +885,10 @@ func (d *Daemon) imageBuild(w http.ResponseWriter, r *http.Request) {
 		o.Out = io.Discard
 	}
 	o.Runner = d.m.BuildRunner()
+	// The client hanging up (Ctrl-C on `docker build`) cancels the
+	// request's context: the build stops, a RUN step's container is
+	// killed, as dockerd does.
+	o.Context = r.Context()
 	// A FROM image that is not here is pulled, its progress in the
 	// stream, unless pulling is off (MINIRUN_PULL=never), as for
 	// `minirun build`.

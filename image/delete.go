@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,26 +59,14 @@ func (e *ConflictError) Unwrap() error { return e.cause }
 // under the container. So -f untags such an image and keeps it, dangling,
 // until the container goes (and `image prune` removes it).
 func (s *Store) Delete(ref string, o DeleteOptions) (*Removal, error) {
-	unlock, err := s.lock(unix.LOCK_EX)
+	l, err := s.lockRef(unix.LOCK_EX, ref)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	tags, err := s.readTags()
-	if err != nil {
-		return nil, err
-	}
-	id, tagged, err := s.resolve(ref, tags)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for name, target := range tags {
-		if target == id {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
+	defer l.unlock()
+	id, tagged, repos := l.id, l.tagged, l.repos
+	// names are dockerd's repoRefs: the tags and the digest references.
+	names := refsOf(repos, id)
 	user := func() (string, bool, error) {
 		if o.User == nil {
 			return "", false, nil
@@ -94,7 +83,23 @@ func (s *Store) Delete(ref string, o DeleteOptions) (*Removal, error) {
 	short := id.Encoded()[:12]
 	rm := &Removal{}
 	if tagged != "" {
-		if len(names) == 1 && !o.Force {
+		gone := []string{tagged}
+		// A tag removed and no other tag of its repository left: the
+		// digest references of that repository go too, as in dockerd
+		// (they name the pull the tag came from), so that a pulled image
+		// whose last tag goes is deleted, not left behind its digest.
+		if !isDigestRef(tagged) && !slices.ContainsFunc(names, func(n string) bool {
+			return n != tagged && !isDigestRef(n) && repoOf(n) == repoOf(tagged)
+		}) {
+			for _, n := range names {
+				if isDigestRef(n) && repoOf(n) == repoOf(tagged) {
+					gone = append(gone, n)
+				}
+			}
+		}
+		// The removal would leave the image nameless (dockerd's
+		// isSingleReference): not while a container uses it, unless -f.
+		if len(gone) == len(names) && !o.Force {
 			if c, _, err := user(); err != nil {
 				return nil, err
 			} else if c != "" {
@@ -103,12 +108,10 @@ func (s *Store) Delete(ref string, o DeleteOptions) (*Removal, error) {
 					ref, shortID(c), short)}
 			}
 		}
-		delete(tags, tagged)
-		if err := s.writeTags(tags); err != nil {
-			return nil, fmt.Errorf("untag %s: %w", tagged, err)
+		if err := s.untag(repos, rm, gone...); err != nil {
+			return nil, err
 		}
-		rm.Untagged = append(rm.Untagged, tagged)
-		if len(names) > 1 {
+		if len(refsOf(repos, id)) > 0 {
 			return rm, nil
 		}
 		// The last name is gone: the image follows, unless something
@@ -148,13 +151,11 @@ func (s *Store) Delete(ref string, o DeleteOptions) (*Removal, error) {
 		}
 	}
 	if c != "" { // -f, a stopped container: untag only (see the NOTE above)
-		for _, n := range names {
-			delete(tags, n)
+		// The digest references go too: an image left with one is not
+		// dangling, and `image prune` would never remove it.
+		if err := s.untag(repos, rm, names...); err != nil {
+			return nil, err
 		}
-		if err := s.writeTags(tags); err != nil {
-			return nil, fmt.Errorf("untag image %s: %w", short, err)
-		}
-		rm.Untagged = append(rm.Untagged, names...)
 		return rm, nil
 	}
 	return rm, s.deleteChain(id, rm, inUse, !o.NoPrune)
@@ -171,11 +172,62 @@ func oneRepository(names []string) bool {
 	return true
 }
 
+// repoOf is the repository of a tag ("app:1") or of a digest reference
+// ("app@sha256:…"): "app".
 func repoOf(name string) string {
+	if i := strings.IndexByte(name, '@'); i >= 0 {
+		return name[:i]
+	}
 	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
 		return name[:i]
 	}
 	return name
+}
+
+// isDigestRef reports whether a name is a digest reference
+// ("app@sha256:…"), a key of repositories.json's digests, not a tag.
+func isDigestRef(name string) bool { return strings.Contains(name, "@") }
+
+// refsOf returns the tags and digest references that point at id, sorted.
+func refsOf(repos *reposFile, id digest.Digest) []string {
+	var names []string
+	for name, target := range repos.Repositories {
+		if target == id {
+			names = append(names, name)
+		}
+	}
+	for name, target := range repos.Digests {
+		if target == id {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// untag removes the tags and digest references names from repos (read
+// under the exclusive lock the caller holds), writes them back and
+// records them in rm. A manifest no digest reference names any more is
+// removed after, as deleteImage does: a crash in between leaves at worst
+// an unused manifest, never a reference to a missing one.
+func (s *Store) untag(repos *reposFile, rm *Removal, names ...string) error {
+	digests := false
+	for _, n := range names {
+		if isDigestRef(n) {
+			delete(repos.Digests, n)
+			digests = true
+		} else {
+			delete(repos.Repositories, n)
+		}
+	}
+	if err := s.writeRepos(repos); err != nil {
+		return fmt.Errorf("untag %s: %w", strings.Join(names, " "), err)
+	}
+	rm.Untagged = append(rm.Untagged, names...)
+	if digests {
+		return s.removeUnusedManifests(repos.Digests)
+	}
+	return nil
 }
 
 func shortID(id string) string {

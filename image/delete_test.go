@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 )
 
 // TestDeleteConflicts follows dockerd's rules for `docker rmi`: which
@@ -167,5 +169,114 @@ func TestDeleteRefusesWhenUseIsUnknown(t *testing.T) {
 	}
 	if _, err := s.Get(img.ID); err != nil {
 		t.Fatalf("the image went: %v", err)
+	}
+}
+
+// addDigestRef gives img the digest reference name@<digest of manifest>,
+// as a pull does, and returns it.
+func addDigestRef(t *testing.T, s *Store, img *Image, name, manifest string) string {
+	t.Helper()
+	unlock, err := s.lock(unix.LOCK_EX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	ref := name + "@" + digest.FromString(manifest).String()
+	if _, err := s.setDigestRef(ref, digest.Digest(img.ID)); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// `docker rmi app@sha256:…` is an untag of that digest reference, as in
+// dockerd, not a removal by ID: the image keeps its tags, also in another
+// repository (by ID that refuses without -f, and with -f deletes it all).
+func TestDeleteDigestReferenceUntags(t *testing.T) {
+	s, _ := newStore(t)
+	img, err := s.Import(bytes.NewReader(layerTar(t, map[string]string{"f": "1"})), "app:1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Tag("app:1", "other:1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, force := range []bool{false, true} {
+		ref := addDigestRef(t, s, img, "app", "manifest")
+		rm, err := s.Delete(ref, DeleteOptions{Force: force})
+		if err != nil || !slices.Equal(rm.Untagged, []string{ref}) || len(rm.Deleted) != 0 {
+			t.Fatalf("Delete(%s) -f=%v: %+v %v, want only %s untagged", ref, force, rm, err, ref)
+		}
+		got, err := s.Get(img.ID)
+		if err != nil || !slices.Equal(got.Names, []string{"app:1", "other:1"}) || len(got.RepoDigests) != 0 {
+			t.Fatalf("-f=%v: after the untag: %+v %v, want the tags kept and no digest", force, got, err)
+		}
+	}
+	// The last reference of all is a digest (of a repository with no
+	// tag, which the tags' removal leaves): the image goes with it.
+	ref := addDigestRef(t, s, img, "mirror", "manifest")
+	for _, n := range []string{"app:1", "other:1"} {
+		if _, err := s.Delete(n, DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rm, err := s.Delete(ref, DeleteOptions{})
+	if err != nil || !slices.Equal(rm.Untagged, []string{ref}) || !slices.Equal(rm.Deleted, []string{img.ID}) {
+		t.Fatalf("Delete of the last reference %s: %+v %v", ref, rm, err)
+	}
+}
+
+// A pulled image's last tag removed: its digest reference of the same
+// repository goes too and the image is deleted, as in dockerd; while a
+// container uses it, that removal is refused without -f.
+func TestDeletePulledImageByTag(t *testing.T) {
+	s, _ := newStore(t)
+	img, err := s.Import(bytes.NewReader(layerTar(t, map[string]string{"f": "1"})), "app:1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := addDigestRef(t, s, img, "app", "manifest")
+	user := "c0ffee0123456789"
+	o := DeleteOptions{User: func(string) (string, bool, error) { return user, false, nil }}
+	var ce *ConflictError
+	if _, err := s.Delete("app:1", o); !errors.As(err, &ce) {
+		t.Fatalf("Delete of the last tag of a used image: %v, want a conflict", err)
+	}
+	user = ""
+	rm, err := s.Delete("app:1", o)
+	if err != nil || !slices.Equal(rm.Untagged, []string{"app:1", ref}) || !slices.Equal(rm.Deleted, []string{img.ID}) {
+		t.Fatalf("Delete app:1: %+v %v, want %s untagged too and the image deleted", rm, err, ref)
+	}
+}
+
+// -f by ID on an image a stopped container uses only untags it (see
+// Delete's NOTE): its digest references must go too, or it never becomes
+// dangling and `image prune` never removes it.
+func TestDeleteForceUntagDropsDigests(t *testing.T) {
+	s, _ := newStore(t)
+	img, err := s.Import(bytes.NewReader(layerTar(t, map[string]string{"f": "1"})), "app:1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := addDigestRef(t, s, img, "app", "manifest")
+	used := true
+	o := DeleteOptions{Force: true, User: func(string) (string, bool, error) {
+		if used {
+			return "c0ffee0123456789", false, nil
+		}
+		return "", false, nil
+	}}
+	rm, err := s.Delete(img.ID, o)
+	if err != nil || !slices.Equal(rm.Untagged, []string{"app:1", ref}) || len(rm.Deleted) != 0 {
+		t.Fatalf("Delete -f by ID of a used image: %+v %v", rm, err)
+	}
+	got, err := s.Get(img.ID)
+	if err != nil || len(got.Names) != 0 || len(got.RepoDigests) != 0 {
+		t.Fatalf("the image must stay, dangling: %+v %v", got, err)
+	}
+	used = false // the container gone, prune removes it
+	inUse := func(string) bool { return used }
+	pr, _, err := s.PruneWith(PruneOptions{InUse: inUse})
+	if err != nil || !slices.Equal(pr.Deleted, []string{img.ID}) {
+		t.Fatalf("prune after the container went: %+v %v, want %s deleted", pr, err, img.ID)
 	}
 }

@@ -30,19 +30,12 @@ type HistoryEntry struct {
 // its config's history (each non-empty step owns the next layer of
 // rootfs.diff_ids) and the chain of parents built here.
 func (s *Store) History(ref string) ([]HistoryEntry, error) {
-	unlock, err := s.lock(unix.LOCK_SH)
+	r, err := s.lockRef(unix.LOCK_SH, ref)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	tags, err := s.readTags()
-	if err != nil {
-		return nil, err
-	}
-	id, _, err := s.resolve(ref, tags)
-	if err != nil {
-		return nil, err
-	}
+	defer r.unlock()
+	id, tags := r.id, r.repos.Repositories
 	img, err := s.load(id, tags)
 	if err != nil {
 		return nil, err

@@ -56,33 +56,25 @@ var ErrHasChildren = errors.New("image has dependent child images")
 // no name, no other child and no container goes too, as `docker rmi`
 // deletes the intermediate images of a build.
 func (s *Store) RemoveImage(ref string, inUse func(imageID string) bool) (*Removal, error) {
-	unlock, err := s.lock(unix.LOCK_EX)
+	l, err := s.lockRef(unix.LOCK_EX, ref)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	repos, err := s.readRepos()
-	if err != nil {
-		return nil, err
-	}
-	tags := repos.Repositories
-	id, tagged, err := s.resolve(ref, tags)
-	if err != nil {
-		return nil, err
-	}
+	defer l.unlock()
+	id, tagged, repos := l.id, l.tagged, l.repos
 	var names []string
-	for name, target := range tags {
+	for name, target := range repos.Repositories {
 		if target == id {
 			names = append(names, name)
 		}
 	}
 	rm := &Removal{}
-	if tagged != "" && len(names) > 1 {
-		delete(tags, tagged)
-		if err := s.writeTags(tags); err != nil {
-			return nil, fmt.Errorf("untag %s: %w", tagged, err)
+	// A tag goes alone while another tag is left; a digest reference
+	// while any other reference is.
+	if tagged != "" && (len(names) > 1 || isDigestRef(tagged) && len(refsOf(repos, id)) > 1) {
+		if err := s.untag(repos, rm, tagged); err != nil {
+			return nil, err
 		}
-		rm.Untagged = append(rm.Untagged, tagged)
 		return rm, nil
 	}
 	if kids, err := s.children(id.String()); err != nil {

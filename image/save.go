@@ -63,7 +63,9 @@ func (s *Store) Save(w io.Writer, refs []string) error {
 			byID[id] = sv
 			imgs = append(imgs, sv)
 		}
-		if tagged != "" && !slices.Contains(sv.tags, tagged) {
+		// A digest reference is no tag: dockerd saves the image without
+		// a RepoTags entry for it.
+		if tagged != "" && !isDigestRef(tagged) && !slices.Contains(sv.tags, tagged) {
 			sv.tags = append(sv.tags, tagged)
 		}
 	}

@@ -110,20 +110,46 @@ func (s *Store) configPath(id digest.Digest) string {
 // ID, tried in that order as Docker does. It fails with an error wrapping
 // ErrNotFound when nothing matches.
 func (s *Store) Get(ref string) (*Image, error) {
-	unlock, err := s.lock(unix.LOCK_SH)
+	r, err := s.lockRef(unix.LOCK_SH, ref)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	tags, err := s.readTags()
+	defer r.unlock()
+	return s.load(r.id, r.repos.Repositories)
+}
+
+// lockedRef is a reference resolved under the store's lock: what Get,
+// History, Tag, Delete and RemoveImage all start from.
+type lockedRef struct {
+	id digest.Digest
+	// tagged is resolve's: the name ref was, "" for an ID.
+	tagged string
+	// repos are the names as read under the lock; a change writes them
+	// back before unlock.
+	repos  *reposFile
+	unlock func()
+}
+
+// lockRef takes the store's lock (unix.LOCK_SH to read, LOCK_EX to
+// change), reads the names and resolves ref, in that order: the names
+// read are the ones no other process can change until unlock. On error
+// the lock is already released.
+func (s *Store) lockRef(how int, ref string) (*lockedRef, error) {
+	unlock, err := s.lock(how)
 	if err != nil {
 		return nil, err
 	}
-	id, _, err := s.resolve(ref, tags)
+	repos, err := s.readRepos()
 	if err != nil {
+		unlock()
 		return nil, err
 	}
-	return s.load(id, tags)
+	id, tagged, err := s.resolve(ref, repos.Repositories)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return &lockedRef{id: id, tagged: tagged, repos: repos, unlock: unlock}, nil
 }
 
 // List returns every image of the store, newest first.
@@ -181,8 +207,10 @@ func (s *Store) LayerDirs(img *Image) ([]string, error) {
 
 var hexPrefixRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-f0-9]{4,64}$`) })
 
-// resolve finds the image ID a reference means. tagged is the "name:tag"
-// key when ref was a name, "" when it was an ID or an ID prefix.
+// resolve finds the image ID a reference means. tagged is the name ref
+// was, "" when it was an ID or an ID prefix: a "name:tag" key of the tags,
+// or a "name@sha256:…" key of the digest references (isDigestRef), which
+// `docker rmi` untags like a tag, not deletes like an ID.
 func (s *Store) resolve(ref string, tags map[string]digest.Digest) (id digest.Digest, tagged string, err error) {
 	if strings.HasPrefix(ref, "sha256:") {
 		id := digest.Digest(ref)
@@ -203,7 +231,7 @@ func (s *Store) resolve(ref string, tags map[string]digest.Digest) (id digest.Di
 		}
 		key := normalizeName(name) + "@" + dgst
 		if id, ok := digests[key]; ok {
-			return id, "", nil
+			return id, key, nil
 		}
 		return "", "", fmt.Errorf("%w: %s", ErrNotFound, ref)
 	}

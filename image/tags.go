@@ -162,19 +162,11 @@ func (s *Store) TagTraced(src, ref string, tr *explain.Tracer) error {
 	if tr.DryRun() {
 		return tr.Do(stepTag(s.reposPath(), filepath.Join(s.root, "lock"), r.String(), src), nil)
 	}
-	unlock, err := s.lock(unix.LOCK_EX)
+	l, err := s.lockRef(unix.LOCK_EX, src)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	tags, err := s.readTags()
-	if err != nil {
-		return err
-	}
-	id, _, err := s.resolve(src, tags)
-	if err != nil {
-		return err
-	}
+	defer l.unlock()
 	// No undo stack: like Tag, a name set stays set.
-	return tr.Do(s.tagStep(r.String(), id), nil)
+	return tr.Do(s.tagStep(r.String(), l.id), nil)
 }

@@ -2,6 +2,7 @@ package build
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -56,6 +57,12 @@ type Options struct {
 	// DockerfileContent, when not nil, is the Dockerfile itself, and
 	// Dockerfile is not read: a dry run needs no file.
 	DockerfileContent []byte
+	// Context ends the build when it is done (the daemon passes the
+	// request's, done when the client hangs up, as dockerd cancels a
+	// build whose client is gone): checked before every step, and passed
+	// to the Runner, which kills a running RUN step's container. nil
+	// never ends.
+	Context context.Context
 	// DryRunCache is what a dry run assumes of the cache, which only a
 	// real build can consult: true, that every instruction after FROM
 	// finds its image; false, that none does. See (*builder).dryRun.
@@ -156,13 +163,22 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 	}
 	st := stages[0]
 	b.total = 1 + len(st.Commands)
+	if err := b.cancelled(); err != nil {
+		return nil, err
+	}
 	if err := b.from(st); err != nil {
 		return nil, err
 	}
 	for _, cmd := range st.Commands {
+		if err := b.cancelled(); err != nil {
+			return nil, err
+		}
 		if err := b.dispatch(cmd); err != nil {
 			return nil, err
 		}
+	}
+	if err := b.cancelled(); err != nil {
+		return nil, err
 	}
 	if b.parent == nil {
 		return nil, errors.New("no image was built: a FROM scratch needs at least one instruction that adds a layer")
@@ -186,6 +202,18 @@ func Build(s *image.Store, o Options) (*image.Image, error) {
 		fmt.Fprintf(b.out, "Successfully tagged %s\n", r.String())
 	}
 	return s.Get(b.parent.ID)
+}
+
+// cancelled is the error of a build whose Options.Context is done, nil
+// while it goes on.
+func (b *builder) cancelled() error {
+	if b.o.Context == nil {
+		return nil
+	}
+	if err := context.Cause(b.o.Context); err != nil {
+		return fmt.Errorf("build cancelled: %w", err)
+	}
+	return nil
 }
 
 // withLabels appends the LABEL instruction of --label to a Dockerfile,

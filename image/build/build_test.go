@@ -3,6 +3,7 @@ package build
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -577,5 +578,89 @@ func TestRecipesBuild(t *testing.T) {
 				t.Errorf("webserver layer: %v", keys(l))
 			}
 		}
+	}
+}
+
+// ctxRunner is a RUN step that lasts until the build's context is done,
+// as `RUN sleep 3600` does until the container is killed; after gives up.
+type ctxRunner struct {
+	started chan struct{}
+	calls   int
+	after   time.Duration
+}
+
+func (f *ctxRunner) Run(spec RunSpec) (int, error) {
+	f.calls++
+	close(f.started)
+	var done <-chan struct{}
+	if spec.Context != nil {
+		done = spec.Context.Done()
+	}
+	select {
+	case <-done:
+		return 137, fmt.Errorf("killed: %w", context.Cause(spec.Context))
+	case <-time.After(f.after):
+		return 0, nil // never told: the step ran to its end
+	}
+}
+
+// A cancelled build (the daemon's client hung up) stops its running RUN
+// step and runs no further step: the Runner sees the cancellation.
+func TestBuildCancelStopsRun(t *testing.T) {
+	s := newStore(t)
+	baseImage(t, s)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM base\nRUN sleep 3600\nRUN exit 0\n"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	run := &ctxRunner{started: make(chan struct{}), after: 20 * time.Second}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := Build(s, Options{ContextDir: dir, Runner: run, Context: ctx})
+		errc <- err
+	}()
+	<-run.started
+	t0 := time.Now()
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Build cancelled: %v, want an error wrapping context.Canceled", err)
+		}
+		if d := time.Since(t0); d > 5*time.Second {
+			t.Fatalf("Build returned %v after the cancel", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Build still running 10s after its context was cancelled")
+	}
+	if run.calls != 1 {
+		t.Fatalf("%d RUN steps ran, want 1: none after the cancel", run.calls)
+	}
+}
+
+// cancelRunner cancels the build while its step runs to a normal end.
+type cancelRunner struct {
+	cancel context.CancelFunc
+	calls  int
+}
+
+func (f *cancelRunner) Run(RunSpec) (int, error) {
+	f.calls++
+	f.cancel()
+	return 0, nil
+}
+
+// Between steps: the context done after a step, the next does not start.
+func TestBuildCancelBetweenSteps(t *testing.T) {
+	s := newStore(t)
+	baseImage(t, s)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM base\nRUN exit 0\nRUN exit 0\n"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	run := &cancelRunner{cancel: cancel}
+	if _, err := Build(s, Options{ContextDir: dir, Runner: run, Context: ctx}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Build: %v, want an error wrapping context.Canceled", err)
+	}
+	if run.calls != 1 {
+		t.Fatalf("%d RUN steps ran, want 1", run.calls)
 	}
 }

@@ -59,12 +59,13 @@ func (b *builder) runCommand(cmd *instructions.RunCommand) error {
 	}
 	defer b.store.RemoveTemp(scratch)
 	spec := RunSpec{
-		ID:     newContainerID(),
-		Upper:  filepath.Join(scratch, "upper"),
-		Work:   filepath.Join(scratch, "work"),
-		Cmd:    argv,
-		Output: b.out,
-		Tracer: b.o.Tracer,
+		ID:      newContainerID(),
+		Upper:   filepath.Join(scratch, "upper"),
+		Work:    filepath.Join(scratch, "work"),
+		Cmd:     argv,
+		Output:  b.out,
+		Context: b.o.Context,
+		Tracer:  b.o.Tracer,
 	}
 	for _, d := range []string{spec.Upper, spec.Work} {
 		if err := mkdir(d); err != nil {

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"context"
 	"io"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -41,6 +42,10 @@ type RunSpec struct {
 	Cmd []string
 	// Output receives the command's stdout and stderr.
 	Output io.Writer
+	// Context is the build's (Options.Context; nil never ends): when it
+	// is done while the command runs, the runner kills the container and
+	// Run returns an error wrapping its cause.
+	Context context.Context
 	// Tracer is the build's: the container's steps (its rootfs mount, its
 	// create, start and delete) go through it, so that `--explain` on a
 	// build narrates them; under `explain images` they run unshown.

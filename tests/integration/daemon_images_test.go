@@ -21,8 +21,11 @@ import (
 	"path/filepath"
 	"regexp"
 	goruntime "runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -208,6 +211,23 @@ func TestDaemonImagePull(t *testing.T) {
 	if r := d.docker(t, "pull", host+"/course/bb:2"); r.code == 0 || !strings.Contains(strings.ToLower(r.stderr), "manifest") {
 		t.Fatalf("docker pull of a missing tag: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
+	// docker rmi NAME@sha256:… untags that digest reference only, as
+	// dockerd does, also when the image has a tag in another repository
+	// (it was taken for a removal by ID: a 409 "referenced in multiple
+	// repositories").
+	rmiAtEnd(t, "dip-other:1")
+	d.dockerOK(t, "tag", ref, "dip-other:1")
+	pinned := strings.TrimSpace(d.dockerOK(t, "image", "inspect", "--format", "{{index .RepoDigests 0}}", ref))
+	if !strings.Contains(pinned, "/course/bb@sha256:") {
+		t.Fatalf("the pulled image's RepoDigests[0] is %q", pinned)
+	}
+	if out := d.dockerOK(t, "rmi", pinned); out != "Untagged: "+pinned+"\n" {
+		t.Fatalf("docker rmi %s: %q, want only its untag", pinned, out)
+	}
+	left := strings.TrimSpace(d.dockerOK(t, "image", "inspect", "--format", "{{.RepoTags}} {{.RepoDigests}}", cfgDigest.String()))
+	if left != "["+ref+" dip-other:1] []" {
+		t.Fatalf("after docker rmi %s the image has %s, want its two tags and no digest", pinned, left)
+	}
 }
 
 func TestDaemonImageImportSaveLoad(t *testing.T) {
@@ -382,3 +402,87 @@ func tarOf(t *testing.T, name, content string) []byte {
 }
 
 func urlQuery(s string) string { return url.QueryEscape(s) }
+
+// sleepers lists the processes whose command line is argv exactly.
+func sleepers(argv ...string) []int {
+	want := strings.Join(argv, "\x00") + "\x00"
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && string(b) == want {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// A client that hangs up (Ctrl-C on `docker build`) ends the build, as
+// with dockerd: the RUN step's container is killed and deleted within
+// seconds, not left to its `sleep` for five minutes.
+func TestDaemonImageBuildCancel(t *testing.T) {
+	d := startDaemon(t)
+	rmiAtEnd(t, "dibc:1")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nRUN sleep 297\nRUN touch /never\n"), 0o644)
+	cmd := exec.Command(dockerClient(), "build", "-t", "dibc:1", dir)
+	cmd.Env = d.env
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	running := regexp.MustCompile(`Running in ([0-9a-f]{12})`)
+	var id string
+	buf := make([]byte, 4096)
+	var seen []byte
+	for deadline := time.Now().Add(30 * time.Second); id == "" && time.Now().Before(deadline); {
+		n, err := out.Read(buf)
+		seen = append(seen, buf[:n]...)
+		if m := running.FindSubmatch(seen); m != nil {
+			id = string(m[1])
+		}
+		if err != nil {
+			break
+		}
+	}
+	if id == "" {
+		t.Fatalf("docker build: no RUN step started:\n%s", seen)
+	}
+	// The step's sleep must be running before the client goes.
+	for deadline := time.Now().Add(10 * time.Second); len(sleepers("sleep", "297")) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the RUN step's sleep 297 never ran")
+		}
+	}
+	cmd.Process.Kill() // SIGKILL: the connection closes as on Ctrl-C
+	cmd.Wait()
+	t0 := time.Now()
+	state := filepath.Join(stateRoot, "build-"+id)
+	for {
+		_, serr := os.Lstat(state)
+		left := sleepers("sleep", "297")
+		if len(left) == 0 && os.IsNotExist(serr) {
+			break
+		}
+		if time.Since(t0) > 10*time.Second {
+			for _, pid := range left { // the test's own container's sleep
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			t.Fatalf("10s after the client was killed: sleep pids %v, state %s: %v", left, state, serr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("the build container was gone %v after the client", time.Since(t0).Round(time.Millisecond))
+	if d.imageID(t, "dibc:1") != "" {
+		t.Fatal("the cancelled build tagged dibc:1")
+	}
+}
