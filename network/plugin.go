@@ -313,6 +313,13 @@ func (m *Manager) reservePlugin(n *Network, ep *Endpoint, want netip.Addr, undo 
 			"The endpoint is a container's attachment to a network (libnetwork's CNM model): the plugin gets the address IPAM gave and may answer the MAC it wants."),
 		Shell: d.Shell("/NetworkDriver.CreateEndpoint", req),
 		Do: func() error {
+			// ORDER: the host's links are listed before the plugin can
+			// make one, so Join's SrcName can be checked against them.
+			links, err := hostLinks()
+			if err != nil {
+				return err
+			}
+			ep.hostLinks = links
 			ifc, err := d.CreateEndpoint(req)
 			if err != nil {
 				return err
@@ -347,6 +354,16 @@ func (m *Manager) attachPlugin(n *Network, ep *Endpoint, pid int, undo *cleanup.
 			"Join tells the plugin the container's namespace (SandboxKey) and the plugin answers the interface it made on the host (SrcName), the prefix of its name inside, the gateway and routes. minirun puts it inside, as libnetwork does."),
 		Shell: d.Shell("/NetworkDriver.Join", req),
 		Do: func() error {
+			if ep.hostLinks == nil {
+				// An endpoint Reserved by another process: the links
+				// before Join are all there is to go by (a plugin that
+				// made its link in CreateEndpoint is then refused).
+				links, err := hostLinks()
+				if err != nil {
+					return err
+				}
+				ep.hostLinks = links
+			}
 			r, err := d.Join(req)
 			j = r
 			return err
@@ -383,7 +400,7 @@ func (m *Manager) attachPlugin(n *Network, ep *Endpoint, pid int, undo *cleanup.
 		}
 	}
 	plan := explain.Plan{
-		pluginMoveStep(pid, j.InterfaceName.SrcName, ifName, ep.MacAddress),
+		pluginMoveStep(d.Name, pid, j.InterfaceName.SrcName, ifName, ep.MacAddress, ep.hostLinks),
 		addrStep(pid, ifName, ep.Prefix()),
 	}
 	if gw.IsValid() {
@@ -487,11 +504,70 @@ func nextIfNameWith(pid int, prefix string) (string, error) {
 	return name, err
 }
 
+// hostLinks lists the links of the host's network namespace (this
+// process's: see moveBack) by index, with their names.
+func hostLinks() (map[int]string, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list the host's links: %w", err)
+	}
+	m := make(map[int]string, len(links))
+	for _, l := range links {
+		m[l.Attrs().Index] = l.Attrs().Name
+	}
+	return m, nil
+}
+
+// checkPluginLink refuses to move l, the link Join's SrcName names, into
+// a container unless it looks like what the protocol says it is: an
+// interface the plugin made for this endpoint (libnetwork's remote.md).
+// libnetwork itself moves whatever SrcName names; minirun does not trust
+// a plugin that far, since a hostile or buggy one answering
+// {"SrcName": "eth0"} would take the host's uplink away (or a bridge, or
+// another container's veth). So l must be new — its index was not on the
+// host before CreateEndpoint (a rename keeps a link's index, and a new
+// link gets an unused one: dev_index_reserve, or dev_new_index before
+// Linux 6.6, in net/core/dev.c) — and must not be in use: not a bridge,
+// not a port of one (it has no master), not up with an address (an IPv6
+// link-local one aside, which the kernel gives any link that goes up).
+func checkPluginLink(plugin string, l netlink.Link, before map[int]string) error {
+	a := l.Attrs()
+	refuse := func(why string) error {
+		return fmt.Errorf("network plugin %s: Join: refusing to move link %s (index %d) into the container: %s", plugin, a.Name, a.Index, why)
+	}
+	if old, ok := before[a.Index]; ok {
+		if old != a.Name {
+			return refuse("it was on the host, as " + old + ", before the endpoint was created")
+		}
+		return refuse("it was on the host before the endpoint was created")
+	}
+	if l.Type() == "bridge" {
+		return refuse("it is a bridge")
+	}
+	if a.MasterIndex != 0 {
+		return refuse(fmt.Sprintf("it is a port of link index %d (it has a master)", a.MasterIndex))
+	}
+	if a.Flags&net.FlagUp != 0 {
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+		if err != nil {
+			return fmt.Errorf("network plugin %s: Join: list the addresses of link %s: %w", plugin, a.Name, err)
+		}
+		for _, ad := range addrs {
+			if !ad.IP.IsLinkLocalUnicast() || ad.IP.To4() != nil {
+				return refuse("it is up with address " + ad.IPNet.String())
+			}
+		}
+	}
+	return nil
+}
+
 // pluginMoveStep moves the plugin's link into the container and renames
 // it. Its undo is libnetwork's: the link goes back to the host under its
 // old name, for the plugin to delete on Leave or DeleteEndpoint (if the
-// namespace is gone, the kernel already deleted it).
-func pluginMoveStep(pid int, src, ifName, mac string) stepT {
+// namespace is gone, the kernel already deleted it). Before anything
+// moves, checkPluginLink holds the link against before, the host's links
+// before the plugin was asked for it.
+func pluginMoveStep(plugin string, pid int, src, ifName, mac string, before map[int]string) stepT {
 	macShell := ""
 	if mac != "" {
 		macShell = fmt.Sprintf(" address %s", mac)
@@ -499,13 +575,19 @@ func pluginMoveStep(pid int, src, ifName, mac string) stepT {
 	return stepT{
 		ID: StepPluginMove, Chapter: explain.ChapterNetwork,
 		Title: text(fmt.Sprintf("Move %s, do plugin, para o contêiner como %s", src, ifName), fmt.Sprintf("Move the plugin's %s into the container as %s", src, ifName)),
-		Why: text("O plugin criou a interface no host; o runtime a move para o namespace do contêiner e lhe dá o nome DstPrefix mais o primeiro número livre, como o libnetwork faz. Renomear só é possível com ela desligada.",
-			"The plugin made the interface on the host; the runtime moves it into the container's namespace and names it DstPrefix plus the first free number, as libnetwork does. Renaming only works while it is down."),
+		Why: text("O plugin criou a interface no host; o runtime a move para o namespace do contêiner e lhe dá o nome DstPrefix mais o primeiro número livre, como o libnetwork faz. Renomear só é possível com ela desligada. Antes, o minirun confere que ela é nova: uma interface que o host já tinha antes do CreateEndpoint, uma bridge, uma porta de bridge ou uma interface ligada com endereço não sai do host.",
+			"The plugin made the interface on the host; the runtime moves it into the container's namespace and names it DstPrefix plus the first free number, as libnetwork does. Renaming only works while it is down. First minirun checks that it is new: an interface the host had before CreateEndpoint, a bridge, a bridge's port or an interface up with an address does not leave the host."),
 		Shell: fmt.Sprintf("ip link set %s netns $PID && nsenter -t $PID -n ip link set %s name %s%s", src, src, ifName, macShell),
 		Do: func() error {
 			l, err := netlink.LinkByName(src)
 			if err != nil {
 				return fmt.Errorf("the plugin's link %s: %w", src, err)
+			}
+			// ORDER: checked and moved by the same index (LinkSetNsFd
+			// names the link by l's index), so a link renamed in between
+			// is not the one that moves.
+			if err := checkPluginLink(plugin, l, before); err != nil {
+				return err
 			}
 			ns, err := nsFd(pid)
 			if err != nil {
