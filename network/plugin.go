@@ -597,19 +597,19 @@ func pluginMoveStep(plugin string, pid int, src, ifName, mac string, before map[
 			if err := netlink.LinkSetNsFd(l, int(ns)); err != nil {
 				return fmt.Errorf("move %s to the namespace of pid %d: %w", src, pid, err)
 			}
+			// From here the link is in the container. A failure must
+			// bring it back itself: the tracer registers Undo only for a
+			// step whose Do succeeded, so nothing else would, and the
+			// plugin's Leave and DeleteEndpoint look for it on the host.
 			return inNS(pid, func(h *netlink.Handle) error {
-				l, err := h.LinkByName(src)
+				in, err := h.LinkByName(src)
 				if err != nil {
 					return fmt.Errorf("look up %s in the container: %w", src, err)
 				}
-				if err := h.LinkSetName(l, ifName); err != nil {
-					return fmt.Errorf("rename %s to %s: %w", src, ifName, err)
-				}
-				if mac != "" {
-					hw, _ := net.ParseMAC(mac)
-					if err := h.LinkSetHardwareAddr(l, hw); err != nil {
-						return fmt.Errorf("set %s's MAC %s: %w", ifName, mac, err)
-					}
+				if err := renameWithMAC(h, in, ifName, mac); err != nil {
+					// By index: after a rename refused because ifName is
+					// taken, that name is another link of the container.
+					return errors.Join(err, linkToHost(h, in.Attrs().Index, src))
 				}
 				return nil
 			})
@@ -619,9 +619,44 @@ func pluginMoveStep(plugin string, pid int, src, ifName, mac string, before map[
 	}
 }
 
+// renameWithMAC names the plugin's link l, just moved into the container
+// (h's namespace), ifName and gives it the endpoint's MAC, if it has one.
+// The link is still down, as the rename needs.
+func renameWithMAC(h *netlink.Handle, l netlink.Link, ifName, mac string) error {
+	src := l.Attrs().Name
+	if err := h.LinkSetName(l, ifName); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", src, ifName, err)
+	}
+	if mac != "" {
+		hw, _ := net.ParseMAC(mac)
+		if err := h.LinkSetHardwareAddr(l, hw); err != nil {
+			return fmt.Errorf("set %s's MAC %s: %w", ifName, mac, err)
+		}
+	}
+	return nil
+}
+
 // moveBack returns the link ifName of pid's namespace to the host as src.
 // A namespace or link that is gone is success.
 func moveBack(pid int, ifName, src string) error {
+	err := inNS(pid, func(h *netlink.Handle) error {
+		l, err := h.LinkByName(ifName)
+		if err != nil {
+			if l, err = h.LinkByName(src); err != nil {
+				return nil // neither name: gone
+			}
+		}
+		return linkToHost(h, l.Attrs().Index, src)
+	})
+	if gone(err) {
+		return nil
+	}
+	return err
+}
+
+// linkToHost takes the link with index idx in h's namespace down, names
+// it src again and moves it to the host's namespace.
+func linkToHost(h *netlink.Handle, idx int, src string) error {
 	// The host's namespace is this process's own (minirun never setns(2)s
 	// a thread; see link.go), not pid 1's, which a sandboxed minirun may
 	// not be allowed to open.
@@ -630,28 +665,20 @@ func moveBack(pid int, ifName, src string) error {
 		return fmt.Errorf("open this process's network namespace: %w", err)
 	}
 	defer host.Close()
-	err = inNS(pid, func(h *netlink.Handle) error {
-		l, err := h.LinkByName(ifName)
-		if err != nil {
-			if l, err = h.LinkByName(src); err != nil {
-				return nil // neither name: gone
-			}
-		}
-		h.LinkSetDown(l)
-		if l.Attrs().Name != src {
-			if err := h.LinkSetName(l, src); err != nil {
-				return fmt.Errorf("rename %s back to %s: %w", ifName, src, err)
-			}
-		}
-		if err := h.LinkSetNsFd(l, int(host)); err != nil {
-			return fmt.Errorf("move %s back to the host: %w", src, err)
-		}
-		return nil
-	})
-	if gone(err) {
-		return nil
+	l, err := h.LinkByIndex(idx)
+	if err != nil {
+		return fmt.Errorf("look up %s (index %d) in the container: %w", src, idx, err)
 	}
-	return err
+	h.LinkSetDown(l)
+	if name := l.Attrs().Name; name != src {
+		if err := h.LinkSetName(l, src); err != nil {
+			return fmt.Errorf("rename %s back to %s: %w", name, src, err)
+		}
+	}
+	if err := h.LinkSetNsFd(l, int(host)); err != nil {
+		return fmt.Errorf("move %s back to the host: %w", src, err)
+	}
+	return nil
 }
 
 // staticRoutesStep adds Join's StaticRoutes in the container.

@@ -427,3 +427,55 @@ func TestPluginJoinRefusesHostLinks(t *testing.T) {
 		t.Errorf("Detach did not give the plugin its link back: %v", err)
 	}
 }
+
+// A move that fails half way — the link in the container, but its rename
+// or its MAC refused — puts the link back on the host under its name, for
+// the plugin to delete: no step's undo covers a step that failed.
+func TestPluginMoveFailsBack(t *testing.T) {
+	f, m, c := pluginHost(t)
+
+	// The MAC: CreateEndpoint answers a multicast one, which parses but
+	// no interface takes (EADDRNOTAVAIL); the rename went through.
+	f.mac = "03:00:00:00:00:01"
+	var made netlink.Link
+	var makeErr error
+	f.join = func() string { made, makeErr = addTestLink(t, testVeth("mrtestmac0")); return "mrtestmac0" }
+	ep, err := m.Reserve("pnet", c.id, c.name, EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.take()
+	err = m.Attach(ep, c.pid, "")
+	if makeErr != nil {
+		t.Fatal(makeErr)
+	}
+	if err == nil || !strings.Contains(err.Error(), "set eth0's MAC 03:00:00:00:00:01") {
+		t.Errorf("Attach = %v, want the MAC refused", err)
+	}
+	calls, _ := f.take()
+	wantCalls(t, calls, "NetworkDriver.Join", "NetworkDriver.Leave")
+	if l, err := netlink.LinkByName("mrtestmac0"); err != nil {
+		t.Errorf("mrtestmac0 did not come back to the host: %v", err)
+	} else if l.Attrs().Index != made.Attrs().Index {
+		t.Errorf("mrtestmac0 is another link (index %d, was %d)", l.Attrs().Index, made.Attrs().Index)
+	}
+	if inCtr(t, c.pid, "eth0") || inCtr(t, c.pid, "mrtestmac0") {
+		t.Error("the link stayed in the container")
+	}
+	if err := m.Detach(ep); err != nil {
+		t.Fatal(err)
+	}
+
+	// The rename: the name is taken in the container (lo, here).
+	l := mustTestLink(t, testVeth("mrtestren0"))
+	err = pluginMoveStep("fake", c.pid, "mrtestren0", "lo", "", nil).Do()
+	if err == nil || !strings.Contains(err.Error(), "rename mrtestren0 to lo") {
+		t.Errorf("move = %v, want the rename refused", err)
+	}
+	if back, err := netlink.LinkByName("mrtestren0"); err != nil || back.Attrs().Index != l.Attrs().Index {
+		t.Errorf("mrtestren0 did not come back to the host: %v", err)
+	}
+	if inCtr(t, c.pid, "mrtestren0") || !inCtr(t, c.pid, "lo") {
+		t.Error("the container's links are not as they were")
+	}
+}
