@@ -307,6 +307,7 @@ func (m *Manager) Attach(ep *Endpoint, pid int, ifName string) (retErr error) {
 		cur.IfName = ifName
 	}
 	if n.ByPlugin() {
+		cur.hostLinks = ep.hostLinks
 		if err := m.attachPlugin(n, cur, pid, &undo); err != nil {
 			return err
 		}

@@ -313,6 +313,13 @@ func (m *Manager) reservePlugin(n *Network, ep *Endpoint, want netip.Addr, undo 
 			"The endpoint is a container's attachment to a network (libnetwork's CNM model): the plugin gets the address IPAM gave and may answer the MAC it wants."),
 		Shell: d.Shell("/NetworkDriver.CreateEndpoint", req),
 		Do: func() error {
+			// ORDER: the host's links are listed before the plugin can
+			// make one, so Join's SrcName can be checked against them.
+			links, err := hostLinks()
+			if err != nil {
+				return err
+			}
+			ep.hostLinks = links
 			ifc, err := d.CreateEndpoint(req)
 			if err != nil {
 				return err
@@ -347,6 +354,16 @@ func (m *Manager) attachPlugin(n *Network, ep *Endpoint, pid int, undo *cleanup.
 			"Join tells the plugin the container's namespace (SandboxKey) and the plugin answers the interface it made on the host (SrcName), the prefix of its name inside, the gateway and routes. minirun puts it inside, as libnetwork does."),
 		Shell: d.Shell("/NetworkDriver.Join", req),
 		Do: func() error {
+			if ep.hostLinks == nil {
+				// An endpoint Reserved by another process: the links
+				// before Join are all there is to go by (a plugin that
+				// made its link in CreateEndpoint is then refused).
+				links, err := hostLinks()
+				if err != nil {
+					return err
+				}
+				ep.hostLinks = links
+			}
 			r, err := d.Join(req)
 			j = r
 			return err
@@ -383,7 +400,7 @@ func (m *Manager) attachPlugin(n *Network, ep *Endpoint, pid int, undo *cleanup.
 		}
 	}
 	plan := explain.Plan{
-		pluginMoveStep(pid, j.InterfaceName.SrcName, ifName, ep.MacAddress),
+		pluginMoveStep(d.Name, pid, j.InterfaceName.SrcName, ifName, ep.MacAddress, ep.hostLinks),
 		addrStep(pid, ifName, ep.Prefix()),
 	}
 	if gw.IsValid() {
@@ -487,11 +504,70 @@ func nextIfNameWith(pid int, prefix string) (string, error) {
 	return name, err
 }
 
+// hostLinks lists the links of the host's network namespace (this
+// process's: see moveBack) by index, with their names.
+func hostLinks() (map[int]string, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list the host's links: %w", err)
+	}
+	m := make(map[int]string, len(links))
+	for _, l := range links {
+		m[l.Attrs().Index] = l.Attrs().Name
+	}
+	return m, nil
+}
+
+// checkPluginLink refuses to move l, the link Join's SrcName names, into
+// a container unless it looks like what the protocol says it is: an
+// interface the plugin made for this endpoint (libnetwork's remote.md).
+// libnetwork itself moves whatever SrcName names; minirun does not trust
+// a plugin that far, since a hostile or buggy one answering
+// {"SrcName": "eth0"} would take the host's uplink away (or a bridge, or
+// another container's veth). So l must be new — its index was not on the
+// host before CreateEndpoint (a rename keeps a link's index, and a new
+// link gets an unused one: dev_index_reserve, or dev_new_index before
+// Linux 6.6, in net/core/dev.c) — and must not be in use: not a bridge,
+// not a port of one (it has no master), not up with an address (an IPv6
+// link-local one aside, which the kernel gives any link that goes up).
+func checkPluginLink(plugin string, l netlink.Link, before map[int]string) error {
+	a := l.Attrs()
+	refuse := func(why string) error {
+		return fmt.Errorf("network plugin %s: Join: refusing to move link %s (index %d) into the container: %s", plugin, a.Name, a.Index, why)
+	}
+	if old, ok := before[a.Index]; ok {
+		if old != a.Name {
+			return refuse("it was on the host, as " + old + ", before the endpoint was created")
+		}
+		return refuse("it was on the host before the endpoint was created")
+	}
+	if l.Type() == "bridge" {
+		return refuse("it is a bridge")
+	}
+	if a.MasterIndex != 0 {
+		return refuse(fmt.Sprintf("it is a port of link index %d (it has a master)", a.MasterIndex))
+	}
+	if a.Flags&net.FlagUp != 0 {
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+		if err != nil {
+			return fmt.Errorf("network plugin %s: Join: list the addresses of link %s: %w", plugin, a.Name, err)
+		}
+		for _, ad := range addrs {
+			if !ad.IP.IsLinkLocalUnicast() || ad.IP.To4() != nil {
+				return refuse("it is up with address " + ad.IPNet.String())
+			}
+		}
+	}
+	return nil
+}
+
 // pluginMoveStep moves the plugin's link into the container and renames
 // it. Its undo is libnetwork's: the link goes back to the host under its
 // old name, for the plugin to delete on Leave or DeleteEndpoint (if the
-// namespace is gone, the kernel already deleted it).
-func pluginMoveStep(pid int, src, ifName, mac string) stepT {
+// namespace is gone, the kernel already deleted it). Before anything
+// moves, checkPluginLink holds the link against before, the host's links
+// before the plugin was asked for it.
+func pluginMoveStep(plugin string, pid int, src, ifName, mac string, before map[int]string) stepT {
 	macShell := ""
 	if mac != "" {
 		macShell = fmt.Sprintf(" address %s", mac)
@@ -499,13 +575,19 @@ func pluginMoveStep(pid int, src, ifName, mac string) stepT {
 	return stepT{
 		ID: StepPluginMove, Chapter: explain.ChapterNetwork,
 		Title: text(fmt.Sprintf("Move %s, do plugin, para o contêiner como %s", src, ifName), fmt.Sprintf("Move the plugin's %s into the container as %s", src, ifName)),
-		Why: text("O plugin criou a interface no host; o runtime a move para o namespace do contêiner e lhe dá o nome DstPrefix mais o primeiro número livre, como o libnetwork faz. Renomear só é possível com ela desligada.",
-			"The plugin made the interface on the host; the runtime moves it into the container's namespace and names it DstPrefix plus the first free number, as libnetwork does. Renaming only works while it is down."),
+		Why: text("O plugin criou a interface no host; o runtime a move para o namespace do contêiner e lhe dá o nome DstPrefix mais o primeiro número livre, como o libnetwork faz. Renomear só é possível com ela desligada. Antes, o minirun confere que ela é nova: uma interface que o host já tinha antes do CreateEndpoint, uma bridge, uma porta de bridge ou uma interface ligada com endereço não sai do host.",
+			"The plugin made the interface on the host; the runtime moves it into the container's namespace and names it DstPrefix plus the first free number, as libnetwork does. Renaming only works while it is down. First minirun checks that it is new: an interface the host had before CreateEndpoint, a bridge, a bridge's port or an interface up with an address does not leave the host."),
 		Shell: fmt.Sprintf("ip link set %s netns $PID && nsenter -t $PID -n ip link set %s name %s%s", src, src, ifName, macShell),
 		Do: func() error {
 			l, err := netlink.LinkByName(src)
 			if err != nil {
 				return fmt.Errorf("the plugin's link %s: %w", src, err)
+			}
+			// ORDER: checked and moved by the same index (LinkSetNsFd
+			// names the link by l's index), so a link renamed in between
+			// is not the one that moves.
+			if err := checkPluginLink(plugin, l, before); err != nil {
+				return err
 			}
 			ns, err := nsFd(pid)
 			if err != nil {
@@ -515,19 +597,19 @@ func pluginMoveStep(pid int, src, ifName, mac string) stepT {
 			if err := netlink.LinkSetNsFd(l, int(ns)); err != nil {
 				return fmt.Errorf("move %s to the namespace of pid %d: %w", src, pid, err)
 			}
+			// From here the link is in the container. A failure must
+			// bring it back itself: the tracer registers Undo only for a
+			// step whose Do succeeded, so nothing else would, and the
+			// plugin's Leave and DeleteEndpoint look for it on the host.
 			return inNS(pid, func(h *netlink.Handle) error {
-				l, err := h.LinkByName(src)
+				in, err := h.LinkByName(src)
 				if err != nil {
 					return fmt.Errorf("look up %s in the container: %w", src, err)
 				}
-				if err := h.LinkSetName(l, ifName); err != nil {
-					return fmt.Errorf("rename %s to %s: %w", src, ifName, err)
-				}
-				if mac != "" {
-					hw, _ := net.ParseMAC(mac)
-					if err := h.LinkSetHardwareAddr(l, hw); err != nil {
-						return fmt.Errorf("set %s's MAC %s: %w", ifName, mac, err)
-					}
+				if err := renameWithMAC(h, in, ifName, mac); err != nil {
+					// By index: after a rename refused because ifName is
+					// taken, that name is another link of the container.
+					return errors.Join(err, linkToHost(h, in.Attrs().Index, src))
 				}
 				return nil
 			})
@@ -537,9 +619,44 @@ func pluginMoveStep(pid int, src, ifName, mac string) stepT {
 	}
 }
 
+// renameWithMAC names the plugin's link l, just moved into the container
+// (h's namespace), ifName and gives it the endpoint's MAC, if it has one.
+// The link is still down, as the rename needs.
+func renameWithMAC(h *netlink.Handle, l netlink.Link, ifName, mac string) error {
+	src := l.Attrs().Name
+	if err := h.LinkSetName(l, ifName); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", src, ifName, err)
+	}
+	if mac != "" {
+		hw, _ := net.ParseMAC(mac)
+		if err := h.LinkSetHardwareAddr(l, hw); err != nil {
+			return fmt.Errorf("set %s's MAC %s: %w", ifName, mac, err)
+		}
+	}
+	return nil
+}
+
 // moveBack returns the link ifName of pid's namespace to the host as src.
 // A namespace or link that is gone is success.
 func moveBack(pid int, ifName, src string) error {
+	err := inNS(pid, func(h *netlink.Handle) error {
+		l, err := h.LinkByName(ifName)
+		if err != nil {
+			if l, err = h.LinkByName(src); err != nil {
+				return nil // neither name: gone
+			}
+		}
+		return linkToHost(h, l.Attrs().Index, src)
+	})
+	if gone(err) {
+		return nil
+	}
+	return err
+}
+
+// linkToHost takes the link with index idx in h's namespace down, names
+// it src again and moves it to the host's namespace.
+func linkToHost(h *netlink.Handle, idx int, src string) error {
 	// The host's namespace is this process's own (minirun never setns(2)s
 	// a thread; see link.go), not pid 1's, which a sandboxed minirun may
 	// not be allowed to open.
@@ -548,28 +665,20 @@ func moveBack(pid int, ifName, src string) error {
 		return fmt.Errorf("open this process's network namespace: %w", err)
 	}
 	defer host.Close()
-	err = inNS(pid, func(h *netlink.Handle) error {
-		l, err := h.LinkByName(ifName)
-		if err != nil {
-			if l, err = h.LinkByName(src); err != nil {
-				return nil // neither name: gone
-			}
-		}
-		h.LinkSetDown(l)
-		if l.Attrs().Name != src {
-			if err := h.LinkSetName(l, src); err != nil {
-				return fmt.Errorf("rename %s back to %s: %w", ifName, src, err)
-			}
-		}
-		if err := h.LinkSetNsFd(l, int(host)); err != nil {
-			return fmt.Errorf("move %s back to the host: %w", src, err)
-		}
-		return nil
-	})
-	if gone(err) {
-		return nil
+	l, err := h.LinkByIndex(idx)
+	if err != nil {
+		return fmt.Errorf("look up %s (index %d) in the container: %w", src, idx, err)
 	}
-	return err
+	h.LinkSetDown(l)
+	if name := l.Attrs().Name; name != src {
+		if err := h.LinkSetName(l, src); err != nil {
+			return fmt.Errorf("rename %s back to %s: %w", name, src, err)
+		}
+	}
+	if err := h.LinkSetNsFd(l, int(host)); err != nil {
+		return fmt.Errorf("move %s back to the host: %w", src, err)
+	}
+	return nil
 }
 
 // staticRoutesStep adds Join's StaticRoutes in the container.

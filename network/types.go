@@ -218,6 +218,12 @@ type Endpoint struct {
 	// ProgramExternalConnectivity was called for it.
 	PluginIfName string `json:"PluginIfName,omitempty"`
 	External     bool   `json:"External,omitempty"`
+
+	// hostLinks are the host's links before the plugin's CreateEndpoint
+	// (Reserve takes them, Attach reads them; they travel in the
+	// *Endpoint between the two, never in the record): Join's SrcName
+	// must name a link that is not among them (see checkPluginLink).
+	hostLinks map[int]string
 }
 
 // IP is the endpoint's address (invalid for host and none).
