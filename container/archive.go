@@ -45,7 +45,12 @@ type ContainerFS struct {
 
 	root     int    // O_PATH descriptor of the container's "/"
 	rootPath string // a name of the same directory, for lexical work only
-	undo     cleanup.Stack
+	// readonlyRoot is the spec's root.readonly (--read-only); rootErr,
+	// when the spec could not be read, makes Extract refuse (it cannot
+	// know whether the root may be written).
+	readonlyRoot bool
+	rootErr      error
+	undo         cleanup.Stack
 }
 
 // OpenFS opens the filesystem of the container ref.
@@ -72,6 +77,11 @@ func (m *Manager) OpenFS(ref string, tr *explain.Tracer) (_ *ContainerFS, retErr
 		return nil, err
 	}
 	cfs := &ContainerFS{Meta: meta, root: -1}
+	if spec, err := runtime.LoadSpec(m.dir(meta.ID)); err != nil {
+		cfs.rootErr = err
+	} else {
+		cfs.readonlyRoot = spec.Root != nil && spec.Root.Readonly
+	}
 	defer func() {
 		if retErr != nil {
 			retErr = errors.Join(retErr, cfs.Close())
@@ -365,6 +375,9 @@ type ExtractOpts struct {
 // CopyUIDGID; in a --userns-remap container they are shifted into its
 // range. A failure removes what the archive had created.
 func (c *ContainerFS) Extract(r io.Reader, dst string, o ExtractOpts, tr *explain.Tracer) error {
+	if err := c.writable(dst); err != nil {
+		return err
+	}
 	owner, err := c.ownerIn(o.CopyUIDGID)
 	if err != nil {
 		return err
@@ -387,6 +400,48 @@ func (c *ContainerFS) Extract(r io.Reader, dst string, o ExtractOpts, tr *explai
 		return c.notFound(dst, err)
 	}
 	undo.Release() // copied: the files are the container's now
+	return nil
+}
+
+// ErrVolumeReadonly and ErrRootFSReadOnly refuse a copy into a read-only
+// volume or bind, or into the rootfs of a --read-only container: dockerd's
+// errors, with its words.
+var (
+	ErrVolumeReadonly = errors.New("mounted volume is marked read-only")
+	ErrRootFSReadOnly = errors.New("container rootfs is marked read-only")
+)
+
+// writable refuses a copy into dst when the mount dst lies in is
+// read-only (dockerd's checkIfPathIsInAVolume, then its ReadonlyRootfs
+// check). It matters most for a stopped container: volumeOf opens the
+// bind's host Source (say the host's /etc for -v /etc:/hostetc:ro), where
+// no read-only mount stands in the way, and the rootfs is mounted
+// read-write for the copy. In a running container the kernel refuses too
+// (EROFS), but with no clear word. The innermost mount by name decides,
+// as volumeOf picks it.
+func (c *ContainerFS) writable(dst string) error {
+	rel := cleanInRoot(dst)
+	var best *MountPoint
+	for i := range c.Meta.Mounts {
+		mp := &c.Meta.Mounts[i]
+		d := cleanInRoot(mp.Destination)
+		if d == "." {
+			continue
+		}
+		if (rel == d || strings.HasPrefix(rel, d+"/")) && (best == nil || len(d) > len(cleanInRoot(best.Destination))) {
+			best = mp
+		}
+	}
+	switch {
+	case best != nil && !best.RW:
+		return fmt.Errorf("copy to %s in container %s: %w", dst, c.Meta.Name, ErrVolumeReadonly)
+	case best != nil:
+		return nil
+	case c.rootErr != nil:
+		return fmt.Errorf("copy to %s in container %s: %w", dst, c.Meta.Name, c.rootErr)
+	case c.readonlyRoot:
+		return fmt.Errorf("copy to %s in container %s: %w", dst, c.Meta.Name, ErrRootFSReadOnly)
+	}
 	return nil
 }
 

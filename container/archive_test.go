@@ -314,7 +314,7 @@ func TestStoppedContainerVolumes(t *testing.T) {
 	must(t, os.MkdirAll(root+"/data", 0o755))
 	must(t, os.WriteFile(vol+"/inside", []byte("volume\n"), 0o644))
 	must(t, os.Symlink(host+"/etc", vol+"/esc"))
-	cfs.Meta.Mounts = []MountPoint{{Type: "volume", Name: "v", Source: vol, Destination: "/data/"}}
+	cfs.Meta.Mounts = []MountPoint{{Type: "volume", Name: "v", Source: vol, Destination: "/data/", RW: true}}
 	before := listDir(t, host+"/etc")
 
 	st, err := cfs.Stat("/data/inside")
@@ -342,5 +342,42 @@ func TestStoppedContainerVolumes(t *testing.T) {
 	}
 	if after := listDir(t, host+"/etc"); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Fatalf("the host directory changed: %v → %v", before, after)
+	}
+}
+
+// TestExtractRefusesReadOnly: a stopped container's :ro bind is its host
+// Source opened directly, and its rootfs is mounted read-write for the
+// copy: Extract itself must refuse a destination in a read-only mount
+// (ErrVolumeReadonly), or in the rootfs of a --read-only container
+// (ErrRootFSReadOnly), and leave both untouched; a read-write volume of
+// that container still takes the copy.
+func TestExtractRefusesReadOnly(t *testing.T) {
+	cfs, root, host := fakeRoot(t)
+	ro, rw := filepath.Join(host, "robind"), filepath.Join(host, "rwvol")
+	must(t, os.MkdirAll(ro, 0o755))
+	must(t, os.MkdirAll(rw, 0o755))
+	cfs.Meta.Mounts = []MountPoint{
+		{Type: "bind", Source: ro, Destination: "/hostetc", RW: false},
+		{Type: "volume", Name: "v", Source: rw, Destination: "/data", RW: true},
+	}
+	for _, dst := range []string{"/hostetc", "/hostetc/", "/hostetc/.", "/tmp/../hostetc"} {
+		err := cfs.Extract(bytes.NewReader(tarBytes(t, reg("x", "x"))), dst, ExtractOpts{}, nil)
+		if !errors.Is(err, ErrVolumeReadonly) {
+			t.Errorf("extract into the :ro bind at %s: %v, want ErrVolumeReadonly", dst, err)
+		}
+	}
+	if got := listDir(t, ro); len(got) != 0 {
+		t.Fatalf("the :ro bind's source got %v", got)
+	}
+	cfs.readonlyRoot = true
+	if err := cfs.Extract(bytes.NewReader(tarBytes(t, reg("y", "y"))), "/tmp", ExtractOpts{}, nil); !errors.Is(err, ErrRootFSReadOnly) {
+		t.Errorf("extract into a read-only rootfs: %v, want ErrRootFSReadOnly", err)
+	}
+	if _, err := os.Lstat(root + "/tmp/y"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the read-only rootfs got /tmp/y: %v", err)
+	}
+	must(t, cfs.Extract(bytes.NewReader(tarBytes(t, reg("z", "z"))), "/data", ExtractOpts{}, nil))
+	if _, err := os.Stat(rw + "/z"); err != nil {
+		t.Errorf("extract into a read-write volume of a --read-only container: %v", err)
 	}
 }
