@@ -453,7 +453,9 @@ func (c *ContainerFS) ownerIn(copyUIDGID bool) (func(int, int) (int, int), error
 	fixed := false
 	var fu, fg int
 	if copyUIDGID && c.Meta.Config.User != "" {
-		u, err := resolveUser(c.rootPath, c.Meta.Config.User)
+		// Read through the root's descriptor (readColonFileAt), never
+		// by a host name built from rootPath.
+		u, err := resolveUserIn(func(p string) [][]string { return readColonFileAt(c.root, p) }, c.Meta.Config.User)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -379,5 +380,50 @@ func TestExtractRefusesReadOnly(t *testing.T) {
 	must(t, cfs.Extract(bytes.NewReader(tarBytes(t, reg("z", "z"))), "/data", ExtractOpts{}, nil))
 	if _, err := os.Stat(rw + "/z"); err != nil {
 		t.Errorf("extract into a read-write volume of a --read-only container: %v", err)
+	}
+}
+
+// TestCopyUIDGIDReadsPasswdSafely: cp -a reads the container's
+// /etc/passwd through the root's descriptor and as a regular file only: a
+// FIFO planted there does not block the copy (the open used to wait for a
+// writer forever), and a link out of the root reads the container's
+// (missing) file, not the host's.
+func TestCopyUIDGIDReadsPasswdSafely(t *testing.T) {
+	cfs, root, host := fakeRoot(t)
+	cfs.Meta.Config.User = "alice"
+	must(t, os.WriteFile(host+"/etc/passwd", []byte("alice:x:4242:4242::/:/bin/sh\n"), 0o644))
+	must(t, os.Remove(root+"/etc/passwd"))
+	must(t, unix.Mkfifo(root+"/etc/passwd", 0o644))
+	// Whatever happens, let a blocked reader go at the end.
+	t.Cleanup(func() {
+		if f, err := os.OpenFile(root+"/etc/passwd", os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	done := make(chan error, 1)
+	go func() { _, err := cfs.ownerIn(true); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "unable to find user alice") {
+			t.Errorf("passwd is a FIFO: %v, want user not found", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("reading a FIFO at /etc/passwd blocked the copy")
+	}
+	// An absolute link to the host's passwd: resolved inside the root,
+	// where it does not exist.
+	must(t, os.Remove(root+"/etc/passwd"))
+	must(t, os.Symlink(host+"/etc/passwd", root+"/etc/passwd"))
+	if own, err := cfs.ownerIn(true); err == nil {
+		u, g := own(0, 0)
+		t.Errorf("passwd links to the host's: user alice found as %d:%d", u, g)
+	}
+	// The container's own regular file is read.
+	must(t, os.Remove(root+"/etc/passwd"))
+	must(t, os.WriteFile(root+"/etc/passwd", []byte("alice:x:7:8::/:/bin/sh\n"), 0o644))
+	own, err := cfs.ownerIn(true)
+	must(t, err)
+	if u, g := own(0, 0); u != 7 || g != 8 {
+		t.Errorf("owner %d:%d, want 7:8", u, g)
 	}
 }
