@@ -539,15 +539,14 @@ func (m *Manager) CopyFrom(ref, src, dst string, o CopyOpts, stdout io.Writer, t
 	x := &extractor{root: dfd, dest: ".", o: extractOpts{
 		resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS, owner: owner, rename: rename,
 	}}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(cfs.WriteTar(pw, src)) }()
 	var undo cleanup.Stack
-	err = tr.Do(withExtract(explain.Step{
-		ID: "container-cp-out", Chapter: explain.ChapterRootfs,
-		Title: explain.Text{PT: "Copia um caminho do contêiner para o host (docker cp)", EN: "Copy a path of the container to the host (docker cp)"},
-		Shell: "tar -c -C /proc/$PID/root" + path.Dir(path.Clean("/"+src)) + " " + st.Name + " | tar -x -C " + dstDir,
-	}, x, pr), &undo)
-	pr.CloseWithError(io.ErrClosedPipe)
+	err = piped(func(w io.Writer) error { return cfs.WriteTar(w, src) }, func(r io.Reader) error {
+		return tr.Do(withExtract(explain.Step{
+			ID: "container-cp-out", Chapter: explain.ChapterRootfs,
+			Title: explain.Text{PT: "Copia um caminho do contêiner para o host (docker cp)", EN: "Copy a path of the container to the host (docker cp)"},
+			Shell: "tar -c -C /proc/$PID/root" + path.Dir(path.Clean("/"+src)) + " " + st.Name + " | tar -x -C " + dstDir,
+		}, x, r), &undo)
+	})
 	if err != nil {
 		return err
 	}
@@ -607,10 +606,27 @@ func (m *Manager) CopyTo(src, ref, dst string, o CopyOpts, stdin io.Reader, tr *
 		return err
 	}
 	opts.Rename = rename
+	return piped(func(w io.Writer) error { return hostTar(w, src, base, srcFI.IsDir(), o.FollowLink) },
+		func(r io.Reader) error { return cfs.Extract(r, dstDir, opts, tr) })
+}
+
+// piped runs write in a goroutine into a pipe that read consumes, and
+// returns read's error only once write has returned. The order matters:
+// the caller closes the container's root (and unmounts a stopped
+// container's rootfs) when this returns, and a writer still running
+// would resolve paths from a closed descriptor, whose number the next
+// open(2) reuses for another directory. Closing the read end first makes
+// a writer blocked on the pipe return (io.ErrClosedPipe).
+func piped(write func(io.Writer) error, read func(io.Reader) error) error {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(hostTar(pw, src, base, srcFI.IsDir(), o.FollowLink)) }()
-	err = cfs.Extract(pr, dstDir, opts, tr)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(write(pw))
+	}()
+	err := read(pr)
 	pr.CloseWithError(io.ErrClosedPipe)
+	<-done
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -425,5 +426,24 @@ func TestCopyUIDGIDReadsPasswdSafely(t *testing.T) {
 	must(t, err)
 	if u, g := own(0, 0); u != 7 || g != 8 {
 		t.Errorf("owner %d:%d, want 7:8", u, g)
+	}
+}
+
+// TestPipedJoinsTheWriter: CopyFrom and CopyTo close the container's root
+// when the copy returns; the tar writer must have returned by then, even
+// when the reader stopped early (an extraction error).
+func TestPipedJoinsTheWriter(t *testing.T) {
+	var finished atomic.Bool
+	err := piped(func(w io.Writer) error {
+		_, err := w.Write([]byte("x")) // fails once the reader has gone
+		time.Sleep(200 * time.Millisecond)
+		finished.Store(true)
+		return err
+	}, func(r io.Reader) error { return errors.New("extract failed") })
+	if err == nil || err.Error() != "extract failed" {
+		t.Errorf("piped: %v, want the reader's error", err)
+	}
+	if !finished.Load() {
+		t.Error("piped returned while the writer still ran")
 	}
 }
