@@ -45,7 +45,12 @@ type ContainerFS struct {
 
 	root     int    // O_PATH descriptor of the container's "/"
 	rootPath string // a name of the same directory, for lexical work only
-	undo     cleanup.Stack
+	// readonlyRoot is the spec's root.readonly (--read-only); rootErr,
+	// when the spec could not be read, makes Extract refuse (it cannot
+	// know whether the root may be written).
+	readonlyRoot bool
+	rootErr      error
+	undo         cleanup.Stack
 }
 
 // OpenFS opens the filesystem of the container ref.
@@ -72,6 +77,11 @@ func (m *Manager) OpenFS(ref string, tr *explain.Tracer) (_ *ContainerFS, retErr
 		return nil, err
 	}
 	cfs := &ContainerFS{Meta: meta, root: -1}
+	if spec, err := runtime.LoadSpec(m.dir(meta.ID)); err != nil {
+		cfs.rootErr = err
+	} else {
+		cfs.readonlyRoot = spec.Root != nil && spec.Root.Readonly
+	}
 	defer func() {
 		if retErr != nil {
 			retErr = errors.Join(retErr, cfs.Close())
@@ -365,6 +375,9 @@ type ExtractOpts struct {
 // CopyUIDGID; in a --userns-remap container they are shifted into its
 // range. A failure removes what the archive had created.
 func (c *ContainerFS) Extract(r io.Reader, dst string, o ExtractOpts, tr *explain.Tracer) error {
+	if err := c.writable(dst); err != nil {
+		return err
+	}
 	owner, err := c.ownerIn(o.CopyUIDGID)
 	if err != nil {
 		return err
@@ -390,6 +403,48 @@ func (c *ContainerFS) Extract(r io.Reader, dst string, o ExtractOpts, tr *explai
 	return nil
 }
 
+// ErrVolumeReadonly and ErrRootFSReadOnly refuse a copy into a read-only
+// volume or bind, or into the rootfs of a --read-only container: dockerd's
+// errors, with its words.
+var (
+	ErrVolumeReadonly = errors.New("mounted volume is marked read-only")
+	ErrRootFSReadOnly = errors.New("container rootfs is marked read-only")
+)
+
+// writable refuses a copy into dst when the mount dst lies in is
+// read-only (dockerd's checkIfPathIsInAVolume, then its ReadonlyRootfs
+// check). It matters most for a stopped container: volumeOf opens the
+// bind's host Source (say the host's /etc for -v /etc:/hostetc:ro), where
+// no read-only mount stands in the way, and the rootfs is mounted
+// read-write for the copy. In a running container the kernel refuses too
+// (EROFS), but with no clear word. The innermost mount by name decides,
+// as volumeOf picks it.
+func (c *ContainerFS) writable(dst string) error {
+	rel := cleanInRoot(dst)
+	var best *MountPoint
+	for i := range c.Meta.Mounts {
+		mp := &c.Meta.Mounts[i]
+		d := cleanInRoot(mp.Destination)
+		if d == "." {
+			continue
+		}
+		if (rel == d || strings.HasPrefix(rel, d+"/")) && (best == nil || len(d) > len(cleanInRoot(best.Destination))) {
+			best = mp
+		}
+	}
+	switch {
+	case best != nil && !best.RW:
+		return fmt.Errorf("copy to %s in container %s: %w", dst, c.Meta.Name, ErrVolumeReadonly)
+	case best != nil:
+		return nil
+	case c.rootErr != nil:
+		return fmt.Errorf("copy to %s in container %s: %w", dst, c.Meta.Name, c.rootErr)
+	case c.readonlyRoot:
+		return fmt.Errorf("copy to %s in container %s: %w", dst, c.Meta.Name, ErrRootFSReadOnly)
+	}
+	return nil
+}
+
 // ownerIn decides the owners of extracted files: the archive's (shifted by
 // a remap), or the container's user for copyUIDGID (dockerd's
 // tarCopyOptions: the user is looked up in the container's own
@@ -398,7 +453,9 @@ func (c *ContainerFS) ownerIn(copyUIDGID bool) (func(int, int) (int, int), error
 	fixed := false
 	var fu, fg int
 	if copyUIDGID && c.Meta.Config.User != "" {
-		u, err := resolveUser(c.rootPath, c.Meta.Config.User)
+		// Read through the root's descriptor (readColonFileAt), never
+		// by a host name built from rootPath.
+		u, err := resolveUserIn(func(p string) [][]string { return readColonFileAt(c.root, p) }, c.Meta.Config.User)
 		if err != nil {
 			return nil, err
 		}
@@ -482,15 +539,14 @@ func (m *Manager) CopyFrom(ref, src, dst string, o CopyOpts, stdout io.Writer, t
 	x := &extractor{root: dfd, dest: ".", o: extractOpts{
 		resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS, owner: owner, rename: rename,
 	}}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(cfs.WriteTar(pw, src)) }()
 	var undo cleanup.Stack
-	err = tr.Do(withExtract(explain.Step{
-		ID: "container-cp-out", Chapter: explain.ChapterRootfs,
-		Title: explain.Text{PT: "Copia um caminho do contêiner para o host (docker cp)", EN: "Copy a path of the container to the host (docker cp)"},
-		Shell: "tar -c -C /proc/$PID/root" + path.Dir(path.Clean("/"+src)) + " " + st.Name + " | tar -x -C " + dstDir,
-	}, x, pr), &undo)
-	pr.CloseWithError(io.ErrClosedPipe)
+	err = piped(func(w io.Writer) error { return cfs.WriteTar(w, src) }, func(r io.Reader) error {
+		return tr.Do(withExtract(explain.Step{
+			ID: "container-cp-out", Chapter: explain.ChapterRootfs,
+			Title: explain.Text{PT: "Copia um caminho do contêiner para o host (docker cp)", EN: "Copy a path of the container to the host (docker cp)"},
+			Shell: "tar -c -C /proc/$PID/root" + path.Dir(path.Clean("/"+src)) + " " + st.Name + " | tar -x -C " + dstDir,
+		}, x, r), &undo)
+	})
 	if err != nil {
 		return err
 	}
@@ -550,10 +606,27 @@ func (m *Manager) CopyTo(src, ref, dst string, o CopyOpts, stdin io.Reader, tr *
 		return err
 	}
 	opts.Rename = rename
+	return piped(func(w io.Writer) error { return hostTar(w, src, base, srcFI.IsDir(), o.FollowLink) },
+		func(r io.Reader) error { return cfs.Extract(r, dstDir, opts, tr) })
+}
+
+// piped runs write in a goroutine into a pipe that read consumes, and
+// returns read's error only once write has returned. The order matters:
+// the caller closes the container's root (and unmounts a stopped
+// container's rootfs) when this returns, and a writer still running
+// would resolve paths from a closed descriptor, whose number the next
+// open(2) reuses for another directory. Closing the read end first makes
+// a writer blocked on the pipe return (io.ErrClosedPipe).
+func piped(write func(io.Writer) error, read func(io.Reader) error) error {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(hostTar(pw, src, base, srcFI.IsDir(), o.FollowLink)) }()
-	err = cfs.Extract(pr, dstDir, opts, tr)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(write(pw))
+	}()
+	err := read(pr)
 	pr.CloseWithError(io.ErrClosedPipe)
+	<-done
 	return err
 }
 

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -314,7 +316,7 @@ func TestStoppedContainerVolumes(t *testing.T) {
 	must(t, os.MkdirAll(root+"/data", 0o755))
 	must(t, os.WriteFile(vol+"/inside", []byte("volume\n"), 0o644))
 	must(t, os.Symlink(host+"/etc", vol+"/esc"))
-	cfs.Meta.Mounts = []MountPoint{{Type: "volume", Name: "v", Source: vol, Destination: "/data/"}}
+	cfs.Meta.Mounts = []MountPoint{{Type: "volume", Name: "v", Source: vol, Destination: "/data/", RW: true}}
 	before := listDir(t, host+"/etc")
 
 	st, err := cfs.Stat("/data/inside")
@@ -342,5 +344,106 @@ func TestStoppedContainerVolumes(t *testing.T) {
 	}
 	if after := listDir(t, host+"/etc"); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Fatalf("the host directory changed: %v → %v", before, after)
+	}
+}
+
+// TestExtractRefusesReadOnly: a stopped container's :ro bind is its host
+// Source opened directly, and its rootfs is mounted read-write for the
+// copy: Extract itself must refuse a destination in a read-only mount
+// (ErrVolumeReadonly), or in the rootfs of a --read-only container
+// (ErrRootFSReadOnly), and leave both untouched; a read-write volume of
+// that container still takes the copy.
+func TestExtractRefusesReadOnly(t *testing.T) {
+	cfs, root, host := fakeRoot(t)
+	ro, rw := filepath.Join(host, "robind"), filepath.Join(host, "rwvol")
+	must(t, os.MkdirAll(ro, 0o755))
+	must(t, os.MkdirAll(rw, 0o755))
+	cfs.Meta.Mounts = []MountPoint{
+		{Type: "bind", Source: ro, Destination: "/hostetc", RW: false},
+		{Type: "volume", Name: "v", Source: rw, Destination: "/data", RW: true},
+	}
+	for _, dst := range []string{"/hostetc", "/hostetc/", "/hostetc/.", "/tmp/../hostetc"} {
+		err := cfs.Extract(bytes.NewReader(tarBytes(t, reg("x", "x"))), dst, ExtractOpts{}, nil)
+		if !errors.Is(err, ErrVolumeReadonly) {
+			t.Errorf("extract into the :ro bind at %s: %v, want ErrVolumeReadonly", dst, err)
+		}
+	}
+	if got := listDir(t, ro); len(got) != 0 {
+		t.Fatalf("the :ro bind's source got %v", got)
+	}
+	cfs.readonlyRoot = true
+	if err := cfs.Extract(bytes.NewReader(tarBytes(t, reg("y", "y"))), "/tmp", ExtractOpts{}, nil); !errors.Is(err, ErrRootFSReadOnly) {
+		t.Errorf("extract into a read-only rootfs: %v, want ErrRootFSReadOnly", err)
+	}
+	if _, err := os.Lstat(root + "/tmp/y"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the read-only rootfs got /tmp/y: %v", err)
+	}
+	must(t, cfs.Extract(bytes.NewReader(tarBytes(t, reg("z", "z"))), "/data", ExtractOpts{}, nil))
+	if _, err := os.Stat(rw + "/z"); err != nil {
+		t.Errorf("extract into a read-write volume of a --read-only container: %v", err)
+	}
+}
+
+// TestCopyUIDGIDReadsPasswdSafely: cp -a reads the container's
+// /etc/passwd through the root's descriptor and as a regular file only: a
+// FIFO planted there does not block the copy (the open used to wait for a
+// writer forever), and a link out of the root reads the container's
+// (missing) file, not the host's.
+func TestCopyUIDGIDReadsPasswdSafely(t *testing.T) {
+	cfs, root, host := fakeRoot(t)
+	cfs.Meta.Config.User = "alice"
+	must(t, os.WriteFile(host+"/etc/passwd", []byte("alice:x:4242:4242::/:/bin/sh\n"), 0o644))
+	must(t, os.Remove(root+"/etc/passwd"))
+	must(t, unix.Mkfifo(root+"/etc/passwd", 0o644))
+	// Whatever happens, let a blocked reader go at the end.
+	t.Cleanup(func() {
+		if f, err := os.OpenFile(root+"/etc/passwd", os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	done := make(chan error, 1)
+	go func() { _, err := cfs.ownerIn(true); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "unable to find user alice") {
+			t.Errorf("passwd is a FIFO: %v, want user not found", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("reading a FIFO at /etc/passwd blocked the copy")
+	}
+	// An absolute link to the host's passwd: resolved inside the root,
+	// where it does not exist.
+	must(t, os.Remove(root+"/etc/passwd"))
+	must(t, os.Symlink(host+"/etc/passwd", root+"/etc/passwd"))
+	if own, err := cfs.ownerIn(true); err == nil {
+		u, g := own(0, 0)
+		t.Errorf("passwd links to the host's: user alice found as %d:%d", u, g)
+	}
+	// The container's own regular file is read.
+	must(t, os.Remove(root+"/etc/passwd"))
+	must(t, os.WriteFile(root+"/etc/passwd", []byte("alice:x:7:8::/:/bin/sh\n"), 0o644))
+	own, err := cfs.ownerIn(true)
+	must(t, err)
+	if u, g := own(0, 0); u != 7 || g != 8 {
+		t.Errorf("owner %d:%d, want 7:8", u, g)
+	}
+}
+
+// TestPipedJoinsTheWriter: CopyFrom and CopyTo close the container's root
+// when the copy returns; the tar writer must have returned by then, even
+// when the reader stopped early (an extraction error).
+func TestPipedJoinsTheWriter(t *testing.T) {
+	var finished atomic.Bool
+	err := piped(func(w io.Writer) error {
+		_, err := w.Write([]byte("x")) // fails once the reader has gone
+		time.Sleep(200 * time.Millisecond)
+		finished.Store(true)
+		return err
+	}, func(r io.Reader) error { return errors.New("extract failed") })
+	if err == nil || err.Error() != "extract failed" {
+		t.Errorf("piped: %v, want the reader's error", err)
+	}
+	if !finished.Load() {
+		t.Error("piped returned while the writer still ran")
 	}
 }

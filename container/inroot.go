@@ -469,8 +469,19 @@ func (x *extractor) removeCreated() error {
 
 // removeAllAt removes name in the directory dirfd, and everything below it
 // when it is a directory, without following symlinks, and without going
-// into another mount (a volume mounted below is not emptied: its mount
-// point answers EBUSY).
+// into another mount (a volume or bind mounted below is neither emptied
+// nor removed: EBUSY).
+//
+// A directory is opened with openat2(2) RESOLVE_NO_XDEV before anything
+// is removed in it: the kernel refuses to cross any mount point, bind
+// mounts included. Comparing st_dev, as this did, does not see a bind of
+// a directory of the same filesystem (same st_dev). And rmdir(2) answers
+// EBUSY for a mount point only in the caller's own mount namespace: seen
+// through /proc/<pid>/root, a running container's bind is no mount point
+// to it, so a mount point directory with files of its own below the bind
+// (ENOTEMPTY) was walked into: replacing a directory through PUT archive
+// emptied the host directory bound below it, and an empty one was
+// removed, the bind detached with it.
 func removeAllAt(dirfd int, name string) error {
 	err := unix.Unlinkat(dirfd, name, 0)
 	if err == nil || errors.Is(err, unix.ENOENT) {
@@ -479,28 +490,28 @@ func removeAllAt(dirfd int, name string) error {
 	if !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
+	fd, oerr := unix.Openat2(dirfd, name, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_XDEV | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	switch {
+	case errors.Is(oerr, unix.EXDEV):
+		return fmt.Errorf("remove %s: %w (a mount point)", name, unix.EBUSY)
+	case errors.Is(oerr, unix.ENOENT):
+		return nil
+	case errors.Is(oerr, unix.ENOTDIR), errors.Is(oerr, unix.ELOOP):
+		return fmt.Errorf("remove %s: %w", name, err) // a file unlink refused
+	case oerr != nil:
+		return fmt.Errorf("open %s: %w", name, oerr)
+	}
+	d := os.NewFile(uintptr(fd), name)
+	defer d.Close()
 	err = unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
 	if err == nil || errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	if !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("remove %s: %w", name, err)
-	}
-	var parent, st unix.Stat_t
-	if err := unix.Fstat(dirfd, &parent); err != nil {
-		return err
-	}
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", name, err)
-	}
-	d := os.NewFile(uintptr(fd), name)
-	defer d.Close()
-	if err := unix.Fstat(fd, &st); err != nil {
-		return err
-	}
-	if st.Dev != parent.Dev {
-		return fmt.Errorf("remove %s: %w (a mount point)", name, unix.EBUSY)
 	}
 	names, err := d.Readdirnames(-1)
 	if err != nil {

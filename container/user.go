@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/minirun/minirun/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // resolveUser turns Docker's --user forms (name, uid, name:group, uid:gid)
@@ -23,6 +22,12 @@ import (
 // 4294967295 is (uid_t)-1, which setresuid(2) reads as "leave this id
 // unchanged": `-u 4294967295` ran the process as root (issue #13).
 func resolveUser(rootfs, user string) (specs.User, error) {
+	return resolveUserIn(func(p string) [][]string { return readColonFile(rootfs, p) }, user)
+}
+
+// resolveUserIn is resolveUser with the image's files read by read
+// (readColonFile or readColonFileAt).
+func resolveUserIn(read func(path string) [][]string, user string) (specs.User, error) {
 	var u specs.User
 	if user == "" {
 		return u, nil
@@ -31,7 +36,7 @@ func resolveUser(rootfs, user string) (specs.User, error) {
 	if name == "" {
 		name = "0" // ":GROUP" keeps the default user, root (Docker's rule)
 	}
-	passwd := readColonFile(rootfs, "/etc/passwd")
+	passwd := read("/etc/passwd")
 	if id, numeric, err := parseID(name); err != nil {
 		return u, fmt.Errorf("-u %s: %w", user, err)
 	} else if numeric {
@@ -65,7 +70,7 @@ func resolveUser(rootfs, user string) (specs.User, error) {
 			u.GID = id
 		} else {
 			found := false
-			for _, f := range readColonFile(rootfs, "/etc/group") {
+			for _, f := range read("/etc/group") {
 				if len(f) > 2 && f[0] == group {
 					if gid, err := strconv.ParseUint(f[2], 10, 32); err == nil {
 						u.GID, found = uint32(gid), true
@@ -102,17 +107,35 @@ func parseID(s string) (id uint32, numeric bool, err error) {
 }
 
 // readColonFile reads /etc/passwd-style files from inside rootfs without
-// following links out of it.
+// following links out of it (readColonFileAt on the rootfs' descriptor).
 func readColonFile(rootfs, path string) [][]string {
-	p, err := securejoin.SecureJoin(rootfs, path)
+	root, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil
 	}
-	f, err := os.Open(filepath.Clean(p))
+	defer unix.Close(root)
+	return readColonFileAt(root, path)
+}
+
+// readColonFileAt reads /etc/passwd-style files below the directory open
+// as root. The file is opened by the kernel inside the root (openInRoot:
+// openat2 RESOLVE_IN_ROOT), not joined into a host path and opened by
+// name again: a container that swaps /etc for a symlink to / between the
+// two would have the host's files read (the CVE-2018-15664 pattern, as
+// in docker cp). O_NONBLOCK, then fstat(2) on the opened descriptor: a
+// FIFO planted at /etc/passwd must not block the open (fifo(7): a read
+// open waits for a writer) and is no passwd file, nor is a device.
+func readColonFileAt(root int, path string) [][]string {
+	fd, err := openInRoot(root, cleanInRoot(path), unix.O_RDONLY|unix.O_NONBLOCK)
 	if err != nil {
 		return nil
 	}
+	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil
+	}
 	var out [][]string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

@@ -61,13 +61,14 @@ func (d *Daemon) openArchive(w http.ResponseWriter, r *http.Request) (*container
 }
 
 // failArchive answers an archive error with dockerd's statuses: a path the
-// container lacks is 404, a destination that is no directory or an entry
-// that climbs out of it is 400.
+// container lacks is 404, a destination that is no directory, an entry
+// that climbs out of it, or a read-only volume or rootfs is 400.
 func failArchive(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, container.ErrPathNotFound):
 		writeError(w, http.StatusNotFound, err)
-	case errors.Is(err, container.ErrNotDir), errors.Is(err, container.ErrBreakout):
+	case errors.Is(err, container.ErrNotDir), errors.Is(err, container.ErrBreakout),
+		errors.Is(err, container.ErrVolumeReadonly), errors.Is(err, container.ErrRootFSReadOnly):
 		writeError(w, http.StatusBadRequest, err)
 	default:
 		fail(w, err)

@@ -231,11 +231,14 @@ func (a *Archive) entry(parent int, base, name string, o TreeOptions) (isDir boo
 		}
 		a.links[id] = name
 		hdr.Typeflag, hdr.Size = tar.TypeReg, st.Size
-		fd, err := unix.Openat(parent, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if afterStat != nil {
+			afterStat(name)
+		}
+		f, err := openRegular(parent, base, &st)
 		if err != nil {
 			return false, fmt.Errorf("open %q: %w", name, err)
 		}
-		content = os.NewFile(uintptr(fd), name)
+		content = os.NewFile(uintptr(f), name)
 		defer content.Close()
 	case unix.S_IFLNK:
 		target, err := readlinkat(parent, base)
@@ -279,6 +282,47 @@ func (a *Archive) entry(parent int, base, name string, o TreeOptions) (isDir boo
 		}
 	}
 	return isDir, nil
+}
+
+// afterStat, when set (by tests only), runs between the stat of a regular
+// file and its open: the window in which a container can swap the file.
+var afterStat func(name string)
+
+// errChanged says the entry stat(2) saw is not the one open(2) found.
+var errChanged = errors.New("file changed between stat and open")
+
+// openRegular opens the regular file base in parent that st describes,
+// for reading. The tree may belong to a running container, which can
+// rename a FIFO or a device node over the file between the stat and the
+// open: a FIFO would block the open (fifo(7): a read open waits for a
+// writer) and the daemon with it, and a device would be read as the host's
+// root. So, in order: O_NONBLOCK (a FIFO opens at once), fstat(2) of the
+// opened descriptor, which must be a regular file with st's device and
+// inode; only then is O_NONBLOCK cleared (fcntl F_SETFL), so reads
+// behave as usual.
+func openRegular(parent int, base string, st *unix.Stat_t) (int, error) {
+	fd, err := unix.Openat(parent, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	var got unix.Stat_t
+	if err := unix.Fstat(fd, &got); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if got.Mode&unix.S_IFMT != unix.S_IFREG || got.Dev != st.Dev || got.Ino != st.Ino {
+		unix.Close(fd)
+		return -1, errChanged
+	}
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err == nil {
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 func splitName(name string) (dir, base string) {

@@ -479,3 +479,39 @@ func TestMiniCp(t *testing.T) {
 	fails(t, "no such container", "cp", "nosuch:/x", host)
 	ok(t, "rm", "-f", "mcp")
 }
+
+// TestDaemonCpReadOnly: docker cp into a :ro bind, or into the rootfs of a
+// --read-only container, is refused (dockerd's words), stopped or
+// running; a stopped container's :ro bind is its host directory, which
+// minirun used to write. Its read-write volume still takes the copy.
+func TestDaemonCpReadOnly(t *testing.T) {
+	d := startDaemon(t)
+	rmAtEnd(t, "dcpro")
+	ro, rw := t.TempDir(), t.TempDir()
+	d.dockerOK(t, "run", "--network", "none", "--name", "dcpro", "--read-only",
+		"-v", ro+":/hostetc:ro", "-v", rw+":/data", "busybox", "true")
+	in := filepath.Join(t.TempDir(), "x")
+	os.WriteFile(in, []byte("x\n"), 0o644)
+	check := func(state string) {
+		t.Helper()
+		if r := d.docker(t, "cp", in, "dcpro:/hostetc/"); r.code == 0 || !strings.Contains(r.stderr, "mounted volume is marked read-only") {
+			t.Fatalf("%s: docker cp into a :ro bind: exit %d %q", state, r.code, r.stderr)
+		}
+		if r := d.docker(t, "cp", in, "dcpro:/tmp/"); r.code == 0 || !strings.Contains(r.stderr, "container rootfs is marked read-only") {
+			t.Fatalf("%s: docker cp into a --read-only rootfs: exit %d %q", state, r.code, r.stderr)
+		}
+		if ents, _ := os.ReadDir(ro); len(ents) != 0 {
+			t.Fatalf("%s: docker cp wrote the :ro bind's host directory: %v", state, ents)
+		}
+		d.dockerOK(t, "cp", in, "dcpro:/data/"+state)
+		if got := readFile(t, filepath.Join(rw, state)); got != "x\n" {
+			t.Fatalf("%s: docker cp into the read-write volume: %q", state, got)
+		}
+	}
+	check("stopped")
+	d.dockerOK(t, "rm", "-f", "dcpro")
+	d.dockerOK(t, "run", "-d", "--network", "none", "--name", "dcpro", "--read-only",
+		"-v", ro+":/hostetc:ro", "-v", rw+":/data", "busybox", "sleep", "300")
+	check("running")
+	d.dockerOK(t, "rm", "-f", "dcpro")
+}
