@@ -21,17 +21,26 @@ var rlimitByName = map[string]int{
 }
 
 // setRlimits applies the limits to this process in two steps; they survive
-// execve. Here, while the init still has its privileges, each hard limit is
-// set, with the soft limit at the hard one: raising a hard limit needs
-// CAP_SYS_RESOURCE, which the user switch and the capability sets may take
-// away. lowerSoftRlimits sets the requested soft limits right before
-// execve, which any process may do: a low soft RLIMIT_AS or RLIMIT_NOFILE
-// never constrains minirun's own last steps (the seccomp filter, written by
-// a Go program, needs memory: runc, which sets them early, fails with
-// ENOMEM there now and then).
+// execve. Here, while the init still has its privileges, it raises each hard
+// limit the config asks to raise: that needs CAP_SYS_RESOURCE, which the
+// user switch and the capability sets may take away (setrlimit(2)).
+// Lowering needs no privilege, so every lowering waits for
+// lowerSoftRlimits, right before execve: a low RLIMIT_AS or RLIMIT_NOFILE
+// must never constrain minirun's own last steps. A Go program maps far more
+// address space than it uses (the heap arenas and the page allocator's
+// summaries are reserved up front), so even a 1 GiB hard RLIMIT_AS set
+// here made the init die with "runtime: out of memory" now and then (runc,
+// which sets them early, fails with ENOMEM there too).
 func setRlimits(rl []specs.POSIXRlimit) error {
 	for _, r := range rl {
 		res := rlimitByName[r.Type]
+		var cur unix.Rlimit
+		if err := unix.Prlimit(0, res, nil, &cur); err != nil {
+			return fmt.Errorf("getrlimit %s: %w", r.Type, err)
+		}
+		if r.Hard <= cur.Max {
+			continue
+		}
 		if err := unix.Prlimit(0, res, &unix.Rlimit{Cur: r.Hard, Max: r.Hard}, nil); err != nil {
 			return fmt.Errorf("setrlimit %s hard=%d: %w", r.Type, r.Hard, err)
 		}
@@ -39,7 +48,8 @@ func setRlimits(rl []specs.POSIXRlimit) error {
 	return nil
 }
 
-// lowerSoftRlimits sets the soft limits the config asks for; see setRlimits.
+// lowerSoftRlimits sets the limits exactly as the config asks, lowering
+// hard and soft; see setRlimits.
 func lowerSoftRlimits(rl []specs.POSIXRlimit) error {
 	for _, r := range rl {
 		res := rlimitByName[r.Type]

@@ -305,11 +305,11 @@ func createFails(t *testing.T, want, dir, id string) {
 // the hard limits are set (process_rlimits of the suite, runc's ENOMEM).
 func TestLowAddressSpaceLimit(t *testing.T) {
 	dir := bundle(t, func(s *specs.Spec) {
-		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_AS", Soft: 4 << 20, Hard: 1 << 30})
+		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_AS", Soft: 4 << 20, Hard: 64 << 20})
 		s.Process.Args = []string{"sh", "-c", "ulimit -v; ulimit -H -v"}
 	})
 	r := mr(t, "run", "--bundle", dir, "lowas1")
-	if r.code != 0 || strings.Join(strings.Fields(r.stdout), " ") != "4096 1048576" {
+	if r.code != 0 || strings.Join(strings.Fields(r.stdout), " ") != "4096 65536" {
 		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
