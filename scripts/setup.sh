@@ -21,9 +21,12 @@ say() { printf '\n== %s\n' "$*"; }
 # started (see below); docker-compose (1.29, Python, docker-py) is there to
 # drive `minirun daemon` the same way (issue 16: up -d / down / up -d of
 # examples/contador); chromium (headless) checks the projector page of
-# `explain --web` (projector/browser_test.go).
+# `explain --web` (projector/browser_test.go); etcd-server (/usr/bin/etcd) is
+# the cluster store of multi-host overlay networks, which the etcd package's
+# tests run on loopback (internal/etcdtest), and iperf3 measures throughput
+# across an overlay.
 PKGS=(busybox-static runc iproute2 nftables iptables util-linux ca-certificates tmux
-  jq curl procps docker.io docker-compose chromium)
+  jq curl procps docker.io docker-compose chromium etcd-server iperf3)
 missing=()
 # "ii": installed, not merely known to dpkg (a removed package keeps a status).
 for p in "${PKGS[@]}"; do
