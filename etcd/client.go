@@ -186,26 +186,42 @@ func transportError(ctx context.Context, err error) error {
 	return err
 }
 
-// post sends one unary gateway call: req as JSON to path, the answer into
-// resp. A context without a deadline gets RequestTimeout.
-func (c *Client) post(ctx context.Context, op, path string, req, resp any) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, RequestTimeout)
-		defer cancel()
+// withTimeout gives ctx RequestTimeout if it has no deadline of its own.
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
 	}
+	return context.WithTimeout(ctx, RequestTimeout)
+}
+
+// send posts req as JSON to path, a gateway route, and returns the answer,
+// whose body the caller closes. Unary and streaming calls alike are one
+// POST; what differs is how the answer is read.
+func (c *Client) send(ctx context.Context, path string, req any) (*http.Response, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return c.wrap(op, err)
+		return nil, err
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
-		return c.wrap(op, err)
+		return nil, err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	hresp, err := c.hc.Do(hreq)
+	resp, err := c.hc.Do(hreq)
 	if err != nil {
-		return c.wrap(op, transportError(ctx, err))
+		return nil, transportError(ctx, err)
+	}
+	return resp, nil
+}
+
+// post sends one unary gateway call: req as JSON to path, the answer into
+// resp. A context without a deadline gets RequestTimeout.
+func (c *Client) post(ctx context.Context, op, path string, req, resp any) error {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	hresp, err := c.send(ctx, path, req)
+	if err != nil {
+		return c.wrap(op, err)
 	}
 	defer hresp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(hresp.Body, maxResponse+1))

@@ -3,6 +3,7 @@ package etcd
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -543,4 +544,32 @@ func listenSilent(addr string) (net.Listener, error) {
 		}
 	}()
 	return l, nil
+}
+
+// TestGatewayErrorShapes: the two error bodies of grpc-gateway v1, the
+// unary one and the one a failed stream writes, both keep etcd's words
+// and code.
+func TestGatewayErrorShapes(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want Error
+	}{
+		{`{"error":"etcdserver: mvcc: required revision has been compacted","message":"etcdserver: mvcc: required revision has been compacted","code":11}`,
+			Error{Code: 11, Message: "etcdserver: mvcc: required revision has been compacted"}},
+		{`{"error":{"grpc_code":5,"http_code":404,"message":"etcdserver: requested lease not found","http_status":"Not Found"}}`,
+			Error{Code: 5, Message: "etcdserver: requested lease not found"}},
+		{`{"error":"invalid character 'x'","code":3}`, Error{Code: 3, Message: "invalid character 'x'"}},
+	} {
+		var ge gatewayError
+		if err := json.Unmarshal([]byte(tc.body), &ge); err != nil {
+			t.Fatal(err)
+		}
+		got := toError(ge.Error, ge.Message, ge.Code)
+		if got == nil || *got != tc.want {
+			t.Errorf("%s: got %+v, want %+v", tc.body, got, tc.want)
+		}
+	}
+	if e := toError(nil, "", 0); e != nil {
+		t.Errorf("no error field gave %v", e)
+	}
 }

@@ -78,10 +78,13 @@ type deleteRangeRequest struct {
 }
 
 // compare is Compare: target CREATE compares create_revision, VALUE the
-// value; result EQUAL. The compared field is in a proto oneof
-// (target_union), so it is always written, "0" and "" included
-// (pointers, not omitempty): a oneof left out is "not set", not zero, and
-// etcd's applyCompare then compares against nothing.
+// value; result EQUAL. The compared field is a member of a proto oneof
+// (target_union) and is always written, "0" and "" included (pointers,
+// not omitempty): a oneof left out is "not set" rather than zero. etcd
+// 3.4's compareKV happens to read "not set" as zero (checked: PutNew
+// passes either way), but the request should say what it compares.
+// Comparing VALUE on a key that does not exist always fails (compareKV's
+// caller, applyCompare), so CompareAndDelete of a missing key is false.
 type compare struct {
 	Key            []byte  `json:"key"`
 	Target         string  `json:"target"`

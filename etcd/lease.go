@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 )
 
 // Leases (https://etcd.io/docs/v3.4/learning/api/#lease-api): a lease is
@@ -34,13 +33,14 @@ type leaseIDRequest struct {
 
 // leaseKeepAliveResponse is one message of the LeaseKeepAlive stream as
 // the gateway writes it: {"result":{"ID":"..","TTL":".."}}, or
-// {"error":{...}} when the stream fails.
+// {"error":{...}} when the stream fails (or a unary-style error body when
+// the request itself is refused).
 type leaseKeepAliveResponse struct {
 	Result *struct {
 		ID  i64 `json:"ID"`
 		TTL i64 `json:"TTL"`
 	} `json:"result"`
-	Error json.RawMessage `json:"error"`
+	gatewayError
 }
 
 // Grant creates a lease of ttlSeconds and returns its id. etcd may raise a
@@ -71,21 +71,12 @@ func (c *Client) Grant(ctx context.Context, ttlSeconds int64) (id int64, err err
 // CodeNotFound: its keys are gone, and the caller must grant a new lease
 // and put them again.
 func (c *Client) KeepAliveOnce(ctx context.Context, id int64) error {
-	op := "keep lease " + strconv.FormatInt(id, 16) + " alive"
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, RequestTimeout)
-		defer cancel()
-	}
-	body, _ := json.Marshal(leaseIDRequest{ID: i64(id)})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v3/lease/keepalive", strings.NewReader(string(body)))
+	op := "keep lease " + strconv.FormatInt(id, 16) + " alive" // hex, as etcdctl prints lease ids
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	resp, err := c.send(ctx, "/v3/lease/keepalive", leaseIDRequest{ID: i64(id)})
 	if err != nil {
 		return c.wrap(op, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return c.wrap(op, transportError(ctx, err))
 	}
 	defer resp.Body.Close()
 	var msg leaseKeepAliveResponse
@@ -95,7 +86,7 @@ func (c *Client) KeepAliveOnce(ctx context.Context, id int64) error {
 		}
 		return c.wrap(op, fmt.Errorf("bad answer: %w", transportError(ctx, err)))
 	}
-	if e := toError(msg.Error, "", 0); e != nil {
+	if e := toError(msg.Error, msg.Message, msg.Code); e != nil {
 		return c.wrap(op, e)
 	}
 	// An unknown lease is not a stream error: etcd answers it with TTL 0

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -81,7 +80,7 @@ type watchMessage struct {
 			Kv   keyValue `json:"kv"`
 		} `json:"events"`
 	} `json:"result"`
-	Error json.RawMessage `json:"error"`
+	gatewayError
 }
 
 // Watch reports every change to keys that start with prefix, from
@@ -109,7 +108,6 @@ func (c *Client) Watch(ctx context.Context, prefix string, fromRev int64) (<-cha
 	var req watchCreateRequest
 	req.Create.Key, req.Create.RangeEnd = prefixRange(prefix)
 	req.Create.StartRevision = i64(fromRev)
-	body, _ := json.Marshal(req)
 
 	// The stream has no deadline, only ctx; until etcd confirms the watch,
 	// a timer stands in for one so a server that accepts the connection
@@ -125,14 +123,9 @@ func (c *Client) Watch(ctx context.Context, prefix string, fromRev int64) (<-cha
 		cancel()
 		return nil, c.wrap(op, err)
 	}
-	hreq, err := http.NewRequestWithContext(wctx, http.MethodPost, c.base+"/v3/watch", strings.NewReader(string(body)))
+	resp, err := c.send(wctx, "/v3/watch", req)
 	if err != nil {
 		return fail(err)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(hreq)
-	if err != nil {
-		return fail(transportError(wctx, err))
 	}
 	dec := json.NewDecoder(resp.Body)
 	var first watchMessage
@@ -210,7 +203,7 @@ func (c *Client) Watch(ctx context.Context, prefix string, fromRev int64) (<-cha
 // watchError returns the error a stream message carries: a gateway error,
 // or a cancel by the server (the watch is over then).
 func (c *Client) watchError(msg *watchMessage) error {
-	if e := toError(msg.Error, "", 0); e != nil {
+	if e := toError(msg.Error, msg.Message, msg.Code); e != nil {
 		return e
 	}
 	r := msg.Result
