@@ -35,12 +35,15 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   say "apt-get install ${missing[*]}"
   apt-get update -qq
-  # docker.io's maintainer scripts start dockerd through invoke-rc.d; a
-  # policy-rc.d that answers 101 ("action forbidden", invoke-rc.d(8)) keeps
-  # it stopped, and its units are disabled afterwards so no boot (or socket
-  # activation) starts it either. Only the client is wanted.
+  # docker.io's maintainer scripts start dockerd through invoke-rc.d, and
+  # etcd-server's start an etcd on 127.0.0.1:2379; a policy-rc.d that
+  # answers 101 ("action forbidden", invoke-rc.d(8)) keeps both stopped,
+  # and their units are disabled afterwards so no boot (or socket
+  # activation) starts them either. Only docker's client is wanted, and the
+  # tests start their own etcd on free ports (internal/etcdtest).
   made_policy=
-  if [[ " ${missing[*]} " == *" docker.io "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  if [[ " ${missing[*]} " == *" docker.io "* || " ${missing[*]} " == *" etcd-server "* ]] &&
+    [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
     chmod 0755 /usr/sbin/policy-rc.d
     made_policy=1
@@ -48,8 +51,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
-  if [[ " ${missing[*]} " == *" docker.io "* ]] && command -v systemctl >/dev/null; then
-    systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
+  if command -v systemctl >/dev/null; then
+    [[ " ${missing[*]} " == *" docker.io "* ]] &&
+      { systemctl disable docker.service docker.socket >/dev/null 2>&1 || true; }
+    [[ " ${missing[*]} " == *" etcd-server "* ]] &&
+      { systemctl disable etcd.service >/dev/null 2>&1 || true; }
   fi
 fi
 
