@@ -52,10 +52,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
   if command -v systemctl >/dev/null; then
-    [[ " ${missing[*]} " == *" docker.io "* ]] &&
-      { systemctl disable docker.service docker.socket >/dev/null 2>&1 || true; }
-    [[ " ${missing[*]} " == *" etcd-server "* ]] &&
-      { systemctl disable etcd.service >/dev/null 2>&1 || true; }
+    if [[ " ${missing[*]} " == *" docker.io "* ]]; then
+      systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
+    fi
+    if [[ " ${missing[*]} " == *" etcd-server "* ]]; then
+      systemctl disable etcd.service >/dev/null 2>&1 || true
+    fi
   fi
 fi
 
