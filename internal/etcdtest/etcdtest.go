@@ -5,6 +5,7 @@ package etcdtest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -12,11 +13,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netns"
 )
 
 // Binary is the etcd that tests run; scripts/setup.sh installs it
@@ -41,6 +45,10 @@ type Server struct {
 	t        testing.TB
 	peerAddr string
 	logPath  string
+	// netns, when set, is the named network namespace (/run/netns/NAME)
+	// etcd runs in (StartServerIn); hc reaches it there.
+	netns string
+	hc    *http.Client
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -59,17 +67,7 @@ func Start(t testing.TB) string {
 // (CI set), where setup.sh must have installed it and the test fails.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
-	if _, err := os.Stat(Binary); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("%s is missing: apt-get install etcd-server (scripts/setup.sh does)", Binary)
-		}
-		t.Fatalf("%s is missing although CI is set: scripts/setup.sh installs etcd-server", Binary)
-	}
-	dir := t.TempDir()
-	s := &Server{t: t, DataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "etcd.log")}
-	// Kill before t.TempDir's own cleanup removes the directory: cleanups
-	// run last-registered first, and TempDir registered its removal above.
-	t.Cleanup(s.Stop)
+	s := newServer(t, "")
 	// Free ports are found by binding :0 and closing; another process may
 	// take one in between, so a start that fails is tried on new ports.
 	var err error
@@ -83,6 +81,44 @@ func StartServer(t testing.TB) *Server {
 	}
 	t.Fatalf("start etcd: %v", err)
 	return nil
+}
+
+// StartServerIn runs an etcd for t inside the named network namespace
+// (ip netns add NAME), listening on host:2379 and host:2380 there: the
+// cluster store of "hosts" that are network namespaces on an underlay
+// (the multi-host overlay tests). The namespace is private to the test,
+// so etcd's own ports are free in it. Needs root.
+func StartServerIn(t testing.TB, netns, host string) *Server {
+	t.Helper()
+	s := newServer(t, netns)
+	s.ClientAddr, s.peerAddr = net.JoinHostPort(host, "2379"), net.JoinHostPort(host, "2380")
+	s.URL = "http://" + s.ClientAddr
+	if err := s.start(); err != nil {
+		t.Fatalf("start etcd in netns %s: %v", netns, err)
+	}
+	return s
+}
+
+// newServer checks that etcd is installed and prepares a Server whose
+// process the test's end kills.
+func newServer(t testing.TB, netns string) *Server {
+	t.Helper()
+	if _, err := os.Stat(Binary); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("%s is missing: apt-get install etcd-server (scripts/setup.sh does)", Binary)
+		}
+		t.Fatalf("%s is missing although CI is set: scripts/setup.sh installs etcd-server", Binary)
+	}
+	dir := t.TempDir()
+	s := &Server{t: t, DataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "etcd.log"), netns: netns,
+		hc: &http.Client{Timeout: time.Second}}
+	if netns != "" {
+		s.hc.Transport = &http.Transport{DialContext: dialIn(netns)}
+	}
+	// Kill before t.TempDir's own cleanup removes the directory: cleanups
+	// run last-registered first, and TempDir registered its removal above.
+	t.Cleanup(s.Stop)
+	return s
 }
 
 // Stop kills etcd (SIGKILL, as a crash would) and waits for it; the data
@@ -127,23 +163,30 @@ func (s *Server) start() error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(Binary,
+	args := []string{Binary,
 		"--name", "test",
 		"--data-dir", s.DataDir,
-		// Loopback only, both ports: nothing outside this machine may
-		// reach it, and no default (2379/2380, all addresses) is used.
+		// Loopback only, both ports (or the test's own namespace): nothing
+		// outside this machine may reach it, and no default (all
+		// addresses) is used.
 		"--listen-client-urls", client,
 		"--advertise-client-urls", client,
 		"--listen-peer-urls", peer,
 		"--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "test="+peer,
+		"--initial-cluster", "test=" + peer,
 		"--initial-cluster-state", "new",
 		// A single member: elect at once (the defaults, 100/1000 ms, cost
 		// a second per start) and let the minimum lease TTL be 1 s.
 		"--heartbeat-interval", "10",
 		"--election-timeout", "100",
 		"--logger", "zap", "--log-outputs", "stderr",
-	)
+	}
+	if s.netns != "" {
+		// nsenter enters only the network namespace (and execs etcd, so
+		// the pid is etcd's); `ip netns exec` would also remount /sys.
+		args = append([]string{"nsenter", "--net=/run/netns/" + s.netns, "--"}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// NOTE: Pdeathsig kills etcd if the test binary dies without running
 	// its cleanups (a panic in another test, a timeout). It is tied to
@@ -160,7 +203,7 @@ func (s *Server) start() error {
 	s.cmd, s.done = cmd, done
 	s.mu.Unlock()
 
-	hc := &http.Client{Timeout: time.Second}
+	hc := s.hc
 	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
 		select {
@@ -192,4 +235,36 @@ func (s *Server) logTail() string {
 		lines = lines[len(lines)-15:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// dialIn dials from inside the named network namespace: the socket is
+// made by a thread that setns(2)'d into it, and a socket keeps the
+// namespace it was made in, so the thread goes back right after.
+func dialIn(name string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			return nil, err
+		}
+		defer orig.Close()
+		target, err := netns.GetFromName(name)
+		if err != nil {
+			return nil, err
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			return nil, err
+		}
+		// A thread stuck in the wrong namespace must not go on running
+		// the test's other goroutines: going back cannot fail short of a
+		// kernel bug, and then the test stops.
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if err := netns.Set(orig); err != nil {
+			panic(fmt.Sprintf("etcdtest: back to the test's network namespace: %v", err))
+		}
+		return c, err
+	}
 }

@@ -29,6 +29,7 @@ type daemonUnderTest struct {
 	sock string
 	env  []string
 	log  string
+	cmd  *exec.Cmd
 }
 
 // dockerClient is Debian's docker.io client (20.10, API 1.41), the one
@@ -44,6 +45,14 @@ func dockerClient() string {
 
 func startDaemon(t *testing.T) *daemonUnderTest {
 	t.Helper()
+	return startDaemonAt(t, nil, stateRoot, dataRoot)
+}
+
+// startDaemonAt starts a daemon over the given roots, its command line
+// after wrap (e.g. nsenter into another network namespace), with extra
+// flags after `daemon`.
+func startDaemonAt(t *testing.T, wrap []string, root, data string, extra ...string) *daemonUnderTest {
+	t.Helper()
 	if dockerClient() == "" {
 		t.Fatal("the docker client is missing: scripts/setup.sh installs Debian's docker.io for it")
 	}
@@ -53,8 +62,10 @@ func startDaemon(t *testing.T) *daemonUnderTest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "--root", stateRoot, "--data-root", dataRoot, "daemon", "-H", "unix://"+d.sock)
+	argv := append(append([]string{}, wrap...), binary, "--root", root, "--data-root", data, "daemon", "-H", "unix://"+d.sock)
+	cmd := exec.Command(argv[0], append(argv[1:], extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	d.cmd = cmd
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
