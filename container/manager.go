@@ -1,6 +1,7 @@
 package container
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -951,29 +952,51 @@ func (m *Manager) Runtime(ref string) (*Meta, *runtime.Container, error) {
 	return meta, c, nil
 }
 
-// Update changes a running container's limits and records them.
+// Update changes a container's limits, as `docker update` does: live in
+// its cgroup when it runs, and in its record and its bundle's config.json
+// either way, so its next start keeps them.
 func (m *Manager) Update(ref string, res *specs.LinuxResources, tr *explain.Tracer) error {
-	meta, c, err := m.Runtime(ref)
+	meta, err := m.Get(ref)
 	if err != nil {
 		return err
 	}
-	if err := c.Update(res, tr); err != nil {
-		return err
+	if _, c, err := m.Runtime(meta.ID); err == nil {
+		if err := c.Update(res, tr); err != nil {
+			return err
+		}
 	}
 	unlock, err := m.lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	meta, err = loadMeta(m.dir(meta.ID))
-	if err != nil {
+	dir := m.dir(meta.ID)
+	if meta, err = loadMeta(dir); err != nil {
 		return err
 	}
 	if meta.HostConfig.Resources == nil {
 		meta.HostConfig.Resources = &specs.LinuxResources{}
 	}
 	runtime.MergeResources(meta.HostConfig.Resources, res)
-	return meta.save(m.dir(meta.ID))
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return err
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("container %s: config.json: %w", meta.Name, err)
+	}
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	if s.Linux.Resources == nil {
+		s.Linux.Resources = &specs.LinuxResources{}
+	}
+	runtime.MergeResources(s.Linux.Resources, res)
+	if err := writeBundle(dir, &s); err != nil {
+		return err
+	}
+	return meta.save(dir)
 }
 
 // mountRootfs gives the container its root filesystem with the storage

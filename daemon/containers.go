@@ -453,6 +453,7 @@ func (d *Daemon) containerInspect(w http.ResponseWriter, r *http.Request) {
 			NetworkMode:   ctypes.NetworkMode(ct.HostConfig.Network.Network),
 			RestartPolicy: ctypes.RestartPolicy{Name: ctypes.RestartPolicyMode(ct.HostConfig.RestartPolicy.Name), MaximumRetryCount: ct.HostConfig.RestartPolicy.MaximumRetryCount},
 			LogConfig:     ctypes.LogConfig{Type: "json-file"},
+			Resources:     resourcesOf(ct.HostConfig.Resources),
 		},
 		GraphDriver: &storage.DriverData{Name: ct.GraphDriver.Name, Data: ct.GraphDriver.Data},
 		Mounts:      mountPoints(ct),

@@ -110,6 +110,7 @@ func (d *Daemon) routes() {
 	h("POST /containers/{name}/wait", d.containerWait)
 	h("GET /containers/{name}/logs", d.containerLogs)
 	h("POST /containers/{name}/attach", d.containerAttach)
+	h("POST /containers/{name}/update", d.containerUpdate) // update.go
 	h("DELETE /containers/{name}", d.containerDelete)
 
 	d.imageRoutes(h) // images.go
