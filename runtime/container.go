@@ -446,10 +446,15 @@ func (cr *creator) applyCgroup() error {
 	return nil
 }
 
-// withDeviceNodes adds, after the config's own device rules, an allow rule
-// for every node the init creates in /dev (the defaults and the config's
-// linux.devices), as runc does: a deny-all list must not stop the init's
-// own mknod of /dev/null. Only block and character devices get a rule:
+// withDeviceNodes adds, after the config's own device rules, a rule for
+// every node the init creates in /dev, because minirun writes the rules
+// before the init makes its /dev (runc writes them after): a deny-all list
+// must not stop the init's own mknod. The defaults (/dev/null, /dev/zero…)
+// get "rwm", as runc's AllowedDevices do. The config's linux.devices get
+// only "m": whether the container may read or write one is the config's
+// own rules' call (docker run --device /dev/sdb:/dev/xvdb:r gives "r" and
+// no more; the spec's linux.devices only asks for the node, runtime-spec
+// config-linux.md#devices). Only block and character devices get a rule:
 // the devices controller knows types a, b and c (cgroup-v1/devices.rst),
 // "u" (unbuffered) is a character device, and a FIFO ("p") is made by
 // mknod with no device number, which the controller does not check.
@@ -459,18 +464,22 @@ func withDeviceNodes(r *specs.LinuxResources, extra []specs.LinuxDevice) *specs.
 	}
 	out := *r
 	out.Devices = append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
-	for _, d := range append(append([]specs.LinuxDevice(nil), defaultDevices...), extra...) {
-		typ := d.Type
-		switch typ {
-		case "c", "b":
-		case "u":
-			typ = "c"
-		default:
-			continue
+	add := func(devs []specs.LinuxDevice, access string) {
+		for _, d := range devs {
+			typ := d.Type
+			switch typ {
+			case "c", "b":
+			case "u":
+				typ = "c"
+			default:
+				continue
+			}
+			major, minor := d.Major, d.Minor
+			out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: access})
 		}
-		major, minor := d.Major, d.Minor
-		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: "rwm"})
 	}
+	add(defaultDevices, "rwm")
+	add(extra, "m")
 	return &out
 }
 

@@ -145,13 +145,18 @@ func loopDevice(t *testing.T, mb int) string {
 	return dev
 }
 
-// devices: a device given with --device can be opened; one that is not
-// cannot, even after mknod.
+// devices: a device given with --device can be opened, and with :r only
+// read; one that is not given cannot, even after mknod.
 func TestCgroupDevices(t *testing.T) {
 	dev := loopDevice(t, 8)
 	r := mr(t, "run", "--rm", "--device", dev+":/dev/disco", "busybox", "sh", "-c", "head -c 512 /dev/disco | wc -c")
 	if r.code != 0 || strings.TrimSpace(r.stdout) != "512" {
 		t.Fatalf("allowed device: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	// :r gives read access and no more: the write is refused.
+	r = mr(t, "run", "--rm", "--device", dev+":/dev/disco:r", "busybox", "sh", "-c", "echo x > /dev/disco && echo wrote || echo refused")
+	if strings.TrimSpace(r.stdout) != "refused" {
+		t.Fatalf("--device %s:/dev/disco:r let the container write: %q %q", dev, r.stdout, r.stderr)
 	}
 	var st = mustStat(t, dev)
 	r = mr(t, "run", "--rm", "busybox", "sh", "-c", "mknod /tmp/disco b "+st+" && head -c 512 /tmp/disco | wc -c")
