@@ -16,6 +16,7 @@ import (
 	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/runtime"
 	"github.com/minirun/minirun/shim"
+	"github.com/moby/moby/api/types/blkiodev"
 	ctypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
@@ -148,7 +149,7 @@ func runOpts(name string, req *ctypes.CreateRequest) (container.RunOpts, error) 
 		o.Expose = append(o.Expose, p.String())
 	}
 	sort.Strings(o.Expose)
-	if o.Resources, err = resources(hc.Resources); err != nil {
+	if o.Resources, o.Devices, err = resources(hc.Resources); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -157,13 +158,14 @@ func runOpts(name string, req *ctypes.CreateRequest) (container.RunOpts, error) 
 // resources turns the request's cgroup limits into the flags `minirun
 // run` reads (-m, --memory-swap, --memory-reservation, --cpus,
 // --cpu-shares, --cpu-quota, --cpu-period, --cpuset-cpus/-mems,
-// --pids-limit, --blkio-weight), checked by the same ResourceFlags.Resources.
-// nil when none is set. What minirun's daemon cannot map yet (devices,
-// per-device throttles) is refused, not ignored.
-func resources(res ctypes.Resources) (*specs.LinuxResources, error) {
-	if len(res.Devices) > 0 || len(res.DeviceCgroupRules) > 0 || len(res.BlkioDeviceReadBps) > 0 || len(res.BlkioDeviceWriteBps) > 0 ||
-		len(res.BlkioDeviceReadIOps) > 0 || len(res.BlkioDeviceWriteIOps) > 0 || len(res.BlkioWeightDevice) > 0 {
-		return nil, badRequest{errors.New("devices and per-device limits are not served by minirun's daemon yet: use `minirun run --device/--device-read-bps…`")}
+// --pids-limit, --blkio-weight, --device, --device-read-bps and the other
+// three throttles), checked by the same ResourceFlags.Resources, and
+// returns the host devices to add. The limits are nil when none is set.
+// What minirun cannot map (device cgroup rules, per-device weights) is
+// refused, not ignored.
+func resources(res ctypes.Resources) (*specs.LinuxResources, []specs.LinuxDevice, error) {
+	if len(res.DeviceCgroupRules) > 0 || len(res.BlkioWeightDevice) > 0 {
+		return nil, nil, badRequest{errors.New("--device-cgroup-rule and --blkio-weight-device are not served by minirun")}
 	}
 	f := container.ResourceFlags{CPUShares: res.CPUShares, CPUQuota: res.CPUQuota, CPUPeriod: res.CPUPeriod,
 		CpusetCpus: res.CpusetCpus, CpusetMems: res.CpusetMems, BlkioWeight: int64(res.BlkioWeight)}
@@ -187,14 +189,31 @@ func resources(res ctypes.Resources) (*specs.LinuxResources, error) {
 	if res.PidsLimit != nil {
 		f.PidsLimit = *res.PidsLimit
 	}
-	r, _, err := f.Resources()
+	// The client sends --device as {PathOnHost, PathInContainer,
+	// CgroupPermissions} and each throttle as {Path, Rate}: back to the
+	// flags' own HOST:CONTAINER:rwm and PATH:RATE.
+	for _, d := range res.Devices {
+		f.Devices = append(f.Devices, d.PathOnHost+":"+d.PathInContainer+":"+d.CgroupPermissions)
+	}
+	for _, t := range []struct {
+		from []*blkiodev.ThrottleDevice
+		to   *[]string
+	}{
+		{res.BlkioDeviceReadBps, &f.DeviceReadBps}, {res.BlkioDeviceWriteBps, &f.DeviceWriteBps},
+		{res.BlkioDeviceReadIOps, &f.DeviceReadIOps}, {res.BlkioDeviceWriteIOps, &f.DeviceWriteIOps},
+	} {
+		for _, d := range t.from {
+			*t.to = append(*t.to, d.Path+":"+strconv.FormatUint(d.Rate, 10))
+		}
+	}
+	r, devs, err := f.Resources()
 	if err != nil {
-		return nil, badRequest{err}
+		return nil, nil, badRequest{err}
 	}
-	if r.Memory == nil && r.CPU == nil && r.Pids == nil && r.BlockIO == nil {
-		return nil, nil
+	if r.Memory == nil && r.CPU == nil && r.Pids == nil && r.BlockIO == nil && len(r.Devices) == 0 {
+		return nil, nil, nil
 	}
-	return r, nil
+	return r, devs, nil
 }
 
 // containerStart is POST /containers/{name}/start. Attaches that came

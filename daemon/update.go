@@ -26,7 +26,11 @@ func (d *Daemon) containerUpdate(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{errors.New("docker update --restart is not served by minirun's daemon: remove and run the container again with --restart")})
 		return
 	}
-	res, err := resources(req.Resources)
+	if len(req.Devices) > 0 {
+		fail(w, badRequest{errors.New("devices cannot be updated: remove and run the container again with --device")})
+		return
+	}
+	res, _, err := resources(req.Resources)
 	if err != nil {
 		fail(w, err)
 		return
