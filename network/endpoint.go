@@ -35,7 +35,7 @@ var (
 // now, so `run -p` fails before anything is created). Nothing on the host
 // changes; Attach does that once the container's namespace exists.
 func (m *Manager) Reserve(netName, containerID, containerName string, o EndpointOpts) (_ *Endpoint, retErr error) {
-	defer m.closeDialed() // after the rollback below, which may need the store
+	defer m.useDialed()() // after the rollback below, which may need the store
 	if !validContainerID().MatchString(containerID) {
 		return nil, fmt.Errorf("invalid container id %q: expected 12 to 64 hex digits", containerID)
 	}
@@ -245,7 +245,7 @@ func (m *Manager) load(ep *Endpoint) (*Network, *Endpoint, error) {
 // step undoes the steps before it. On the host and none networks there is
 // nothing to plug: the endpoint is only marked attached.
 func (m *Manager) Attach(ep *Endpoint, pid int, ifName string) (retErr error) {
-	defer m.closeDialed()
+	defer m.useDialed()()
 	unlock, err := m.lock()
 	if err != nil {
 		return err
@@ -726,7 +726,7 @@ func (m *Manager) joinStep(n *Network, ep *Endpoint, pid int) stepT {
 // step fails the endpoint stays recorded, so that a second Detach can
 // finish the job instead of leaking a rule.
 func (m *Manager) Detach(ep *Endpoint) error {
-	defer m.closeDialed()
+	defer m.useDialed()()
 	unlock, err := m.lock()
 	if err != nil {
 		return err

@@ -63,7 +63,7 @@ type Manager struct {
 	// cl is the cluster store overlay networks use (SetCluster); dialed
 	// are the stores dialed during one call (overlay.go, clusterFor).
 	cl     Cluster
-	dialed map[string]ClusterStore
+	dialed dialedStores
 }
 
 // rehearse records, in a dry run, the state a real run's step would have
@@ -623,7 +623,7 @@ func (m *Manager) EnsureDefault() (*Network, error) {
 // server, its firewall rules, its bridge and its state. The pre-defined
 // networks cannot be removed, as in Docker.
 func (m *Manager) Remove(ref string) error {
-	defer m.closeDialed()
+	defer m.useDialed()()
 	n, unlock, err := m.findLocked(ref)
 	if err != nil {
 		return err
@@ -721,7 +721,7 @@ func (m *Manager) removeLocal(n *Network) error {
 // selects and returns their names, like `docker network prune`. Networks
 // carry no labels here: a label filter selects none, label! all.
 func (m *Manager) Prune(f prunefilter.Filter) ([]string, error) {
-	defer m.closeDialed()
+	defer m.useDialed()()
 	unlock, err := m.lock()
 	if err != nil {
 		return nil, err

@@ -71,6 +71,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minirun/minirun/explain"
@@ -215,9 +216,40 @@ func macFromIP(ip netip.Addr) net.HardwareAddr {
 	return net.HardwareAddr{0x02, 0x42, b[0], b[1], b[2], b[3]}
 }
 
+// dialedStores are the stores a Manager dialed (clusterFor). Every
+// public method that may dial counts itself a user for its whole
+// duration (useDialed), rollback included; the last user to finish closes
+// them, so goroutines sharing a Manager never lose a store mid-call.
+type dialedStores struct {
+	mu     sync.Mutex
+	users  int
+	stores map[string]ClusterStore
+}
+
+// useDialed registers a call; the returned func, deferred first, ends it.
+func (m *Manager) useDialed() func() {
+	d := &m.dialed
+	d.mu.Lock()
+	d.users++
+	d.mu.Unlock()
+	return func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.users--; d.users > 0 {
+			return
+		}
+		for url, s := range d.stores {
+			if c, ok := s.(io.Closer); ok {
+				c.Close()
+			}
+			delete(d.stores, url)
+		}
+	}
+}
+
 // clusterFor returns the store for an operation on n (nil: creating
-// one): the Manager's own, else one dialed from n's record, closed by
-// m.closeDialed at the end of the Manager call.
+// one): the Manager's own, else one dialed from n's record, closed when
+// the Manager's last call in progress ends (useDialed).
 func (m *Manager) clusterFor(n *Network) (Cluster, error) {
 	if m.cl.Store != nil {
 		return m.cl, nil
@@ -229,29 +261,21 @@ func (m *Manager) clusterFor(n *Network) (Cluster, error) {
 	if err != nil {
 		return Cluster{}, fmt.Errorf("network %s records no advertise address: %w", n.Name, ErrNoCluster)
 	}
-	if s := m.dialed[n.Overlay.Store]; s != nil {
+	d := &m.dialed
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s := d.stores[n.Overlay.Store]; s != nil {
 		return Cluster{Store: s, URL: n.Overlay.Store, Advertise: adv}, nil
 	}
 	s, err := DialCluster(n.Overlay.Store)
 	if err != nil {
 		return Cluster{}, fmt.Errorf("cluster store %s: %w", n.Overlay.Store, err)
 	}
-	if m.dialed == nil {
-		m.dialed = map[string]ClusterStore{}
+	if d.stores == nil {
+		d.stores = map[string]ClusterStore{}
 	}
-	m.dialed[n.Overlay.Store] = s
+	d.stores[n.Overlay.Store] = s
 	return Cluster{Store: s, URL: n.Overlay.Store, Advertise: adv}, nil
-}
-
-// closeDialed closes the stores clusterFor dialed; the public methods
-// defer it first, so it runs after their rollback, which may need them.
-func (m *Manager) closeDialed() {
-	for url, s := range m.dialed {
-		if c, ok := s.(io.Closer); ok {
-			c.Close()
-		}
-		delete(m.dialed, url)
-	}
 }
 
 func clusterCtx() (context.Context, context.CancelFunc) {
@@ -274,7 +298,7 @@ func etcdPutNewShell(key, val string) string {
 // PutNew claims make the name, the VNI and the subnet unique across the
 // cluster, each undone if a later step fails.
 func (m *Manager) createOverlay(o CreateOpts) (n *Network, retErr error) {
-	defer m.closeDialed()
+	defer m.useDialed()()
 	if o.IPAMDriver != "" {
 		return nil, fmt.Errorf("--ipam-driver with the overlay driver: minirun's overlay networks take their addresses from the cluster store")
 	}
@@ -788,7 +812,7 @@ func fromDef(d overlayDef, c Cluster) (*Network, error) {
 // containers here still use it. It is idempotent; the daemon calls it on
 // every change under /minirun/networks/ and after reconnecting.
 func (m *Manager) SyncOverlayNetworks(ctx context.Context) error {
-	defer m.closeDialed()
+	defer m.useDialed()()
 	if m.cl.Store == nil {
 		return ErrNoCluster
 	}

@@ -129,7 +129,7 @@ func remotePeers(ctx context.Context, s ClusterStore, netID string, me netip.Add
 // the daemon calls it on every change under /minirun/endpoints/NETID/ and
 // after reconnecting.
 func (m *Manager) SyncOverlayPeers(ctx context.Context, netID string) error {
-	defer m.closeDialed()
+	defer m.useDialed()()
 	if m.cl.Store == nil {
 		return ErrNoCluster
 	}

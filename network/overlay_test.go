@@ -90,19 +90,63 @@ func TestOverlayNeedsClusterStore(t *testing.T) {
 	if _, err := m.Reserve("ov", strings.Repeat("ab", 32), "web", EndpointOpts{}); !errors.Is(err, ErrNoCluster) {
 		t.Fatalf("reserve without a store: %v", err)
 	}
-	// With DialCluster set, the shim's Manager dials the recorded URL.
+	// With DialCluster set, the shim's Manager dials the recorded URL,
+	// and closes the store once the call is over.
 	var dialed []string
-	DialCluster = func(url string) (ClusterStore, error) { dialed = append(dialed, url); return s, nil }
+	cs := &closingStore{Store: s}
+	DialCluster = func(url string) (ClusterStore, error) { dialed = append(dialed, url); return cs, nil }
 	defer func() { DialCluster = nil }()
 	ep, err := m.Reserve("ov", strings.Repeat("ab", 32), "web", EndpointOpts{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(dialed, []string{"etcd://192.0.2.9:2379"}) || ep.IP().String() != "10.79.0.2" {
-		t.Fatalf("dialed %v, got %s", dialed, ep.IPv4Address)
+	if !reflect.DeepEqual(dialed, []string{"etcd://192.0.2.9:2379"}) || ep.IP().String() != "10.79.0.2" || cs.closed != 1 {
+		t.Fatalf("dialed %v, got %s, closed %d times", dialed, ep.IPv4Address, cs.closed)
 	}
 	if _, ok, _ := s.Get(context.Background(), keyIPAM(d.ID, ep.IP())); !ok {
 		t.Fatal("the address was not claimed in the store")
+	}
+}
+
+// closingStore counts its Close calls.
+type closingStore struct {
+	*memstore.Store
+	closed int
+}
+
+func (c *closingStore) Close() error { c.closed++; return nil }
+
+// An internal overlay gets neither a default route nor NAT nor ip_forward,
+// as an internal bridge; its containers still get its DNS.
+func TestOverlayInternal(t *testing.T) {
+	rec := &explain.Recorder{}
+	m := clusterHost(t, &memstore.Store{}, hostA, explain.NewDryRun(rec))
+	if _, err := m.Create(CreateOpts{Name: "ov", Driver: DriverOverlay, Internal: true}); err != nil {
+		t.Fatal(err)
+	}
+	ep, err := m.Reserve("ov", strings.Repeat("ab", 32), "web", EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Attach(ep, 0, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range rec.IDs() {
+		if id == StepRoute || id == StepMasquerade || id == StepIPForward || id == StepLocalnetGuard {
+			t.Errorf("internal overlay took %s", id)
+		}
+	}
+	if ep.Gateway != "" || ep.DNSServer != "10.79.0.1" {
+		t.Fatalf("endpoint gateway %q dns %q", ep.Gateway, ep.DNSServer)
+	}
+	// Options the overlay driver does not take are refused in one line.
+	for _, o := range []map[string]string{{"encrypted": ""}, {OptBridgeName: "mrx"}, {OptVXLANID: "0"}} {
+		if _, err := m.Create(CreateOpts{Name: "x", Driver: DriverOverlay, Options: o}); err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("options %v: %v", o, err)
+		}
+	}
+	if _, err := m.Create(CreateOpts{Name: "x", Attachable: true}); err == nil {
+		t.Error("--attachable on a bridge network was accepted")
 	}
 }
 
