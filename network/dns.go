@@ -17,7 +17,8 @@ type member struct {
 	IP      netip.Addr
 }
 
-// membersOf lists a network's attached endpoints as DNS members.
+// membersOf lists a network's attached endpoints as DNS members, an
+// overlay's remote ones included.
 func membersOf(n *Network) []member {
 	var out []member
 	for id, ep := range n.Containers {
@@ -25,6 +26,14 @@ func membersOf(n *Network) []member {
 			continue
 		}
 		out = append(out, member{Name: ep.Name, ID: id, Aliases: ep.Aliases, IP: ep.IP()})
+	}
+	if n.Overlay != nil {
+		// An overlay's endpoints on other hosts (SyncOverlayPeers).
+		for _, p := range n.Overlay.Peers {
+			if ip, err := netip.ParseAddr(p.IP); err == nil {
+				out = append(out, member{Name: p.Name, ID: p.ContainerID, Aliases: p.Aliases, IP: ip})
+			}
+		}
 	}
 	return out
 }

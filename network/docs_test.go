@@ -60,18 +60,7 @@ func TestEveryStepHasItsDocsAnchor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ev := range rec.Events {
-		st := ev.Step
-		if st.Chapter != explain.ChapterNetwork || ev.Anchor != "docs/network.md#"+st.ID {
-			t.Errorf("step %s: chapter %s anchor %s", st.ID, st.Chapter, ev.Anchor)
-		}
-		if st.Title.PT == "" || st.Title.EN == "" || st.Why.PT == "" || st.Why.EN == "" || st.Shell == "" {
-			t.Errorf("step %s lacks a title, a reason (pt and en) or its shell equivalent", st.ID)
-		}
-		if !strings.Contains(string(page), `<a id="`+st.ID+`"></a>`) {
-			t.Errorf("docs/network.md has no anchor for %s", st.ID)
-		}
-	}
+	checkNarration(t, rec, string(page))
 	up := []string{StepState, StepBridge, StepGateway, StepIPForward, StepRouteLocalnet, StepNftTable, StepMasquerade,
 		StepIsolation, StepLocalnetGuard, StepForward, StepDNS}
 	plug := []string{StepIPAM, StepVeth, StepBridgePort, StepMoveLink, StepAddr, StepRoute}
@@ -87,6 +76,25 @@ func TestEveryStepHasItsDocsAnchor(t *testing.T) {
 		StepDNSStop, StepRulesDelete, StepBridgeDelete, StepStateDelete, StepNftTableDel)
 	if got := rec.IDs(); !reflect.DeepEqual(got, want) {
 		t.Errorf("order of the steps:\n got %v\nwant %v", got, want)
+	}
+}
+
+// checkNarration checks each narrated step: chapter network, its anchor
+// in page (docs/network.md), a title and a reason in both languages and a
+// shell equivalent.
+func checkNarration(t *testing.T, rec *explain.Recorder, page string) {
+	t.Helper()
+	for _, ev := range rec.Events {
+		st := ev.Step
+		if st.Chapter != explain.ChapterNetwork || ev.Anchor != "docs/network.md#"+st.ID {
+			t.Errorf("step %s: chapter %s anchor %s", st.ID, st.Chapter, ev.Anchor)
+		}
+		if st.Title.PT == "" || st.Title.EN == "" || st.Why.PT == "" || st.Why.EN == "" || st.Shell == "" {
+			t.Errorf("step %s lacks a title, a reason (pt and en) or its shell equivalent", st.ID)
+		}
+		if !strings.Contains(page, `<a id="`+st.ID+`"></a>`) {
+			t.Errorf("docs/network.md has no anchor for %s", st.ID)
+		}
 	}
 }
 

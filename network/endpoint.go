@@ -35,6 +35,7 @@ var (
 // now, so `run -p` fails before anything is created). Nothing on the host
 // changes; Attach does that once the container's namespace exists.
 func (m *Manager) Reserve(netName, containerID, containerName string, o EndpointOpts) (_ *Endpoint, retErr error) {
+	defer m.useDialed()() // after the rollback below, which may need the store
 	if !validContainerID().MatchString(containerID) {
 		return nil, fmt.Errorf("invalid container id %q: expected 12 to 64 hex digits", containerID)
 	}
@@ -124,7 +125,7 @@ func (m *Manager) Reserve(netName, containerID, containerName string, o Endpoint
 		if gw := n.Gateway(); gw.IsValid() && !n.Internal {
 			ep.Gateway = gw.String()
 		}
-	} else if n.Driver != DriverBridge {
+	} else if !n.bridged() {
 		if want.IsValid() || len(o.Aliases) > 0 || len(o.Ports) > 0 {
 			return nil, fmt.Errorf("--ip, --network-alias and -p do not apply to the %s network", n.Name)
 		}
@@ -140,6 +141,10 @@ func (m *Manager) Reserve(netName, containerID, containerName string, o Endpoint
 		}
 		if n.ByIPAMPlugin() {
 			if err := m.reservePlugin(n, ep, want, &undo); err != nil {
+				return nil, err
+			}
+		} else if n.Driver == DriverOverlay {
+			if err := m.reserveOverlayIP(n, ep, want, &undo); err != nil {
 				return nil, err
 			}
 		} else {
@@ -240,6 +245,7 @@ func (m *Manager) load(ep *Endpoint) (*Network, *Endpoint, error) {
 // step undoes the steps before it. On the host and none networks there is
 // nothing to plug: the endpoint is only marked attached.
 func (m *Manager) Attach(ep *Endpoint, pid int, ifName string) (retErr error) {
+	defer m.useDialed()()
 	unlock, err := m.lock()
 	if err != nil {
 		return err
@@ -261,7 +267,15 @@ func (m *Manager) Attach(ep *Endpoint, pid int, ifName string) (retErr error) {
 			retErr = errors.Join(retErr, undo.Run())
 		}
 	}()
-	if n.Driver == DriverBridge {
+	var cl Cluster
+	if n.Driver == DriverOverlay {
+		// Before anything is made: without the store the endpoint could
+		// not be announced, and nobody else could reach it.
+		if cl, err = m.clusterFor(n); err != nil {
+			return err
+		}
+	}
+	if n.bridged() {
 		if err := m.ensureUp(n, &undo, false); err != nil {
 			return err
 		}
@@ -315,6 +329,19 @@ func (m *Manager) Attach(ep *Endpoint, pid int, ifName string) (retErr error) {
 	if err := m.tr.Do(m.joinStep(n, cur, pid), &undo); err != nil {
 		return err
 	}
+	if n.Driver == DriverOverlay {
+		if err := m.tr.Do(publishStep(cl, n, cur), &undo); err != nil {
+			return err
+		}
+		// The other hosts' endpoints, now that this host has the devices
+		// (the first container here just made them).
+		ctx, cancel := clusterCtx()
+		err := m.syncPeers(ctx, cl, n)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 	if m.tr.DryRun() {
 		cur.Attached = true
 	}
@@ -331,7 +358,7 @@ func (m *Manager) Attach(ep *Endpoint, pid int, ifName string) (retErr error) {
 func attachPlan(n *Network, ep *Endpoint, pid int, ifName string) explain.Plan {
 	host, peer := vethNames(ep.ContainerID, ifName)
 	plan := explain.Plan{
-		vethStep(host, peer, n.MTU()),
+		vethStep(host, peer, n.MTU(), ep.overlayMAC(n)),
 		bridgePortStep(n, host),
 		moveLinkStep(pid, peer, ifName),
 		addrStep(pid, ifName, ep.Prefix()),
@@ -345,17 +372,32 @@ func attachPlan(n *Network, ep *Endpoint, pid int, ifName string) explain.Plan {
 	return plan
 }
 
-func vethStep(host, peer string, mtu int) stepT {
+// overlayMAC is the MAC the container's interface gets: on an overlay,
+// the one derived from its address (macFromIP), which the other hosts
+// write in their tables; elsewhere nil, the kernel's random one.
+func (ep *Endpoint) overlayMAC(n *Network) net.HardwareAddr {
+	if n.Driver != DriverOverlay || !ep.IP().IsValid() {
+		return nil
+	}
+	return macFromIP(ep.IP())
+}
+
+// vethStep makes the pair; mac, when set, is the container end's MAC.
+func vethStep(host, peer string, mtu int, mac net.HardwareAddr) stepT {
+	addr := ""
+	if mac != nil {
+		addr = " address " + mac.String()
+	}
 	return stepT{
 		ID: StepVeth, Chapter: explain.ChapterNetwork,
 		Title: text(fmt.Sprintf("Cria o par veth %s ↔ %s", host, peer), fmt.Sprintf("Create the veth pair %s ↔ %s", host, peer)),
 		Why: text("Um par veth é um cabo virtual: o que entra numa ponta sai na outra (veth(4)). Uma ponta fica no host, plugada na bridge; a outra vai para o namespace de rede do contêiner.",
 			"A veth pair is a virtual cable: what goes in one end comes out of the other (veth(4)). One end stays on the host, plugged into the bridge; the other goes into the container's network namespace."),
-		Shell: fmt.Sprintf("ip link add %s%s type veth peer name %s%s", host, mtuArg(mtu), peer, mtuArg(mtu)),
+		Shell: fmt.Sprintf("ip link add %s%s type veth peer name %s%s%s", host, mtuArg(mtu), peer, mtuArg(mtu), addr),
 		Do: func() error {
 			la := netlink.NewLinkAttrs()
 			la.Name = host
-			v := &netlink.Veth{LinkAttrs: la, PeerName: peer}
+			v := &netlink.Veth{LinkAttrs: la, PeerName: peer, PeerHardwareAddr: mac}
 			if mtu > 0 {
 				v.MTU, v.PeerMTU = mtu, uint32(mtu)
 			}
@@ -684,6 +726,7 @@ func (m *Manager) joinStep(n *Network, ep *Endpoint, pid int) stepT {
 // step fails the endpoint stays recorded, so that a second Detach can
 // finish the job instead of leaking a rule.
 func (m *Manager) Detach(ep *Endpoint) error {
+	defer m.useDialed()()
 	unlock, err := m.lock()
 	if err != nil {
 		return err
@@ -712,6 +755,15 @@ func (m *Manager) detach(n *Network, cur *Endpoint) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if n.Driver == DriverOverlay {
+		// The veth is gone: the cluster forgets the endpoint. Should the
+		// store be unreachable, the endpoint stays recorded here and the
+		// next Detach finishes.
+		if err := m.detachOverlay(n, cur); err != nil {
+			cur.HostIfName = "" // deleted above
+			return errors.Join(err, m.save(n))
+		}
 	}
 	if n.ByPlugin() || n.ByIPAMPlugin() {
 		if err := m.detachPlugin(n, cur); err != nil {

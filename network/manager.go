@@ -59,6 +59,11 @@ type Manager struct {
 	// described, Remove after Disconnect) find what a real run would.
 	rehearsal map[string]*Network
 	forgotten map[string]bool
+
+	// cl is the cluster store overlay networks use (SetCluster); dialed
+	// are the stores dialed during one call (overlay.go, clusterFor).
+	cl     Cluster
+	dialed dialedStores
 }
 
 // rehearse records, in a dry run, the state a real run's step would have
@@ -307,6 +312,24 @@ func find(nets []*Network, ref string) (*Network, error) {
 	return nil, fmt.Errorf("network id prefix %q is ambiguous", ref)
 }
 
+// findLocked takes the lock and finds a network by name, id or unique id
+// prefix; on success the caller defers unlock.
+func (m *Manager) findLocked(ref string) (*Network, func(), error) {
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, nil, err
+	}
+	nets, err := m.list()
+	if err == nil {
+		var n *Network
+		if n, err = find(nets, ref); err == nil {
+			return n, unlock, nil
+		}
+	}
+	unlock()
+	return nil, nil, err
+}
+
 // Get finds a network by name, id or unique id prefix.
 func (m *Manager) Get(ref string) (*Network, error) {
 	all, err := m.List()
@@ -323,6 +346,8 @@ type CreateOpts struct {
 	Subnet   string // CIDR; "" picks one from the pool
 	Gateway  string // "" is the subnet's first address
 	Internal bool
+	// Attachable is --attachable (overlay; recorded, see Network).
+	Attachable bool
 	// Options are -o KEY=VALUE: OptBridgeName, OptDNSUpstream; a network
 	// plugin gets them all (libnetwork's com.docker.network.generic).
 	Options map[string]string
@@ -343,13 +368,11 @@ func checkDriver(d string) error {
 		return nil
 	case DriverHost, DriverNone:
 		return fmt.Errorf("only one instance of %q network is allowed: it is pre-defined", d)
-	case DriverMacvlan, DriverIPvlan:
+	case DriverMacvlan, DriverIPvlan, DriverOverlay:
 		return nil
-	case "overlay":
-		return fmt.Errorf("driver %q is not supported by minirun: see docs/network.md#drivers", d)
 	}
 	if !validName().MatchString(d) {
-		return fmt.Errorf("unknown network driver %q: minirun has bridge, macvlan, ipvlan, host, none and network plugins by name", d)
+		return fmt.Errorf("unknown network driver %q: minirun has bridge, overlay, macvlan, ipvlan, host, none and network plugins by name", d)
 	}
 	return nil
 }
@@ -392,6 +415,12 @@ func (m *Manager) Create(o CreateOpts) (*Network, error) {
 			return nil, fmt.Errorf("--ipam-driver with the %s driver: minirun's %s networks take their addresses from its own IPAM", o.Driver, o.Driver)
 		}
 		return m.createSublink(o)
+	}
+	if o.Driver == DriverOverlay {
+		return m.createOverlay(o)
+	}
+	if o.Attachable {
+		return nil, fmt.Errorf("--attachable is only supported on overlay networks")
 	}
 	opts := map[string]string{}
 	for k, v := range o.Options {
@@ -549,15 +578,21 @@ func (m *Manager) create(nets []*Network, name string, subnet netip.Prefix, gate
 			return nil, fmt.Errorf("a link named %s already exists on the host: choose another -o %s", n.Bridge, OptBridgeName)
 		}
 	}
-	if err := m.tr.Do(m.stateStep(n), &undo); err != nil {
-		return nil, err
-	}
-	m.rehearse(n)
-	if err := m.ensureUp(n, &undo, true); err != nil {
+	if err := m.record(n, &undo); err != nil {
 		return nil, err
 	}
 	undo.Release()
 	return n, nil
+}
+
+// record writes a new network's record and makes its host objects, every
+// step's undo on undo.
+func (m *Manager) record(n *Network, undo *cleanup.Stack) error {
+	if err := m.tr.Do(m.stateStep(n), undo); err != nil {
+		return err
+	}
+	m.rehearse(n)
+	return m.ensureUp(n, undo, true)
 }
 
 // EnsureDefault returns the default network, "bridge" on mr0, creating it
@@ -588,41 +623,64 @@ func (m *Manager) EnsureDefault() (*Network, error) {
 // server, its firewall rules, its bridge and its state. The pre-defined
 // networks cannot be removed, as in Docker.
 func (m *Manager) Remove(ref string) error {
-	unlock, err := m.lock()
+	defer m.useDialed()()
+	n, unlock, err := m.findLocked(ref)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	nets, err := m.list()
-	if err != nil {
-		return err
-	}
-	n, err := find(nets, ref)
-	if err != nil {
-		return err
-	}
 	if n.Predefined() {
 		return fmt.Errorf("%s is a pre-defined network and cannot be removed", n.Name)
 	}
 	return m.remove(n)
 }
 
-// remove tears a network down; the lock is held. Endpoints of containers
-// that died without a Detach are reaped first (minirun has no daemon to
-// notice a crash or a reboot). Each step runs even if an earlier one
-// failed, so one stuck object does not keep the others.
+// remove tears a network down everywhere: an overlay network leaves the
+// cluster's store first (refused while any host uses it), then this host.
 func (m *Manager) remove(n *Network) error {
+	if n.Driver != DriverOverlay {
+		return m.removeLocal(n)
+	}
 	if !m.tr.DryRun() {
 		if err := m.reapStale(n); err != nil {
 			return err
 		}
 	}
-	if len(n.Containers) > 0 {
-		var names []string
-		for _, ep := range n.Endpoints() {
-			names = append(names, ep.Name)
+	if err := netInUse(n); err != nil {
+		return err
+	}
+	if err := m.removeOverlay(n); err != nil {
+		return err
+	}
+	return m.removeLocal(n)
+}
+
+// netInUse is the error of a network that still has containers here.
+func netInUse(n *Network) error {
+	if len(n.Containers) == 0 {
+		return nil
+	}
+	var names []string
+	for _, ep := range n.Endpoints() {
+		names = append(names, ep.Name)
+	}
+	return fmt.Errorf("cannot remove network %s: %w (%s): disconnect or remove them first", n.Name, ErrInUse, strings.Join(names, ", "))
+}
+
+// removeLocal tears a network down on this host; the lock is held.
+// Endpoints of containers that died without a Detach are reaped first
+// (minirun has no daemon to notice a crash or a reboot). Each step runs
+// even if an earlier one failed, so one stuck object does not keep the
+// others. An overlay network's keys in the cluster's store are not
+// touched: remove does that.
+func (m *Manager) removeLocal(n *Network) error {
+	if !m.tr.DryRun() {
+		if err := m.reapStale(n); err != nil {
+			return err
 		}
-		return fmt.Errorf("cannot remove network %s: %w (%s): disconnect or remove them first", n.Name, ErrInUse, strings.Join(names, ", "))
+	}
+	if err := netInUse(n); err != nil {
+		return err
 	}
 	if err := m.removePlugins(n); err != nil {
 		return err
@@ -631,8 +689,11 @@ func (m *Manager) remove(n *Network) error {
 	if n.DNS != nil {
 		errs = append(errs, m.tr.Do(dnsStopStep(n), nil))
 	}
-	if n.Driver == DriverBridge {
+	if n.bridged() {
 		errs = append(errs, m.tr.Do(rulesDeleteStep(n), nil))
+		if n.Driver == DriverOverlay {
+			errs = append(errs, m.tr.Do(vxlanDeleteStep(n), nil))
+		}
 		errs = append(errs, m.tr.Do(bridgeDeleteStep(n), nil))
 	}
 	if isSublink(n.Driver) && n.CreatedParent {
@@ -648,7 +709,7 @@ func (m *Manager) remove(n *Network) error {
 	}
 	errs = append(errs, m.tr.Do(stateDeleteStep(m.netDir(n.ID), n), nil))
 	m.forget(n)
-	if n.Driver == DriverBridge {
+	if n.bridged() {
 		// Always narrated: the step deletes table ip minirun only once no
 		// rule of a network or container is left in it, and says so.
 		errs = append(errs, m.tr.Do(tableDeleteStep(), nil))
@@ -660,6 +721,7 @@ func (m *Manager) remove(n *Network) error {
 // selects and returns their names, like `docker network prune`. Networks
 // carry no labels here: a label filter selects none, label! all.
 func (m *Manager) Prune(f prunefilter.Filter) ([]string, error) {
+	defer m.useDialed()()
 	unlock, err := m.lock()
 	if err != nil {
 		return nil, err
@@ -683,7 +745,9 @@ func (m *Manager) Prune(f prunefilter.Filter) ([]string, error) {
 			continue
 		}
 		if err := m.remove(n); err != nil {
-			errs = append(errs, err)
+			if !errors.Is(err, ErrInUse) { // an overlay used on another host
+				errs = append(errs, err)
+			}
 			continue
 		}
 		removed = append(removed, n.Name)
@@ -694,7 +758,9 @@ func (m *Manager) Prune(f prunefilter.Filter) ([]string, error) {
 // Reset removes every bridge network, the default one included, when no
 // container uses any: the way back to a host without anything of minirun's
 // networking (tests and the end of a class). Docker has no equivalent: its
-// daemon owns docker0 for good.
+// daemon owns docker0 for good. Overlay networks leave this host only:
+// they stay in the cluster's store for the other hosts (and come back
+// here on the next SyncOverlayNetworks).
 func (m *Manager) Reset() error {
 	unlock, err := m.lock()
 	if err != nil {
@@ -716,7 +782,7 @@ func (m *Manager) Reset() error {
 	var errs []error
 	for _, n := range nets {
 		if n.Driver == DriverBridge || fileExists(NetworkFile(m.dir, n.ID)) {
-			errs = append(errs, m.remove(n))
+			errs = append(errs, m.removeLocal(n))
 		}
 	}
 	return errors.Join(errs...)

@@ -622,7 +622,7 @@ func TestRootBadInputLeavesNothing(t *testing.T) {
 		{CreateOpts{Name: "x", Subnet: "10.78.60.7/24"}, "host bits"},
 		{CreateOpts{Name: "x", Subnet: "10.78.60.0/24", Gateway: "10.78.61.1"}, "not in subnet"},
 		{CreateOpts{Name: "ok"}, "already exists"},
-		{CreateOpts{Name: "x", Driver: "overlay"}, "not supported"},
+		{CreateOpts{Name: "x", Driver: "overlay"}, "need a cluster store"},
 		{CreateOpts{Name: "x", Driver: "macvlan", Options: map[string]string{OptMacvlanMode: "bogus"}}, "requested macvlan mode 'bogus' is not valid"},
 		{CreateOpts{Name: "bad name"}, "invalid network name"},
 		{CreateOpts{Name: "x", Options: map[string]string{"foo": "bar"}}, "unknown network option"},

@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// The drivers minirun implements: Docker's three single-host drivers, and
-// macvlan and ipvlan (macvlan.go, ipvlan.go). overlay is explained in
-// docs/network.md#drivers but not built.
+// The drivers minirun implements: Docker's three single-host drivers,
+// macvlan and ipvlan (macvlan.go, ipvlan.go), and the multi-host overlay
+// (DriverOverlay, overlay.go).
 const (
 	DriverBridge = "bridge"
 	DriverHost   = "host"
@@ -76,8 +76,15 @@ type Network struct {
 	// Docker's inspect.
 	Containers map[string]*Endpoint `json:"Containers"`
 
-	// Bridge is the Linux bridge device (bridge driver only).
+	// Attachable is --attachable, recorded as Docker's inspect shows it:
+	// in swarm mode it lets standalone containers join an overlay; minirun
+	// has no swarm services, so every overlay takes containers.
+	Attachable bool `json:"Attachable"`
+
+	// Bridge is the Linux bridge device (bridge and overlay drivers).
 	Bridge string `json:"Bridge,omitempty"`
+	// Overlay is the overlay driver's part of the record (overlay.go).
+	Overlay *OverlayState `json:"Overlay,omitempty"`
 	// CreatedParent is set when minirun made the macvlan or ipvlan
 	// network's parent (Options["parent"]: a dummy, a VLAN sub-interface),
 	// so the network's removal deletes it — Docker's CreatedSlaveLink.
@@ -96,7 +103,7 @@ type Network struct {
 // Builtin reports whether driver is one of minirun's own: anything else
 // is a network plugin's name (plugin.go).
 func Builtin(driver string) bool {
-	return driver == DriverBridge || driver == DriverHost || driver == DriverNone || isSublink(driver)
+	return driver == DriverBridge || driver == DriverHost || driver == DriverNone || driver == DriverOverlay || isSublink(driver)
 }
 
 // ByPlugin reports whether a network plugin (a libnetwork remote driver)
@@ -153,9 +160,9 @@ func (n *Network) Predefined() bool {
 }
 
 // HasDNS reports whether containers on the network resolve each other's
-// names: user-defined bridges only, as in Docker.
+// names: user-defined bridges and overlays only, as in Docker.
 func (n *Network) HasDNS() bool {
-	return n.Driver == DriverBridge && n.Name != DefaultNetwork
+	return (n.Driver == DriverBridge && n.Name != DefaultNetwork) || n.Driver == DriverOverlay
 }
 
 // MTU is the MTU of the network's links: OptMTU, or 0 for the kernel's

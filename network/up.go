@@ -4,15 +4,16 @@ import (
 	"github.com/minirun/minirun/internal/cleanup"
 )
 
-// ensureUp makes sure every host object of a bridge network exists: the
-// bridge and its address, the sysctls, minirun's nftables table and the
+// ensureUp makes sure every host object of a bridge network exists (and
+// of an overlay network, which is one plus its VXLAN): the bridge and its
+// address, the sysctls, minirun's nftables table and the
 // network's rules in it, the accept rules a FORWARD policy of DROP calls
 // for, and the DNS server. Create runs every step (fresh); Attach and
 // EnsureDefault run only those whose object is missing — after a reboot,
 // for example, when the state on disk survived and the kernel's objects
 // did not. Each step registers its undo on undo when it succeeds.
 func (m *Manager) ensureUp(n *Network, undo *cleanup.Stack, fresh bool) error {
-	if n.Driver != DriverBridge {
+	if !n.bridged() {
 		return nil
 	}
 	dry := m.tr.DryRun()
@@ -39,6 +40,13 @@ func (m *Manager) ensureUp(n *Network, undo *cleanup.Stack, fresh bool) error {
 		return ok && linkUp(n.Bridge), err
 	}, func() stepT { return bridgeStep(n) }); err != nil {
 		return err
+	}
+	if n.Driver == DriverOverlay {
+		// The VXLAN joins the bridge before anything else: the bridge
+		// and the VXLAN together are the overlay's switch.
+		if err := run(func() (bool, error) { return vxlanUp(n) }, func() stepT { return vxlanStep(n) }); err != nil {
+			return err
+		}
 	}
 	gwPrefix := netipPrefix(n.Gateway(), n.Subnet().Bits())
 	if err := run(func() (bool, error) { return hasAddr(n.Bridge, gwPrefix), nil },

@@ -45,11 +45,12 @@ var networkCommand = &cli.Command{
 		{
 			Name: "create", Usage: "create a bridge network, or a network plugin's", ArgsUsage: "NAME",
 			Flags: append([]cli.Flag{
-				&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "bridge, macvlan, ipvlan, or a network plugin's name (libnetwork remote driver, docs/plugins.md); host and none are pre-defined; overlay is explained, not built"},
+				&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "bridge, overlay (needs a cluster store, docs/network.md#overlay), macvlan, ipvlan, or a network plugin's name (libnetwork remote driver, docs/plugins.md); host and none are pre-defined"},
 				&cli.StringFlag{Name: "ipam-driver", Value: "default", Usage: "default (minirun's own), or an IPAM plugin's name: the pool, the gateway and every address come from it"},
 				&cli.StringFlag{Name: "subnet", Usage: "CIDR, e.g. 10.78.5.0/24 (default: the next free /24 of 10.78.0.0/16)"},
 				&cli.StringFlag{Name: "gateway", Usage: "the bridge's address (default: the subnet's first)"},
 				&cli.BoolFlag{Name: "internal", Usage: "no NAT, no route out"},
+				&cli.BoolFlag{Name: "attachable", Usage: "overlay: accepted and recorded, as Docker's (every minirun overlay takes containers)"},
 				&cli.StringSliceFlag{Name: "opt", Aliases: []string{"o"}, Usage: network.OptBridgeName + "=mrNAME, " + network.OptMTU + "=N, " + network.OptDNSUpstream + "=IP[:PORT],… (bridge); parent=IF[.VLAN], macvlan_mode=…, ipvlan_mode=…, ipvlan_flag=… (macvlan, ipvlan)"},
 			}, explainFlags...),
 			Action: func(c *cli.Context) error {
@@ -75,6 +76,7 @@ var networkCommand = &cli.Command{
 				n, err := m.Create(network.CreateOpts{
 					Name: c.Args().First(), Driver: c.String("driver"), Subnet: c.String("subnet"),
 					Gateway: c.String("gateway"), Internal: c.Bool("internal"), Options: opts, IPAMDriver: c.String("ipam-driver"),
+					Attachable: c.Bool("attachable"),
 				})
 				if err != nil {
 					return err
