@@ -109,6 +109,11 @@ type Cluster struct {
 // is closed at the end of the Manager call that dialed it.
 var DialCluster func(url string) (ClusterStore, error)
 
+// ClusterPrefix is where minirun's keys live in the store; the daemon
+// watches ClusterPrefix+"networks/" (then SyncOverlayNetworks) and
+// ClusterPrefix+"endpoints/NETID/" (then SyncOverlayPeers of NETID).
+const ClusterPrefix = "/minirun/"
+
 // ErrNoCluster is the error of an overlay operation without a store.
 var ErrNoCluster = errors.New("overlay networks need a cluster store: start `minirun daemon --cluster-store etcd://HOST:PORT --cluster-advertise ADDR`")
 
@@ -127,7 +132,7 @@ const (
 	VXLANPort        = 4789
 	OverlayMTU       = 1450
 	OptVXLANID       = "com.docker.network.driver.overlay.vxlanid_list"
-	clusterPrefix    = "/minirun/"
+	clusterPrefix    = ClusterPrefix
 	clusterTimeout   = 10 * time.Second
 	overlayClaimsMax = 64
 )
@@ -855,7 +860,13 @@ func (m *Manager) SyncOverlayNetworks(ctx context.Context) error {
 		}
 	}
 	for _, id := range ids {
-		if local[id] != nil {
+		if n := local[id]; n != nil {
+			if n.Overlay.Store != m.cl.URL && m.cl.URL != "" && !m.tr.DryRun() {
+				// The daemon now reaches the store by another URL: the
+				// shims of this host must dial that one.
+				n.Overlay.Store = m.cl.URL
+				errs = append(errs, m.save(n))
+			}
 			continue
 		}
 		n, err := fromDef(defs[id], m.cl)

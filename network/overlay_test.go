@@ -106,6 +106,15 @@ func TestOverlayNeedsClusterStore(t *testing.T) {
 	if _, ok, _ := s.Get(context.Background(), keyIPAM(d.ID, ep.IP())); !ok {
 		t.Fatal("the address was not claimed in the store")
 	}
+	// The daemon restarted with another URL: after its sync the shims
+	// dial that one.
+	daemon.SetCluster(Cluster{Store: s, URL: "etcd://192.0.2.10:2379", Advertise: hostA})
+	if err := daemon.SyncOverlayNetworks(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Reserve("ov", strings.Repeat("cd", 32), "db", EndpointOpts{}); err != nil || len(dialed) != 2 || dialed[1] != "etcd://192.0.2.10:2379" {
+		t.Fatalf("after the new URL: dialed %v, %v", dialed, err)
+	}
 }
 
 // closingStore counts its Close calls.

@@ -102,8 +102,10 @@ func TestSublinkCreateErrors(t *testing.T) {
 			t.Errorf("%+v: error %v, want %q", c.o, err, c.want)
 		}
 	}
-	if _, err := m.Get("b"); err == nil {
-		t.Error("a refused network is listed")
+	// By name only: Get("b") also finds a network whose id starts with b,
+	// as network a's random id does once in 16 runs.
+	if nets, _ := m.List(); len(nets) != 3 {
+		t.Errorf("a refused network is listed: %d networks", len(nets))
 	}
 }
 
