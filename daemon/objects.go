@@ -20,13 +20,35 @@ import (
 )
 
 // networks opens the network manager of the data root, as `minirun
-// network` does.
+// network` does, with the cluster store when the daemon has one.
 func (d *Daemon) networks() (*network.Manager, error) {
-	return network.Open(d.m.DataRoot, nil)
+	nm, err := network.Open(d.m.DataRoot, nil)
+	if err != nil {
+		return nil, err
+	}
+	if d.cfg.Cluster != nil {
+		nm.SetCluster(d.cfg.Cluster.Net)
+	}
+	return nm, nil
 }
 
-// networkList is GET /networks: `docker network ls`.
+// networkList is GET /networks?filters=JSON: `docker network ls`, with
+// dockerd's filters driver, id (a prefix), name (a substring), scope and
+// type (builtin or custom); several values of one filter are alternatives.
 func (d *Daemon) networkList(w http.ResponseWriter, r *http.Request) {
+	args, err := parseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	for k := range args {
+		switch k {
+		case "driver", "id", "name", "scope", "type":
+		default:
+			fail(w, badRequest{fmt.Errorf("invalid filter '%s'", k)})
+			return
+		}
+	}
 	nm, err := d.networks()
 	if err != nil {
 		fail(w, err)
@@ -39,15 +61,46 @@ func (d *Daemon) networkList(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]ntypes.Summary, 0, len(nets))
 	for _, n := range nets {
-		out = append(out, ntypes.Summary{Network: networkOf(n)})
+		if networkMatches(n, args) {
+			out = append(out, ntypes.Summary{Network: networkOf(n)})
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// networkMatches applies network ls's filters to one network.
+func networkMatches(n *network.Network, args map[string][]string) bool {
+	typ := "custom"
+	if n.Name == network.DefaultNetwork || n.Name == network.HostNetwork || n.Name == network.NoneNetwork {
+		typ = "builtin"
+	}
+	for k, vals := range args {
+		hit := false
+		for _, v := range vals {
+			switch k {
+			case "driver":
+				hit = hit || n.Driver == v
+			case "id":
+				hit = hit || strings.HasPrefix(n.ID, v)
+			case "name":
+				hit = hit || strings.Contains(n.Name, v)
+			case "scope":
+				hit = hit || n.Scope == v
+			case "type":
+				hit = hit || typ == v
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	return true
 }
 
 // networkOf is minirun's network record in Docker's shape.
 func networkOf(n *network.Network) ntypes.Network {
 	out := ntypes.Network{Name: n.Name, ID: n.ID, Created: n.Created, Scope: n.Scope, Driver: n.Driver,
-		EnableIPv4: true, Internal: n.Internal, Options: n.Options, Labels: map[string]string{},
+		EnableIPv4: true, Internal: n.Internal, Attachable: n.Attachable, Options: n.Options, Labels: map[string]string{},
 		IPAM: ntypes.IPAM{Driver: n.IPAM.Driver}}
 	if out.Options == nil {
 		out.Options = map[string]string{}
@@ -97,7 +150,7 @@ func (d *Daemon) networkCreate(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{errors.New("network name is required")})
 		return
 	}
-	o := network.CreateOpts{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Options: req.Options}
+	o := network.CreateOpts{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Attachable: req.Attachable, Options: req.Options}
 	if o.Driver == "" {
 		o.Driver = "bridge"
 	}

@@ -51,6 +51,10 @@ type Config struct {
 	// steps it takes for each beneath it (trace.go): `minirun explain
 	// api`. Nil serves silently, as `minirun daemon` does.
 	Trace *explain.Tracer
+	// Cluster, when set, is the cluster store of overlay networks
+	// (--cluster-store, --cluster-advertise): Serve keeps the host in
+	// step with it while it serves (cluster.go).
+	Cluster *Cluster
 	// TraceLock, when set, is held while a request is narrated, from its
 	// arrival to its status: whoever else narrates to the same tracer (the
 	// chapter, between two docker commands) takes it too, so no step of
@@ -299,6 +303,11 @@ func (d *Daemon) Serve(l net.Listener) error {
 		// An idle keep-alive connection is closed after a while; a
 		// hijacked one (attach) is no longer the server's to close.
 		IdleTimeout: 2 * time.Minute,
+	}
+	if d.cfg.Cluster != nil {
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		go d.runCluster(ctx)
 	}
 	err := srv.Serve(l)
 	if errors.Is(err, net.ErrClosed) || errors.Is(err, http.ErrServerClosed) {

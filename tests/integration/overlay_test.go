@@ -1,0 +1,243 @@
+//go:build integration
+
+package integration
+
+// Docker's classic multi-host overlay (issue 18) on three "hosts": each a
+// network namespace with its own minirun state root, data root and daemon
+// (--cluster-store, --cluster-advertise), joined by an underlay bridge in
+// a fourth namespace that also runs the one etcd. The containers' traffic
+// crosses the underlay as VXLAN, as between machines; nothing of it
+// reaches the host's own namespace.
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minirun/minirun/internal/etcdtest"
+)
+
+// underlay is the test's network of hosts.
+type underlay struct {
+	sw    string   // the switch's namespace: bridge mrul0 and etcd
+	hosts []string // the hosts' namespaces
+	addrs []string // their underlay addresses
+}
+
+// underlayNet is the underlay's subnet: private, and only ever inside the
+// test's own namespaces. The switch (and etcd) is .254.
+const underlayNet = "192.168.77."
+
+// ns runs a command in a named network namespace (nsenter: only the
+// network namespace changes; `ip netns exec` would also remount /sys and
+// hide the cgroup hierarchies minirun needs).
+func nsCmd(ns string, args ...string) *exec.Cmd {
+	return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns, "--"}, args...)...)
+}
+
+func nsRun(t *testing.T, ns string, args ...string) string {
+	t.Helper()
+	out, err := nsCmd(ns, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("in %s: %v: %v: %s", ns, args, err, out)
+	}
+	return string(out)
+}
+
+// newUnderlay makes the switch and n hosts; the test's end removes them
+// (deleting a namespace removes every link, address and rule in it).
+func newUnderlay(t *testing.T, n int) *underlay {
+	t.Helper()
+	tag := fmt.Sprint(os.Getpid() % 100000)
+	u := &underlay{sw: "mrovsw" + tag}
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+	}
+	run("ip", "netns", "add", u.sw)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", u.sw).Run() })
+	nsRun(t, u.sw, "ip", "link", "set", "lo", "up")
+	nsRun(t, u.sw, "ip", "link", "add", "mrul0", "type", "bridge")
+	nsRun(t, u.sw, "ip", "addr", "add", underlayNet+"254/24", "dev", "mrul0")
+	nsRun(t, u.sw, "ip", "link", "set", "mrul0", "up")
+	for i := 1; i <= n; i++ {
+		h := fmt.Sprintf("mrovh%d-%s", i, tag)
+		run("ip", "netns", "add", h)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", h).Run() })
+		port := fmt.Sprintf("mrulh%d", i)
+		// Both ends are made in their namespaces at once: no link ever
+		// appears in the host's own namespace.
+		nsRun(t, u.sw, "ip", "link", "add", port, "type", "veth", "peer", "name", "mreth0", "netns", h)
+		nsRun(t, u.sw, "ip", "link", "set", port, "master", "mrul0", "up")
+		addr := fmt.Sprintf("%s%d", underlayNet, i)
+		nsRun(t, h, "ip", "link", "set", "lo", "up")
+		nsRun(t, h, "ip", "addr", "add", addr+"/24", "dev", "mreth0")
+		nsRun(t, h, "ip", "link", "set", "mreth0", "up")
+		u.hosts, u.addrs = append(u.hosts, h), append(u.addrs, addr)
+	}
+	return u
+}
+
+// overlayHost is one host: its namespace, roots and daemon.
+type overlayHost struct {
+	ns, addr, root, data, store string
+	d                           *daemonUnderTest
+}
+
+// start starts the host's daemon (again).
+func (h *overlayHost) start(t *testing.T) {
+	t.Helper()
+	h.d = startDaemonAt(t, []string{"nsenter", "--net=/run/netns/" + h.ns, "--"}, h.root, h.data,
+		"--cluster-store", h.store, "--cluster-advertise", h.addr)
+}
+
+// stop stops the host's daemon; its containers go on.
+func (h *overlayHost) stop() {
+	h.d.cmd.Process.Signal(syscall.SIGTERM)
+	h.d.cmd.Wait()
+}
+
+// startHosts starts a daemon on every host, each over roots of its own
+// with busybox imported, all on the switch's etcd.
+func startHosts(t *testing.T, u *underlay, store string) []*overlayHost {
+	t.Helper()
+	var hs []*overlayHost
+	for i, ns := range u.hosts {
+		dir := t.TempDir()
+		root, data := filepath.Join(dir, "run"), filepath.Join(dir, "lib")
+		if out, err := exec.Command(binary, "--root", root, "--data-root", data, "image", "import", busyboxTar, "busybox").CombinedOutput(); err != nil {
+			t.Fatalf("import busybox on %s: %v: %s", ns, err, out)
+		}
+		h := &overlayHost{ns: ns, addr: u.addrs[i], root: root, data: data, store: store}
+		h.start(t)
+		hs = append(hs, h)
+	}
+	// Registered after the daemons' own cleanups, so it runs first: the
+	// containers, then the networks, go while the daemons still serve,
+	// and every host drops its records of the networks.
+	t.Cleanup(func() {
+		for _, h := range hs {
+			h.d.docker(t, "rm", "-f", "-v", "a", "b", "c", "d")
+		}
+		if r := hs[len(hs)-1].d.docker(t, "network", "rm", "ov1", "ov2"); r.code != 0 {
+			t.Errorf("network rm ov1 ov2: %s", r.stderr)
+		}
+		for _, h := range hs {
+			eventually(t, "the overlay networks to leave "+h.ns, 10*time.Second, func() bool {
+				out := h.d.docker(t, "network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}").stdout
+				if strings.TrimSpace(out) != "" {
+					t.Logf("%s: %s", h.ns, out)
+				}
+				return strings.TrimSpace(out) == ""
+			})
+		}
+	})
+	return hs
+}
+
+func TestOverlayThreeHosts(t *testing.T) {
+	u := newUnderlay(t, 3)
+	etcd := etcdtest.StartServerIn(t, u.sw, underlayNet+"254")
+	hs := startHosts(t, u, "etcd://"+etcd.ClientAddr)
+	h1, h2, h3 := hs[0], hs[1], hs[2]
+
+	h1.d.dockerOK(t, "network", "create", "-d", "overlay", "--attachable", "ov1")
+	for _, h := range hs[1:] {
+		eventually(t, "ov1 on "+h.ns, 10*time.Second, func() bool {
+			out := h.d.docker(t, "network", "ls", "--format", "{{.Name}} {{.Driver}}").stdout
+			return strings.Contains(out, "ov1 overlay")
+		})
+	}
+	// A second overlay network: a unique subnet and VNI, and no way to
+	// the first.
+	h2.d.dockerOK(t, "network", "create", "-d", "overlay", "ov2")
+	s1 := strings.TrimSpace(h1.d.dockerOK(t, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "ov1"))
+	s2 := strings.TrimSpace(h2.d.dockerOK(t, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "ov2"))
+	if s1 == "" || s1 == s2 {
+		t.Fatalf("ov1 and ov2 subnets %q and %q: want two different ones", s1, s2)
+	}
+
+	h1.d.dockerOK(t, "run", "-d", "--name", "a", "--network", "ov1", "--network-alias", "web", "busybox", "sleep", "600")
+	h2.d.dockerOK(t, "run", "-d", "--name", "b", "--network", "ov1", "--network-alias", "web", "busybox", "sleep", "600")
+	h3.d.dockerOK(t, "run", "-d", "--name", "c", "--network", "ov1", "busybox", "sleep", "600")
+	h3.d.dockerOK(t, "run", "-d", "--name", "d", "--network", "ov2", "busybox", "sleep", "600")
+	ipOf := func(h *overlayHost, name, net string) string {
+		return strings.TrimSpace(h.d.dockerOK(t, "inspect", "-f", "{{.NetworkSettings.Networks."+net+".IPAddress}}", name))
+	}
+	ipA, ipB := ipOf(h1, "a", "ov1"), ipOf(h2, "b", "ov1")
+
+	// By name across hosts: c (host 3) reaches a (host 1) and b (host 2).
+	for _, name := range []string{"a", "b"} {
+		eventually(t, "c to ping "+name, 10*time.Second, func() bool {
+			return h3.d.docker(t, "exec", "c", "ping", "-c", "1", "-W", "1", name).code == 0
+		})
+	}
+	// The alias answers with both hosts' containers.
+	out := h3.d.dockerOK(t, "exec", "c", "nslookup", "web")
+	if !strings.Contains(out, ipA) || !strings.Contains(out, ipB) {
+		t.Fatalf("nslookup web on host 3 answered %q, want %s and %s", out, ipA, ipB)
+	}
+	// ov2's container reaches no one on ov1.
+	if r := h3.d.docker(t, "exec", "d", "ping", "-c", "1", "-W", "1", ipA); r.code == 0 {
+		t.Fatalf("a container on ov2 reached %s on ov1: %s", ipA, r.stdout)
+	}
+
+	// Host 2 and 3 hold an FDB entry for a's MAC, toward host 1.
+	macA := strings.TrimSpace(h1.d.dockerOK(t, "inspect", "-f", "{{.NetworkSettings.Networks.ov1.MacAddress}}", "a"))
+	// The entry minirun writes sends a's frames to host 1: "MAC dev mrvx…
+	// dst 192.168.77.1 self permanent" (the bridge's own learned entries,
+	// "MAC dev mrvx… master mrov…", come and go with traffic).
+	fdbHas := func(h *overlayHost) bool {
+		for _, l := range strings.Split(nsRun(t, h.ns, "bridge", "fdb", "show"), "\n") {
+			if strings.HasPrefix(l, macA+" dev mrvx") && strings.Contains(l, " dst "+h1.addr+" ") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, h := range []*overlayHost{h2, h3} {
+		if !fdbHas(h) {
+			t.Fatalf("%s has no FDB entry for a (%s): %s", h.ns, macA, nsRun(t, h.ns, "bridge", "fdb", "show"))
+		}
+	}
+	// a leaves: its entries leave hosts 2 and 3.
+	h1.d.dockerOK(t, "rm", "-f", "a")
+	for _, h := range []*overlayHost{h2, h3} {
+		eventually(t, "a's FDB entry to leave "+h.ns, 10*time.Second, func() bool { return !fdbHas(h) })
+	}
+	// Host 1's daemon stops: b and c keep talking. Started again, it
+	// catches up with what changed meanwhile (a new network).
+	h1.stop()
+	if r := h3.d.docker(t, "exec", "c", "ping", "-c", "1", "-W", "2", "b"); r.code != 0 {
+		t.Fatalf("with host 1's daemon stopped, c no longer reaches b: %s%s", r.stdout, r.stderr)
+	}
+	h3.d.dockerOK(t, "network", "create", "-d", "overlay", "ov3")
+	t.Cleanup(func() { h3.d.docker(t, "network", "rm", "ov3") })
+	h1.start(t)
+	eventually(t, "ov3 on host 1 after its restart", 10*time.Second, func() bool {
+		return strings.Contains(h1.d.docker(t, "network", "ls", "--format", "{{.Name}}").stdout, "ov3")
+	})
+
+	// etcd goes away: the containers keep talking, and the daemons keep
+	// serving; back, they catch up (a network created meanwhile appears).
+	etcd.Stop()
+	if r := h3.d.docker(t, "exec", "c", "ping", "-c", "1", "-W", "2", "b"); r.code != 0 {
+		t.Fatalf("with etcd down, c no longer reaches b: %s%s", r.stdout, r.stderr)
+	}
+	if r := h2.d.docker(t, "network", "create", "-d", "overlay", "ov4"); r.code == 0 || !strings.Contains(r.stderr, "etcd") {
+		t.Fatalf("network create with etcd down: exit %d %q, want an etcd error", r.code, r.stderr)
+	}
+	etcd.Restart()
+	h2.d.dockerOK(t, "network", "create", "-d", "overlay", "ov4")
+	t.Cleanup(func() { h2.d.docker(t, "network", "rm", "ov4") })
+	eventually(t, "ov4 on host 3 after etcd came back", 10*time.Second, func() bool {
+		return strings.Contains(h3.d.docker(t, "network", "ls", "--format", "{{.Name}}").stdout, "ov4")
+	})
+}
