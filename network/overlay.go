@@ -428,7 +428,7 @@ func claimNameStep(ctx context.Context, c Cluster, n *Network) stepT {
 	return stepT{
 		ID: StepOverlayName, Chapter: explain.ChapterNetwork,
 		Title: text("Reserva o nome "+n.Name+" no cluster", "Claim the name "+n.Name+" in the cluster"),
-		Why: text("Dois hosts criando `"+n.Name+"` ao mesmo tempo fariam duas redes com o mesmo nome. Uma transação do etcd grava a chave só se ela nunca existiu (create_revision = 0): um dos dois ganha, o outro recebe \"already exists\".",
+		Why: text("Dois hosts criando `"+n.Name+"` ao mesmo tempo fariam duas redes com o mesmo nome. Uma transação do etcd grava a chave só se ela nunca existiu (create_revision = 0): um dos dois ganha, o outro recebe um erro de nome já em uso.",
 			"Two hosts creating `"+n.Name+"` at the same moment would make two networks with one name. An etcd transaction writes the key only if it never existed (create_revision = 0): one of them wins, the other gets \"already exists\"."),
 		Shell: etcdPutNewShell(key, n.ID),
 		Do: func() error {
@@ -603,7 +603,7 @@ func defineStep(ctx context.Context, c Cluster, n *Network) stepT {
 	return stepT{
 		ID: StepOverlayDefine, Chapter: explain.ChapterNetwork,
 		Title: text("Publica a definição da rede "+n.Name+" no cluster", "Publish network "+n.Name+"'s definition to the cluster"),
-		Why: text("Nome, id, VNI, sub-rede e gateway ficam no etcd: os outros hosts veem a chave (o daemon observa /minirun/networks/) e criam a mesma rede com o mesmo id, como o Docker clássico fazia com --cluster-store.",
+		Why: text("Nome, id, VNI, sub-rede e gateway ficam no etcd: os outros hosts veem a chave (o daemon observa o prefixo da rede) e criam a mesma rede com o mesmo id, como o Docker clássico fazia com --cluster-store.",
 			"Name, id, VNI, subnet and gateway go to etcd: the other hosts see the key (the daemon watches /minirun/networks/) and make the same network with the same id, as classic Docker did with --cluster-store."),
 		Shell: "etcdctl put " + key + " " + shQuoteData(string(b)),
 		Do: func() error {
