@@ -252,8 +252,13 @@ func TestCreateResources(t *testing.T) {
 	if _, err := runOpts("x", req); err == nil || !strings.Contains(err.Error(), "minimum") {
 		t.Fatalf("1 MiB memory: %v", err)
 	}
-	req.HostConfig.Resources = ctypes.Resources{Devices: []ctypes.DeviceMapping{{PathOnHost: "/dev/null"}}}
+	req.HostConfig.Resources = ctypes.Resources{Devices: []ctypes.DeviceMapping{{PathOnHost: "/dev/null", PathInContainer: "/dev/nul2", CgroupPermissions: "r"}}}
+	if o, err := runOpts("x", req); err != nil || len(o.Devices) != 1 || o.Devices[0].Path != "/dev/nul2" ||
+		len(o.Resources.Devices) != 1 || o.Resources.Devices[0].Access != "r" {
+		t.Fatalf("--device /dev/null:/dev/nul2:r: %+v, %v", o, err)
+	}
+	req.HostConfig.Resources = ctypes.Resources{DeviceCgroupRules: []string{"c 1:3 rwm"}}
 	if _, err := runOpts("x", req); err == nil {
-		t.Fatal("devices accepted")
+		t.Fatal("--device-cgroup-rule accepted")
 	}
 }

@@ -62,6 +62,11 @@ func clusterHost(t *testing.T, s ClusterStore, me netip.Addr, tr *explain.Tracer
 // written; the same for a synced network's endpoint in a process that
 // cannot dial the recorded store.
 func TestOverlayNeedsClusterStore(t *testing.T) {
+	// A process of minirun dials etcd (etcdstore.go); this test's starts
+	// as one that cannot dial, and must send nothing anywhere.
+	saved := DialCluster
+	DialCluster = nil
+	defer func() { DialCluster = saved }()
 	dir := t.TempDir()
 	m, err := Open(dir, nil)
 	if err != nil {
@@ -95,7 +100,6 @@ func TestOverlayNeedsClusterStore(t *testing.T) {
 	var dialed []string
 	cs := &closingStore{Store: s}
 	DialCluster = func(url string) (ClusterStore, error) { dialed = append(dialed, url); return cs, nil }
-	defer func() { DialCluster = nil }()
 	ep, err := m.Reserve("ov", strings.Repeat("ab", 32), "web", EndpointOpts{})
 	if err != nil {
 		t.Fatal(err)
