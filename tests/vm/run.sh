@@ -62,7 +62,7 @@ BOOT_MODULES=(overlay loop veth bridge dummy nf_conntrack nf_nat nf_tables
 # runs /sbin/modprobe) loads them on demand. br_netfilter stays out of the
 # boot list because loading it changes how bridged traffic is filtered, and a
 # fresh Debian 12 host does not load it either.
-ONDEMAND_MODULES=(br_netfilter tun macvlan ipvlan 8021q nfsd nfs nfsv3 nfsv4)
+ONDEMAND_MODULES=(br_netfilter tun macvlan ipvlan 8021q vxlan nfsd nfs nfsv3 nfsv4)
 
 log() { echo "vm: $*" >&2; }
 die() { log "error: $*"; exit 2; }
