@@ -107,7 +107,9 @@ func vmCable(t *testing.T, addr string) {
 // vmDaemon is one VM's daemon and an Engine API client for it.
 type vmDaemon struct {
 	name string
-	cmd  *exec.Cmd
+	args []string  // minirun's arguments, for a restart
+	out  io.Writer // the daemon's stdout and stderr
+	cmd  *exec.Cmd // nil while stopped
 	hc   *http.Client
 	base string // http://HOST (the host part is ignored for a unix socket)
 }
@@ -122,9 +124,9 @@ func startVMDaemon(t *testing.T, name, listen, advertise string, out io.Writer) 
 	if b, err := exec.Command(binary, "--root", root, "--data-root", data, "image", "import", busyboxTar, "busybox").CombinedOutput(); err != nil {
 		t.Fatalf("%s: import busybox: %v: %s", name, err, b)
 	}
-	args := []string{"--root", root, "--data-root", data, "daemon", "-H", listen,
-		"--cluster-store", "etcd://" + vm1Addr + ":2379", "--cluster-advertise", advertise}
-	d := &vmDaemon{name: name, hc: &http.Client{Timeout: 90 * time.Second}}
+	d := &vmDaemon{name: name, out: out, hc: &http.Client{Timeout: 90 * time.Second},
+		args: []string{"--root", root, "--data-root", data, "daemon", "-H", listen,
+			"--cluster-store", "etcd://" + vm1Addr + ":2379", "--cluster-advertise", advertise}}
 	if sock, ok := strings.CutPrefix(listen, "unix://"); ok {
 		d.base = "http://unix"
 		d.hc.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -132,22 +134,39 @@ func startVMDaemon(t *testing.T, name, listen, advertise string, out io.Writer) 
 			return dl.DialContext(ctx, "unix", sock)
 		}}
 	} else {
-		args = append(args, "--tls=false")
+		d.args = append(d.args, "--tls=false")
 		d.base = "http://" + strings.TrimPrefix(listen, "tcp://")
 	}
-	d.cmd = exec.Command(binary, args...)
-	d.cmd.Stdout, d.cmd.Stderr = out, out
+	// Registered once, here: a restarted daemon is stopped at the same
+	// place in the cleanup order as the first.
+	t.Cleanup(func() { d.stop(t) })
+	d.start(t)
+	return d
+}
+
+// start starts the daemon (again) and waits until it answers.
+func (d *vmDaemon) start(t *testing.T) {
+	t.Helper()
+	d.cmd = exec.Command(binary, d.args...)
+	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		d.cmd.Process.Signal(syscall.SIGTERM)
-		if err := d.cmd.Wait(); err != nil {
-			t.Errorf("%s: the daemon exited with %v on SIGTERM", name, err)
-		}
-	})
 	d.waitPing(t, 30*time.Second)
-	return d
+}
+
+// stop stops the daemon with SIGTERM, as systemd would; its containers
+// go on running.
+func (d *vmDaemon) stop(t *testing.T) {
+	t.Helper()
+	if d.cmd == nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.cmd.Wait(); err != nil {
+		t.Errorf("%s: the daemon exited with %v on SIGTERM", d.name, err)
+	}
+	d.cmd = nil
 }
 
 // waitPing waits until the daemon answers /_ping.
@@ -228,6 +247,31 @@ func (d *vmDaemon) overlays(t *testing.T) []string {
 		names = append(names, n.Name)
 	}
 	return names
+}
+
+// hasOverlay reports whether the daemon lists the overlay network name.
+func (d *vmDaemon) hasOverlay(t *testing.T, name string) bool {
+	t.Helper()
+	for _, n := range d.overlays(t) {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// subnet returns the network's first subnet (network inspect -f
+// '{{range .IPAM.Config}}{{.Subnet}}{{end}}').
+func (d *vmDaemon) subnet(t *testing.T, name string) string {
+	t.Helper()
+	var n struct {
+		IPAM struct{ Config []struct{ Subnet string } }
+	}
+	d.must(t, "GET", "/networks/"+name, nil, &n)
+	if len(n.IPAM.Config) == 0 {
+		return ""
+	}
+	return n.IPAM.Config[0].Subnet
 }
 
 // runOn creates and starts a busybox sleeping on net with alias
@@ -326,8 +370,10 @@ func eventuallyVM(t *testing.T, what string, cond func() bool) {
 
 // TestOverlayTwoVMs is TestOverlayThreeHosts' scenario on two VMs: an
 // overlay network made on VM 1 appears on VM 2; a container on each
-// reaches the other by name and by alias across the VXLAN; the FDB entry
-// for a container removed on VM 2 leaves VM 1's kernel.
+// reaches the other by name and by alias across the VXLAN; a second
+// network's container reaches neither; traffic goes on while VM 1's
+// daemon is stopped and while etcd is down, and both catch up when back;
+// the FDB entry for a container removed on VM 2 leaves VM 1's kernel.
 func TestOverlayTwoVMs(t *testing.T) {
 	vmRole(t, "1")
 	start := time.Now()
@@ -337,7 +383,7 @@ func TestOverlayTwoVMs(t *testing.T) {
 	vmCable(t, vm1Addr)
 	// The cluster store, on the cable's address; "" is the VM's own
 	// network namespace.
-	etcdtest.StartServerIn(t, "", vm1Addr)
+	etcd := etcdtest.StartServerIn(t, "", vm1Addr)
 	t.Logf("etcd up after %.1fs", time.Since(start).Seconds())
 	// Registered before the daemons and after etcd, so it runs after
 	// everything on both VMs is gone (or the test failed) and while
@@ -373,27 +419,29 @@ func TestOverlayTwoVMs(t *testing.T) {
 		for _, c := range []struct {
 			d    *vmDaemon
 			name string
-		}{{h1, "a"}, {h2, "b"}} {
+		}{{h1, "a"}, {h2, "b"}, {h2, "d"}} {
 			c.d.call("DELETE", "/containers/"+c.name+"?force=1&v=1", nil, nil)
 		}
-		if code, msg, err := h1.call("DELETE", "/networks/ov1", nil, nil); err != nil || (code >= 300 && code != http.StatusNotFound) {
-			t.Errorf("network rm ov1: %d %s %v", code, msg, err)
+		// Any host removes any overlay network: the store is shared.
+		for _, n := range []string{"ov1", "ov2", "ov3", "ov4"} {
+			if code, msg, err := h2.call("DELETE", "/networks/"+n, nil, nil); err != nil || (code >= 300 && code != http.StatusNotFound) {
+				t.Errorf("network rm %s: %d %s %v", n, code, msg, err)
+			}
 		}
 		for _, d := range []*vmDaemon{h1, h2} {
-			eventually(t, "ov1 to leave "+d.name, vmWait, func() bool { return len(d.overlays(t)) == 0 })
+			eventually(t, "the overlay networks to leave "+d.name, vmWait, func() bool { return len(d.overlays(t)) == 0 })
 		}
 	})
 
 	var created struct{ ID string }
 	h1.must(t, "POST", "/networks/create", ntypes.CreateRequest{Name: "ov1", Driver: "overlay", Attachable: true}, &created)
-	eventuallyVM(t, "ov1 on VM 2", func() bool {
-		for _, n := range h2.overlays(t) {
-			if n == "ov1" {
-				return true
-			}
-		}
-		return false
-	})
+	eventuallyVM(t, "ov1 on VM 2", func() bool { return h2.hasOverlay(t, "ov1") })
+	// A second overlay network, made on VM 2: a subnet of its own, and
+	// no way to the first.
+	h2.must(t, "POST", "/networks/create", ntypes.CreateRequest{Name: "ov2", Driver: "overlay"}, nil)
+	if s1, s2 := h1.subnet(t, "ov1"), h2.subnet(t, "ov2"); s1 == "" || s1 == s2 {
+		t.Fatalf("ov1 and ov2 subnets %q and %q: want two different ones", s1, s2)
+	}
 	h1.runOn(t, "a", "ov1", "alpha")
 	h2.runOn(t, "b", "ov1", "beta")
 	ipA, _ := h1.endpoint(t, "a", "ov1")
@@ -415,6 +463,36 @@ func TestOverlayTwoVMs(t *testing.T) {
 	if code, out := h1.exec(t, "a", "nslookup", "b"); code != 0 || !strings.Contains(out, ipB) {
 		t.Fatalf("nslookup b on VM 1: exit %d %q, want %s", code, out, ipB)
 	}
+
+	// ov2's container, on VM 2, reaches no one on ov1.
+	h2.runOn(t, "d", "ov2", "delta")
+	if code, out := h2.exec(t, "d", "ping", "-c", "1", "-W", "1", ipA); code == 0 {
+		t.Fatalf("a container on ov2 reached %s on ov1: %s", ipA, out)
+	}
+
+	// VM 1's daemon stops: a and b keep talking. Started again, it
+	// catches up with what changed meanwhile (a network made on VM 2).
+	h1.stop(t)
+	if code, out := h2.exec(t, "b", "ping", "-c", "1", "-W", "2", "a"); code != 0 {
+		t.Fatalf("with VM 1's daemon stopped, b no longer reaches a: %s", out)
+	}
+	h2.must(t, "POST", "/networks/create", ntypes.CreateRequest{Name: "ov3", Driver: "overlay"}, nil)
+	h1.start(t)
+	eventuallyVM(t, "ov3 on VM 1 after its daemon's restart", func() bool { return h1.hasOverlay(t, "ov3") })
+
+	// etcd goes away: the containers keep talking and the daemons keep
+	// serving; back, they catch up (a network made meanwhile appears).
+	etcd.Stop()
+	if code, out := h2.exec(t, "b", "ping", "-c", "1", "-W", "2", "a"); code != 0 {
+		t.Fatalf("with etcd down, b no longer reaches a: %s", out)
+	}
+	req4 := ntypes.CreateRequest{Name: "ov4", Driver: "overlay"}
+	if code, msg, err := h2.call("POST", "/networks/create", req4, nil); err != nil || code < 300 || !strings.Contains(msg, "etcd") {
+		t.Fatalf("network create with etcd down: %d %q %v, want an etcd error", code, msg, err)
+	}
+	etcd.Restart()
+	h2.must(t, "POST", "/networks/create", req4, nil)
+	eventuallyVM(t, "ov4 on VM 1 after etcd came back", func() bool { return h1.hasOverlay(t, "ov4") })
 
 	// VM 1's kernel sends b's frames to VM 2; b leaves, and so does the
 	// entry.
