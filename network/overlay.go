@@ -821,15 +821,17 @@ func (m *Manager) SyncOverlayNetworks(ctx context.Context) error {
 	if m.cl.Store == nil {
 		return ErrNoCluster
 	}
-	kvs, _, err := m.cl.Store.List(ctx, clusterPrefix+"networks/")
-	if err != nil {
-		return fmt.Errorf("list %snetworks/: %w", clusterPrefix, err)
-	}
+	// The lock first: a Create on this host between the list and the
+	// lock would be missing from the list and removed here as stale.
 	unlock, err := m.lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	kvs, _, err := m.cl.Store.List(ctx, clusterPrefix+"networks/")
+	if err != nil {
+		return fmt.Errorf("list %snetworks/: %w", clusterPrefix, err)
+	}
 	nets, err := m.list()
 	if err != nil {
 		return err

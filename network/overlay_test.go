@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/explain"
 	"github.com/minirun/minirun/internal/memstore"
@@ -524,5 +527,55 @@ func TestOverlayDrySession(t *testing.T) {
 		if ev.Step.ID == StepVeth && !strings.Contains(ev.Step.Shell, "mtu 1450 address 02:42:0a:4f:00:02") {
 			t.Errorf("veth shell: %s", ev.Step.Shell)
 		}
+	}
+}
+
+// listHook is a store whose List first calls hook.
+type listHook struct {
+	ClusterStore
+	hook func()
+}
+
+func (l listHook) List(ctx context.Context, prefix string) (map[string][]byte, int64, error) {
+	l.hook()
+	return l.ClusterStore.List(ctx, prefix)
+}
+
+// SyncOverlayNetworks lists the store while it holds the network lock.
+// Listed before it, a network this host's Create records in between is
+// missing from the listing but present here, and the sync removes it as
+// gone from the cluster: the daemon's watch fires on Create's first key
+// (the name claim; the definition comes last) and, when those puts are
+// more than clusterSettle apart (a slow CPU: tests/vm's TCG guests), its
+// sync lists, waits for Create's lock, and then deletes the new network's
+// local record (TestOverlayTwoVMs: "no such network" at the first run).
+func TestSyncOverlayNetworksListsUnderLock(t *testing.T) {
+	s := &memstore.Store{}
+	m := clusterHost(t, s, hostB, nil)
+	held := make(chan bool, 1)
+	m.SetCluster(Cluster{Store: listHook{s, func() {
+		// Another open file description: flock(2) conflicts with the
+		// manager's own lock, as another minirun process's would.
+		f, err := os.OpenFile(filepath.Join(m.dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			t.Error(err)
+			held <- false
+			return
+		}
+		defer f.Close()
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		}
+		held <- errors.Is(err, unix.EWOULDBLOCK)
+	}}, URL: "etcd://192.0.2.9:2379", Advertise: hostB})
+	if err := os.MkdirAll(m.dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SyncOverlayNetworks(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !<-held {
+		t.Fatal("SyncOverlayNetworks listed the store without the network lock: a network created here meanwhile is removed as stale")
 	}
 }

@@ -57,5 +57,23 @@ bash tests/vm/run.sh --timeout 600 "${nftmods[@]}" "${nfsfiles[@]}" --add "$vmtm
 # the test binary): the scripts run on the host above; their cgroup v2
 # branch is checked there only by `bash -n` and by its v1 twin.
 
+echo; echo "== the multi-host overlay across two VMs (two Debian 12 kernels on one cable)"
+# tests/vm/run2.sh boots two VMs joined by qemu's socket network (a TCP
+# connection between the two qemu processes on 127.0.0.1). VM 1 runs
+# Debian's etcd (dynamically linked: host-files.sh adds libc and ld-linux)
+# and TestOverlayTwoVMs, which drives its own daemon and VM 2's (on
+# tcp://192.168.78.2:2375, TestOverlayVMPeer) through the Engine API.
+bash tests/vm/host-files.sh /usr/bin/etcd >"$vmtmp/etcd.args"
+mapfile -t etcdfiles <"$vmtmp/etcd.args"
+bash tests/vm/run2.sh --timeout 300 "${nftmods[@]}" "${etcdfiles[@]}" --log "$vmtmp/overlay" \
+  --add "$vmtmp/minirun:/usr/local/bin/minirun" --add "$vmtmp/busybox.tar:/images/busybox.tar" \
+  --env MINIRUN_BINARY=/usr/local/bin/minirun --env MINIRUN_BUSYBOX_TAR=/images/busybox.tar -- \
+  "$vmtmp/integration.test" -test.v -test.count=1 -test.run '^(TestOverlayTwoVMs|TestOverlayVMPeer)$'
+# Both roles skip outside their VM: a run where neither ran would pass.
+for want in "vm1:TestOverlayTwoVMs" "vm2:TestOverlayVMPeer"; do
+  grep -q -- "--- PASS: ${want#*:} " "$vmtmp/overlay.${want%%:*}" ||
+    { echo "test.sh: ${want#*:} did not run and pass in ${want%%:*}" >&2; exit 1; }
+done
+
 echo; echo "== provisioning: twice (the second run must change nothing), and vagrant validate"
 bash scripts/check-provision.sh

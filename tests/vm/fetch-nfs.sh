@@ -11,11 +11,12 @@
 # installed on this host: `apt-get download` fetches each .deb and
 # `dpkg -x` unpacks it under CACHE_DIR/nfs/root. The shared libraries the
 # programs need are taken from that tree first and from the host second
-# (libc, libblkid, libsystemd… which every Debian 12 host has), as ldd(1)
-# resolves them with LD_LIBRARY_PATH pointing at the unpacked tree.
+# (libc, libblkid, libsystemd… which every Debian 12 host has): host-files.sh
+# asks ldd(1) with LD_LIBRARY_PATH pointing at the unpacked tree.
 #
 # It prints, one per line, the run.sh options that put them in the VM:
-#   --add SRC:DEST     each program, each library, ld-linux, /etc/netconfig
+#   --add SRC:DEST     each program, each library, ld-linux, /etc/netconfig,
+#                      /etc/services, /etc/protocols
 # so a caller does: mapfile -t nfs < <(tests/vm/fetch-nfs.sh); run.sh "${nfs[@]}" …
 # The kernel side (nfsd, nfs, nfsv3, lockd, sunrpc…) ships through run.sh's
 # module list (ONDEMAND_MODULES), loaded by the kernel when first used.
@@ -65,37 +66,20 @@ LIBPATH=""
 for d in "$ROOT/lib/x86_64-linux-gnu" "$ROOT/usr/lib/x86_64-linux-gnu"; do
 	[ -d "$d" ] && LIBPATH=$LIBPATH${LIBPATH:+:}$d
 done
-declare -A SEEN=()
-emit() { # SRC DEST, once per DEST
-	[ -n "${SEEN[$2]:-}" ] && return 0
-	SEEN[$2]=1
-	printf -- '--add\n%s:%s\n' "$1" "$2"
-}
+FILES=()
 for p in "${PROGS[@]}"; do
 	src=$ROOT$p
 	[ -f "$src" ] || src=$ROOT/usr$p # merged /usr: /sbin/x may sit in /usr/sbin
 	[ -f "$src" ] || die "$p is in none of ${PKGS[*]}"
-	emit "$src" "$p"
-	# ldd prints "libX.so.N => /path (0x…)" and "/lib64/ld-linux-x86-64.so.2 (0x…)".
-	out=$(LD_LIBRARY_PATH=$LIBPATH ldd "$src")
-	if grep -q 'not found' <<<"$out"; then
-		die "$p needs libraries neither the packages nor this host have: $(grep 'not found' <<<"$out" | tr -s ' \t\n' ' ')"
-	fi
-	while read -r lib; do
-		# The VM gets each library at the path the program's loader looks
-		# in (Debian's multiarch directory), whichever tree it came from.
-		emit "$(readlink -f "$lib")" "/lib/x86_64-linux-gnu/$(basename "$lib")"
-	done < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 }' <<<"$out")
-	ld=$(awk '$1 ~ /^\/.*ld-linux/ { print $1 }' <<<"$out")
-	[ -z "$ld" ] || emit "$(readlink -f "$ld")" "$ld"
+	FILES+=("$src:$p")
 done
 # TI-RPC reads its transports from /etc/netconfig: without it rpcbind and
-# rpc.mountd open no socket at all.
-[ -f "$ROOT/etc/netconfig" ] || die "libtirpc-common has no etc/netconfig"
-emit "$ROOT/etc/netconfig" /etc/netconfig
-# rpc.nfsd looks its port up by name (getaddrinfo "nfs"): netbase's
-# /etc/services, and /etc/protocols beside it.
-for f in services protocols; do
-	[ -f "$ROOT/etc/$f" ] || die "netbase has no etc/$f"
-	emit "$ROOT/etc/$f" "/etc/$f"
+# rpc.mountd open no socket at all. rpc.nfsd looks its port up by name
+# (getaddrinfo "nfs"): netbase's /etc/services, and /etc/protocols beside it.
+for f in netconfig services protocols; do
+	[ -f "$ROOT/etc/$f" ] || die "none of ${PKGS[*]} has etc/$f"
+	FILES+=("$ROOT/etc/$f:/etc/$f")
 done
+# The programs, each library they link (the unpacked tree's first, then
+# the host's: libc, libblkid… which every Debian 12 host has) and ld-linux.
+LD_LIBRARY_PATH=$LIBPATH "$(dirname "${BASH_SOURCE[0]}")/host-files.sh" "${FILES[@]}"

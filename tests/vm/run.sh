@@ -62,7 +62,7 @@ BOOT_MODULES=(overlay loop veth bridge dummy nf_conntrack nf_nat nf_tables
 # runs /sbin/modprobe) loads them on demand. br_netfilter stays out of the
 # boot list because loading it changes how bridged traffic is filtered, and a
 # fresh Debian 12 host does not load it either.
-ONDEMAND_MODULES=(br_netfilter tun macvlan ipvlan 8021q nfsd nfs nfsv3 nfsv4)
+ONDEMAND_MODULES=(br_netfilter tun macvlan ipvlan 8021q vxlan nfsd nfs nfsv3 nfsv4)
 
 log() { echo "vm: $*" >&2; }
 die() { log "error: $*"; exit 2; }
@@ -326,7 +326,9 @@ BUILT=$(date +%s.%N)
 log "initramfs $(du -h "$INITRD" | cut -f1) ($COMPRESS) built in $(awk -v a="$START" -v b="$BUILT" 'BEGIN{printf "%.1f", b-a}')s; booting $KVER (accel $ACCEL, ${MEM} MiB, $SMP CPUs)"
 
 # --- boot ---------------------------------------------------------------------
-# No network device at all (-nic none): the guest reaches nothing outside.
+# No network device of qemu's own (-nic none): the guest reaches nothing
+# outside. run2.sh adds one with --qemu -netdev/-device: a cable between
+# two guests only.
 # -no-reboot plus panic=-1 turn a kernel panic into qemu exiting at once;
 # oops=panic does the same for an oops instead of hanging to the timeout.
 # -cpu max under TCG offers RDRAND, so the guest's RNG (and Go's runtime,

@@ -3,12 +3,14 @@
 #
 # Usage: tests/vm/selftest.sh [--quick]
 #
-# Builds tests/vm/selftest into a static test binary and boots it four times:
+# Builds tests/vm/selftest into a static test binary and boots it:
 #   pass      all checks (cgroup2 only, memory/pids limits enforced, overlay,
 #             modules and autoload, pivot_root, orphans reaped)  -> exit 0
 #   fail      a test that fails on purpose                       -> exit 1
 #   poweroff  a test that powers the VM off, so no exit marker   -> exit 125
 #   hang      a test that never ends, killed by --timeout 15     -> exit 124
+#   cable     run2.sh: two VMs ping each other over their cable  -> exit 0
+#   cable-fail  run2.sh with a failing test in both VMs          -> exit 1
 # --quick runs only the first two. Prints timings and a closing
 # "N passed, N failed" line; exits non-zero when any case went wrong.
 set -euo pipefail
@@ -40,7 +42,7 @@ check() {
 	start=$(now)
 	echo "selftest: === $name (want exit $want)"
 	set +e
-	"$HERE/run.sh" "$@"
+	"${RUN:-$HERE/run.sh}" "$@"
 	got=$?
 	set -e
 	local took
@@ -59,6 +61,9 @@ check fail 1 --env MINIRUN_VM_SELFTEST_FAIL=fail -- "$BIN" -test.v -test.run '^T
 if [ "$QUICK" = 0 ]; then
 	check poweroff 125 --env MINIRUN_VM_SELFTEST_FAIL=poweroff -- "$BIN" -test.v -test.run '^TestDeliberateFailure$'
 	check hang 124 --timeout 15 --env MINIRUN_VM_SELFTEST_FAIL=hang -- "$BIN" -test.v -test.run '^TestDeliberateFailure$'
+	RUN="$HERE/run2.sh" check cable 0 -- "$BIN" -test.v -test.run '^TestCable$'
+	# Both VMs fail on purpose: run2.sh passes the failure on.
+	RUN="$HERE/run2.sh" check cable-fail 1 --grace 5 --env MINIRUN_VM_SELFTEST_FAIL=fail -- "$BIN" -test.v -test.run '^TestDeliberateFailure$'
 fi
 
 echo

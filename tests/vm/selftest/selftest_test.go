@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -358,6 +359,61 @@ func TestDeliberateFailure(t *testing.T) {
 		}
 	default:
 		t.Skip("set MINIRUN_VM_SELFTEST_FAIL=fail, hang or poweroff to see run.sh report a failure")
+	}
+}
+
+// TestCable proves run2.sh's cable: each of the two VMs gives eth0 its
+// address and pings the other; then VM 1 connects over TCP to a port VM 2
+// listens on, which also tells VM 2 it may end. Outside run2.sh (no
+// MINIRUN_VM_NODE) it skips.
+func TestCable(t *testing.T) {
+	requireVM(t)
+	node := os.Getenv("MINIRUN_VM_NODE")
+	if node != "1" && node != "2" {
+		t.Skip("runs only in tests/vm/run2.sh's two VMs (MINIRUN_VM_NODE=1 or 2)")
+	}
+	me, peer := "192.168.79.1", "192.168.79.2"
+	if node == "2" {
+		me, peer = peer, me
+	}
+	for _, args := range [][]string{{"addr", "add", me + "/24", "dev", "eth0"}, {"link", "set", "eth0", "up"}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s (run2.sh adds an e1000 NIC: is its module shipped?)", args, err, out)
+		}
+	}
+	// The other VM boots at the same time, give or take a few seconds.
+	start := time.Now()
+	for exec.Command("ping", "-c", "1", "-W", "1", peer).Run() != nil {
+		if time.Since(start) > time.Minute {
+			t.Fatalf("VM %s (%s) got no answer from %s within a minute", node, me, peer)
+		}
+	}
+	t.Logf("VM %s reached %s after %.1fs", node, peer, time.Since(start).Seconds())
+	const port = ":7079"
+	if node == "2" {
+		l, err := net.Listen("tcp", me+port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		l.(*net.TCPListener).SetDeadline(time.Now().Add(time.Minute))
+		c, err := l.Accept()
+		if err != nil {
+			t.Fatalf("VM 1 never connected to %s%s: %v", me, port, err)
+		}
+		c.Close()
+		return
+	}
+	for {
+		c, err := net.DialTimeout("tcp", peer+port, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("connect to %s%s: %v", peer, port, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
