@@ -1,12 +1,14 @@
 package plugins
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/plugin"
+	"golang.org/x/sys/unix"
 )
 
 // storeWith saves an enabled plugin NAME with the given propagated mount
@@ -115,6 +117,34 @@ func TestGetAndSet(t *testing.T) {
 	s.save(p)
 	if err := s.Set("vd", []string{"DEBUG=2"}); err == nil {
 		t.Error("set on an enabled plugin: accepted")
+	}
+}
+
+// Set, Enable, Disable and Remove of a plugin that does not exist say so
+// (ErrPluginNotFound) and let the store's lock go: lockedGet releases it
+// when the lookup fails, or the next command would wait on it forever.
+func TestUnknownPluginLeavesTheLockFree(t *testing.T) {
+	s, _ := storeWith(t, "vd", "")
+	for name, op := range map[string]func() error{
+		"set":     func() error { return s.Set("nope", []string{"DEBUG=1"}) },
+		"enable":  func() error { return s.Enable("nope") },
+		"disable": func() error { return s.Disable("nope", false) },
+		"rm":      func() error { return s.Remove("nope", true) },
+	} {
+		if err := op(); !errors.Is(err, ErrPluginNotFound) {
+			t.Errorf("%s of an unknown plugin: %v, want ErrPluginNotFound", name, err)
+		}
+		// LOCK_NB: a lock still held fails at once (EWOULDBLOCK), where
+		// s.lock() would wait for it; and the test stops there, as the
+		// next command would wait forever.
+		f, err := os.Open(filepath.Join(s.Dir, ".lock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			t.Fatalf("%s of an unknown plugin still holds the store's lock: %v", name, err)
+		}
+		f.Close()
 	}
 }
 
