@@ -154,9 +154,8 @@ func (d *Daemon) archivePut(w http.ResponseWriter, r *http.Request) {
 // filesystem as a tar (docker export), Manager.Export as `minirun
 // export`.
 func (d *Daemon) containerExport(w http.ResponseWriter, r *http.Request) {
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	// The status goes with the first byte of the tar: an error before it
@@ -277,9 +276,8 @@ func (d *Daemon) containerResize(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{errors.New("resize: h and w must be numbers of rows and columns")})
 		return
 	}
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if !running(meta) {

@@ -201,9 +201,8 @@ func resources(res ctypes.Resources) (*specs.LinuxResources, error) {
 // first (docker run, docker start -a) are connected before the container
 // runs: the shim holds it until a client is on its socket.
 func (d *Daemon) containerStart(w http.ResponseWriter, r *http.Request) {
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if st := meta.State.Status; st == "running" || st == "restarting" {
@@ -253,9 +252,8 @@ func (d *Daemon) startedEvents(meta *container.Meta) {
 // SIGTERM then SIGKILL after the grace period (10 s by default, as
 // dockerd's; the container's StopTimeout is not kept by minirun).
 func (d *Daemon) containerStop(w http.ResponseWriter, r *http.Request) {
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if st := meta.State.Status; st != "running" && st != "restarting" {
@@ -292,9 +290,8 @@ func (d *Daemon) containerKill(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if meta.State.Status != "running" {

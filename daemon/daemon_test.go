@@ -95,6 +95,31 @@ func TestErrorsHaveDockersShape(t *testing.T) {
 	}
 }
 
+// Every route that acts on the container its path names answers an
+// unknown one alike (namedContainer): 404, "no such container: NAME",
+// and nothing else done.
+func TestUnknownContainerIs404(t *testing.T) {
+	d := newTestDaemon(t)
+	for _, req := range []struct{ method, path, body string }{
+		{"GET", "/v1.41/containers/nope/export", ""},
+		{"POST", "/v1.41/containers/nope/resize?h=24&w=80", ""},
+		{"POST", "/v1.41/containers/nope/start", ""},
+		{"POST", "/v1.41/containers/nope/stop", ""},
+		{"POST", "/v1.41/containers/nope/kill", ""},
+		{"POST", "/v1.41/containers/nope/exec", `{"Cmd": ["true"]}`},
+		{"POST", "/v1.41/containers/nope/restart", ""},
+		{"POST", "/v1.41/containers/nope/rename?name=other", ""},
+		{"GET", "/v1.41/containers/nope/top", ""},
+		{"GET", "/v1.41/containers/nope/stats?stream=0", ""},
+		{"GET", "/v1.41/containers/nope/logs?stdout=1", ""},
+		{"POST", "/v1.41/containers/nope/attach?stream=1", ""},
+		{"POST", "/v1.41/containers/nope/wait", ""},
+	} {
+		code, _, body := do(t, d, req.method, req.path, req.body)
+		wantDockerError(t, req.method+" "+req.path, code, body, 404, "no such container: nope")
+	}
+}
+
 // The daemon's frames are what the client's demultiplexer (moby's
 // stdcopy.StdCopy) reads back, each stream to its own writer.
 func TestStdWriterFramesForStdCopy(t *testing.T) {

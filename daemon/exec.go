@@ -72,9 +72,8 @@ func (d *Daemon) execCreate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if len(req.Cmd) == 0 {

@@ -91,9 +91,8 @@ func (d *Daemon) networkDisconnect(w http.ResponseWriter, r *http.Request) {
 // containerRestart is POST /containers/{name}/restart?t=SECONDS: what
 // `minirun restart` does, Manager.Stop (when it runs) then Manager.Start.
 func (d *Daemon) containerRestart(w http.ResponseWriter, r *http.Request) {
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	timeout := 10 * time.Second
@@ -159,9 +158,8 @@ func (d *Daemon) containerRename(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{err})
 		return
 	}
-	old, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	old, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if err := d.m.Rename(old.ID, name); err != nil {
@@ -176,9 +174,8 @@ func (d *Daemon) containerRename(w http.ResponseWriter, r *http.Request) {
 // top`. ps_args is not run: minirun reads /proc itself (no ps in the
 // daemon's path is needed), so only the default columns exist.
 func (d *Daemon) containerTop(w http.ResponseWriter, r *http.Request) {
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if !running(meta) {

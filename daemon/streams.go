@@ -120,17 +120,18 @@ func (d *Daemon) containerLogs(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{errors.New("Bad parameters: you must choose at least one stream")}) //nolint:staticcheck // Docker's words
 		return
 	}
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	o := container.LogOpts{Follow: boolParam(r, "follow"), Timestamps: boolParam(r, "timestamps"), Tail: -1, Done: r.Context().Done()}
 	if t := r.URL.Query().Get("tail"); t != "" && t != "all" {
-		if o.Tail, err = strconv.Atoi(t); err != nil || o.Tail < 0 {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
 			fail(w, badRequest{fmt.Errorf("invalid value for tail: %q", t)})
 			return
 		}
+		o.Tail = n
 	}
 	if s := r.URL.Query().Get("since"); s != "" && s != "0" {
 		sec, err := strconv.ParseFloat(s, 64)
@@ -201,9 +202,8 @@ const maxPendingAttach = 10 * time.Minute
 // `minirun attach` uses. Without a terminal the output is framed
 // (stdWriter); with one it is raw, and Ctrl-P Ctrl-Q detaches.
 func (d *Daemon) containerAttach(w http.ResponseWriter, r *http.Request) {
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if !boolParam(r, "stream") {
@@ -448,9 +448,8 @@ func (d *Daemon) containerWait(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{fmt.Errorf("invalid condition: %q", cond)})
 		return
 	}
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	since := time.Now()
