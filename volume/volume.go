@@ -229,6 +229,23 @@ func (s *Store) List() ([]*Volume, error) {
 	return out, nil
 }
 
+// DriverInUse reports whether a volume of the driver exists: a managed
+// plugin with volumes is in use, and disable and rm refuse it without
+// --force, as dockerd does for a plugin whose reference count is not zero
+// (its volumes' data may live in its propagated mount).
+func (s *Store) DriverInUse(driver string) (bool, error) {
+	all, err := s.List()
+	if err != nil {
+		return false, err
+	}
+	for _, v := range all {
+		if v.Driver == driver {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Remove deletes a volume and its data, refusing while a container uses
 // it. A mounted volume (driver options) is unmounted first: deleting
 // through a live mount would delete the data of the NFS export or

@@ -76,3 +76,33 @@ func TestMountinfoLinesAreTheVolumes(t *testing.T) {
 		t.Errorf("evidence of no mount: %+v", txt)
 	}
 }
+
+// A driver is in use while a volume of it exists, and only a volume of
+// that driver counts.
+func TestDriverInUse(t *testing.T) {
+	s, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create("local1", "local", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A plugin's volume as createPlugin records it, without the plugin.
+	if err := os.MkdirAll(s.path("pv"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeJSON(filepath.Join(s.path("pv"), "volume.json"), &Volume{Name: "pv", Driver: "vd"}); err != nil {
+		t.Fatal(err)
+	}
+	for driver, want := range map[string]bool{"vd": true, "local": true, "vd2": false, "v": false} {
+		if got, err := s.DriverInUse(driver); err != nil || got != want {
+			t.Errorf("DriverInUse(%q) = %v, %v; want %v", driver, got, err, want)
+		}
+	}
+	if err := os.RemoveAll(s.path("pv")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.DriverInUse("vd"); err != nil || got {
+		t.Errorf("DriverInUse(vd) after its volume went: %v, %v; want false", got, err)
+	}
+}
