@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,6 +174,25 @@ func mrIn(t *testing.T, dir string, stdin []byte, args ...string) result {
 		t.Fatalf("run minirun %v: %v", args, err)
 	}
 	return r
+}
+
+// startPiped starts cmd with a pipe to its stdin and one from its stdout,
+// its stderr going to stderr: for a test that talks to a process while it
+// runs.
+func startPiped(t *testing.T, cmd *exec.Cmd, stderr io.Writer) (stdin io.WriteCloser, stdout io.ReadCloser) {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout, err = cmd.StdoutPipe(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return stdin, stdout
 }
 
 // ok runs minirun and fails the test unless it exits 0.
