@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minirun/minirun/container"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -117,6 +118,19 @@ func TestUnknownContainerIs404(t *testing.T) {
 	} {
 		code, _, body := do(t, d, req.method, req.path, req.body)
 		wantDockerError(t, req.method+" "+req.path, code, body, 404, "no such container: nope")
+	}
+}
+
+// stop's and restart's ?t: 10 s when absent, never below zero, and 400
+// when it is no number.
+func TestStopTimeout(t *testing.T) {
+	for q, want := range map[string]time.Duration{"": 10 * time.Second, "?t=3": 3 * time.Second, "?t=0": 0, "?t=-5": 0} {
+		if got, err := stopTimeout(httptest.NewRequest("POST", "/containers/c/stop"+q, nil)); err != nil || got != want {
+			t.Errorf("stop%s: %v, %v; want %v", q, got, err, want)
+		}
+	}
+	if _, err := stopTimeout(httptest.NewRequest("POST", "/containers/c/stop?t=soon", nil)); statusOf(err) != http.StatusBadRequest {
+		t.Errorf("t=soon: %v, want a 400", err)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -95,14 +94,10 @@ func (d *Daemon) containerRestart(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	timeout := 10 * time.Second
-	if t := r.URL.Query().Get("t"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil {
-			fail(w, badRequest{fmt.Errorf("invalid value for t: %q", t)})
-			return
-		}
-		timeout = time.Duration(max(n, 0)) * time.Second
+	timeout, err := stopTimeout(r)
+	if err != nil {
+		fail(w, err)
+		return
 	}
 	if running(meta) {
 		d.emitContainer(meta, events.ActionKill, map[string]string{"signal": "15"})
