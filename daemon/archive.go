@@ -75,14 +75,22 @@ func failArchive(w http.ResponseWriter, err error) {
 	}
 }
 
-// setPathStat sets the header from st.
-func setPathStat(w http.ResponseWriter, st ctypes.PathStat) error {
+// statPath stats p in the container and sets the header from it: all
+// archiveStat answers, and what archiveGet sends before its tar. On error
+// it has answered.
+func statPath(w http.ResponseWriter, cfs *container.ContainerFS, p string) bool {
+	st, err := cfs.Stat(p)
+	if err != nil {
+		failArchive(w, err)
+		return false
+	}
 	b, err := json.Marshal(st)
 	if err != nil {
-		return err
+		fail(w, err)
+		return false
 	}
 	w.Header().Set(pathStatHeader, base64.StdEncoding.EncodeToString(b))
-	return nil
+	return true
 }
 
 // archiveStat is HEAD /containers/{name}/archive?path=P: what is at P
@@ -94,13 +102,7 @@ func (d *Daemon) archiveStat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cfs.Close()
-	st, err := cfs.Stat(p)
-	if err != nil {
-		failArchive(w, err)
-		return
-	}
-	if err := setPathStat(w, st); err != nil {
-		fail(w, err)
+	if !statPath(w, cfs, p) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -114,13 +116,7 @@ func (d *Daemon) archiveGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cfs.Close()
-	st, err := cfs.Stat(p)
-	if err != nil {
-		failArchive(w, err)
-		return
-	}
-	if err := setPathStat(w, st); err != nil {
-		fail(w, err)
+	if !statPath(w, cfs, p) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
