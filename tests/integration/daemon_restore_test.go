@@ -7,7 +7,6 @@ package integration
 // them (logs, exec, stop, rm) from their records and shims.
 
 import (
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -32,15 +31,6 @@ func startRestorable(t *testing.T) *restorableDaemon {
 	d := &restorableDaemon{daemonUnderTest: daemonUnderTest{sock: sock, env: dockerEnv(t, "DOCKER_HOST=unix://"+sock)}}
 	d.restart(t)
 	return d
-}
-
-// up reports whether a daemon answers on the socket.
-func (d *restorableDaemon) up() bool {
-	c, err := net.Dial("unix", d.sock)
-	if err == nil {
-		c.Close()
-	}
-	return err == nil
 }
 
 // kill kills the daemon with SIGKILL, without a chance to clean up, and

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -39,17 +38,7 @@ func startExamplePlugin(t *testing.T, top, name string, args ...string) (logf *o
 	t.Setenv("MINIRUN_PLUGIN_SOCKETS", socks)
 	t.Setenv("MINIRUN_PLUGIN_SPECS", filepath.Join(top, "specs"))
 	sock := filepath.Join(socks, name+".sock")
-	logf, _ = os.Create(filepath.Join(top, "plugin.log"))
-	cmd := exec.Command(bin, append([]string{"-socket", sock}, args...)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		logf.Close()
-	})
+	logf = startLogged(t, exec.Command(bin, append([]string{"-socket", sock}, args...)...), filepath.Join(top, "plugin.log"))
 	eventually(t, "the plugin's socket", 5*time.Second, func() bool {
 		c, err := net.Dial("unix", sock)
 		if err == nil {
