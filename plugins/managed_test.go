@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minirun/minirun/internal/testutil"
 	"github.com/moby/moby/api/types/plugin"
-	"golang.org/x/sys/unix"
 )
 
 // storeWith saves an enabled plugin NAME with the given propagated mount
@@ -134,17 +134,7 @@ func TestUnknownPluginLeavesTheLockFree(t *testing.T) {
 		if err := op(); !errors.Is(err, ErrPluginNotFound) {
 			t.Errorf("%s of an unknown plugin: %v, want ErrPluginNotFound", name, err)
 		}
-		// LOCK_NB: a lock still held fails at once (EWOULDBLOCK), where
-		// s.lock() would wait for it; and the test stops there, as the
-		// next command would wait forever.
-		f, err := os.Open(filepath.Join(s.Dir, ".lock"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			t.Fatalf("%s of an unknown plugin still holds the store's lock: %v", name, err)
-		}
-		f.Close()
+		testutil.RequireLockFree(t, filepath.Join(s.Dir, ".lock"), name+" of an unknown plugin")
 	}
 }
 
