@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/internal/testutil"
 )
 
 // A dry run of a volume with driver options takes the steps a run takes:
@@ -104,5 +106,25 @@ func TestDriverInUse(t *testing.T) {
 	}
 	if got, err := s.DriverInUse("vd"); err != nil || got {
 		t.Errorf("DriverInUse(vd) after its volume went: %v, %v; want false", got, err)
+	}
+}
+
+// Remove and the reference count of a volume that does not exist say so
+// (ErrNotFound) and let the store's lock go: lockedGet releases it when
+// the record is missing, or the next command would wait on it forever.
+func TestUnknownVolumeLeavesTheLockFree(t *testing.T) {
+	s, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, op := range map[string]func() error{
+		"rm":      func() error { return s.Remove("nope", func(string) []string { return nil }) },
+		"acquire": func() error { return s.Acquire("nope", "c1") },
+		"release": func() error { return s.Release("nope", "c1") },
+	} {
+		if err := op(); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s of an unknown volume: %v, want ErrNotFound", name, err)
+		}
+		testutil.RequireLockFree(t, filepath.Join(s.dir, ".lock"), name+" of an unknown volume")
 	}
 }
