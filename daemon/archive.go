@@ -179,8 +179,9 @@ func (l *lazyTar) Write(p []byte) (int, error) {
 }
 
 // pruneFilters reads a prune request's filters (until, label, label!,
-// and all for volumes).
-func pruneFilters(r *http.Request) (prunefilter.Filter, error) {
+// and all where allowAll: volumes only, as dockerd; elsewhere it is the
+// client's error).
+func pruneFilters(r *http.Request, allowAll bool) (prunefilter.Filter, error) {
 	args, err := parseFilters(r.URL.Query().Get("filters"))
 	if err != nil {
 		return prunefilter.Filter{}, err
@@ -189,19 +190,18 @@ func pruneFilters(r *http.Request) (prunefilter.Filter, error) {
 	if err != nil {
 		return f, badRequest{err}
 	}
+	if f.All && !allowAll {
+		return f, badRequest{errors.New("invalid filter 'all'")}
+	}
 	return f, nil
 }
 
 // containerPrune is POST /containers/prune: `docker container prune`,
 // Manager.Prune.
 func (d *Daemon) containerPrune(w http.ResponseWriter, r *http.Request) {
-	f, err := pruneFilters(r)
+	f, err := pruneFilters(r, false)
 	if err != nil {
 		fail(w, err)
-		return
-	}
-	if f.All {
-		fail(w, badRequest{errors.New("invalid filter 'all'")})
 		return
 	}
 	gone, freed, err := d.m.Prune(f)
@@ -215,13 +215,9 @@ func (d *Daemon) containerPrune(w http.ResponseWriter, r *http.Request) {
 // networkPrune is POST /networks/prune: `docker network prune`,
 // network.Manager.Prune.
 func (d *Daemon) networkPrune(w http.ResponseWriter, r *http.Request) {
-	f, err := pruneFilters(r)
+	f, err := pruneFilters(r, false)
 	if err != nil {
 		fail(w, err)
-		return
-	}
-	if f.All {
-		fail(w, badRequest{errors.New("invalid filter 'all'")})
 		return
 	}
 	nm, err := d.networks()
@@ -242,7 +238,7 @@ func (d *Daemon) networkPrune(w http.ResponseWriter, r *http.Request) {
 // filter says all=true; before, every unused volume went (dockerd's
 // router/volume postVolumesPrune).
 func (d *Daemon) volumePrune(w http.ResponseWriter, r *http.Request) {
-	f, err := pruneFilters(r)
+	f, err := pruneFilters(r, true)
 	if err != nil {
 		fail(w, err)
 		return

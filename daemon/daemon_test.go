@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +132,20 @@ func TestStopTimeout(t *testing.T) {
 	}
 	if _, err := stopTimeout(httptest.NewRequest("POST", "/containers/c/stop?t=soon", nil)); statusOf(err) != http.StatusBadRequest {
 		t.Errorf("t=soon: %v, want a 400", err)
+	}
+}
+
+// The all filter is for volume prune only: container and network prune
+// refuse it as the client's error, before they remove anything.
+func TestPruneAllIsForVolumes(t *testing.T) {
+	d := newTestDaemon(t)
+	all := "?filters=" + url.QueryEscape(`{"all": ["true"]}`)
+	for _, p := range []string{"/v1.41/containers/prune", "/v1.41/networks/prune"} {
+		code, _, body := do(t, d, "POST", p+all, "")
+		wantDockerError(t, p, code, body, 400, "invalid filter 'all'")
+	}
+	if code, _, body := do(t, d, "POST", "/v1.41/volumes/prune"+all, ""); code != 200 {
+		t.Errorf("volume prune with all: %d %s, want 200", code, body)
 	}
 }
 
