@@ -75,14 +75,22 @@ func failArchive(w http.ResponseWriter, err error) {
 	}
 }
 
-// setPathStat sets the header from st.
-func setPathStat(w http.ResponseWriter, st ctypes.PathStat) error {
+// statPath stats p in the container and sets the header from it: all
+// archiveStat answers, and what archiveGet sends before its tar. On error
+// it has answered.
+func statPath(w http.ResponseWriter, cfs *container.ContainerFS, p string) bool {
+	st, err := cfs.Stat(p)
+	if err != nil {
+		failArchive(w, err)
+		return false
+	}
 	b, err := json.Marshal(st)
 	if err != nil {
-		return err
+		fail(w, err)
+		return false
 	}
 	w.Header().Set(pathStatHeader, base64.StdEncoding.EncodeToString(b))
-	return nil
+	return true
 }
 
 // archiveStat is HEAD /containers/{name}/archive?path=P: what is at P
@@ -94,13 +102,7 @@ func (d *Daemon) archiveStat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cfs.Close()
-	st, err := cfs.Stat(p)
-	if err != nil {
-		failArchive(w, err)
-		return
-	}
-	if err := setPathStat(w, st); err != nil {
-		fail(w, err)
+	if !statPath(w, cfs, p) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -114,13 +116,7 @@ func (d *Daemon) archiveGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cfs.Close()
-	st, err := cfs.Stat(p)
-	if err != nil {
-		failArchive(w, err)
-		return
-	}
-	if err := setPathStat(w, st); err != nil {
-		fail(w, err)
+	if !statPath(w, cfs, p) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
@@ -154,9 +150,8 @@ func (d *Daemon) archivePut(w http.ResponseWriter, r *http.Request) {
 // filesystem as a tar (docker export), Manager.Export as `minirun
 // export`.
 func (d *Daemon) containerExport(w http.ResponseWriter, r *http.Request) {
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	// The status goes with the first byte of the tar: an error before it
@@ -184,8 +179,9 @@ func (l *lazyTar) Write(p []byte) (int, error) {
 }
 
 // pruneFilters reads a prune request's filters (until, label, label!,
-// and all for volumes).
-func pruneFilters(r *http.Request) (prunefilter.Filter, error) {
+// and all where allowAll: volumes only, as dockerd; elsewhere it is the
+// client's error).
+func pruneFilters(r *http.Request, allowAll bool) (prunefilter.Filter, error) {
 	args, err := parseFilters(r.URL.Query().Get("filters"))
 	if err != nil {
 		return prunefilter.Filter{}, err
@@ -194,19 +190,18 @@ func pruneFilters(r *http.Request) (prunefilter.Filter, error) {
 	if err != nil {
 		return f, badRequest{err}
 	}
+	if f.All && !allowAll {
+		return f, badRequest{errors.New("invalid filter 'all'")}
+	}
 	return f, nil
 }
 
 // containerPrune is POST /containers/prune: `docker container prune`,
 // Manager.Prune.
 func (d *Daemon) containerPrune(w http.ResponseWriter, r *http.Request) {
-	f, err := pruneFilters(r)
+	f, err := pruneFilters(r, false)
 	if err != nil {
 		fail(w, err)
-		return
-	}
-	if f.All {
-		fail(w, badRequest{errors.New("invalid filter 'all'")})
 		return
 	}
 	gone, freed, err := d.m.Prune(f)
@@ -220,13 +215,9 @@ func (d *Daemon) containerPrune(w http.ResponseWriter, r *http.Request) {
 // networkPrune is POST /networks/prune: `docker network prune`,
 // network.Manager.Prune.
 func (d *Daemon) networkPrune(w http.ResponseWriter, r *http.Request) {
-	f, err := pruneFilters(r)
+	f, err := pruneFilters(r, false)
 	if err != nil {
 		fail(w, err)
-		return
-	}
-	if f.All {
-		fail(w, badRequest{errors.New("invalid filter 'all'")})
 		return
 	}
 	nm, err := d.networks()
@@ -247,7 +238,7 @@ func (d *Daemon) networkPrune(w http.ResponseWriter, r *http.Request) {
 // filter says all=true; before, every unused volume went (dockerd's
 // router/volume postVolumesPrune).
 func (d *Daemon) volumePrune(w http.ResponseWriter, r *http.Request) {
-	f, err := pruneFilters(r)
+	f, err := pruneFilters(r, true)
 	if err != nil {
 		fail(w, err)
 		return
@@ -277,9 +268,8 @@ func (d *Daemon) containerResize(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{errors.New("resize: h and w must be numbers of rows and columns")})
 		return
 	}
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if !running(meta) {

@@ -220,9 +220,8 @@ func resources(res ctypes.Resources) (*specs.LinuxResources, []specs.LinuxDevice
 // first (docker run, docker start -a) are connected before the container
 // runs: the shim holds it until a client is on its socket.
 func (d *Daemon) containerStart(w http.ResponseWriter, r *http.Request) {
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if st := meta.State.Status; st == "running" || st == "restarting" {
@@ -268,27 +267,38 @@ func (d *Daemon) startedEvents(meta *container.Meta) {
 	}
 }
 
+// stopTimeout is a stop's or restart's ?t=SECONDS, how long the container
+// has between SIGTERM and SIGKILL: 10 s when absent, as dockerd; a
+// negative t is no wait at all. A t that is no number is the client's
+// error (400).
+func stopTimeout(r *http.Request) (time.Duration, error) {
+	t := r.URL.Query().Get("t")
+	if t == "" {
+		return 10 * time.Second, nil
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil {
+		return 0, badRequest{fmt.Errorf("invalid value for t: %q", t)}
+	}
+	return time.Duration(max(n, 0)) * time.Second, nil
+}
+
 // containerStop is POST /containers/{name}/stop?t=SECONDS: Manager.Stop,
 // SIGTERM then SIGKILL after the grace period (10 s by default, as
 // dockerd's; the container's StopTimeout is not kept by minirun).
 func (d *Daemon) containerStop(w http.ResponseWriter, r *http.Request) {
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if st := meta.State.Status; st != "running" && st != "restarting" {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	timeout := 10 * time.Second
-	if t := r.URL.Query().Get("t"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil {
-			fail(w, badRequest{fmt.Errorf("invalid value for t: %q", t)})
-			return
-		}
-		timeout = time.Duration(max(n, 0)) * time.Second
+	timeout, err := stopTimeout(r)
+	if err != nil {
+		fail(w, err)
+		return
 	}
 	d.emitContainer(meta, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(unix.SIGTERM))})
 	if err := d.m.Stop(meta.ID, timeout); err != nil {
@@ -311,9 +321,8 @@ func (d *Daemon) containerKill(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if meta.State.Status != "running" {

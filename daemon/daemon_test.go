@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minirun/minirun/container"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -92,6 +94,58 @@ func TestErrorsHaveDockersShape(t *testing.T) {
 	// Nothing was made by any of them.
 	if code, _, body = do(t, d, "GET", "/v1.41/containers/json?all=1", ""); code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Fatalf("containers after bad requests: %d %s", code, body)
+	}
+}
+
+// Every route that acts on the container its path names answers an
+// unknown one alike (namedContainer): 404, "no such container: NAME",
+// and nothing else done.
+func TestUnknownContainerIs404(t *testing.T) {
+	d := newTestDaemon(t)
+	for _, req := range []struct{ method, path, body string }{
+		{"GET", "/v1.41/containers/nope/export", ""},
+		{"POST", "/v1.41/containers/nope/resize?h=24&w=80", ""},
+		{"POST", "/v1.41/containers/nope/start", ""},
+		{"POST", "/v1.41/containers/nope/stop", ""},
+		{"POST", "/v1.41/containers/nope/kill", ""},
+		{"POST", "/v1.41/containers/nope/exec", `{"Cmd": ["true"]}`},
+		{"POST", "/v1.41/containers/nope/restart", ""},
+		{"POST", "/v1.41/containers/nope/rename?name=other", ""},
+		{"GET", "/v1.41/containers/nope/top", ""},
+		{"GET", "/v1.41/containers/nope/stats?stream=0", ""},
+		{"GET", "/v1.41/containers/nope/logs?stdout=1", ""},
+		{"POST", "/v1.41/containers/nope/attach?stream=1", ""},
+		{"POST", "/v1.41/containers/nope/wait", ""},
+	} {
+		code, _, body := do(t, d, req.method, req.path, req.body)
+		wantDockerError(t, req.method+" "+req.path, code, body, 404, "no such container: nope")
+	}
+}
+
+// stop's and restart's ?t: 10 s when absent, never below zero, and 400
+// when it is no number.
+func TestStopTimeout(t *testing.T) {
+	for q, want := range map[string]time.Duration{"": 10 * time.Second, "?t=3": 3 * time.Second, "?t=0": 0, "?t=-5": 0} {
+		if got, err := stopTimeout(httptest.NewRequest("POST", "/containers/c/stop"+q, nil)); err != nil || got != want {
+			t.Errorf("stop%s: %v, %v; want %v", q, got, err, want)
+		}
+	}
+	if _, err := stopTimeout(httptest.NewRequest("POST", "/containers/c/stop?t=soon", nil)); statusOf(err) != http.StatusBadRequest {
+		t.Errorf("t=soon: %v, want a 400", err)
+	}
+}
+
+// The all filter is for volume prune only: container and network prune
+// refuse it as the client's error, before they remove anything.
+func TestPruneAllIsForVolumes(t *testing.T) {
+	d := newTestDaemon(t)
+	all := "?filters=" + url.QueryEscape(`{"all": ["true"]}`)
+	for _, p := range []string{"/v1.41/containers/prune", "/v1.41/networks/prune"} {
+		code, _, body := do(t, d, "POST", p+all, "")
+		wantDockerError(t, p, code, body, 400, "invalid filter 'all'")
+	}
+	if code, _, body := do(t, d, "POST", "/v1.41/volumes/prune"+all, ""); code != 200 {
+		t.Errorf("volume prune with all: %d %s, want 200", code, body)
 	}
 }
 

@@ -72,9 +72,8 @@ func (d *Daemon) execCreate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if len(req.Cmd) == 0 {
@@ -153,24 +152,11 @@ func (d *Daemon) execStart(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		fail(w, errors.New("the connection cannot be hijacked"))
-		return
-	}
-	conn, rw, err := hj.Hijack()
+	conn, rw, err := hijackStream(w, r, p.Terminal)
 	if err != nil {
 		return
 	}
 	defer conn.Close()
-	status := "HTTP/1.1 200 OK"
-	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
-		status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp"
-	}
-	fmt.Fprintf(rw, "%s\r\nContent-Type: %s\r\nApi-Version: %s\r\n\r\n", status, streamType(r, p.Terminal), APIVersion)
-	if err := rw.Flush(); err != nil {
-		return
-	}
 	ow, ew := outputs(conn, nil, p.Terminal, x.req.AttachStdout, x.req.AttachStderr)
 	in := stdinReader{rw.Reader, conn}
 

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -91,19 +90,14 @@ func (d *Daemon) networkDisconnect(w http.ResponseWriter, r *http.Request) {
 // containerRestart is POST /containers/{name}/restart?t=SECONDS: what
 // `minirun restart` does, Manager.Stop (when it runs) then Manager.Start.
 func (d *Daemon) containerRestart(w http.ResponseWriter, r *http.Request) {
-	meta, err := d.m.Get(r.PathValue("name"))
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
+		return
+	}
+	timeout, err := stopTimeout(r)
 	if err != nil {
 		fail(w, err)
 		return
-	}
-	timeout := 10 * time.Second
-	if t := r.URL.Query().Get("t"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil {
-			fail(w, badRequest{fmt.Errorf("invalid value for t: %q", t)})
-			return
-		}
-		timeout = time.Duration(max(n, 0)) * time.Second
 	}
 	if running(meta) {
 		d.emitContainer(meta, events.ActionKill, map[string]string{"signal": "15"})
@@ -159,9 +153,8 @@ func (d *Daemon) containerRename(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{err})
 		return
 	}
-	old, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	old, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if err := d.m.Rename(old.ID, name); err != nil {
@@ -176,9 +169,8 @@ func (d *Daemon) containerRename(w http.ResponseWriter, r *http.Request) {
 // top`. ps_args is not run: minirun reads /proc itself (no ps in the
 // daemon's path is needed), so only the default columns exist.
 func (d *Daemon) containerTop(w http.ResponseWriter, r *http.Request) {
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if !running(meta) {

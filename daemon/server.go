@@ -219,6 +219,19 @@ func fail(w http.ResponseWriter, err error) {
 	writeError(w, statusOf(err), err)
 }
 
+// namedContainer finds the container the request's {name} names: a full
+// ID, a name or a unique ID prefix (Manager.Get). When the lookup fails it
+// has already answered with fail (404 "no such container: NAME" when there
+// is none) and reports false: the handler only returns.
+func (d *Daemon) namedContainer(w http.ResponseWriter, r *http.Request) (*container.Meta, bool) {
+	meta, err := d.m.Get(r.PathValue("name"))
+	if err != nil {
+		fail(w, err)
+		return nil, false
+	}
+	return meta, true
+}
+
 // badRequest marks an error as the client's (400).
 type badRequest struct{ error }
 

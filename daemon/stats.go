@@ -45,9 +45,8 @@ func (d *Daemon) containerStats(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{errors.New("cannot have stream=true and one-shot=true")})
 		return
 	}
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -112,6 +112,35 @@ func streamType(r *http.Request, tty bool) string {
 	return types.MediaTypeRawStream
 }
 
+// hijackStream takes the connection over from net/http and sends the
+// stream's head itself, as dockerd does for attach and exec start: 101
+// UPGRADED when the client asked for Upgrade: tcp, else 200, with the
+// stream's Content-Type (streamType). A ResponseWriter that cannot be
+// hijacked is answered 500; a head that cannot be sent means the client
+// is gone. On error the connection is closed; else the caller closes it.
+func hijackStream(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		err := errors.New("the connection cannot be hijacked")
+		fail(w, err)
+		return nil, nil, err
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	status := "HTTP/1.1 200 OK"
+	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
+		status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp"
+	}
+	fmt.Fprintf(rw, "%s\r\nContent-Type: %s\r\nApi-Version: %s\r\n\r\n", status, streamType(r, tty), APIVersion)
+	if err := rw.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, rw, nil
+}
+
 // containerLogs is GET /containers/{name}/logs: `docker logs`, the
 // json-file log read by Manager.Logs, the code `minirun logs` runs.
 func (d *Daemon) containerLogs(w http.ResponseWriter, r *http.Request) {
@@ -120,17 +149,18 @@ func (d *Daemon) containerLogs(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{errors.New("Bad parameters: you must choose at least one stream")}) //nolint:staticcheck // Docker's words
 		return
 	}
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	o := container.LogOpts{Follow: boolParam(r, "follow"), Timestamps: boolParam(r, "timestamps"), Tail: -1, Done: r.Context().Done()}
 	if t := r.URL.Query().Get("tail"); t != "" && t != "all" {
-		if o.Tail, err = strconv.Atoi(t); err != nil || o.Tail < 0 {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
 			fail(w, badRequest{fmt.Errorf("invalid value for tail: %q", t)})
 			return
 		}
+		o.Tail = n
 	}
 	if s := r.URL.Query().Get("since"); s != "" && s != "0" {
 		sec, err := strconv.ParseFloat(s, 64)
@@ -201,9 +231,8 @@ const maxPendingAttach = 10 * time.Minute
 // `minirun attach` uses. Without a terminal the output is framed
 // (stdWriter); with one it is raw, and Ctrl-P Ctrl-Q detaches.
 func (d *Daemon) containerAttach(w http.ResponseWriter, r *http.Request) {
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	if !boolParam(r, "stream") {
@@ -219,12 +248,7 @@ func (d *Daemon) containerAttach(w http.ResponseWriter, r *http.Request) {
 	// Told before the 101 goes out: the start the client sends after it
 	// comes later, as with dockerd.
 	d.emitContainer(meta, events.ActionAttach, nil)
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		fail(w, errors.New("the connection cannot be hijacked"))
-		return
-	}
-	conn, rw, err := hj.Hijack()
+	conn, rw, err := hijackStream(w, r, meta.Config.Tty)
 	if err != nil {
 		if p != nil {
 			d.dropPending(meta.ID, p)
@@ -232,17 +256,6 @@ func (d *Daemon) containerAttach(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.Close()
-	status := "HTTP/1.1 200 OK"
-	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
-		status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp"
-	}
-	fmt.Fprintf(rw, "%s\r\nContent-Type: %s\r\nApi-Version: %s\r\n\r\n", status, streamType(r, meta.Config.Tty), APIVersion)
-	if err := rw.Flush(); err != nil {
-		if p != nil {
-			d.dropPending(meta.ID, p)
-		}
-		return
-	}
 	ow, ew := outputs(conn, nil, meta.Config.Tty, boolParam(r, "stdout"), boolParam(r, "stderr"))
 	if p != nil {
 		select {
@@ -448,9 +461,8 @@ func (d *Daemon) containerWait(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{fmt.Errorf("invalid condition: %q", cond)})
 		return
 	}
-	meta, err := d.m.Get(r.PathValue("name"))
-	if err != nil {
-		fail(w, err)
+	meta, ok := d.namedContainer(w, r)
+	if !ok {
 		return
 	}
 	since := time.Now()

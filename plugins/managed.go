@@ -86,6 +86,21 @@ func (s *Store) lock() (func(), error) {
 	return func() { f.Close() }, nil
 }
 
+// lockedGet takes the lock, then finds the plugin ref names, so that Set,
+// Enable, Disable and Remove each act on a plugin no other command is
+// changing. On success the caller releases the lock with unlock; on error
+// it is already released.
+func (s *Store) lockedGet(ref string) (p *plugin.Plugin, unlock func(), err error) {
+	if unlock, err = s.lock(); err != nil {
+		return nil, nil, err
+	}
+	if p, err = s.Get(ref); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return p, unlock, nil
+}
+
 // inUse refuses a plugin whose volumes exist, unless forced.
 func (s *Store) inUse(p *plugin.Plugin, force bool) error {
 	if force || s.InUse == nil {
@@ -295,15 +310,11 @@ func (s *Store) Get(ref string) (*plugin.Plugin, error) {
 // variable of Config.Env, or args=VALUE… for Config.Args when settable
 // (`docker plugin set`).
 func (s *Store) Set(ref string, kvs []string) error {
-	unlock, err := s.lock()
+	p, unlock, err := s.lockedGet(ref)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	p, err := s.Get(ref)
-	if err != nil {
-		return err
-	}
 	if p.Enabled {
 		return fmt.Errorf("cannot set on an active plugin, disable plugin %s first", p.Name)
 	}
@@ -412,15 +423,11 @@ func (s *Store) propagated(p *plugin.Plugin) string {
 // discovery link. Each step's undo is registered as it succeeds: a plugin
 // that does not start leaves nothing running or mounted.
 func (s *Store) Enable(ref string) (retErr error) {
-	unlock, err := s.lock()
+	p, unlock, err := s.lockedGet(ref)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	p, err := s.Get(ref)
-	if err != nil {
-		return err
-	}
 	if p.Enabled {
 		return fmt.Errorf("plugin %s is already enabled", p.Name)
 	}
@@ -559,15 +566,11 @@ func waitSocket(sock string, ctr *runtime.Container, timeout time.Duration) erro
 // container, the propagated mount and the socket directory go. A plugin in
 // use (InUse) is refused unless forced.
 func (s *Store) Disable(ref string, force bool) error {
-	unlock, err := s.lock()
+	p, unlock, err := s.lockedGet(ref)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	p, err := s.Get(ref)
-	if err != nil {
-		return err
-	}
 	if !p.Enabled {
 		return fmt.Errorf("plugin %s is already disabled", p.Name)
 	}
@@ -634,15 +637,11 @@ func (s *Store) stop(p *plugin.Plugin) error {
 // Remove deletes a disabled plugin (`docker plugin rm`); force disables
 // an enabled one first.
 func (s *Store) Remove(ref string, force bool) error {
-	unlock, err := s.lock()
+	p, unlock, err := s.lockedGet(ref)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	p, err := s.Get(ref)
-	if err != nil {
-		return err
-	}
 	if err := s.inUse(p, force); err != nil {
 		return err
 	}

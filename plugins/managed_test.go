@@ -1,11 +1,13 @@
 package plugins
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/minirun/minirun/internal/testutil"
 	"github.com/moby/moby/api/types/plugin"
 )
 
@@ -115,6 +117,24 @@ func TestGetAndSet(t *testing.T) {
 	s.save(p)
 	if err := s.Set("vd", []string{"DEBUG=2"}); err == nil {
 		t.Error("set on an enabled plugin: accepted")
+	}
+}
+
+// Set, Enable, Disable and Remove of a plugin that does not exist say so
+// (ErrPluginNotFound) and let the store's lock go: lockedGet releases it
+// when the lookup fails, or the next command would wait on it forever.
+func TestUnknownPluginLeavesTheLockFree(t *testing.T) {
+	s, _ := storeWith(t, "vd", "")
+	for name, op := range map[string]func() error{
+		"set":     func() error { return s.Set("nope", []string{"DEBUG=1"}) },
+		"enable":  func() error { return s.Enable("nope") },
+		"disable": func() error { return s.Disable("nope", false) },
+		"rm":      func() error { return s.Remove("nope", true) },
+	} {
+		if err := op(); !errors.Is(err, ErrPluginNotFound) {
+			t.Errorf("%s of an unknown plugin: %v, want ErrPluginNotFound", name, err)
+		}
+		testutil.RequireLockFree(t, filepath.Join(s.Dir, ".lock"), name+" of an unknown plugin")
 	}
 }
 

@@ -86,6 +86,21 @@ func (s *Store) lock() (func(), error) {
 	return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
 }
 
+// lockedGet takes the lock, then reads the volume's record, so that
+// Remove and the reference count act on a record no other command is
+// changing. On success the caller releases the lock with unlock; on error
+// it is already released.
+func (s *Store) lockedGet(name string) (v *Volume, unlock func(), err error) {
+	if unlock, err = s.lock(); err != nil {
+		return nil, nil, err
+	}
+	if v, err = s.get(name); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return v, unlock, nil
+}
+
 // Create makes a volume; creating one that exists with the same driver is
 // not an error (Docker returns the existing volume). An empty name makes an
 // anonymous volume with a random name.
@@ -229,6 +244,23 @@ func (s *Store) List() ([]*Volume, error) {
 	return out, nil
 }
 
+// DriverInUse reports whether a volume of the driver exists: a managed
+// plugin with volumes is in use, and disable and rm refuse it without
+// --force, as dockerd does for a plugin whose reference count is not zero
+// (its volumes' data may live in its propagated mount).
+func (s *Store) DriverInUse(driver string) (bool, error) {
+	all, err := s.List()
+	if err != nil {
+		return false, err
+	}
+	for _, v := range all {
+		if v.Driver == driver {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Remove deletes a volume and its data, refusing while a container uses
 // it. A mounted volume (driver options) is unmounted first: deleting
 // through a live mount would delete the data of the NFS export or
@@ -238,15 +270,11 @@ func (s *Store) Remove(name string, inUse func(string) []string) error {
 		described(s.tr).remove(name)
 		return s.tr.Do(s.removeStep(&Volume{Name: name, Mountpoint: filepath.Join(s.path(name), "_data")}), nil)
 	}
-	unlock, err := s.lock()
+	v, unlock, err := s.lockedGet(name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	v, err := s.get(name)
-	if err != nil {
-		return err
-	}
 	if users := inUse(name); len(users) > 0 {
 		return fmt.Errorf("remove %s: volume is in use by container %s", name, strings.Join(users, ", "))
 	}
@@ -400,15 +428,11 @@ func (s *Store) users(name string, edit func(holders)) error {
 	if s.tr.DryRun() {
 		return s.dryUsers(name, edit)
 	}
-	unlock, err := s.lock()
+	v, unlock, err := s.lockedGet(name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	v, err := s.get(name)
-	if err != nil {
-		return err
-	}
 	plugin := v.Driver != "local" && v.Driver != ""
 	if v.Options["type"] == "" && !plugin {
 		return nil

@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/minirun/minirun/explain"
+	"github.com/minirun/minirun/internal/testutil"
 )
 
 // A dry run of a volume with driver options takes the steps a run takes:
@@ -74,5 +76,55 @@ func TestMountinfoLinesAreTheVolumes(t *testing.T) {
 	}
 	if txt := mountLines(filepath.Join(t.TempDir(), "nada")); !strings.Contains(txt.EN, "nothing mounted there") || strings.Contains(txt.EN, "nada montado") {
 		t.Errorf("evidence of no mount: %+v", txt)
+	}
+}
+
+// A driver is in use while a volume of it exists, and only a volume of
+// that driver counts.
+func TestDriverInUse(t *testing.T) {
+	s, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create("local1", "local", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A plugin's volume as createPlugin records it, without the plugin.
+	if err := os.MkdirAll(s.path("pv"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeJSON(filepath.Join(s.path("pv"), "volume.json"), &Volume{Name: "pv", Driver: "vd"}); err != nil {
+		t.Fatal(err)
+	}
+	for driver, want := range map[string]bool{"vd": true, "local": true, "vd2": false, "v": false} {
+		if got, err := s.DriverInUse(driver); err != nil || got != want {
+			t.Errorf("DriverInUse(%q) = %v, %v; want %v", driver, got, err, want)
+		}
+	}
+	if err := os.RemoveAll(s.path("pv")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.DriverInUse("vd"); err != nil || got {
+		t.Errorf("DriverInUse(vd) after its volume went: %v, %v; want false", got, err)
+	}
+}
+
+// Remove and the reference count of a volume that does not exist say so
+// (ErrNotFound) and let the store's lock go: lockedGet releases it when
+// the record is missing, or the next command would wait on it forever.
+func TestUnknownVolumeLeavesTheLockFree(t *testing.T) {
+	s, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, op := range map[string]func() error{
+		"rm":      func() error { return s.Remove("nope", func(string) []string { return nil }) },
+		"acquire": func() error { return s.Acquire("nope", "c1") },
+		"release": func() error { return s.Release("nope", "c1") },
+	} {
+		if err := op(); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s of an unknown volume: %v, want ErrNotFound", name, err)
+		}
+		testutil.RequireLockFree(t, filepath.Join(s.dir, ".lock"), name+" of an unknown volume")
 	}
 }

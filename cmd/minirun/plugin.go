@@ -22,21 +22,14 @@ func pluginStore(c *cli.Context) (*plugins.Store, func(), error) {
 		return nil, nil, err
 	}
 	dataRoot := c.String("data-root")
-	inUse := func(name string) (bool, error) {
+	// The volume store is opened when disable or rm asks, not before:
+	// `plugin ls` on a fresh data root makes no volumes directory.
+	inUse := func(driver string) (bool, error) {
 		vs, err := volume.Open(dataRoot, nil)
 		if err != nil {
 			return false, err
 		}
-		all, err := vs.List()
-		if err != nil {
-			return false, err
-		}
-		for _, v := range all {
-			if v.Driver == name {
-				return true, nil
-			}
-		}
-		return false, nil
+		return vs.DriverInUse(driver)
 	}
 	return &plugins.Store{Dir: filepath.Join(dataRoot, "plugins"), StateRoot: c.String("root"),
 		Sockets: plugins.DirsFromEnv().Sockets, Tracer: tr, InUse: inUse}, done, nil

@@ -1,5 +1,6 @@
 // Package testutil holds the helpers minirun's tests share: opting in to
-// tests that need root, and checking the machine's cgroup layout.
+// tests that need root, checking the machine's cgroup layout, and a
+// store's lock.
 package testutil
 
 import (
@@ -51,6 +52,23 @@ func RequireCgroupV1(t testing.TB) {
 	t.Helper()
 	if CgroupV2() {
 		t.Skip("needs the cgroup v1 (or hybrid) layout")
+	}
+}
+
+// RequireLockFree stops the test (Fatalf, naming what) when an exclusive
+// flock(2) on path is held by another open file description: LOCK_NB
+// answers EWOULDBLOCK at once where a blocking lock would wait, so a
+// command that kept its store's lock fails the test instead of hanging
+// the next command. The probe's own lock goes with its descriptor.
+func RequireLockFree(t testing.TB, path, what string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatalf("%s still holds the lock %s: %v", what, path, err)
 	}
 }
 

@@ -20,9 +20,7 @@ import (
 func TestDaemonAuthZ(t *testing.T) {
 	dir := t.TempDir()
 	plugin := filepath.Join(dir, "authz-noprivileged")
-	if out, err := exec.Command("go", "build", "-o", plugin, "github.com/minirun/minirun/examples/authz-noprivileged").CombinedOutput(); err != nil {
-		t.Fatalf("build the example plugin: %v\n%s", err, out)
-	}
+	buildExample(t, "authz-noprivileged", plugin)
 	pdir := filepath.Join(dir, "plugins")
 	if err := os.Mkdir(pdir, 0o755); err != nil {
 		t.Fatal(err)

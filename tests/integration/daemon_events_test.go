@@ -14,10 +14,8 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -324,38 +322,16 @@ func TestDaemonEventsLifecycle(t *testing.T) {
 // (the one before was killed) hears its exit, even one it did not cause:
 // the container killed by the CLI, the new daemon's events show its die.
 func TestDaemonEventsLiveRestore(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "docker.sock")
-	up := func() bool {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}
-	env := dockerEnv(t, "DOCKER_HOST=unix://"+sock)
-	docker := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(dockerClient(), args...)
-		cmd.Env = env
-		b, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, b)
-		}
-		return string(b)
-	}
 	rmAtEnd(t, "devr")
-	first, _ := startDaemonArgs(t, up, "-H", "unix://"+sock)
-	id := strings.TrimSpace(docker("run", "-d", "--network", "none", "--name", "devr", "busybox", "sleep", "300"))
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	first.Wait()
+	d := startRestorable(t)
+	id := strings.TrimSpace(d.dockerOK(t, "run", "-d", "--network", "none", "--name", "devr", "busybox", "sleep", "300"))
+	d.kill(t)
 	since := time.Now()
-	startDaemonArgs(t, up, "-H", "unix://"+sock)
+	d.restart(t)
 	ok(t, "kill", "-s", "KILL", "devr") // the CLI, not the daemon
 	var evs []dockerEvent
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		evs = parseEvents(t, docker("events", "--since", unixArg(since), "--until", unixArg(time.Now()),
+		evs = parseEvents(t, d.dockerOK(t, "events", "--since", unixArg(since), "--until", unixArg(time.Now()),
 			"--filter", "container="+id, "--filter", "event=die", "--format", "{{json .}}"))
 		if len(evs) > 0 || time.Now().After(deadline) {
 			break
@@ -364,7 +340,7 @@ func TestDaemonEventsLiveRestore(t *testing.T) {
 	if len(evs) != 1 || evs[0].Actor.Attributes["exitCode"] != "137" || evs[0].Actor.Attributes["name"] != "devr" {
 		t.Fatalf("die events of devr from the new daemon: %+v, want one with exitCode 137", evs)
 	}
-	docker("rm", "devr")
+	d.dockerOK(t, "rm", "devr")
 }
 
 // TestDaemonEventsImage: docker tag and rmi are image events, the actor

@@ -48,54 +48,30 @@ func startDaemon(t *testing.T) *daemonUnderTest {
 	return startDaemonAt(t, nil, stateRoot, dataRoot)
 }
 
-// startDaemonAt starts a daemon over the given roots, its command line
-// after wrap (e.g. nsenter into another network namespace), with extra
-// flags after `daemon`.
+// startDaemonAt starts a daemon on a socket of the test's own over the
+// given roots, its command line after wrap (e.g. nsenter into another
+// network namespace), with extra flags after `daemon`.
 func startDaemonAt(t *testing.T, wrap []string, root, data string, extra ...string) *daemonUnderTest {
 	t.Helper()
-	if dockerClient() == "" {
-		t.Fatal("the docker client is missing: scripts/setup.sh installs Debian's docker.io for it")
-	}
-	dir := t.TempDir()
-	d := &daemonUnderTest{sock: filepath.Join(dir, "docker.sock"), log: filepath.Join(dir, "daemon.log")}
-	logf, err := os.Create(d.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	argv := append(append([]string{}, wrap...), binary, "--root", root, "--data-root", data, "daemon", "-H", "unix://"+d.sock)
-	cmd := exec.Command(argv[0], append(argv[1:], extra...)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	d.cmd = cmd
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	d := &daemonUnderTest{sock: sock, env: dockerEnv(t, "DOCKER_HOST=unix://"+sock)}
+	// Registered first, so it runs last: after the daemon has stopped.
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		logf.Close()
 		if _, err := os.Lstat(d.sock); err == nil {
 			t.Errorf("the daemon left its socket %s behind", d.sock)
 		}
-		if t.Failed() {
-			b, _ := os.ReadFile(d.log)
-			t.Logf("daemon log:\n%s", b)
-		}
 	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err := net.Dial("unix", d.sock); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(d.log)
-			t.Fatalf("the daemon did not listen on %s: %s", d.sock, b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	// The client's own config (contexts, credentials) stays out of it.
-	d.env = append(os.Environ(), "DOCKER_HOST=unix://"+d.sock, "DOCKER_CONFIG="+filepath.Join(dir, "docker-config"),
-		"DOCKER_CONTEXT=", "DOCKER_TLS_VERIFY=", "DOCKER_CERT_PATH=")
+	d.cmd, d.log = startDaemonWith(t, d.up, wrap, root, data, append([]string{"-H", "unix://" + d.sock}, extra...)...)
 	return d
+}
+
+// up reports whether a daemon answers on the socket.
+func (d *daemonUnderTest) up() bool {
+	c, err := net.Dial("unix", d.sock)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
 }
 
 // docker runs the docker client against the daemon.

@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -120,28 +119,27 @@ func freePort(t *testing.T) int {
 // waits until ready() says it answers. It is stopped (SIGTERM) at the end.
 func startDaemonArgs(t *testing.T, ready func() bool, args ...string) (cmd *exec.Cmd, log string) {
 	t.Helper()
+	return startDaemonWith(t, ready, nil, stateRoot, dataRoot, args...)
+}
+
+// startDaemonWith is startDaemonArgs over the given roots, its command
+// line after wrap.
+func startDaemonWith(t *testing.T, ready func() bool, wrap []string, root, data string, args ...string) (cmd *exec.Cmd, log string) {
+	t.Helper()
 	if dockerClient() == "" {
 		t.Fatal("the docker client is missing: scripts/setup.sh installs Debian's docker.io for it")
 	}
 	log = filepath.Join(t.TempDir(), "daemon.log")
-	logf, err := os.Create(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd = exec.Command(binary, append([]string{"--root", stateRoot, "--data-root", dataRoot, "daemon"}, args...)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	// Registered first, so it runs last: the log is whole by then.
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		logf.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(log)
 			t.Logf("daemon log (%v):\n%s", args, b)
 		}
 	})
+	argv := append(append([]string{}, wrap...), binary, "--root", root, "--data-root", data, "daemon")
+	cmd = exec.Command(argv[0], append(argv[1:], args...)...)
+	startLogged(t, cmd, log)
 	for deadline := time.Now().Add(10 * time.Second); !ready(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(log)

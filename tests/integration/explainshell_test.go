@@ -44,19 +44,9 @@ func startShell(t *testing.T, chapter string) *shellRun {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("bash", path)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &shellRun{cmd: cmd, stdin: in, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	cmd.Stderr = r.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	r := &shellRun{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	in, out := startPiped(t, cmd, r.stderr)
+	r.stdin = in
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(out)

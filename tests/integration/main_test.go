@@ -11,10 +11,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/minirun/minirun/internal/testutil"
@@ -173,6 +175,47 @@ func mrIn(t *testing.T, dir string, stdin []byte, args ...string) result {
 		t.Fatalf("run minirun %v: %v", args, err)
 	}
 	return r
+}
+
+// startLogged starts cmd with its stdout and stderr in a new file at log,
+// which it returns; when the test ends, cmd is stopped (SIGTERM, then
+// waited for) and the file closed.
+func startLogged(t *testing.T, cmd *exec.Cmd, log string) *os.File {
+	t.Helper()
+	logf, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		logf.Close()
+	})
+	return logf
+}
+
+// startPiped starts cmd with a pipe to its stdin and one from its stdout,
+// its stderr going to stderr: for a test that talks to a process while it
+// runs.
+func startPiped(t *testing.T, cmd *exec.Cmd, stderr io.Writer) (stdin io.WriteCloser, stdout io.ReadCloser) {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout, err = cmd.StdoutPipe(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return stdin, stdout
 }
 
 // ok runs minirun and fails the test unless it exits 0.

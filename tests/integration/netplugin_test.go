@@ -4,15 +4,11 @@ package integration
 
 import (
 	"encoding/json"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // netVeth is examples/net-veth running for one test: a network and IPAM
@@ -21,45 +17,18 @@ type netVeth struct {
 	state, log string
 }
 
-// startNetVeth builds examples/net-veth and serves it on
-// DIR/net-veth.sock, its pools cut from 10.99.0.0/16, its state in a file
-// the test reads.
+// startNetVeth serves examples/net-veth (startExamplePlugin), its pools
+// cut from 10.99.0.0/16, its state in a file the test reads.
 func startNetVeth(t *testing.T) *netVeth {
 	t.Helper()
 	top := t.TempDir()
-	bin := filepath.Join(top, "net-veth")
-	build := exec.Command("go", "build", "-o", bin, "./examples/net-veth")
-	build.Dir = repoPath("")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build net-veth: %v: %s", err, out)
-	}
-	socks := filepath.Join(top, "plugins")
-	t.Setenv("MINIRUN_PLUGIN_SOCKETS", socks)
-	t.Setenv("MINIRUN_PLUGIN_SPECS", filepath.Join(top, "specs"))
-	sock := filepath.Join(socks, "net-veth.sock")
-	p := &netVeth{state: filepath.Join(top, "state.json"), log: filepath.Join(top, "plugin.log")}
-	logf, _ := os.Create(p.log)
-	cmd := exec.Command(bin, "-socket", sock, "-range", "10.99.0.0/16", "-state", p.state)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := &netVeth{state: filepath.Join(top, "state.json")}
+	p.log = startExamplePlugin(t, top, "net-veth", "-range", "10.99.0.0/16", "-state", p.state).Name()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		logf.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(p.log)
 			t.Logf("net-veth's log:\n%s", b)
 		}
-	})
-	eventually(t, "the plugin's socket", 5*time.Second, func() bool {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
 	})
 	return p
 }

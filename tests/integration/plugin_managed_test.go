@@ -10,7 +10,6 @@ package integration
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,12 +40,7 @@ func managedPluginDir(t *testing.T, config string) string {
 			t.Fatal(err)
 		}
 	}
-	build := exec.Command("go", "build", "-o", filepath.Join(rootfs, "volume-dirs"), "./examples/volume-dirs")
-	build.Dir = repoPath("")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build volume-dirs: %v: %s", err, out)
-	}
+	buildExample(t, "volume-dirs", filepath.Join(rootfs, "volume-dirs"))
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}

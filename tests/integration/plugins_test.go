@@ -8,47 +8,54 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
 
-// startVolumeDirs builds examples/volume-dirs and serves it on
-// DIR/volume-dirs.sock in a temporary plugin directory that minirun is
-// pointed at; it returns the plugin's base and its log.
-func startVolumeDirs(t *testing.T) (base string, logf *os.File) {
+// buildExample builds examples/NAME into bin, static (CGO_ENABLED=0), so
+// it also runs in a container's rootfs that has nothing else.
+func buildExample(t *testing.T, name, bin string) {
 	t.Helper()
-	top := t.TempDir()
-	bin := filepath.Join(top, "volume-dirs")
-	build := exec.Command("go", "build", "-o", bin, "./examples/volume-dirs")
+	build := exec.Command("go", "build", "-o", bin, "./examples/"+name)
 	build.Dir = repoPath("")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build volume-dirs: %v: %s", err, out)
+		t.Fatalf("build %s: %v: %s", name, err, out)
 	}
-	socks, base := filepath.Join(top, "plugins"), filepath.Join(top, "base")
+}
+
+// startExamplePlugin builds examples/NAME into top and serves it with
+// -socket TOP/plugins/NAME.sock and args, in the plugin directory minirun
+// is pointed at (MINIRUN_PLUGIN_SOCKETS, and MINIRUN_PLUGIN_SPECS at
+// TOP/specs); it returns once the socket answers. It returns the plugin's
+// log (its stdout and stderr, TOP/plugin.log); the plugin is stopped
+// (SIGTERM) and the log closed when the test ends.
+func startExamplePlugin(t *testing.T, top, name string, args ...string) (logf *os.File) {
+	t.Helper()
+	bin := filepath.Join(top, name)
+	buildExample(t, name, bin)
+	socks := filepath.Join(top, "plugins")
 	t.Setenv("MINIRUN_PLUGIN_SOCKETS", socks)
 	t.Setenv("MINIRUN_PLUGIN_SPECS", filepath.Join(top, "specs"))
-	sock := filepath.Join(socks, "volume-dirs.sock")
-	logf, _ = os.Create(filepath.Join(top, "plugin.log"))
-	cmd := exec.Command(bin, "-socket", sock, "-base", base)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		logf.Close()
-	})
-	eventually(t, "the plugin's socket", 5e9, func() bool {
+	sock := filepath.Join(socks, name+".sock")
+	logf = startLogged(t, exec.Command(bin, append([]string{"-socket", sock}, args...)...), filepath.Join(top, "plugin.log"))
+	eventually(t, "the plugin's socket", 5*time.Second, func() bool {
 		c, err := net.Dial("unix", sock)
 		if err == nil {
 			c.Close()
 		}
 		return err == nil
 	})
-	return base, logf
+	return logf
+}
+
+// startVolumeDirs serves examples/volume-dirs (startExamplePlugin); it
+// returns the plugin's base and its log.
+func startVolumeDirs(t *testing.T) (base string, logf *os.File) {
+	t.Helper()
+	top := t.TempDir()
+	base = filepath.Join(top, "base")
+	return base, startExamplePlugin(t, top, "volume-dirs", "-base", base)
 }
 
 func pluginLog(t *testing.T, f *os.File) string {

@@ -3,12 +3,17 @@
 package integration
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -52,7 +57,12 @@ func TestShimCollectsOnlyWhenIdle(t *testing.T) {
 // TestRunRmReturnsAfterNetworkRemoval: the shim removes the container's
 // veth beside its unmount and removal (shimEvents.Exited), but `run --rm`
 // still returns only once both are done: right after it, no veth of it is
-// on the host and the network lists no container.
+// on the host and the network lists no container. The removal takes a few
+// ms, less than the unmount and removal beside it, so a run --rm that did
+// not wait for it would still return after it nearly every time: the test
+// holds the network lock (DATA-ROOT/network/lock, flock(2)) while the
+// container exits, so the removal cannot end before the test lets it, and
+// run --rm must still be waiting once the container is gone from ps.
 func TestRunRmReturnsAfterNetworkRemoval(t *testing.T) {
 	veths := func() map[string]bool {
 		out := map[string]bool{}
@@ -68,20 +78,66 @@ func TestRunRmReturnsAfterNetworkRemoval(t *testing.T) {
 		}
 		return out
 	}
-	for i := 0; i < 3; i++ {
-		before := veths()
-		ok(t, "run", "--rm", "busybox", "true")
-		for l := range veths() {
-			if !before[l] {
-				t.Fatalf("veth %s still on the host when run --rm returned", l)
-			}
+	before := veths()
+	rmAtEnd(t, "rmnet")
+	cmd := exec.Command(binary, "--root", stateRoot, "--data-root", dataRoot, "run", "--rm", "-i", "--name", "rmnet", "busybox", "sh", "-c", "echo up; read x; exit 0")
+	var stderr bytes.Buffer
+	in, out := startPiped(t, cmd, &stderr)
+	// The container's first line says it runs: its veth is attached and
+	// the network lock is free again.
+	started, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		started <- line
+		io.Copy(io.Discard, out)
+		done <- cmd.Wait()
+	}()
+	select {
+	case line := <-started:
+		if line != "up\n" {
+			t.Fatalf("run --rm: first line %q, want up: %s", line, stderr.String())
 		}
-		var nets []map[string]interface{}
-		if err := json.Unmarshal([]byte(ok(t, "network", "inspect", "bridge")), &nets); err != nil || len(nets) != 1 {
-			t.Fatalf("network inspect bridge: %v", err)
+	case <-time.After(20 * time.Second):
+		in.Close()
+		t.Fatal("the container did not start")
+	}
+	lock, err := os.OpenFile(filepath.Join(dataRoot, "network", "lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	unlock := sync.OnceFunc(func() { lock.Close() }) // closing the last descriptor drops the flock
+	t.Cleanup(unlock)
+	in.Close() // read x meets EOF: the container exits
+	eventually(t, "the container gone from ps -a", 10*time.Second, func() bool {
+		return strings.TrimSpace(ok(t, "ps", "-a", "-q", "--filter", "name=rmnet")) == ""
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("run --rm returned (%v, %s) while the network removal still waited for the lock", err, stderr.String())
+	case <-time.After(500 * time.Millisecond):
+	}
+	unlock()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run --rm: %v: %s", err, stderr.String())
 		}
-		if c, _ := nets[0]["Containers"].(map[string]interface{}); len(c) != 0 {
-			t.Fatalf("the network still lists %v when run --rm returned", c)
+	case <-time.After(15 * time.Second):
+		t.Fatal("run --rm did not return after the network lock was let go")
+	}
+	for l := range veths() {
+		if !before[l] {
+			t.Fatalf("veth %s still on the host when run --rm returned", l)
 		}
+	}
+	var nets []map[string]interface{}
+	if err := json.Unmarshal([]byte(ok(t, "network", "inspect", "bridge")), &nets); err != nil || len(nets) != 1 {
+		t.Fatalf("network inspect bridge: %v", err)
+	}
+	if c, _ := nets[0]["Containers"].(map[string]interface{}); len(c) != 0 {
+		t.Fatalf("the network still lists %v when run --rm returned", c)
 	}
 }
