@@ -103,6 +103,22 @@ func New(rawURL string) (*Client, error) {
 	return &Client{addr: addr, base: "http://" + addr, hc: &http.Client{Transport: tr}}, nil
 }
 
+// NewDial is New with dial opening the client's connections instead of a
+// net.Dialer. The dial must honour ctx; DialTimeout is then its to keep.
+// It is for a process that stands for several hosts, each a network
+// namespace of its own: the client of one "host" dials from inside that
+// namespace (the overlay chapter of `minirun explain`, course/overlay.go),
+// since net/http dials on a goroutine of its own, in whatever namespace
+// that goroutine's thread is.
+func NewDial(rawURL string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*Client, error) {
+	c, err := New(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	c.hc.Transport.(*http.Transport).DialContext = dial
+	return c, nil
+}
+
 // Addr returns the HOST:PORT the client talks to.
 func (c *Client) Addr() string { return c.addr }
 

@@ -573,3 +573,38 @@ func TestGatewayErrorShapes(t *testing.T) {
 		t.Errorf("no error field gave %v", e)
 	}
 }
+
+// NewDial's client opens every connection with the given dial (the
+// overlay chapter's hosts dial from inside their namespaces), and
+// refuses what New refuses.
+func TestNewDialUsesTheDial(t *testing.T) {
+	url := etcdtest.Start(t)
+	var mu sync.Mutex
+	var dialed []string
+	c, err := NewDial(url, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		dialed = append(dialed, addr)
+		mu.Unlock()
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Put(ctx, "/k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := c.Get(ctx, "/k"); err != nil || !ok || string(v) != "v" {
+		t.Fatalf("get /k: %q %v %v", v, ok, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dialed) == 0 || dialed[0] != c.Addr() {
+		t.Errorf("dialed %v, want %s", dialed, c.Addr())
+	}
+	if _, err := NewDial("https://127.0.0.1:2379", nil); err == nil {
+		t.Error("NewDial took a URL New refuses")
+	}
+}

@@ -27,6 +27,10 @@ const (
 	// chapter's and live on that page (docs/components.md).
 	ChapterAPI     Chapter = "api"
 	ChapterVolumes Chapter = "volumes"
+	// ChapterOverlay is the multi-host network: two hosts (network
+	// namespaces on an underlay) and one etcd, the network chapter's
+	// overlay steps between them (docs/overlay.md).
+	ChapterOverlay Chapter = "overlay"
 )
 
 // ChapterInfo describes a chapter for `minirun explain` without arguments.
@@ -65,6 +69,9 @@ var Chapters = []ChapterInfo{
 	{ChapterNetwork, Text{"Rede", "Network"},
 		Text{"Bridge, par veth, NAT, portas publicadas e o DNS de cada rede.",
 			"Bridge, veth pair, NAT, published ports and each network's DNS."}},
+	{ChapterOverlay, Text{"Rede overlay entre hosts", "Overlay network across hosts"},
+		Text{"VXLAN, as tabelas de FDB e de vizinhos e as chaves no etcd: dois hosts, uma rede.",
+			"VXLAN, the FDB and neighbour tables and the keys in etcd: two hosts, one network."}},
 	{ChapterVolumes, Text{"Volumes", "Volumes"},
 		Text{"Bind mount, volume nomeado e a camada gravável: onde cada escrita vai parar.",
 			"Bind mount, named volume and the writable layer: where each write lands."}},

@@ -36,6 +36,11 @@ type Slide struct {
 	Chapter Chapter
 	// Steps are the step IDs that show the slide, in the order they run.
 	Steps []string
+	// Also are other chapters that show the slide too, each with the
+	// slide's steps it runs: the overlay chapter on the network slides
+	// that speak of containers on several hosts. `explain --slide N` runs
+	// Chapter; the slide's line in `explain slides` names these too.
+	Also []SlideSteps
 	// Lab is the `minirun lab` exercise of the slide (docs/labs/LAB.md).
 	Lab string
 	// Doc is the docs anchor that explains the slide
@@ -44,6 +49,22 @@ type Slide struct {
 	// Note says, in both languages, what the slide is when it shows
 	// nothing, or what the steps do not show yet.
 	Note Text
+}
+
+// SlideSteps are the steps of a slide that one more chapter runs.
+type SlideSteps struct {
+	Chapter Chapter
+	Steps   []string
+}
+
+// AllSteps are the slide's steps in every chapter that shows it:
+// Chapter's first, then those of Also.
+func (s Slide) AllSteps() []string {
+	out := append([]string{}, s.Steps...)
+	for _, a := range s.Also {
+		out = append(out, a.Steps...)
+	}
+	return out
 }
 
 // Label is how the narration names the slide: "slide 26 · DNS RR".
@@ -107,7 +128,9 @@ var Slides = []Slide{
 	{Num: 20, Title: "Docker Containers Network", Kind: SlideSection,
 		Note: Text{"Abre a parte de rede.", "Opens the network part."}},
 	{Num: 21, Title: "Visão geral de rede no Docker", Kind: SlideContent, Chapter: ChapterNetwork,
-		Steps: []string{"network-bridge", "network-masquerade", "network-dnat", "network-join", "network-dns", "network-dns-rr"}, Lab: "network", Doc: "docs/network.md#drivers"},
+		Steps: []string{"network-bridge", "network-masquerade", "network-dnat", "network-join", "network-dns", "network-dns-rr"}, Lab: "network", Doc: "docs/network.md#drivers",
+		Also: []SlideSteps{{ChapterOverlay, []string{"overlay-host", "network-overlay-vxlan", "network-overlay-endpoint", "overlay-ping", "network-dns-rr"}}},
+		Note: Text{"Entre hosts: minirun explain overlay (dois hosts, um etcd, VXLAN).", "Between hosts: minirun explain overlay (two hosts, one etcd, VXLAN)."}},
 	{Num: 22, Title: "Visão Geral Rede Docker", Kind: SlideContent, Chapter: ChapterNetwork,
 		Steps: []string{"network-route-localnet", "network-ipam", "network-dnat", "network-localhost"}, Doc: "docs/network.md#network-dnat"},
 	{Num: 23, Title: "Padrão de rede no Docker", Kind: SlideContent, Chapter: ChapterNetwork,
@@ -123,9 +146,14 @@ var Slides = []Slide{
 		Steps: []string{"network-ipam", "network-join", "network-dns-rr"}, Lab: "dns-rr", Doc: "docs/network.md#network-dns-rr"},
 	{Num: 28, Title: "Network More", Kind: SlideContent, Chapter: ChapterNetwork,
 		Steps: []string{"network-bridge", "network-isolation", "network-host"}, Doc: "docs/network.md#drivers",
-		Note: Text{"Bridge, host, none, macvlan e ipvlan rodam; overlay e plugins ainda não.", "Bridge, host, none, macvlan and ipvlan run; overlay and plugins not yet."}},
+		Also: []SlideSteps{{ChapterOverlay, []string{"network-overlay-define", "network-overlay-vxlan", "network-overlay-peer", "overlay-tables", "overlay-keys"}}},
+		Note: Text{"Todos rodam: bridge, host e none em explain network; overlay em explain overlay; macvlan e ipvlan em docs/network.md#sublink; plugins com network create -d PLUGIN (docs/plugins.md, examples/net-veth).",
+			"All run: bridge, host and none in explain network; overlay in explain overlay; macvlan and ipvlan in docs/network.md#sublink; plugins with network create -d PLUGIN (docs/plugins.md, examples/net-veth)."}},
 	{Num: 29, Title: "CNM", Kind: SlideContent, Chapter: ChapterNetwork,
-		Steps: []string{"network-state", "network-ipam", "network-veth", "network-move-link", "network-join"}, Doc: "docs/network.md#network-join"},
+		Steps: []string{"network-state", "network-ipam", "network-veth", "network-move-link", "network-join"}, Doc: "docs/network.md#network-join",
+		Also: []SlideSteps{{ChapterOverlay, []string{"overlay-container", "network-overlay-define", "network-overlay-endpoint"}}},
+		Note: Text{"Sandbox, endpoint e rede do CNM; um driver remoto é um plugin (docs/plugins.md), e o overlay é o driver de vários hosts (explain overlay).",
+			"CNM's sandbox, endpoint and network; a remote driver is a plugin (docs/plugins.md), and overlay is the multi-host driver (explain overlay)."}},
 	{Num: 30, Title: "Host Driver", Kind: SlideContent, Chapter: ChapterNetwork,
 		Steps: []string{"network-host"}, Doc: "docs/network.md#network-host",
 		Note: Text{"--network host: o mesmo namespace de rede do host.", "--network host: the host's own network namespace."}},
@@ -172,7 +200,7 @@ var Slides = []Slide{
 func SlidesFor(stepID string) []Slide {
 	var out []Slide
 	for _, s := range Slides {
-		for _, id := range s.Steps {
+		for _, id := range s.AllSteps() {
 			if id == stepID {
 				out = append(out, s)
 				break
@@ -222,6 +250,10 @@ func (s Slide) Covers(lang Lang) string {
 	if s.Chapter != "" {
 		w := Text{"capítulo", "chapter"}
 		parts = append(parts, fmt.Sprintf("%s %s (%s);", w.In(lang), s.Chapter, strings.Join(s.Steps, ", ")))
+	}
+	for _, a := range s.Also {
+		w := Text{"capítulo", "chapter"}
+		parts = append(parts, fmt.Sprintf("%s %s (%s);", w.In(lang), a.Chapter, strings.Join(a.Steps, ", ")))
 	}
 	if s.Lab != "" {
 		parts = append(parts, "lab "+s.Lab+";")

@@ -139,7 +139,12 @@ func TestSlideMapReferencesExist(t *testing.T) {
 		if len(s.Steps) > 0 && !Known(s.Chapter) {
 			t.Errorf("slide %d: steps without a chapter that runs them (%q)", s.Num, s.Chapter)
 		}
-		for _, id := range s.Steps {
+		for _, a := range s.Also {
+			if !Known(a.Chapter) || a.Chapter == s.Chapter || len(a.Steps) == 0 {
+				t.Errorf("slide %d: Also names chapter %q (known: %v) with %d steps", s.Num, a.Chapter, Known(a.Chapter), len(a.Steps))
+			}
+		}
+		for _, id := range s.AllSteps() {
 			if !steps[id] {
 				t.Errorf("slide %d: step %q is declared nowhere in the code", s.Num, id)
 			}
