@@ -59,6 +59,11 @@ type Manager struct {
 	// described, Remove after Disconnect) find what a real run would.
 	rehearsal map[string]*Network
 	forgotten map[string]bool
+	// recordedOnly are the rehearsed networks whose devices are not up:
+	// an overlay another host made, which a sync only recorded here. Its
+	// first Attach describes the bridge, the VXLAN and the rest, as a real
+	// run would make them (ensureUp).
+	recordedOnly map[string]bool
 
 	// cl is the cluster store overlay networks use (SetCluster); dialed
 	// are the stores dialed during one call (overlay.go, clusterFor).

@@ -885,6 +885,12 @@ func (m *Manager) SyncOverlayNetworks(ctx context.Context) error {
 			continue
 		}
 		m.rehearse(n)
+		if m.tr.DryRun() {
+			if m.recordedOnly == nil {
+				m.recordedOnly = map[string]bool{}
+			}
+			m.recordedOnly[n.ID] = true
+		}
 		nets = append(nets, n)
 	}
 	for _, n := range nets {

@@ -17,10 +17,11 @@ func (m *Manager) ensureUp(n *Network, undo *cleanup.Stack, fresh bool) error {
 		return nil
 	}
 	dry := m.tr.DryRun()
-	if dry && !fresh && m.rehearsal[n.ID] != nil {
+	if dry && !fresh && m.rehearsal[n.ID] != nil && !m.recordedOnly[n.ID] {
 		// A network this dry run created is up, as it would be for real.
 		return nil
 	}
+	defer delete(m.recordedOnly, n.ID)
 	need := func(present func() (bool, error)) (bool, error) {
 		if fresh || dry {
 			return true, nil
