@@ -351,7 +351,7 @@ type CreateOpts struct {
 	Subnet   string // CIDR; "" picks one from the pool
 	Gateway  string // "" is the subnet's first address
 	Internal bool
-	// Attachable is --attachable (overlay; recorded, see Network).
+	// Attachable is --attachable (recorded, see Network).
 	Attachable bool
 	// Options are -o KEY=VALUE: OptBridgeName, OptDNSUpstream; a network
 	// plugin gets them all (libnetwork's com.docker.network.generic).
@@ -424,9 +424,6 @@ func (m *Manager) Create(o CreateOpts) (*Network, error) {
 	if o.Driver == DriverOverlay {
 		return m.createOverlay(o)
 	}
-	if o.Attachable {
-		return nil, fmt.Errorf("--attachable is only supported on overlay networks")
-	}
 	opts := map[string]string{}
 	for k, v := range o.Options {
 		if !Builtin(o.Driver) {
@@ -456,7 +453,7 @@ func (m *Manager) Create(o CreateOpts) (*Network, error) {
 		return nil, err
 	}
 	defer unlock()
-	return m.create(nets, o.Name, subnet, o.Gateway, o.Internal, opts, o.Driver, o.IPAMDriver)
+	return m.create(nets, o.Name, subnet, o.Gateway, o.Internal, o.Attachable, opts, o.Driver, o.IPAMDriver)
 }
 
 // beginCreate is what Create does alike for every driver once the
@@ -495,7 +492,7 @@ func (m *Manager) beginCreate(o CreateOpts) (subnet netip.Prefix, nets []*Networ
 // nets, listed under it, does not name the network yet. driver is bridge
 // or a network plugin's name; ipamDriver is "" (minirun's own IPAM) or an
 // IPAM plugin's.
-func (m *Manager) create(nets []*Network, name string, subnet netip.Prefix, gateway string, internal bool, opts map[string]string, driver, ipamDriver string) (n *Network, retErr error) {
+func (m *Manager) create(nets []*Network, name string, subnet netip.Prefix, gateway string, internal, attachable bool, opts map[string]string, driver, ipamDriver string) (n *Network, retErr error) {
 	var err error
 	var routes []hostRoute
 	if !m.tr.DryRun() {
@@ -506,7 +503,7 @@ func (m *Manager) create(nets []*Network, name string, subnet netip.Prefix, gate
 	id := newID()
 	n = &Network{
 		Name: name, ID: id, Created: time.Now().UTC(), Scope: "local", Driver: driver,
-		Internal: internal, Options: opts, Containers: map[string]*Endpoint{},
+		Internal: internal, Attachable: attachable, Options: opts, Containers: map[string]*Endpoint{},
 		IPAM: IPAM{Driver: "default", Config: []IPAMConfig{}},
 	}
 	var undo cleanup.Stack
@@ -621,7 +618,7 @@ func (m *Manager) EnsureDefault() (*Network, error) {
 		}
 		return n, nil
 	}
-	return m.create(nets, DefaultNetwork, m.DefaultSubnet, "", false, map[string]string{}, DriverBridge, "")
+	return m.create(nets, DefaultNetwork, m.DefaultSubnet, "", false, false, map[string]string{}, DriverBridge, "")
 }
 
 // Remove deletes a user-defined network that no container uses: its DNS

@@ -78,7 +78,9 @@ type Network struct {
 
 	// Attachable is --attachable, recorded as Docker's inspect shows it:
 	// in swarm mode it lets standalone containers join an overlay; minirun
-	// has no swarm services, so every overlay takes containers.
+	// has no swarm services, so every network takes containers. dockerd
+	// takes it on any driver, and docker-compose 1.29 sends it for every
+	// network it creates.
 	Attachable bool `json:"Attachable"`
 
 	// Bridge is the Linux bridge device (bridge and overlay drivers).

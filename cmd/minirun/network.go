@@ -50,7 +50,7 @@ var networkCommand = &cli.Command{
 				&cli.StringFlag{Name: "subnet", Usage: "CIDR, e.g. 10.78.5.0/24 (default: the next free /24 of 10.78.0.0/16)"},
 				&cli.StringFlag{Name: "gateway", Usage: "the bridge's address (default: the subnet's first)"},
 				&cli.BoolFlag{Name: "internal", Usage: "no NAT, no route out"},
-				&cli.BoolFlag{Name: "attachable", Usage: "overlay: accepted and recorded, as Docker's (every minirun overlay takes containers)"},
+				&cli.BoolFlag{Name: "attachable", Usage: "accepted and recorded, as Docker's (every minirun network takes containers)"},
 				&cli.StringSliceFlag{Name: "opt", Aliases: []string{"o"}, Usage: network.OptBridgeName + "=mrNAME, " + network.OptMTU + "=N, " + network.OptDNSUpstream + "=IP[:PORT],… (bridge); parent=IF[.VLAN], macvlan_mode=…, ipvlan_mode=…, ipvlan_flag=… (macvlan, ipvlan)"},
 			}, explainFlags...),
 			Action: func(c *cli.Context) error {
