@@ -31,3 +31,12 @@ func TestNetworkMatches(t *testing.T) {
 		}
 	}
 }
+
+// The client names plugins NAME:latest; minirun's have no tags.
+func TestTrimLatest(t *testing.T) {
+	for in, want := range map[string]string{"vd:latest": "vd", "vd": "vd", ":latest": ":latest", "vd:v2": "vd:v2"} {
+		if got := trimLatest(in); got != want {
+			t.Errorf("trimLatest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

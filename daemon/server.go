@@ -132,6 +132,7 @@ func (d *Daemon) routes() {
 	d.moreRoutes(h) // more.go
 
 	d.archiveRoutes(h) // archive.go: docker cp, export, prune, resize
+	d.pluginRoutes(h)  // plugins.go: docker plugin
 	d.eventRoutes(h)
 }
 
@@ -253,7 +254,7 @@ func statusOf(err error) int {
 	case errors.As(err, &br):
 		return http.StatusBadRequest
 	case errors.Is(err, container.ErrNotFound), errors.Is(err, image.ErrNotFound),
-		errors.Is(err, network.ErrNotFound), errors.Is(err, volume.ErrNotFound):
+		errors.Is(err, network.ErrNotFound), errors.Is(err, volume.ErrNotFound), errors.Is(err, plugins.ErrPluginNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, network.ErrInUse), errors.Is(err, image.ErrInUse), errors.Is(err, network.ErrPortInUse),
 		strings.Contains(err.Error(), "already in use"), strings.Contains(err.Error(), "is in use"),

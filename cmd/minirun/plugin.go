@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/minirun/minirun/plugins"
@@ -21,18 +20,7 @@ func pluginStore(c *cli.Context) (*plugins.Store, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	dataRoot := c.String("data-root")
-	// The volume store is opened when disable or rm asks, not before:
-	// `plugin ls` on a fresh data root makes no volumes directory.
-	inUse := func(driver string) (bool, error) {
-		vs, err := volume.Open(dataRoot, nil)
-		if err != nil {
-			return false, err
-		}
-		return vs.DriverInUse(driver)
-	}
-	return &plugins.Store{Dir: filepath.Join(dataRoot, "plugins"), StateRoot: c.String("root"),
-		Sockets: plugins.DirsFromEnv().Sockets, Tracer: tr, InUse: inUse}, done, nil
+	return volume.PluginStore(c.String("data-root"), c.String("root"), tr), done, nil
 }
 
 // pluginAction wraps a subcommand that changes the host: root, the store
