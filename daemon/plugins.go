@@ -9,12 +9,8 @@ package daemon
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"os"
 
-	"github.com/minirun/minirun/image/layer"
 	"github.com/minirun/minirun/plugins"
 	"github.com/minirun/minirun/volume"
 	"github.com/moby/moby/api/types/plugin"
@@ -60,24 +56,22 @@ func (d *Daemon) pluginInspect(w http.ResponseWriter, r *http.Request) {
 // pluginCreate is POST /plugins/create?name=NAME with a tar of the
 // plugin's directory: `docker plugin create NAME DIR`. The tar is
 // extracted as image layers are (no path leaves the directory, no link
-// points out of it) into a temporary directory, which Store.Create copies.
+// points out of it) into a directory of the store (UnpackContext), which
+// Store.Create copies from.
 func (d *Daemon) pluginCreate(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("name")
 	if name == "" {
 		fail(w, badRequest{errors.New("plugin create: a name is required")})
 		return
 	}
-	dir, err := os.MkdirTemp(d.m.DataRoot, ".plugin-create-")
+	store := d.plugins()
+	dir, remove, err := store.UnpackContext(r.Body)
 	if err != nil {
-		fail(w, err)
+		fail(w, badRequest{err})
 		return
 	}
-	defer os.RemoveAll(dir)
-	if _, err := layer.ExtractRecorded(r.Body, dir, io.Discard); err != nil {
-		fail(w, badRequest{fmt.Errorf("plugin create: the context: %w", err)})
-		return
-	}
-	if _, err := d.plugins().Create(trimLatest(name), dir); err != nil {
+	defer remove()
+	if _, err := store.Create(trimLatest(name), dir); err != nil {
 		if statusOf(err) == http.StatusInternalServerError {
 			err = badRequest{err} // a bad name, config.json or rootfs
 		}

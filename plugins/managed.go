@@ -200,6 +200,42 @@ func (s *Store) Create(name, src string) (p *plugin.Plugin, retErr error) {
 	return p, nil
 }
 
+// UnpackContext unpacks a plugin's directory sent as a tar (`docker plugin
+// create` through the daemon: config.json and rootfs/) into a new
+// directory under the store, for Create to copy from; remove takes it
+// away. The layer extractor unpacks it, so no entry lands outside the
+// directory, whatever names or links the tar holds.
+func (s *Store) UnpackContext(r io.Reader) (dir string, remove func() error, err error) {
+	var undo cleanup.Stack
+	err = s.Tracer.Do(explain.Step{
+		ID: "plugin-context", Chapter: explain.ChapterVolumes,
+		Title: explain.Text{PT: "plugin create: desempacota o diretório do plugin que o cliente mandou", EN: "plugin create: unpack the plugin directory the client sent"},
+		Why: explain.Text{PT: "O docker plugin create manda o diretório (config.json e rootfs/) como um tar; ele é aberto como uma camada de imagem, sem nada sair do diretório.",
+			EN: "docker plugin create sends the directory (config.json and rootfs/) as a tar; it is unpacked as an image layer is, nothing leaving the directory."},
+		Shell: "d=$(mktemp -d " + filepath.Join(s.Dir, ".context-XXXXXX") + ") && tar -x -C \"$d\"",
+		Do: func() error {
+			if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+				return err
+			}
+			d, err := os.MkdirTemp(s.Dir, ".context-")
+			if err != nil {
+				return err
+			}
+			if _, err := layer.ExtractRecorded(r, d, io.Discard); err != nil {
+				return errors.Join(fmt.Errorf("the plugin's directory: %w", err), os.RemoveAll(d))
+			}
+			dir = d
+			return nil
+		},
+		Undo:      func() error { return os.RemoveAll(dir) },
+		UndoShell: "rm -rf \"$d\"",
+	}, &undo)
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, undo.Run, nil
+}
+
 // copyRootfs copies a plugin's root filesystem as an image layer travels:
 // a tar of src (layer.WriteTar, which never follows links) unpacked into
 // dst by the layer extractor, which keeps owners, modes (setuid, sticky),
@@ -272,6 +308,9 @@ func (s *Store) List() ([]*plugin.Plugin, error) {
 	}
 	var out []*plugin.Plugin
 	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue // the lock, and the directories UnpackContext makes
+		}
 		b, err := os.ReadFile(filepath.Join(s.Dir, e.Name(), "config.json"))
 		if err != nil {
 			continue // a create in progress, or one that died half-way

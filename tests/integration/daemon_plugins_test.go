@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,14 @@ func TestDaemonPlugins(t *testing.T) {
 		d.docker(t, "plugin", "rm", "-f", "vd")
 	})
 	d.dockerOK(t, "plugin", "create", "vd", src)
+	// A directory without config.json is refused, and the unpacked
+	// context never outlives the request.
+	if r := d.docker(t, "plugin", "create", "bad", t.TempDir()); r.code == 0 || !strings.Contains(r.stderr, "config.json") {
+		t.Fatalf("create from an empty directory: exit %d %q", r.code, r.stderr)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dataRoot, "plugins", ".context-*")); len(left) != 0 {
+		t.Fatalf("plugin create left %v", left)
+	}
 	if r := d.docker(t, "plugin", "create", "vd", src); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
 		t.Fatalf("a second create: exit %d %q", r.code, r.stderr)
 	}
