@@ -235,27 +235,7 @@ func vethNames(containerID string, ifName string) (host, peer string) {
 
 // nextIfName is the first ethN the namespace does not have yet: eth0 for a
 // new container, eth1 when `network connect` adds a second network.
-func nextIfName(pid int) (string, error) {
-	var name string
-	err := inNS(pid, func(h *netlink.Handle) error {
-		links, err := h.LinkList()
-		if err != nil {
-			return fmt.Errorf("list links: %w", err)
-		}
-		have := map[string]bool{}
-		for _, l := range links {
-			have[l.Attrs().Name] = true
-		}
-		for i := 0; i < 100; i++ {
-			if n := "eth" + strconv.Itoa(i); !have[n] {
-				name = n
-				return nil
-			}
-		}
-		return errors.New("no free ethN name")
-	})
-	return name, err
-}
+func nextIfName(pid int) (string, error) { return nextIfNameWith(pid, "eth") }
 
 // hasDefaultRoute reports whether the namespace already has a default
 // route: a container on two networks keeps the one of its first.
