@@ -84,7 +84,7 @@ var overlayKeep = map[string]bool{
 	network.StepOverlayPeerDelete: true, network.StepOverlayEndpointDelete: true,
 	network.StepOverlayIPAMRelease: true, network.StepOverlayUndefine: true, network.StepOverlayVXLANDelete: true,
 	"network-state": true, "network-bridge": true, "network-dns": true, "network-veth": true,
-	"network-move-link": true, "network-addr": true, "network-join": true, "network-dns-rr": true,
+	"network-addr": true, "network-join": true, "network-dns-rr": true,
 	"network-veth-delete": true, "network-ipam-release": true, "network-dns-stop": true,
 	"network-bridge-delete": true, "network-state-delete": true,
 }

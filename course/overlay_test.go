@@ -22,7 +22,7 @@ func TestOverlayDryRunListsTheLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	host := func(id string) []string {
-		return []string{"overlay-container", "network-overlay-ipam", "network-veth", "network-move-link", "network-addr", "network-join", "network-overlay-endpoint"}
+		return []string{"overlay-container", "network-overlay-ipam", "network-veth", "network-addr", "network-join", "network-overlay-endpoint"}
 	}
 	teardown := func() []string {
 		return []string{"network-veth-delete", "network-overlay-endpoint-delete", "network-overlay-ipam-release", "network-ipam-release"}
@@ -38,7 +38,7 @@ func TestOverlayDryRunListsTheLab(t *testing.T) {
 	// B's first container brings the network's devices up there, as
 	// Docker does: lazily.
 	want = append(want, "overlay-container", "network-overlay-ipam", "network-bridge", "network-overlay-vxlan", "network-dns",
-		"network-veth", "network-move-link", "network-addr", "network-join", "network-overlay-endpoint")
+		"network-veth", "network-addr", "network-join", "network-overlay-endpoint")
 	// B learns c1 as c2 attaches; A learns c2 on its watch.
 	want = append(want, "network-overlay-peers", "network-overlay-peer", "overlay-watch", "network-overlay-peers", "network-overlay-peer",
 		"overlay-tables", "overlay-tables", "overlay-keys", "overlay-ping", "network-dns-rr")

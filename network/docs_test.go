@@ -63,7 +63,7 @@ func TestEveryStepHasItsDocsAnchor(t *testing.T) {
 	checkNarration(t, rec, string(page))
 	up := []string{StepState, StepBridge, StepGateway, StepIPForward, StepRouteLocalnet, StepNftTable, StepMasquerade,
 		StepIsolation, StepLocalnetGuard, StepForward, StepDNS}
-	plug := []string{StepIPAM, StepVeth, StepBridgePort, StepMoveLink, StepAddr, StepRoute}
+	plug := []string{StepIPAM, StepVeth, StepBridgePort, StepAddr, StepRoute}
 	var want []string
 	want = append(want, up...)
 	// The first container's /etc files, written between its Reserve and

@@ -213,14 +213,13 @@ func hostRoutes() ([]hostRoute, error) {
 	return out, nil
 }
 
-// vethNames are the two ends of a container's veth pair before the move:
-// "mr" + 10 hex digits of the container id + the interface number + h
-// (host) or c (container), at most 15 characters (IFNAMSIZ-1). The host
-// end keeps its name, so `ip link | grep mr<id>` finds a container's
-// links.
-func vethNames(containerID string, ifName string) (host, peer string) {
+// vethName is the host's end of a container's veth pair: "mr" + 10 hex
+// digits of the container id + the interface number + "h", at most 15
+// characters (IFNAMSIZ-1), so `ip link | grep mr<id>` finds a container's
+// links. (The other end is born in the container as eth0: vethStep.)
+func vethName(containerID string, ifName string) string {
 	if forShell() {
-		return ShellVeth, ShellPeer
+		return ShellVeth
 	}
 	num := strings.TrimLeft(ifName, "abcdefghijklmnopqrstuvwxyz")
 	if num == "" || len(num) > 2 {
@@ -230,7 +229,7 @@ func vethNames(containerID string, ifName string) (host, peer string) {
 	if len(id) > 10 {
 		id = id[:10]
 	}
-	return "mr" + id + num + "h", "mr" + id + num + "c"
+	return "mr" + id + num + "h"
 }
 
 // nextIfName is the first ethN the namespace does not have yet: eth0 for a

@@ -516,7 +516,7 @@ func TestOverlayDrySession(t *testing.T) {
 		StepBridge, StepOverlayVXLAN, StepGateway, StepIPForward, StepRouteLocalnet, StepNftTable, StepMasquerade,
 		StepIsolation, StepLocalnetGuard, StepForward, StepDNS,
 		StepOverlayIPAM, StepIPAM,
-		StepVeth, StepBridgePort, StepMoveLink, StepAddr, StepRoute, StepJoin, StepOverlayEndpoint, StepOverlayPeers, StepOverlayPeer,
+		StepVeth, StepBridgePort, StepAddr, StepRoute, StepJoin, StepOverlayEndpoint, StepOverlayPeers, StepOverlayPeer,
 		StepVethDelete, StepOverlayEndpointDelete, StepOverlayIPAMRelease, StepIPAMRelease,
 		StepOverlayUndefine, StepDNSStop, StepRulesDelete, StepOverlayVXLANDelete, StepBridgeDelete, StepStateDelete, StepNftTableDel}
 	if got := rec.IDs(); !reflect.DeepEqual(got, want) {

@@ -23,7 +23,6 @@ const (
 	ShellTable  = "$TABLE"
 	ShellBridge = "$BRIDGE"
 	ShellVeth   = "$VETH"
-	ShellPeer   = "$PEER"
 	// ShellSubnet is the script's network: outside minirun's pools
 	// (10.77.0.0/16, 10.78.0.0/16), the test suites' (10.86.0.0/16) and
 	// the 10.99.0.0/16 docs/network.md suggests for MINIRUN_BRIDGE_SUBNET.
@@ -42,7 +41,6 @@ var ShellVars = []explain.ShellVar{
 		EN: "The script's nftables table (minirun's is ip minirun) and its links, mrsh*:"}},
 	{Name: "BRIDGE", Value: "mrsh-${ID#shell-}"},
 	{Name: "VETH", Value: "mrsh${ID#shell-}h"},
-	{Name: "PEER", Value: "mrsh${ID#shell-}c"},
 }
 
 var shellMode struct {
@@ -52,7 +50,7 @@ var shellMode struct {
 
 // DescribeForShell makes the dry runs that follow, until restore is
 // called, write their Shell lines for `explain --shell`: the table, bridge
-// and veth pair are the script's ($TABLE, $BRIDGE, $VETH, $PEER), and the
+// and the veth's host end are the script's ($TABLE, $BRIDGE, $VETH), and the
 // DNS server, which is minirun itself, is a comment.
 func DescribeForShell() (restore func()) {
 	shellMode.Lock()

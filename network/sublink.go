@@ -372,7 +372,7 @@ func (m *Manager) parentDelete(n *Network, nets []*Network) error {
 // the container: "mr" + 10 hex digits of the container id + the interface
 // number + m (macvlan) or i (ipvlan).
 func sublinkName(containerID, ifName, driver string) string {
-	host, _ := vethNames(containerID, ifName)
+	host := vethName(containerID, ifName)
 	suffix := "m"
 	if driver == DriverIPvlan {
 		suffix = "i"

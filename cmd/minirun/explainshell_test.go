@@ -97,7 +97,7 @@ func TestExplainShellNetworkNames(t *testing.T) {
 			t.Errorf("the script runs %q:\n%s", m, script)
 		}
 	}
-	for _, want := range []string{"TABLE=minirun_shell", "ip link add $BRIDGE ", "ip link add $VETH type veth peer name $PEER",
+	for _, want := range []string{"TABLE=minirun_shell", "ip link add $BRIDGE ", "ip link add $VETH type veth peer name eth0 netns $PID",
 		"nft add table ip $TABLE", "masquerade", "dnat to 10.98.0.2:80", "nft delete rule ip $TABLE ports handle $h"} {
 		if !strings.Contains(script, want) {
 			t.Errorf("the script has no %q", want)
