@@ -113,6 +113,10 @@ func initMain(c *syncConn) (started bool, err error) {
 		return false, err
 	}
 	started = true
+	// The last steps are planned (and the seccomp filter compiled) before
+	// the wait: after `start`, only their system calls stand between it
+	// and the user's program.
+	final := in.finalPlan()
 	// Block until `minirun start` opens the other end of the FIFO. The
 	// FIFO was opened O_PATH by the parent: reopening it through
 	// /proc/self/fd works even though its path is outside our new root.
@@ -131,7 +135,7 @@ func initMain(c *syncConn) (started bool, err error) {
 		return started, fmt.Errorf("write exec fifo: %w", err)
 	}
 	unix.Close(fifoFd)
-	return started, in.tr.Run(in.finalPlan(), nil)
+	return started, in.tr.Run(final, nil)
 }
 
 // inInit marks the steps of p as the init's own: they run inside the new

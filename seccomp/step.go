@@ -19,10 +19,12 @@ const StepID = "security-seccomp"
 // the filter is in, and the number of filters stacked on the process.
 func Step(s *specs.LinuxSeccomp) explain.Step {
 	size := explain.Text{PT: "perfil inválido", EN: "invalid profile"}
+	// Compiled once, here: Do loads this very program.
+	f, err := Prepare(s)
 	if s == nil {
 		size = explain.Text{PT: "nenhum: unconfined", EN: "none: unconfined"}
-	} else if prog, err := Compile(s); err == nil {
-		size = explain.Text{PT: fmt.Sprintf("%d instruções BPF", len(prog)), EN: fmt.Sprintf("%d BPF instructions", len(prog))}
+	} else if err == nil {
+		size = explain.Text{PT: fmt.Sprintf("%d instruções BPF", f.Len()), EN: fmt.Sprintf("%d BPF instructions", f.Len())}
 	}
 	return explain.Step{
 		ID:      StepID,
@@ -36,7 +38,12 @@ func Step(s *specs.LinuxSeccomp) explain.Step {
 			EN: "From now on the kernel runs a small BPF program on every system call and refuses those the profile does not allow (mount, keyctl, unshare…), even for root.",
 		},
 		Shell:    "grep Seccomp /proc/self/status",
-		Do:       func() error { return Load(s) },
+		Do: func() error {
+			if err != nil {
+				return err
+			}
+			return f.Load()
+		},
 		Evidence: statusSeccomp,
 	}
 }
