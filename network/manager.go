@@ -598,9 +598,15 @@ func (m *Manager) record(n *Network, undo *cleanup.Stack) error {
 }
 
 // EnsureDefault returns the default network, "bridge" on mr0, creating it
-// the first time (minirun has no daemon to create it at boot) and making
-// sure its host objects exist (after a reboot they are gone while the
-// state on disk remains).
+// the first time (minirun has no daemon to create it at boot).
+//
+// ORDER: it does not check that an existing network's host objects are
+// there (after a reboot they are gone while the state on disk remains):
+// Attach does, under the same lock, right before it plugs the container
+// in, and for every bridged network. Checking here too listed the
+// firewall's rules twice per `run`, and this check sat on the critical
+// path before the init's clone, while Attach's runs beside the init's
+// start.
 func (m *Manager) EnsureDefault() (*Network, error) {
 	unlock, err := m.lock()
 	if err != nil {
@@ -612,10 +618,6 @@ func (m *Manager) EnsureDefault() (*Network, error) {
 		return nil, err
 	}
 	if n, err := find(nets, DefaultNetwork); err == nil {
-		var undo cleanup.Stack
-		if err := m.ensureUp(n, &undo, false); err != nil {
-			return nil, errors.Join(err, undo.Run())
-		}
 		return n, nil
 	}
 	return m.create(nets, DefaultNetwork, m.DefaultSubnet, "", false, false, map[string]string{}, DriverBridge, "")
