@@ -486,7 +486,6 @@ func withDeviceNodes(r *specs.LinuxResources, extra []specs.LinuxDevice) *specs.
 // startInit re-executes minirun as the container's init in new namespaces.
 func (cr *creator) startInit() error {
 	cmd := initCmd()
-	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = orStd(cr.o.Stdin, os.Stdin), orStd(cr.o.Stdout, os.Stdout), orStd(cr.o.Stderr, os.Stderr)
 	cmd.ExtraFiles = []*os.File{cr.child, cr.fifo} // fd 3 and fd 4
 	cmd.SysProcAttr = &syscall.SysProcAttr{

@@ -106,7 +106,6 @@ func (c *Container) Exec(o ExecOpts) (p *Process, retErr error) {
 	// minirun in a private mount namespace, or the sealed copy
 	// (CVE-2019-5736: see selfexe.go).
 	cmd := initCmd()
-	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = orStd(o.Stdin, os.Stdin), orStd(o.Stdout, os.Stdout), orStd(o.Stderr, os.Stderr)
 	mntns, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", c.st.Pid))
 	if err != nil {

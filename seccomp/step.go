@@ -37,7 +37,7 @@ func Step(s *specs.LinuxSeccomp) explain.Step {
 			PT: "Daqui em diante o kernel roda um pequeno programa BPF a cada chamada de sistema e recusa as que o perfil não permite (mount, keyctl, unshare…), mesmo para root.",
 			EN: "From now on the kernel runs a small BPF program on every system call and refuses those the profile does not allow (mount, keyctl, unshare…), even for root.",
 		},
-		Shell:    "grep Seccomp /proc/self/status",
+		Shell: "grep Seccomp /proc/self/status",
 		Do: func() error {
 			if err != nil {
 				return err

@@ -27,6 +27,10 @@ import (
 // away the main thread, which would stay in the private namespace, and
 // /proc/self (the main thread's view) would show that namespace's mounts
 // to the rest of the process.
+//
+// The init's GOMAXPROCS=1 comes from its environment (runtime.initCmd);
+// the call below only matters for an init started some other way, and is
+// free when the value is already 1.
 func init() {
 	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
 		goruntime.GOMAXPROCS(1)
