@@ -22,6 +22,7 @@ import (
 	"github.com/minirun/minirun/network"
 	"github.com/minirun/minirun/overlay"
 	"github.com/minirun/minirun/runtime"
+	"github.com/minirun/minirun/shim"
 	"github.com/minirun/minirun/vfs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -965,15 +966,11 @@ func (m *Manager) Update(ref string, res *specs.LinuxResources, tr *explain.Trac
 			return err
 		}
 	}
-	unlock, err := m.lock()
+	meta, dir, unlock, err := m.lockedMeta(meta.ID)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	dir := m.dir(meta.ID)
-	if meta, err = loadMeta(dir); err != nil {
-		return err
-	}
 	if meta.HostConfig.Resources == nil {
 		meta.HostConfig.Resources = &specs.LinuxResources{}
 	}
@@ -997,6 +994,56 @@ func (m *Manager) Update(ref string, res *specs.LinuxResources, tr *explain.Trac
 		return err
 	}
 	return meta.save(dir)
+}
+
+// lockedMeta reads the record of the container ref names under the
+// manager's lock, for a change the caller saves before it unlocks.
+func (m *Manager) lockedMeta(ref string) (*Meta, string, func(), error) {
+	meta, err := m.Get(ref)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	dir := m.dir(meta.ID)
+	if meta, err = loadMeta(dir); err != nil {
+		unlock()
+		return nil, "", nil, err
+	}
+	return meta, dir, unlock, nil
+}
+
+// UpdateRestart changes a container's restart policy, as `docker update
+// --restart` does: in its record, which the shim of its next start reads,
+// and in its running shim, which judges the next exit by it (the control
+// protocol's update).
+func (m *Manager) UpdateRestart(ref string, p shim.RestartPolicy) error {
+	if err := p.Check(); err != nil {
+		return err
+	}
+	meta, dir, unlock, err := m.lockedMeta(ref)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// dockerd's words: --rm removes the container at its first exit, which
+	// no policy may start again.
+	if meta.HostConfig.AutoRemove && p.Name != "no" {
+		return fmt.Errorf("restart policy cannot be updated because AutoRemove is enabled for the container")
+	}
+	old := meta.HostConfig.RestartPolicy
+	meta.HostConfig.RestartPolicy = p
+	if err := meta.save(dir); err != nil {
+		return err
+	}
+	// A stopped container has no shim: its record is all there is.
+	if err := shim.UpdateRestart(m.Socket(meta.ID), p); err != nil && !errors.Is(err, shim.ErrNoShim) {
+		meta.HostConfig.RestartPolicy = old
+		return errors.Join(fmt.Errorf("container %s: %w", meta.Name, err), meta.save(dir))
+	}
+	return nil
 }
 
 // mountRootfs gives the container its root filesystem with the storage

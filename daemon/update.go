@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/minirun/minirun/shim"
 	ctypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -20,12 +21,6 @@ func (d *Daemon) containerUpdate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	if req.RestartPolicy.Name != "" {
-		// The policy lives in the running container's shim, which has no
-		// message to change it.
-		fail(w, badRequest{errors.New("docker update --restart is not served by minirun's daemon: remove and run the container again with --restart")})
-		return
-	}
 	if len(req.Devices) > 0 {
 		fail(w, badRequest{errors.New("devices cannot be updated: remove and run the container again with --device")})
 		return
@@ -35,7 +30,8 @@ func (d *Daemon) containerUpdate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	if res == nil {
+	restart := req.RestartPolicy.Name != ""
+	if res == nil && !restart {
 		fail(w, badRequest{errors.New("you must provide one or more flags when using this command")})
 		return
 	}
@@ -44,9 +40,24 @@ func (d *Daemon) containerUpdate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	if err := d.m.Update(meta.ID, res, d.cfg.Trace); err != nil {
-		fail(w, err)
-		return
+	if restart {
+		// The policy lives in the record and in the running shim, which
+		// judges the next exit by it (container.Manager.UpdateRestart).
+		p := shim.RestartPolicy{Name: string(req.RestartPolicy.Name), MaximumRetryCount: req.RestartPolicy.MaximumRetryCount}
+		if err := p.Check(); err != nil {
+			fail(w, badRequest{err})
+			return
+		}
+		if err := d.m.UpdateRestart(meta.ID, p); err != nil {
+			fail(w, badRequest{err})
+			return
+		}
+	}
+	if res != nil {
+		if err := d.m.Update(meta.ID, res, d.cfg.Trace); err != nil {
+			fail(w, err)
+			return
+		}
 	}
 	d.emitContainer(meta, events.ActionUpdate, nil)
 	writeJSON(w, http.StatusOK, ctypes.UpdateResponse{Warnings: []string{}})

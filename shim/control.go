@@ -21,6 +21,9 @@ package shim
 //	        container's cgroup, as `runc kill --all`); stop marks the exit
 //	        that follows as asked for, so the restart policy does not act
 //	        (what the stop-requested file used to say). The shim hangs up.
+//	update  {"restart":{"Name":…,"MaximumRetryCount":N}}: the restart policy
+//	        the next exit is judged by (`docker update --restart`); the
+//	        answer says whether it was taken. The shim hangs up.
 //	state   the answer holds "state": status, pid, start time, restarts,
 //	        the last exit. The shim hangs up.
 //	resize  {"rows":R,"cols":C}: TIOCSWINSZ on the terminal's master the
@@ -79,6 +82,7 @@ const (
 	OpWait   = "wait"
 	OpState  = "state"
 	OpResize = "resize"
+	OpUpdate = "update"
 )
 
 // requestTimeout bounds how long the shim waits for a connection's request:
@@ -99,6 +103,8 @@ type Request struct {
 	// Rows and Cols are resize's.
 	Rows uint16 `json:"rows,omitempty"`
 	Cols uint16 `json:"cols,omitempty"`
+	// Restart is update's.
+	Restart *RestartPolicy `json:"restart,omitempty"`
 }
 
 // Reply is a frame from the shim.
@@ -220,6 +226,17 @@ func readReply(c net.Conn) (*Reply, error) {
 // ErrNotRunning when no init runs (stop is recorded all the same).
 func Kill(socket string, sig syscall.Signal, all, stop bool) error {
 	c, _, err := dial(socket, Request{Op: OpKill, Signal: int(sig), All: all, Stop: stop})
+	if err != nil {
+		return err
+	}
+	c.Close()
+	return nil
+}
+
+// UpdateRestart gives the shim on socket the restart policy the next exit
+// is judged by.
+func UpdateRestart(socket string, p RestartPolicy) error {
+	c, _, err := dial(socket, Request{Op: OpUpdate, Restart: &p})
 	if err != nil {
 		return err
 	}

@@ -385,3 +385,29 @@ func TestControlResize(t *testing.T) {
 		t.Fatalf("terminal is %dx%d, want 33x101", ws.Row, ws.Col)
 	}
 }
+
+// TestControlUpdateRestart: update changes the policy the next exit is
+// judged by; a policy ParseRestart would refuse is refused over the wire
+// too, and leaves the old one in force.
+func TestControlUpdateRestart(t *testing.T) {
+	s, socket := serveFake(t)
+	s.restart = RestartPolicy{Name: "no"}
+	if s.restartPolicy().ShouldRestart(1, 0, false) {
+		t.Fatal("policy no restarts")
+	}
+	if err := UpdateRestart(socket, RestartPolicy{Name: "on-failure", MaximumRetryCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p := s.restartPolicy()
+	if !p.ShouldRestart(1, 0, false) || p.ShouldRestart(1, 1, false) || p.ShouldRestart(0, 0, false) {
+		t.Fatalf("after update to on-failure:1 the shim holds %+v", p)
+	}
+	for _, bad := range []RestartPolicy{{Name: "sometimes"}, {Name: "always", MaximumRetryCount: 3}, {Name: "on-failure", MaximumRetryCount: -1}} {
+		if err := UpdateRestart(socket, bad); err == nil {
+			t.Errorf("update to %+v was taken", bad)
+		}
+	}
+	if got := s.restartPolicy(); got != p {
+		t.Fatalf("a refused update changed the policy to %+v", got)
+	}
+}

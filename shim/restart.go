@@ -41,6 +41,24 @@ func ParseRestart(s string) (RestartPolicy, error) {
 	return p, nil
 }
 
+// Check refuses a policy ParseRestart would not give: one that came over
+// the wire (the control protocol, the Engine API) as a struct.
+func (p RestartPolicy) Check() error {
+	switch p.Name {
+	case "no", "always", "unless-stopped":
+		if p.MaximumRetryCount != 0 {
+			return fmt.Errorf("restart policy %s: only on-failure takes a maximum retry count", p.Name)
+		}
+	case "on-failure":
+		if p.MaximumRetryCount < 0 {
+			return fmt.Errorf("restart policy on-failure: the maximum retry count cannot be negative")
+		}
+	default:
+		return fmt.Errorf("restart policy %q: use no, on-failure, always or unless-stopped", p.Name)
+	}
+	return nil
+}
+
 // ShouldRestart decides, after an exit, whether the shim starts the
 // container again: never when someone stopped it (stop, kill, rm); on
 // failure only for a non-zero code and within the retry count.

@@ -103,6 +103,7 @@ func Run(cfg Config) (retErr error) {
 	}
 	defer logf.Close()
 	s := newServer()
+	s.restart = cfg.Restart
 	os.Remove(cfg.Socket)
 	l, err := net.Listen("unix", cfg.Socket)
 	if err != nil {
@@ -136,7 +137,7 @@ func Run(cfg Config) (retErr error) {
 			// A restart that fails to even start is an exit like any other.
 			code = 127
 		}
-		again := !stoppedEarly && cfg.Restart.ShouldRestart(code, restarts, s.stopRequested() || cfg.Events.StopRequested())
+		again := !stoppedEarly && s.restartPolicy().ShouldRestart(code, restarts, s.stopRequested() || cfg.Events.StopRequested())
 		if err := cfg.Events.Exited(code, oom, again); err != nil {
 			fmt.Fprintf(os.Stderr, "minirun shim: record exit: %v\n", err)
 		}
@@ -299,6 +300,7 @@ type server struct {
 	restarts  int
 	exit      *Exit         // the last exit
 	stop      bool          // a stop was asked for: no restart
+	restart   RestartPolicy // the policy, which `update --restart` changes
 	stopCh    chan struct{} // closed with stop, for the --attach-first wait
 	closed    bool          // hung up: the shim is done
 }
@@ -513,6 +515,19 @@ func (s *server) serve(c net.Conn) {
 		}
 		writeReply(c, r)
 		c.Close()
+	case OpUpdate:
+		r := Reply{}
+		if req.Restart == nil {
+			r.Error = "update: no restart policy given"
+		} else if err := req.Restart.Check(); err != nil {
+			r.Error = err.Error()
+		} else {
+			s.mu.Lock()
+			s.restart = *req.Restart
+			s.mu.Unlock()
+		}
+		writeReply(c, r)
+		c.Close()
 	case OpState:
 		s.mu.Lock()
 		r := Reply{State: s.stateLocked()}
@@ -523,6 +538,14 @@ func (s *server) serve(c net.Conn) {
 		writeReply(c, Reply{Error: fmt.Sprintf("unknown request %q", req.Op)})
 		c.Close()
 	}
+}
+
+// restartPolicy is the policy in force: the one the shim started with,
+// or the last `update --restart`.
+func (s *server) restartPolicy() RestartPolicy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restart
 }
 
 // kill signals the init (all: every process of the container). With

@@ -12,6 +12,7 @@ import (
 
 	"github.com/minirun/minirun/container"
 	"github.com/minirun/minirun/runtime"
+	"github.com/minirun/minirun/shim"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 )
@@ -77,7 +78,9 @@ func resolve(c *cli.Context, ref string) (*runtime.Container, error) {
 var updateCommand = &cli.Command{
 	Name: "update", Usage: "change the limits of running containers (like docker update / runc update)",
 	ArgsUsage: "CONTAINER [CONTAINER…]",
-	Flags:     append(append([]cli.Flag{}, resourceFlags...), append(explainFlags, &cli.StringFlag{Name: "resources", Aliases: []string{"r"}, Usage: "runc style: a JSON file of linux.resources (- for stdin)"})...),
+	Flags: append(append([]cli.Flag{}, resourceFlags...), append(explainFlags,
+		&cli.StringFlag{Name: "resources", Aliases: []string{"r"}, Usage: "runc style: a JSON file of linux.resources (- for stdin)"},
+		&cli.StringFlag{Name: "restart", Usage: "the restart policy from the next exit on: no, on-failure[:N], always or unless-stopped"})...),
 	Action: func(c *cli.Context) error {
 		if c.NArg() == 0 {
 			return fmt.Errorf("update: give at least one container")
@@ -99,8 +102,16 @@ var updateCommand = &cli.Command{
 				return fmt.Errorf("--resources %s: %w", f, err)
 			}
 		}
-		if res == nil {
-			return fmt.Errorf("update: give a limit to change, e.g. --memory 64m")
+		var restart *shim.RestartPolicy
+		if c.IsSet("restart") {
+			p, err := shim.ParseRestart(c.String("restart"))
+			if err != nil {
+				return err
+			}
+			restart = &p
+		}
+		if res == nil && restart == nil {
+			return fmt.Errorf("update: give a limit to change, e.g. --memory 64m, or --restart")
 		}
 		tr, done, err := tracerFromFlags(c)
 		if err != nil {
@@ -113,9 +124,18 @@ var updateCommand = &cli.Command{
 		}
 		for _, ref := range c.Args().Slice() {
 			if _, err := m.Get(ref); err == nil {
-				if err := m.Update(ref, res, tr); err != nil {
-					return err
+				if restart != nil {
+					if err := m.UpdateRestart(ref, *restart); err != nil {
+						return err
+					}
 				}
+				if res != nil {
+					if err := m.Update(ref, res, tr); err != nil {
+						return err
+					}
+				}
+			} else if restart != nil {
+				return fmt.Errorf("update --restart: %s is no container of minirun's (a bare runtime container has no restart policy)", ref)
 			} else {
 				ctr, err := runtime.Load(c.String("root"), ref)
 				if err != nil {

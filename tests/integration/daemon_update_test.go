@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // docker update: a running container's new memory limit lands in its
@@ -34,13 +35,52 @@ func TestDaemonUpdate(t *testing.T) {
 	}{
 		{"minimum is 6m", []string{"update", "--memory", "1m", "dupd"}},
 		{"one or more flags", []string{"update", "dupd"}},
-		{"--restart", []string{"update", "--restart", "always", "dupd"}},
 		{"no such container", []string{"update", "--memory", "64m", "nao-existe"}},
 	} {
 		r := d.docker(t, c.args...)
 		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("docker %v: exit %d stderr %q, want %q", c.args, r.code, r.stderr, c.want)
 		}
+	}
+}
+
+// docker update --restart: the running shim judges the next exit by the
+// new policy (the control protocol's update), and inspect shows it. The
+// container exits 3 once /tmp/go exists. Started with the default policy
+// ("no") it would stay exited; updated to on-failure:2, its shim starts it
+// twice more (the file is still in its rootfs: each start exits at once)
+// and then leaves it exited, RestartCount 2. Before the update message
+// existed the daemon refused the request.
+func TestDaemonUpdateRestart(t *testing.T) {
+	d := startDaemon(t)
+	d.dockerOK(t, "run", "-d", "--name", "drst", "busybox", "sh", "-c", "while [ ! -f /tmp/go ]; do sleep 0.05; done; exit 3")
+	t.Cleanup(func() { d.docker(t, "rm", "-f", "drst") })
+	d.dockerOK(t, "update", "--restart", "on-failure:2", "drst")
+	policy := "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+	if out := strings.TrimSpace(d.dockerOK(t, "inspect", "-f", policy, "drst")); out != "on-failure:2" {
+		t.Fatalf("inspect after update --restart on-failure:2: %q", out)
+	}
+	d.dockerOK(t, "exec", "drst", "touch", "/tmp/go")
+	var last string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		last = strings.TrimSpace(d.dockerOK(t, "inspect", "-f", "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}", "drst"))
+		if last == "exited 2 3" {
+			break
+		}
+	}
+	if last != "exited 2 3" {
+		t.Fatalf("after the exit under on-failure:2: status, restarts, code %q, want exited 2 3", last)
+	}
+	// A stopped container's record changes too: its next start's shim
+	// reads it.
+	d.dockerOK(t, "update", "--restart", "no", "drst")
+	if out := strings.TrimSpace(d.dockerOK(t, "inspect", "-f", policy, "drst")); out != "no:0" {
+		t.Fatalf("inspect after update --restart no while exited: %q", out)
+	}
+	d.dockerOK(t, "run", "-d", "--rm", "--name", "drstrm", "busybox", "sleep", "600")
+	t.Cleanup(func() { d.docker(t, "rm", "-f", "drstrm") })
+	if r := d.docker(t, "update", "--restart", "always", "drstrm"); r.code == 0 || !strings.Contains(r.stderr, "AutoRemove") {
+		t.Errorf("update --restart always of a --rm container: exit %d %q, want a refusal", r.code, r.stderr)
 	}
 }
 
