@@ -25,6 +25,8 @@ type ResourceFlags struct {
 	DeviceReadBps, DeviceWriteBps         []string // PATH:RATE, e.g. /dev/sda:1mb
 	DeviceReadIOps, DeviceWriteIOps       []string // PATH:N
 	Devices                               []string // HOST[:CONTAINER[:rwm]]
+	BlkioWeightDevice                     []string // PATH:WEIGHT, e.g. /dev/sda:200
+	DeviceCgroupRules                     []string // TYPE MAJOR:MINOR ACCESS, e.g. "c 1:3 rwm"
 }
 
 // ParseBytes reads Docker's sizes: 512, 10k, 32m, 1g (powers of 1024, any case, an optional trailing b).
@@ -211,8 +213,23 @@ func (f ResourceFlags) Resources() (*specs.LinuxResources, []specs.LinuxDevice, 
 			useBio = true
 		}
 	}
+	for _, v := range f.BlkioWeightDevice {
+		wd, err := weightDevice(v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--blkio-weight-device %s: %w", v, err)
+		}
+		bio.WeightDevice = append(bio.WeightDevice, wd)
+		useBio = true
+	}
 	if useBio {
 		r.BlockIO = bio
+	}
+	for _, v := range f.DeviceCgroupRules {
+		rule, err := DeviceCgroupRule(v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--device-cgroup-rule %q: %w", v, err)
+		}
+		r.Devices = append(r.Devices, rule)
 	}
 	var devs []specs.LinuxDevice
 	for _, d := range f.Devices {
@@ -226,18 +243,65 @@ func (f ResourceFlags) Resources() (*specs.LinuxResources, []specs.LinuxDevice, 
 	return r, devs, nil
 }
 
+// weightDevice parses PATH:WEIGHT (--blkio-weight-device) into the
+// device's numbers and its weight, in --blkio-weight's range.
+func weightDevice(v string) (specs.LinuxWeightDevice, error) {
+	major, minor, weight, err := blockDeviceArg(v, "DEVICE:WEIGHT")
+	if err != nil {
+		return specs.LinuxWeightDevice{}, err
+	}
+	n, err := strconv.ParseUint(weight, 10, 16)
+	if err != nil || n < minBlkio || n > maxBlkio {
+		return specs.LinuxWeightDevice{}, fmt.Errorf("weight %q: must be between %d and %d", weight, minBlkio, maxBlkio)
+	}
+	w := uint16(n)
+	wd := specs.LinuxWeightDevice{Weight: &w}
+	wd.Major, wd.Minor = major, minor
+	return wd, nil
+}
+
+// DeviceCgroupRule parses Docker's --device-cgroup-rule, "TYPE MAJOR:MINOR
+// ACCESS": type a (all), b (block) or c (character), a number or * for
+// each of major and minor, and some of r (read), w (write), m (mknod).
+// The rule allows what it names, after the default rules: it lets a
+// container use a device that appears later (one plugged in while it
+// runs, made with mknod or bind-mounted in) without --device's node.
+func DeviceCgroupRule(v string) (specs.LinuxDeviceCgroup, error) {
+	f := strings.Fields(v)
+	bad := fmt.Errorf("want TYPE MAJOR:MINOR ACCESS, such as 'c 1:3 rwm' or 'b 8:* r'")
+	if len(f) != 3 || (f[0] != "a" && f[0] != "b" && f[0] != "c") || f[2] == "" || strings.Trim(f[2], "rwm") != "" || len(f[2]) > 3 {
+		return specs.LinuxDeviceCgroup{}, bad
+	}
+	maj, min, ok := strings.Cut(f[1], ":")
+	if !ok {
+		return specs.LinuxDeviceCgroup{}, bad
+	}
+	num := func(s string) (*int64, error) {
+		if s == "*" {
+			return nil, nil // the spec's wildcard: no number
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return nil, bad
+		}
+		return &n, nil
+	}
+	major, err := num(maj)
+	if err != nil {
+		return specs.LinuxDeviceCgroup{}, err
+	}
+	minor, err := num(min)
+	if err != nil {
+		return specs.LinuxDeviceCgroup{}, err
+	}
+	return specs.LinuxDeviceCgroup{Allow: true, Type: f[0], Major: major, Minor: minor, Access: f[2]}, nil
+}
+
 // throttleDevice parses PATH:RATE into the device's numbers and the rate.
 func throttleDevice(v string, bytes bool) (specs.LinuxThrottleDevice, error) {
-	path, rate, ok := strings.Cut(v, ":")
-	if !ok {
-		return specs.LinuxThrottleDevice{}, fmt.Errorf("want DEVICE:RATE")
-	}
-	major, minor, typ, err := deviceNumbers(path)
+	major, minor, rate, err := blockDeviceArg(v, "DEVICE:RATE")
 	if err != nil {
 		return specs.LinuxThrottleDevice{}, err
-	}
-	if typ != "b" {
-		return specs.LinuxThrottleDevice{}, fmt.Errorf("%s is not a block device", path)
 	}
 	var n int64
 	if bytes {
@@ -251,6 +315,23 @@ func throttleDevice(v string, bytes bool) (specs.LinuxThrottleDevice, error) {
 	td := specs.LinuxThrottleDevice{Rate: uint64(n)}
 	td.Major, td.Minor = major, minor
 	return td, nil
+}
+
+// blockDeviceArg splits a PATH:VALUE flag and stats PATH, which must be a
+// block device on the host; want is the form named in the error.
+func blockDeviceArg(v, want string) (major, minor int64, value string, err error) {
+	path, value, ok := strings.Cut(v, ":")
+	if !ok {
+		return 0, 0, "", fmt.Errorf("want %s", want)
+	}
+	major, minor, typ, err := deviceNumbers(path)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	if typ != "b" {
+		return 0, 0, "", fmt.Errorf("%s is not a block device", path)
+	}
+	return major, minor, value, nil
 }
 
 // deviceNumbers stats a device node on the host.

@@ -158,17 +158,21 @@ func runOpts(name string, req *ctypes.CreateRequest) (container.RunOpts, error) 
 // resources turns the request's cgroup limits into the flags `minirun
 // run` reads (-m, --memory-swap, --memory-reservation, --cpus,
 // --cpu-shares, --cpu-quota, --cpu-period, --cpuset-cpus/-mems,
-// --pids-limit, --blkio-weight, --device, --device-read-bps and the other
-// three throttles), checked by the same ResourceFlags.Resources, and
-// returns the host devices to add. The limits are nil when none is set.
-// What minirun cannot map (device cgroup rules, per-device weights) is
-// refused, not ignored.
+// --pids-limit, --blkio-weight, --blkio-weight-device, --device,
+// --device-cgroup-rule, --device-read-bps and the other three throttles),
+// checked by the same ResourceFlags.Resources, and returns the host
+// devices to add. The limits are nil when none is set.
 func resources(res ctypes.Resources) (*specs.LinuxResources, []specs.LinuxDevice, error) {
-	if len(res.DeviceCgroupRules) > 0 || len(res.BlkioWeightDevice) > 0 {
-		return nil, nil, badRequest{errors.New("--device-cgroup-rule and --blkio-weight-device are not served by minirun")}
-	}
 	f := container.ResourceFlags{CPUShares: res.CPUShares, CPUQuota: res.CPUQuota, CPUPeriod: res.CPUPeriod,
-		CpusetCpus: res.CpusetCpus, CpusetMems: res.CpusetMems, BlkioWeight: int64(res.BlkioWeight)}
+		CpusetCpus: res.CpusetCpus, CpusetMems: res.CpusetMems, BlkioWeight: int64(res.BlkioWeight),
+		DeviceCgroupRules: res.DeviceCgroupRules}
+	// --blkio-weight-device comes as {Path, Weight}: back to PATH:WEIGHT.
+	for _, w := range res.BlkioWeightDevice {
+		if w == nil {
+			continue
+		}
+		f.BlkioWeightDevice = append(f.BlkioWeightDevice, w.Path+":"+strconv.Itoa(int(w.Weight)))
+	}
 	if res.Memory != 0 {
 		f.Memory = strconv.FormatInt(res.Memory, 10)
 	}

@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/blkiodev"
 	ctypes "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"golang.org/x/sys/unix"
 )
 
 func msg(typ events.Type, action events.Action, id string, attrs map[string]string) events.Message {
@@ -257,8 +260,52 @@ func TestCreateResources(t *testing.T) {
 		len(o.Resources.Devices) != 1 || o.Resources.Devices[0].Access != "r" {
 		t.Fatalf("--device /dev/null:/dev/nul2:r: %+v, %v", o, err)
 	}
-	req.HostConfig.Resources = ctypes.Resources{DeviceCgroupRules: []string{"c 1:3 rwm"}}
-	if _, err := runOpts("x", req); err == nil {
-		t.Fatal("--device-cgroup-rule accepted")
+	req.HostConfig.Resources = ctypes.Resources{DeviceCgroupRules: []string{"c 1:* rwm", "b 8:3 r"}}
+	o, err = runOpts("x", req)
+	if err != nil || len(o.Resources.Devices) != 2 {
+		t.Fatalf("--device-cgroup-rule: %+v, %v", o, err)
 	}
+	if r := o.Resources.Devices[0]; !r.Allow || r.Type != "c" || r.Major == nil || *r.Major != 1 || r.Minor != nil || r.Access != "rwm" {
+		t.Fatalf("'c 1:* rwm' became %+v", r)
+	}
+	if r := o.Resources.Devices[1]; r.Type != "b" || *r.Major != 8 || *r.Minor != 3 || r.Access != "r" {
+		t.Fatalf("'b 8:3 r' became %+v", r)
+	}
+	for _, bad := range []string{"c 1:3", "x 1:3 r", "c 1-3 r", "c 1:3 rwx", "c a:3 r", "c 1:3 rrrr"} {
+		req.HostConfig.Resources = ctypes.Resources{DeviceCgroupRules: []string{bad}}
+		if _, err := runOpts("x", req); err == nil || !strings.Contains(err.Error(), "--device-cgroup-rule") {
+			t.Errorf("--device-cgroup-rule %q: %v, want a refusal naming the flag", bad, err)
+		}
+	}
+	req.HostConfig.Resources = ctypes.Resources{BlkioWeightDevice: []*blkiodev.WeightDevice{{Path: "/dev/null", Weight: 200}}}
+	if _, err := runOpts("x", req); err == nil || !strings.Contains(err.Error(), "not a block device") {
+		t.Fatalf("--blkio-weight-device /dev/null:200: %v, want not a block device", err)
+	}
+	if dev, major, minor := someBlockDevice(); dev != "" {
+		req.HostConfig.Resources = ctypes.Resources{BlkioWeightDevice: []*blkiodev.WeightDevice{{Path: dev, Weight: 200}}}
+		o, err := runOpts("x", req)
+		if err != nil || o.Resources.BlockIO == nil || len(o.Resources.BlockIO.WeightDevice) != 1 {
+			t.Fatalf("--blkio-weight-device %s:200: %+v, %v", dev, o, err)
+		}
+		if w := o.Resources.BlockIO.WeightDevice[0]; w.Major != major || w.Minor != minor || *w.Weight != 200 {
+			t.Fatalf("--blkio-weight-device %s:200 became %+v", dev, w)
+		}
+		req.HostConfig.Resources = ctypes.Resources{BlkioWeightDevice: []*blkiodev.WeightDevice{{Path: dev, Weight: 5}}}
+		if _, err := runOpts("x", req); err == nil || !strings.Contains(err.Error(), "between 10 and 1000") {
+			t.Fatalf("--blkio-weight-device %s:5: %v, want the range", dev, err)
+		}
+	}
+}
+
+// someBlockDevice is a block device node of this machine, if it has one.
+func someBlockDevice() (string, int64, int64) {
+	ents, _ := os.ReadDir("/dev")
+	for _, e := range ents {
+		p := "/dev/" + e.Name()
+		var st unix.Stat_t
+		if unix.Stat(p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK {
+			return p, int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+		}
+	}
+	return "", 0, 0
 }

@@ -21,7 +21,7 @@ func (d *Daemon) containerUpdate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	if len(req.Devices) > 0 {
+	if len(req.Devices) > 0 || len(req.DeviceCgroupRules) > 0 {
 		fail(w, badRequest{errors.New("devices cannot be updated: remove and run the container again with --device")})
 		return
 	}

@@ -37,9 +37,13 @@ var resourceFlags = []cli.Flag{
 	&cli.StringSliceFlag{Name: "device-write-bps", Usage: "limit writes of a device"},
 	&cli.StringSliceFlag{Name: "device-read-iops", Usage: "limit read operations per second of a device"},
 	&cli.StringSliceFlag{Name: "device-write-iops", Usage: "limit write operations per second of a device"},
+	&cli.StringSliceFlag{Name: "blkio-weight-device", Usage: "relative block IO weight of one device, e.g. /dev/sda:200"},
 }
 
 var deviceFlag = &cli.StringSliceFlag{Name: "device", Usage: "add a host device: HOST[:CONTAINER[:rwm]]"}
+
+// deviceCgroupRuleFlag is run's --device-cgroup-rule.
+var deviceCgroupRuleFlag = &cli.StringSliceFlag{Name: "device-cgroup-rule", Usage: "allow devices in the device cgroup: TYPE MAJOR:MINOR ACCESS, e.g. 'c 1:3 rwm'"}
 
 // resourcesFromFlags reads the resource flags; nil when none was given.
 func resourcesFromFlags(c *cli.Context) (*specs.LinuxResources, []specs.LinuxDevice, error) {
@@ -50,9 +54,11 @@ func resourcesFromFlags(c *cli.Context) (*specs.LinuxResources, []specs.LinuxDev
 		CpusetMems: c.String("cpuset-mems"), PidsLimit: c.Int64("pids-limit"), BlkioWeight: c.Int64("blkio-weight"),
 		DeviceReadBps: c.StringSlice("device-read-bps"), DeviceWriteBps: c.StringSlice("device-write-bps"),
 		DeviceReadIOps: c.StringSlice("device-read-iops"), DeviceWriteIOps: c.StringSlice("device-write-iops"),
+		BlkioWeightDevice: c.StringSlice("blkio-weight-device"),
 	}
 	if c.Command.Name == "run" {
 		f.Devices = c.StringSlice("device")
+		f.DeviceCgroupRules = c.StringSlice("device-cgroup-rule")
 	}
 	r, devs, err := f.Resources()
 	if err != nil {

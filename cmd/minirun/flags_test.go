@@ -133,6 +133,8 @@ func TestResourceFlagRanges(t *testing.T) {
 		{[]string{"--memory", "64m", "--memory-swap", "-2"}, "invalid size"},
 		{[]string{"--memory-reservation", "1m"}, "--memory-reservation 1m: the minimum is 6m"},
 		{[]string{"--memory", "64m", "--memory-reservation", "128m"}, "must be at most --memory 64m"},
+		{[]string{"--blkio-weight-device", "/dev/null:200"}, "--blkio-weight-device /dev/null:200: /dev/null is not a block device"},
+		{[]string{"--blkio-weight-device", "/dev/null"}, "want DEVICE:WEIGHT"},
 	}
 	for _, c := range bad {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -259,5 +261,29 @@ func TestTimeoutRange(t *testing.T) {
 		if err != nil || (gotErr != nil) != c.err || got != c.want {
 			t.Errorf("-t %s: %v %v %v", c.v, got, gotErr, err)
 		}
+	}
+}
+
+// run's --device-cgroup-rule becomes an allow rule of the spec's device
+// cgroup; a rule in another shape is a one-line error naming the flag.
+func TestDeviceCgroupRuleFlag(t *testing.T) {
+	var res *specs.LinuxResources
+	var got error
+	err := runAction(t, []string{"run"}, []string{"--device-cgroup-rule", "c 10:* rw", "busybox"}, func(ctx *cli.Context) error {
+		res, _, got = resourcesFromFlags(ctx)
+		return nil
+	})
+	if err != nil || got != nil || res == nil || len(res.Devices) != 1 {
+		t.Fatalf("--device-cgroup-rule 'c 10:* rw': %+v, %v, %v", res, err, got)
+	}
+	if r := res.Devices[0]; !r.Allow || r.Type != "c" || *r.Major != 10 || r.Minor != nil || r.Access != "rw" {
+		t.Fatalf("'c 10:* rw' became %+v", r)
+	}
+	err = runAction(t, []string{"run"}, []string{"--device-cgroup-rule", "c 10 rw", "busybox"}, func(ctx *cli.Context) error {
+		_, _, got = resourcesFromFlags(ctx)
+		return nil
+	})
+	if err != nil || got == nil || !strings.Contains(got.Error(), "--device-cgroup-rule") {
+		t.Fatalf("--device-cgroup-rule 'c 10 rw': %v, %v, want a refusal", err, got)
 	}
 }

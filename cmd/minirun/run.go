@@ -36,7 +36,7 @@ var runCommand = &cli.Command{
 		&cli.StringFlag{Name: "hostname", Aliases: []string{"h"}, Usage: "container hostname"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user[:group] or uid[:gid]"},
 		&cli.StringFlag{Name: "entrypoint", Usage: "override the image's ENTRYPOINT"},
-		deviceFlag,
+		deviceFlag, deviceCgroupRuleFlag,
 		&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability (or ALL)"},
 		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability (or ALL)"},
 		&cli.BoolFlag{Name: "privileged", Usage: "every capability and device, no seccomp: what Docker's --privileged does"},
