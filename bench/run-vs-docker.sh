@@ -27,8 +27,9 @@
 #
 # Measured (Dec 2026, 2 shared cores, load average 7-12 from other jobs,
 # N=20): Docker 1107 ms, minirun 215 ms, ratio 0.19 (0.23 before this
-# round of speed-ups, N=10). Not at either target; bench/run-rm.sh says
-# where minirun's time goes.
+# round of speed-ups, N=10). Then (quiet machine, load ~0.5, N=15):
+# Docker 622 ms, minirun 124 ms, ratio 0.200. Not at either target;
+# bench/run-rm.sh says where minirun's time goes.
 #
 # Mede `minirun run --rm busybox true` contra `docker run --rm busybox true`
 # do Docker 20.10 do Debian (dockerd num namespace de rede e de montagem
