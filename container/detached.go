@@ -56,9 +56,19 @@ func (m *Manager) RunDetached(o RunOpts, attachFirst bool, tr *explain.Tracer) (
 			retErr = fullDisk(m.DataRoot, errors.Join(retErr, undo.Run()))
 		}
 	}()
-	meta, _, err := m.prepare(o, tr, &undo)
+	// ORDER: the shim is started first, with the id its container will
+	// have, and told to go once prepare has made the container: the
+	// shim's start-up (the Go runtime and every package's initialiser,
+	// ~19 ms) then runs beside prepare's image lookup, overlay mount and
+	// bundle, instead of after them.
+	o.id = newID()
+	sh, err := m.startShim(o.id, attachFirst, tr)
 	if err != nil {
 		return nil, err
+	}
+	meta, _, err = m.prepare(o, tr, &undo)
+	if err != nil {
+		return nil, errors.Join(err, sh.abort())
 	}
 	// The shim creates the container and rolls its create back when
 	// create fails; but a shim killed half way (SIGKILL, OOM) rolls back
@@ -72,7 +82,7 @@ func (m *Manager) RunDetached(o RunOpts, attachFirst bool, tr *explain.Tracer) (
 		}
 		return nil
 	})
-	if err := m.spawnShim(meta.ID, attachFirst, tr); err != nil {
+	if err := sh.run(); err != nil {
 		return nil, err
 	}
 	undo.Release()
@@ -86,24 +96,101 @@ func (m *Manager) RunDetached(o RunOpts, attachFirst bool, tr *explain.Tracer) (
 // since only the shim knows the init's pid.
 const envShimExplain = "MINIRUN_SHIM_EXPLAIN_FD"
 
+// envShimGo names, in the shim's environment, the descriptor on which a
+// shim started before its container existed waits for the word to go:
+// the container's id once it is made; end of file instead means "nothing
+// to run", and the shim exits.
+const envShimGo = "MINIRUN_SHIM_GO_FD"
+
+// WaitForGo is the start of a shim started by startShim, before its
+// container was made: it waits on the descriptor envShimGo names for its
+// id, the word to go (ok is false when the pipe closes without it: the
+// run failed, there is nothing to do), then points its stdout and stderr
+// at the container's shim.log, where a shim's messages and a Go panic
+// belong. A shim started any other way goes at once.
+func (m *Manager) WaitForGo(id string) (ok bool, err error) {
+	v, set := os.LookupEnv(envShimGo)
+	if !set {
+		return true, nil
+	}
+	os.Unsetenv(envShimGo)
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return false, fmt.Errorf("shim: %s=%q names no descriptor", envShimGo, v)
+	}
+	f := os.NewFile(uintptr(fd), "shim-go")
+	line, err := bufio.NewReader(f).ReadString('\n')
+	f.Close()
+	if err != nil {
+		return false, nil // end of file: no container
+	}
+	if got := strings.TrimSpace(line); got != id {
+		return false, fmt.Errorf("shim %s: told to go for %q", id, got)
+	}
+	logf, err := os.OpenFile(filepath.Join(m.dir(id), "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return false, err
+	}
+	defer logf.Close()
+	for _, std := range []int{1, 2} {
+		if err := unix.Dup3(int(logf.Fd()), std, 0); err != nil {
+			return false, fmt.Errorf("shim: stdout and stderr to %s: %w", logf.Name(), err)
+		}
+	}
+	return true, nil
+}
+
 // spawnShim starts `minirun shim ID` in a session of its own and waits
 // for its word: "ok" once the container runs, or the error. When tr
 // narrates, the shim's network steps are relayed to it.
 func (m *Manager) spawnShim(id string, attachFirst bool, tr *explain.Tracer) error {
-	if err := os.MkdirAll(filepath.Dir(m.Socket(id)), 0o700); err != nil {
+	sh, err := m.startShim(id, attachFirst, tr)
+	if err != nil {
 		return err
 	}
+	return sh.run()
+}
+
+// startingShim is a shim process started before its container was made:
+// it waits for run (go) or abort (no container).
+type startingShim struct {
+	m       *Manager
+	id      string   // the container's id
+	ready   *os.File // the shim's word: "ok" or the error
+	goW     *os.File // the word to go (the id) is written here
+	relayed chan struct{}
+	exited  chan struct{}
+}
+
+// startShim starts `minirun shim ID`, which boots and then waits for the
+// word to go on a pipe.
+func (m *Manager) startShim(id string, attachFirst bool, tr *explain.Tracer) (_ *startingShim, retErr error) {
+	var closers []*os.File
+	defer func() {
+		for _, f := range closers {
+			f.Close()
+		}
+	}()
 	r, w, err := os.Pipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer r.Close()
-	logf, err := os.OpenFile(filepath.Join(m.dir(id), "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	closers = append(closers, w)
+	defer func() {
+		if retErr != nil {
+			r.Close()
+		}
+	}()
+	goR, goW, err := os.Pipe()
 	if err != nil {
-		w.Close()
-		return err
+		return nil, err
 	}
-	defer logf.Close()
+	closers = append(closers, goR)
+	defer func() {
+		if retErr != nil {
+			goW.Close()
+		}
+	}()
 	// NOTE: re-executing /proc/self/exe is how runc was exploited in
 	// CVE-2019-5736; the security chapter shows the fix for the init.
 	cmd := exec.Command("/proc/self/exe", "--root", m.StateRoot, "--data-root", m.DataRoot, "shim", id)
@@ -120,49 +207,82 @@ func (m *Manager) spawnShim(id string, attachFirst bool, tr *explain.Tracer) err
 	// of every run (`GODEBUG=gctrace=1`); ReleaseIdleMemory lowers it to
 	// 20% once the container runs. The container's init does not inherit
 	// the environment: runtime.Create gives it an empty one.
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.ExtraFiles = []*os.File{w}
+	//
+	// Its stdout and stderr are /dev/null until it knows its container:
+	// then it sends them to the container's shim.log (cmd/minirun's shim
+	// command).
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", envShimGo+"=4")
+	cmd.ExtraFiles = []*os.File{w, goR} // fd 3 and fd 4
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	var relayed chan struct{}
-	var nr, nw *os.File
+	sh := &startingShim{m: m, id: id, ready: r, goW: goW, exited: make(chan struct{})}
+	var nr *os.File
 	if relay := tr.Relay(); relay != nil {
+		var nw *os.File
 		if nr, nw, err = os.Pipe(); err != nil {
-			w.Close()
-			return err
+			return nil, err
 		}
-		defer nr.Close()
+		closers = append(closers, nw)
 		cmd.ExtraFiles = append(cmd.ExtraFiles, nw)
-		cmd.Env = append(cmd.Env, envShimExplain+"=4")
-		relayed = make(chan struct{})
+		cmd.Env = append(cmd.Env, envShimExplain+"=5")
+		sh.relayed = make(chan struct{})
 		go func() {
-			defer close(relayed)
+			defer close(sh.relayed)
+			defer nr.Close()
 			relayEvents(nr, relay)
 		}()
 	}
-	err = cmd.Start()
-	w.Close()
-	if nw != nil {
-		nw.Close()
-	}
-	if err != nil {
+	if err := cmd.Start(); err != nil {
 		if nr != nil {
-			nr.Close()
-			<-relayed
+			// The write end closes with closers: the relay ends.
+			defer func() { <-sh.relayed }()
 		}
-		return fmt.Errorf("start shim: %w", err)
+		return nil, fmt.Errorf("start shim: %w", err)
 	}
 	// Reap the shim when it ends. A `run -d` exits long before (the shim
 	// then belongs to init), but a daemon lives on: without a wait, every
 	// container it ran would leave a zombie minirun-shim among its
 	// children (wait(2)), 200 after 200 `docker run --rm`.
-	go cmd.Wait()
-	line, _ := bufio.NewReader(r).ReadString('\n')
+	go func() {
+		cmd.Wait()
+		close(sh.exited)
+	}()
+	return sh, nil
+}
+
+// abort tells a shim that there is no container (its id pipe closes) and
+// waits for it to exit: a failed run leaves no process behind.
+func (sh *startingShim) abort() error {
+	sh.goW.Close()
+	sh.ready.Close()
+	if sh.relayed != nil {
+		<-sh.relayed
+	}
+	select {
+	case <-sh.exited:
+		return nil
+	case <-time.After(10 * time.Second):
+		return errors.New("the shim did not exit after its container's creation failed")
+	}
+}
+
+// run tells the shim to go, then waits for its word.
+func (sh *startingShim) run() error {
+	id := sh.id
+	defer sh.ready.Close()
+	if err := os.MkdirAll(filepath.Dir(sh.m.Socket(id)), 0o700); err != nil {
+		return errors.Join(err, sh.abort())
+	}
+	_, err := sh.goW.WriteString(id + "\n")
+	sh.goW.Close()
+	if err != nil {
+		return errors.Join(fmt.Errorf("start shim: %w", err), sh.abort())
+	}
+	line, _ := bufio.NewReader(sh.ready).ReadString('\n')
 	line = strings.TrimSpace(line)
-	if relayed != nil {
+	if sh.relayed != nil {
 		// The shim closes its end once the container is plugged in (or
 		// when it exits): every network step is told before run returns.
-		<-relayed
+		<-sh.relayed
 	}
 	switch {
 	case line == "ok":
@@ -177,7 +297,7 @@ func (m *Manager) spawnShim(id string, attachFirst bool, tr *explain.Tracer) err
 	}
 	// Say what the shim said, not where: the caller's rollback removes
 	// the container's directory, shim.log with it.
-	return fmt.Errorf("the shim died before the container started: %s", lastLine(filepath.Join(m.dir(id), "shim.log")))
+	return fmt.Errorf("the shim died before the container started: %s", lastLine(filepath.Join(sh.m.dir(id), "shim.log")))
 }
 
 // lastLine is the last non-empty line of a small log file, or a note

@@ -574,7 +574,10 @@ func (m *Manager) reserve(o RunOpts, img *image.Image, undo *cleanup.Stack) (*Me
 	// The directory is made under a hidden name and renamed into place
 	// with its meta.json (and state record) inside: containers/<id> never
 	// exists without its record, whatever kills this process when.
-	id := newID()
+	id := o.id
+	if id == "" {
+		id = newID()
+	}
 	if name == "" {
 		if name, err = generateName(id, taken); err != nil {
 			return nil, err

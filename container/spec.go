@@ -53,6 +53,9 @@ type RunOpts struct {
 	// UsernsRemap names the user whose /etc/subuid and /etc/subgid ranges
 	// the container's root maps to (dockerd's --userns-remap).
 	UsernsRemap string
+	// id is the id the container gets, made before prepare when a shim
+	// is started beside it (RunDetached); empty: reserve makes one.
+	id string
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -31,7 +31,13 @@ var shimCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		cfg, err := m.ShimConfig(c.Args().First(), os.NewFile(3, "ready"))
+		id := c.Args().First()
+		// Started before its container existed (the shim's start-up runs
+		// beside the CLI's preparation), it waits for the word to go.
+		if ok, err := m.WaitForGo(id); err != nil || !ok {
+			return err // no word: the run failed before its container was made
+		}
+		cfg, err := m.ShimConfig(id, os.NewFile(3, "ready"))
 		if err != nil {
 			return err
 		}

@@ -141,3 +141,41 @@ func TestRunRmReturnsAfterNetworkRemoval(t *testing.T) {
 		t.Fatalf("the network still lists %v when run --rm returned", c)
 	}
 }
+
+// TestFailedRunLeavesNoShim: `run` starts the container's shim before it
+// prepares the container (the shim's start-up runs beside the image
+// lookup and the rootfs), so a run that fails in that preparation must
+// tell the waiting shim there is nothing to run and wait for it to exit:
+// once `run` has returned its error, no shim of this state root is left,
+// not even one still starting up (a shim's start-up takes ~20 ms, so a
+// run that did not wait would nearly always leave one for this check).
+func TestFailedRunLeavesNoShim(t *testing.T) {
+	shims := func() []string {
+		var out []string
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			if err == nil && bytes.HasPrefix(b, []byte("minirun-shim\x00")) && bytes.Contains(b, []byte("\x00"+stateRoot+"\x00")) {
+				out = append(out, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+			}
+		}
+		return out
+	}
+	before := len(shims())
+	rmAtEnd(t, "noshim")
+	mr(t, "run", "-d", "--name", "noshim", "busybox", "sleep", "30")
+	for _, args := range [][]string{
+		{"run", "--rm", "--pull", "never", "no-such-image-here", "true"},
+		{"run", "--name", "noshim", "busybox", "true"}, // the name is taken
+		{"run", "-d", "--name", "noshim", "busybox", "true"},
+		{"run", "--rm", "-w", "relative", "busybox", "true"},
+	} {
+		r := mr(t, args...)
+		if r.code == 0 {
+			t.Fatalf("minirun %v succeeded", args)
+		}
+		if got := shims(); len(got) != before+1 {
+			t.Fatalf("after the failed minirun %v (%s): shims of this root %q, want only noshim's", args, strings.TrimSpace(r.stderr), got)
+		}
+	}
+}
