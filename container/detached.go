@@ -140,19 +140,11 @@ func (m *Manager) WaitForGo(id string) (ok bool, err error) {
 	return true, nil
 }
 
-// spawnShim starts `minirun shim ID` in a session of its own and waits
-// for its word: "ok" once the container runs, or the error. When tr
-// narrates, the shim's network steps are relayed to it.
-func (m *Manager) spawnShim(id string, attachFirst bool, tr *explain.Tracer) error {
-	sh, err := m.startShim(id, attachFirst, tr)
-	if err != nil {
-		return err
-	}
-	return sh.run()
-}
-
-// startingShim is a shim process started before its container was made:
-// it waits for run (go) or abort (no container).
+// startingShim is `minirun shim ID` started, in a session of its own,
+// before its container was made (or mounted, for a start): it waits for
+// run (go), which then waits for its word, "ok" once the container runs
+// or the error, or for abort (no container). When tr narrates, the
+// shim's network steps are relayed to it.
 type startingShim struct {
 	m       *Manager
 	id      string   // the container's id
@@ -160,6 +152,7 @@ type startingShim struct {
 	goW     *os.File // the word to go (the id) is written here
 	relayed chan struct{}
 	exited  chan struct{}
+	went    bool // told to go: from then on the shim rolls back itself
 }
 
 // startShim starts `minirun shim ID`, which boots and then waits for the
@@ -252,6 +245,9 @@ func (m *Manager) startShim(id string, attachFirst bool, tr *explain.Tracer) (_ 
 // abort tells a shim that there is no container (its id pipe closes) and
 // waits for it to exit: a failed run leaves no process behind.
 func (sh *startingShim) abort() error {
+	if sh.went {
+		return nil
+	}
 	sh.goW.Close()
 	sh.ready.Close()
 	if sh.relayed != nil {
@@ -273,10 +269,11 @@ func (sh *startingShim) run() error {
 		return errors.Join(err, sh.abort())
 	}
 	_, err := sh.goW.WriteString(id + "\n")
-	sh.goW.Close()
 	if err != nil {
 		return errors.Join(fmt.Errorf("start shim: %w", err), sh.abort())
 	}
+	sh.goW.Close()
+	sh.went = true
 	line, _ := bufio.NewReader(sh.ready).ReadString('\n')
 	line = strings.TrimSpace(line)
 	if sh.relayed != nil {
@@ -529,6 +526,22 @@ func (m *Manager) StartExplained(ref string, attachFirst bool, tr *explain.Trace
 			return nil, err
 		}
 	}
+	// As in RunDetached: the shim starts up beside the mount (it makes
+	// nothing, not even its socket, before the word to go).
+	sh, err := m.startShim(meta.ID, attachFirst, tr)
+	if err != nil {
+		return nil, err
+	}
+	meta, err = m.startPrepared(meta, sh, tr)
+	if err != nil {
+		return nil, errors.Join(err, sh.abort())
+	}
+	return meta, nil
+}
+
+// startPrepared mounts a container's rootfs and takes its volumes for a
+// start, then tells the shim to go.
+func (m *Manager) startPrepared(meta *Meta, sh *startingShim, tr *explain.Tracer) (*Meta, error) {
 	img, err := m.Images.Get(meta.Image)
 	if err != nil {
 		return nil, fmt.Errorf("image of %s: %w", meta.Name, err)
@@ -556,7 +569,7 @@ func (m *Manager) StartExplained(ref string, attachFirst bool, tr *explain.Trace
 	if err := m.acquireVolumes(meta, nil); err != nil {
 		return nil, errors.Join(err, undo.Run())
 	}
-	if err := m.spawnShim(meta.ID, attachFirst, tr); err != nil {
+	if err := sh.run(); err != nil {
 		return nil, errors.Join(err, undo.Run())
 	}
 	undo.Release()
