@@ -50,7 +50,7 @@ func ReleaseIdleMemory() (int64, error) {
 	// requests): collecting at 20% growth instead of 100% keeps it
 	// dense for the container's whole life. It was GOGC=20 in the
 	// shim's environment, which cost four collections while it started
-	// the container (spawnShim).
+	// the container (startShim).
 	debug.SetGCPercent(idleGCPercent)
 	debug.FreeOSMemory()
 	var st unix.Stat_t

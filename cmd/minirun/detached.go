@@ -44,7 +44,7 @@ var shimCommand = &cli.Command{
 		cfg.AttachFirst = c.Bool("attach-first")
 		// A shim idles for the container's whole life: once the container
 		// runs, it gives back what it needed only to start, and lowers its
-		// GOGC (its GOMAXPROCS is set by the environment spawnShim gives
+		// GOGC (its GOMAXPROCS is set by the environment startShim gives
 		// it).
 		cfg.OnIdle = func() {
 			if _, err := shim.ReleaseIdleMemory(); err != nil {
