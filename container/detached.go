@@ -158,32 +158,30 @@ type startingShim struct {
 // startShim starts `minirun shim ID`, which boots and then waits for the
 // word to go on a pipe.
 func (m *Manager) startShim(id string, attachFirst bool, tr *explain.Tracer) (_ *startingShim, retErr error) {
-	var closers []*os.File
-	defer func() {
-		for _, f := range closers {
+	// The shim's ends of the pipes are closed here once it has its copies
+	// (or failed to start); ours only when this fails.
+	var ours, theirs []*os.File
+	closeAll := func(fs []*os.File) {
+		for _, f := range fs {
 			f.Close()
+		}
+	}
+	defer func() {
+		closeAll(theirs)
+		if retErr != nil {
+			closeAll(ours)
 		}
 	}()
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	closers = append(closers, w)
-	defer func() {
-		if retErr != nil {
-			r.Close()
-		}
-	}()
+	ours, theirs = append(ours, r), append(theirs, w)
 	goR, goW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	closers = append(closers, goR)
-	defer func() {
-		if retErr != nil {
-			goW.Close()
-		}
-	}()
+	ours, theirs = append(ours, goW), append(theirs, goR)
 	// NOTE: re-executing /proc/self/exe is how runc was exploited in
 	// CVE-2019-5736; the security chapter shows the fix for the init.
 	cmd := exec.Command("/proc/self/exe", "--root", m.StateRoot, "--data-root", m.DataRoot, "shim", id)
@@ -208,13 +206,12 @@ func (m *Manager) startShim(id string, attachFirst bool, tr *explain.Tracer) (_ 
 	cmd.ExtraFiles = []*os.File{w, goR} // fd 3 and fd 4
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	sh := &startingShim{m: m, id: id, ready: r, goW: goW, exited: make(chan struct{})}
-	var nr *os.File
 	if relay := tr.Relay(); relay != nil {
-		var nw *os.File
-		if nr, nw, err = os.Pipe(); err != nil {
+		nr, nw, err := os.Pipe()
+		if err != nil {
 			return nil, err
 		}
-		closers = append(closers, nw)
+		theirs = append(theirs, nw)
 		cmd.ExtraFiles = append(cmd.ExtraFiles, nw)
 		cmd.Env = append(cmd.Env, envShimExplain+"=5")
 		sh.relayed = make(chan struct{})
@@ -225,9 +222,11 @@ func (m *Manager) startShim(id string, attachFirst bool, tr *explain.Tracer) (_ 
 		}()
 	}
 	if err := cmd.Start(); err != nil {
-		if nr != nil {
-			// The write end closes with closers: the relay ends.
-			defer func() { <-sh.relayed }()
+		if sh.relayed != nil {
+			// Its write end closed, the relay reads end of file and ends.
+			closeAll(theirs)
+			theirs = nil
+			<-sh.relayed
 		}
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
