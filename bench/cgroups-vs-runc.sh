@@ -19,7 +19,7 @@ work=$(mktemp -d /tmp/minirun-bench-XXXXXX)
 # runc creates the shared /minirun parent in every hierarchy and leaves it;
 # rmdir removes it only when empty, so a real container's cgroup is safe.
 trap 'rm -rf "$work"; for d in /sys/fs/cgroup/*/minirun /sys/fs/cgroup/minirun; do rmdir "$d" 2>/dev/null; done; true' EXIT
-CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags "-s -w" -o "$work/minirun" ./cmd/minirun
+bash scripts/build.sh "$work/minirun"
 bash scripts/mkbusybox.sh "$work/busybox.tar" >/dev/null
 for b in plain limits; do
   mkdir -p "$work/$b/rootfs"

@@ -55,7 +55,7 @@ cleanup() {
 }
 trap cleanup EXIT
 # Built as scripts/setup.sh builds it (urfave_cli_no_docs: see there).
-CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags "-s -w" -o "$work/minirun" ./cmd/minirun
+bash scripts/build.sh "$work/minirun"
 bash scripts/mkbusybox.sh "$work/busybox.tar" >/dev/null
 "${MR[@]}" image import --change 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null
 

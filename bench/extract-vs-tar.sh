@@ -29,7 +29,7 @@ work=$(mktemp -d "${TMPDIR:-/var/tmp}/minirun-bench.XXXXXX")
 trap 'echo "cleaning up $work" >&2; rm -rf "$work"' EXIT
 
 echo "building minirun..." >&2
-(cd "$repo" && CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags "-s -w" -o "$work/minirun" ./cmd/minirun)
+bash "$repo/scripts/build.sh" "$work/minirun"
 
 echo "writing a ${size_mb} MB layer..." >&2
 python3 - "$work/layer.tar" "$size_mb" <<'PY'

@@ -44,7 +44,7 @@ trap bench_cleanup EXIT
 if [ -n "${BENCH_BINARY:-}" ]; then
   cp "$BENCH_BINARY" "$work/minirun"
 else
-  CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags "-s -w" -o "$work/minirun" ./cmd/minirun
+  bash scripts/build.sh "$work/minirun"
 fi
 bash scripts/mkbusybox.sh "$work/busybox.tar" >/dev/null
 mr image import --change 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null

@@ -39,7 +39,7 @@ if [ "${MINIRUN_BENCH_NS:-}" != 1 ]; then
   work=$(mktemp -d /tmp/minirun-netbench-XXXXXX)
   trap 'rm -rf "$work"' EXIT
   if [ -z "${MINIRUN:-}" ]; then
-    CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -o "$work/minirun" ./cmd/minirun
+    bash scripts/build.sh "$work/minirun"
     MINIRUN=$work/minirun
   fi
   "$MINIRUN" network --help >/dev/null 2>&1 || {

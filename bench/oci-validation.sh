@@ -120,7 +120,7 @@ work=$(mktemp -d /tmp/minirun-bench-XXXXXX)
 # as its mapped root, which must reach the binary (mktemp makes 0700).
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
-CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -o "$work/minirun" ./cmd/minirun
+bash scripts/build.sh "$work/minirun"
 harness=bench/oci-validation-harness.sh
 
 # runc is run by its full path, minirun too: neither needs to be on PATH.

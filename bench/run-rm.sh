@@ -72,7 +72,14 @@ cleanup() {
 }
 trap cleanup EXIT
 # Built as scripts/setup.sh builds it (urfave_cli_no_docs: see there).
-build() { (cd "$1" && CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags "-s -w" -o "$2" ./cmd/minirun); }
+# A tree before scripts/build.sh (and minirun-init) is built as it was then.
+build() {
+  if [ -f "$1/scripts/build.sh" ]; then
+    bash "$1/scripts/build.sh" "$2"
+  else
+    (cd "$1" && CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags "-s -w" -o "$2" ./cmd/minirun)
+  fi
+}
 build . "$work/minirun"
 if [ -n "$REF" ]; then
   # The ref's tree, unpacked (no worktree, no checkout of this one).

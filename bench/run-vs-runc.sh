@@ -14,7 +14,7 @@ command -v runc >/dev/null || { echo "needs Debian's runc (apt-get install runc)
 
 work=$(mktemp -d /tmp/minirun-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags "-s -w" -o "$work/minirun" ./cmd/minirun
+bash scripts/build.sh "$work/minirun"
 bash scripts/mkbusybox.sh "$work/busybox.tar" >/dev/null
 mkdir -p "$work/bundle/rootfs"
 tar -C "$work/bundle/rootfs" -xf "$work/busybox.tar"

@@ -197,7 +197,8 @@ func (m *Manager) startShim(id string, attachFirst bool, tr *explain.Tracer) (_ 
 	// 4 MB goal, where GOGC=20 ran four collections, on the critical path
 	// of every run (`GODEBUG=gctrace=1`); ReleaseIdleMemory lowers it to
 	// 20% once the container runs. The container's init does not inherit
-	// the environment: runtime.Create gives it an empty one.
+	// the environment: runtime.Create gives it only its own two
+	// variables (runtime.initCmd).
 	//
 	// Its stdout and stderr are /dev/null until it knows its container:
 	// then it sends them to the container's shim.log (cmd/minirun's shim

@@ -328,8 +328,8 @@ func (cr *creator) clonePlan() explain.Plan {
 		ID: "ns-clone", Chapter: explain.ChapterNamespaces,
 		Title: explain.Text{PT: "Cria o processo init em namespaces novos: " + strings.Join(names, " "),
 			EN: "Start the init process in new namespaces: " + strings.Join(names, " ")},
-		Why: explain.Text{PT: "clone(2) com as flags CLONE_NEW*: o minirun se re-executa como init já isolado.",
-			EN: "clone(2) with the CLONE_NEW* flags: minirun re-executes itself as an already isolated init."},
+		Why: explain.Text{PT: "clone(2) com as flags CLONE_NEW*: o init (o minirun-init, embutido no minirun) já nasce isolado.",
+			EN: "clone(2) with the CLONE_NEW* flags: the init (minirun-init, embedded in minirun) is born isolated."},
 		Shell: "unshare " + strings.Join(unshareArgs, " ") + " --fork minirun init",
 		// The init is pid 1 of its pid namespace: from the host only
 		// SIGKILL is sure to end it (pid_namespaces(7)).
@@ -346,9 +346,9 @@ func (cr *creator) clonePlan() explain.Plan {
 		p = append(p, explain.Step{
 			ID: "security-sealed-binary", Chapter: explain.ChapterSecurity,
 			Title: explain.Text{PT: "Confere que o binário do init não pode ser alterado (CVE-2019-5736)", EN: "Check that the init's binary cannot be changed (CVE-2019-5736)"},
-			Why: explain.Text{PT: "O init roda o minirun por uma montagem somente leitura (ou de um memfd selado): de dentro do contêiner, /proc/1/exe não pode ser sobrescrito.",
-				EN: "The init runs minirun through a read-only mount (or from a sealed memfd): from inside the container, /proc/1/exe cannot be overwritten."},
-			Shell: "mount --bind minirun minirun && mount -o remount,bind,ro minirun   # num namespace privado / in a private namespace",
+			Why: explain.Text{PT: "O init roda o minirun-init, programa pequeno embutido no minirun, extraído uma vez para o diretório de estado e visto por uma montagem somente leitura (ou de uma cópia selada em memória, memfd): de dentro do contêiner, /proc/1/exe não pode ser sobrescrito.",
+				EN: "The init runs minirun-init, a small program embedded in minirun, extracted once into the state directory and reached through a read-only mount (or from a sealed in-memory copy, a memfd): from inside the container, /proc/1/exe cannot be overwritten."},
+			Shell: "mount --bind $INIT $INIT && mount -o remount,bind,ro $INIT   # num namespace privado / in a private namespace; INIT=/run/minirun/.init/minirun-init-*",
 			Do:    func() error { return checkProtectedExe(cr.cmd.Process.Pid) },
 			Evidence: func() string {
 				l, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", cr.cmd.Process.Pid))
@@ -483,7 +483,8 @@ func withDeviceNodes(r *specs.LinuxResources, extra []specs.LinuxDevice) *specs.
 	return &out
 }
 
-// startInit re-executes minirun as the container's init in new namespaces.
+// startInit starts the container's init (minirun-init, or minirun itself
+// in a build without it: initExe) in new namespaces.
 func (cr *creator) startInit() error {
 	cmd := initCmd()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = orStd(cr.o.Stdin, os.Stdin), orStd(cr.o.Stdout, os.Stdout), orStd(cr.o.Stderr, os.Stderr)
@@ -508,19 +509,15 @@ func (cr *creator) startInit() error {
 	// On the thread that forks: protect the binary the init runs from
 	// (CVE-2019-5736, see selfexe.go), then start it.
 	start := func() error {
-		path := cr.o.Self
-		// roSelf unshares a new mount namespace on this thread, which the
-		// init would inherit: only when the init gets a new mount
-		// namespace anyway. With none (the host's), or one to join by
-		// path, the init would land in a copy; the sealed memfd is used.
-		if path == "" && hasNS(cr.spec, specs.MountNamespace) && nsPath(cr.spec, specs.MountNamespace) == "" {
-			path = roSelf()
-		}
-		if path == "" {
-			var err error
-			if path, err = initPath(""); err != nil {
-				return err
-			}
+		// A read-only bind of minirun (roSelf) unshares a new mount
+		// namespace on this thread, which the init would inherit: only
+		// when the init gets a new mount namespace anyway. With none
+		// (the host's), or one to join by path, the init would land in
+		// a copy.
+		roOK := hasNS(cr.spec, specs.MountNamespace) && nsPath(cr.spec, specs.MountNamespace) == ""
+		path, err := initExe(cr.o.Self, cr.o.Root, roOK)
+		if err != nil {
+			return err
 		}
 		cmd.Path = path
 		return cmd.Start()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -121,7 +122,7 @@ func (c *Container) Exec(o ExecOpts) (p *Process, retErr error) {
 		Why: explain.Text{PT: "setns(2) numa thread só para isso; o processo criado dela já nasce dentro do contêiner.",
 			EN: "setns(2) on a thread of its own; the process started from it is born inside the container."},
 		Shell: "nsenter --target " + pid + " --mount --uts --ipc --net --pid --cgroup" + userFlag(&spec),
-		Do:    func() error { return startInNamespaces(c.st.Pid, &spec, cmd) },
+		Do:    func() error { return startInNamespaces(filepath.Dir(c.dir), c.st.Pid, &spec, cmd) },
 		Undo:  func() error { cmd.Process.Kill(); cmd.Wait(); return nil },
 		Evidence: func() string {
 			return "mnt: " + nsInode(pid, "mnt") + " = " + nsInode(strconv.Itoa(cmd.Process.Pid), "mnt")
@@ -156,17 +157,15 @@ func (c *Container) Exec(o ExecOpts) (p *Process, retErr error) {
 }
 
 // startInNamespaces starts cmd from a thread that joined the namespaces
-// of pid that the spec gives the container.
-func startInNamespaces(pid int, spec *specs.Spec, cmd *exec.Cmd) error {
+// of pid that the spec gives the container; root is the state root.
+func startInNamespaces(root string, pid int, spec *specs.Spec, cmd *exec.Cmd) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread is thrown away
-		if cmd.Path = roSelf(); cmd.Path == "" {
-			var err error
-			if cmd.Path, err = initPath(""); err != nil {
-				errc <- err
-				return
-			}
+		var err error
+		if cmd.Path, err = initExe("", root, true); err != nil {
+			errc <- err
+			return
 		}
 		type nsf struct {
 			f    *os.File
@@ -206,7 +205,7 @@ func startInNamespaces(pid int, spec *specs.Spec, cmd *exec.Cmd) error {
 		}
 		defer userns.Close()
 		stdio := []*os.File{cmd.Stdin.(*os.File), cmd.Stdout.(*os.File), cmd.Stderr.(*os.File)}
-		cmd.Process, err = startInUserNS(userns, cmd.Path, cmd.Args, append(stdio, cmd.ExtraFiles...))
+		cmd.Process, err = startInUserNS(userns, cmd.Path, cmd.Args, cmd.Env, append(stdio, cmd.ExtraFiles...))
 		errc <- err
 	}()
 	return <-errc

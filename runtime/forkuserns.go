@@ -45,10 +45,10 @@ const maxChildFiles = 5
 // Steps the child reports when one of them fails, for the error message.
 var userNSChildSteps = [...]string{"", "setns user", "setgroups", "setresgid", "setresuid", "dup3", "execve"}
 
-// startInUserNS starts path with args as a child that joined the user
+// startInUserNS starts path with args and env as a child that joined the user
 // namespace behind userns and became its root, with files[i] as its fd i.
 // The calling thread must be locked: its namespaces are the child's.
-func startInUserNS(userns *os.File, path string, args []string, files []*os.File) (*os.Process, error) {
+func startInUserNS(userns *os.File, path string, args, env []string, files []*os.File) (*os.Process, error) {
 	if len(files) > maxChildFiles {
 		return nil, fmt.Errorf("start in user namespace: %d files, at most %d", len(files), maxChildFiles)
 	}
@@ -61,7 +61,11 @@ func startInUserNS(userns *os.File, path string, args []string, files []*os.File
 	if err != nil {
 		return nil, err
 	}
-	envv := []*byte{nil} // minirun init gets its environment from the spec
+	// initCmd's: the user's program gets its environment from the spec.
+	envv, err := syscall.SlicePtrFromStrings(env)
+	if err != nil {
+		return nil, err
+	}
 	// The child reports a failure on a close-on-exec pipe; a successful
 	// execve closes it, and the parent reads EOF.
 	r, w, err := os.Pipe()

@@ -85,6 +85,12 @@ type initState struct {
 
 func initMain(c *syncConn) (started bool, err error) {
 	m, err := c.expect(msgConfig)
+	// The config is read first, so that the parent, which sent it, then
+	// reads this error instead of a broken pipe. An init of another
+	// build may have read it wrong (see buildToken): nothing else is done.
+	if want := os.Getenv(envInitToken); want != buildToken {
+		return false, fmt.Errorf("the container's init is of another minirun build (%q, minirun is %q): rebuild minirun with scripts/build.sh", buildToken, want)
+	}
 	if err != nil {
 		return false, fmt.Errorf("wait for config: %w", err)
 	}

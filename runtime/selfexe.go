@@ -1,10 +1,12 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,99 +22,216 @@ import (
 // runc to exit, and wrote its own program over the host's runc: the next
 // `docker exec` ran the attacker's code as root on the host.
 //
-// runc's fix, which minirun follows: never execute the host binary inside a
-// container. The binary is copied once into a memfd (an anonymous file
-// that lives only in memory, memfd_create(2)), the copy is sealed so that
-// nobody, not even root, can write to it (F_SEAL_WRITE and friends,
-// fcntl(2) "File Sealing"), and the init is executed from that copy. Opening
-// /proc/<init>/exe for writing now fails, and even a writable handle could
-// change nothing: the host's file is never the one running.
+// runc's two fixes, which minirun follows (initExe picks one):
+//
+//   - runc 1.0's: never execute the host's binary inside a container. It
+//     is copied into a memfd (an anonymous file that lives only in
+//     memory, memfd_create(2)), the copy is sealed so that nobody, not
+//     even root, can write to it (F_SEAL_WRITE and friends, fcntl(2)
+//     "File Sealing"), and the init is executed from that copy.
+//   - runc 1.2's, cheaper: the init executes the file through a read-only
+//     bind mount that only it sees (roBind), so opening /proc/<init>/exe
+//     for writing fails with EROFS.
+//
+// What the init executes is minirun-init, a small program of its own
+// embedded in minirun (cmd/minirun-init, scripts/build.sh): Go runs every
+// linked package's initialiser before main, and minirun-init links a
+// third of minirun's packages, so every container starts ~10 ms sooner.
+// A build without it (a plain `go build`) runs minirun itself as init.
 
-var (
-	sealedOnce sync.Once
-	sealedFile *os.File
-	sealedErr  error
-)
-
-// sealedSelf returns a sealed in-memory copy of the running binary. It is
-// made once per process and shared by every container the process starts.
-func sealedSelf() (*os.File, error) {
-	sealedOnce.Do(func() {
-		fd, err := unix.MemfdCreate("minirun", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-		if err != nil {
-			sealedErr = fmt.Errorf("memfd_create: %w", err)
-			return
-		}
-		mem := os.NewFile(uintptr(fd), "minirun-sealed")
-		self, err := os.Open("/proc/self/exe")
-		if err != nil {
-			mem.Close()
-			sealedErr = err
-			return
-		}
-		defer self.Close()
-		if _, err := io.Copy(mem, self); err != nil {
-			mem.Close()
-			sealedErr = fmt.Errorf("copy minirun into memfd: %w", err)
-			return
-		}
-		seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
-		if _, err := unix.FcntlInt(mem.Fd(), unix.F_ADD_SEALS, seals); err != nil {
-			mem.Close()
-			sealedErr = fmt.Errorf("seal memfd: %w", err)
-			return
-		}
-		sealedFile = mem
-	})
-	return sealedFile, sealedErr
+// sealed is a sealed in-memory copy of a program, made once per process
+// and shared by every container the process starts.
+type sealed struct {
+	once sync.Once
+	file *os.File
+	err  error
 }
 
-// initPath is what the parent executes as the container's init: the
-// sealed copy, reached through this process's fd table. The child resolves
-// the path before execve closes the (close-on-exec) descriptor.
-func initPath(self string) (string, error) {
-	if self != "" {
-		return self, nil // tests run their own binary as init
+var (
+	sealedMinirun sealed // this binary (a build without an embedded init)
+	sealedInit    sealed // the embedded minirun-init
+)
+
+// path returns /proc/self/fd/N of the sealed copy of what open gives,
+// making the copy on the first call: memfd_create(2), the copy, then
+// F_ADD_SEALS. The child resolves the path before execve closes the
+// (close-on-exec) descriptor.
+func (s *sealed) path(name string, open func() (io.ReadCloser, error)) (string, error) {
+	s.once.Do(func() { s.file, s.err = sealCopy(name, open) })
+	if s.err != nil {
+		return "", s.err
 	}
-	f, err := sealedSelf()
+	return "/proc/self/fd/" + strconv.Itoa(int(s.file.Fd())), nil
+}
+
+func sealCopy(name string, open func() (io.ReadCloser, error)) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	mem := os.NewFile(uintptr(fd), name+"-sealed")
+	src, err := open()
+	if err != nil {
+		mem.Close()
+		return nil, err
+	}
+	defer src.Close()
+	if _, err := io.Copy(mem, src); err != nil {
+		mem.Close()
+		return nil, fmt.Errorf("copy %s into memfd: %w", name, err)
+	}
+	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	if _, err := unix.FcntlInt(mem.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+		mem.Close()
+		return nil, fmt.Errorf("seal memfd: %w", err)
+	}
+	return mem, nil
+}
+
+// buildToken is one value, set by scripts/build.sh (-ldflags -X), in
+// minirun and in the minirun-init it embeds; empty in a plain `go build`.
+// The parent passes its own to the init (envInitToken), which refuses to
+// run for another build: an init whose protocol or config types are not
+// its parent's must not half-set-up a container.
+var buildToken string
+
+// envInitToken names, in the init's environment, the parent's buildToken.
+const envInitToken = "MINIRUN_INIT_TOKEN"
+
+// embeddedInitName is minirun-init's path in initFS.
+const embeddedInitName = "initbin/minirun-init"
+
+// hasEmbeddedInit says whether this binary carries a minirun-init of its
+// own build. Without a token, a file there may come from any earlier
+// build, so it is not used.
+func hasEmbeddedInit() bool {
+	if buildToken == "" {
+		return false
+	}
+	_, err := initFS.Open(embeddedInitName)
+	return err == nil
+}
+
+// EmbeddedInit returns the build token of the minirun-init this binary
+// carries and runs as its containers' init (for `minirun info`); ok is
+// false for a build without one, which runs itself as init.
+func EmbeddedInit() (build string, ok bool) {
+	return buildToken, hasEmbeddedInit()
+}
+
+// initExe returns the path the parent executes as the container's init;
+// root is the state root (--root). It must run on the thread that forks
+// the init: the read-only bind changes that thread's mount namespace.
+// In order of preference:
+//
+//   - self, when set: tests run their own binary as init;
+//   - with roOK (the init gets a new mount namespace of its own, which
+//     the private one made here becomes), a file reached through a
+//     read-only bind mount (roBind): minirun-init, extracted once per
+//     build into the state root (extractedInit), or else this binary;
+//   - a sealed memfd copy of minirun-init, or else of this binary.
+//
+// The memfd is the fallback because a copy costs every process that
+// makes one: ~5 ms for minirun-init's ~5 MB here (they are read through
+// this binary's pages, one page fault each), tens of ms for minirun's
+// ~20 MB. A shim starts one container, so it would pay it on every run.
+func initExe(self, root string, roOK bool) (string, error) {
+	if self != "" {
+		return self, nil
+	}
+	embedded := hasEmbeddedInit()
+	if roOK {
+		path, err := os.Executable()
+		if embedded {
+			path, err = extractedInit(root)
+		}
+		if err == nil && roBind(path) {
+			return path, nil
+		}
+	}
+	if embedded {
+		return sealedInit.path("minirun-init", func() (io.ReadCloser, error) { return initFS.Open(embeddedInitName) })
+	}
+	return sealedMinirun.path("minirun", func() (io.ReadCloser, error) { return os.Open("/proc/self/exe") })
+}
+
+// InitDir is the state root's directory of extracted minirun-inits, one
+// per build (extractedInit).
+const InitDir = ".init"
+
+// extractedInit returns the path of this build's minirun-init under
+// root/InitDir, writing it there the first time: under a temporary name,
+// then renamed, so that a reader never finds half a program. The copies
+// of older builds go; an init that runs one keeps it open (the inode
+// lives until it exits).
+func extractedInit(root string) (string, error) {
+	if root == "" {
+		root = DefaultRoot
+	}
+	dir := filepath.Join(root, InitDir)
+	path := filepath.Join(dir, "minirun-init-"+buildToken)
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	// 0711 and 0555, as minirun's own file in /usr/local/bin: the init
+	// of a container with a user namespace executes it as a remapped
+	// uid, which must be able to reach it.
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return "", err
+	}
+	src, err := initFS.Open(embeddedInitName)
 	if err != nil {
 		return "", err
 	}
-	return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())), nil
+	defer src.Close()
+	tmp, err := os.CreateTemp(dir, ".minirun-init-")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name()) // after the rename: nothing to remove
+	_, err = io.Copy(tmp, src)
+	err = errors.Join(err, tmp.Chmod(0o555), tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("extract minirun-init into %s: %w", dir, err)
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, "minirun-init-*"))
+	for _, o := range old {
+		if o != path {
+			os.Remove(o)
+		}
+	}
+	return path, nil
 }
 
-// Copying the binary at every start costs tens of milliseconds (it is
-// ~17 MB). runc 1.2 found a cheaper way to the same guarantee, which minirun
-// uses first: on the thread that will fork the init, unshare a private mount
-// namespace (unshare(CLONE_NEWNS) is per thread once CLONE_FS is unshared
-// too), bind-mount minirun's own file onto itself and remount that bind
-// read-only. The init is forked from this thread, so it inherits that
-// namespace: the file behind its /proc/<pid>/exe is reached through a
-// read-only mount, and any open for writing fails with EROFS. The host's
-// own mounts are untouched (the private namespace is made rslave first,
-// and dies with the thread). Where this cannot be done, the sealed memfd
-// copy is the fallback.
+// A sealed copy of the init at every start costs milliseconds. runc 1.2
+// found a cheaper way to the same guarantee, which minirun uses first: on
+// the thread that will fork the init, unshare a private mount namespace
+// (unshare(CLONE_NEWNS) is per thread once CLONE_FS is unshared too),
+// bind-mount the init's file onto itself and remount that bind read-only.
+// The init is forked from this thread, so it inherits that namespace: the
+// file behind its /proc/<pid>/exe is reached through a read-only mount,
+// and any open for writing fails with EROFS. The host's own mounts are
+// untouched (the private namespace is made rslave first, and dies with
+// the thread). Where this cannot be done, the sealed memfd copy is the
+// fallback.
 
-// roSelf prepares the calling (locked, throwaway) thread and returns the
-// path to execute, or "" when the caller should fall back to the memfd.
-func roSelf() string {
-	exe, err := os.Executable()
-	if err != nil {
-		return ""
-	}
+// roBind prepares the calling (locked, throwaway) thread so that path is
+// reached through a read-only bind mount; false means the caller should
+// fall back to a memfd.
+func roBind(path string) bool {
 	if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
-		return ""
+		return false
 	}
 	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-		return ""
+		return false
 	}
-	if err := unix.Mount(exe, exe, "", unix.MS_BIND, ""); err != nil {
-		return ""
+	if err := unix.Mount(path, path, "", unix.MS_BIND, ""); err != nil {
+		return false
 	}
-	if err := unix.Mount("", exe, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-		return ""
-	}
-	return exe
+	return unix.Mount("", path, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, "") == nil
 }
 
 // exeProtection says how the binary behind /proc/<pid>/exe is protected:
@@ -199,18 +318,19 @@ func waitExeced(pid int, limit time.Duration) error {
 }
 
 // initCmd is the command that starts `minirun init`, with no Path yet: the
-// path is chosen later, on the thread that forks (roSelf or initPath).
+// path is chosen later, on the thread that forks (initExe).
 // NOTE: exec.Command("minirun", …) would look "minirun" up in PATH at once
 // and keep a failed lookup in Cmd.Err, which Start returns even after Path
 // is set; minirun must not depend on being on PATH (runc is often run by
 // its full path from a tool whose PATH does not contain it).
 //
-// Its environment holds only GOMAXPROCS=1 (the user's program gets the
-// config's process.env at execve, never this one): the init runs on one
+// Its environment holds only GOMAXPROCS=1 and the build token (the user's
+// program gets the config's process.env at execve, never this one). The
+// first because the init runs on one
 // thread anyway, and the Go runtime reads the variable before it makes
 // its Ps. Lowering GOMAXPROCS from main instead stops the world and
 // hands every P's cached memory spans back, some 160 page faults (about
 // 2 ms here) in every container's start.
 func initCmd() *exec.Cmd {
-	return &exec.Cmd{Args: []string{"minirun", InitArg}, Env: []string{"GOMAXPROCS=1"}}
+	return &exec.Cmd{Args: []string{"minirun", InitArg}, Env: []string{"GOMAXPROCS=1", envInitToken + "=" + buildToken}}
 }

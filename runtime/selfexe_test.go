@@ -40,3 +40,39 @@ func TestWaitExecedWaitsForTheExec(t *testing.T) {
 		t.Fatalf("waitExeced on a task that never executed: %v", err)
 	}
 }
+
+// An init of another build (scripts/build.sh gave it another token) reads
+// the config, then refuses it with an error that says what to do; with
+// the same token it goes on to the config (here: none to set up, an
+// error of another kind).
+func TestInitRefusesAnotherBuild(t *testing.T) {
+	defer func(old string) { buildToken = old }(buildToken)
+	buildToken = "1-init"
+	for _, tc := range []struct{ parent, want string }{
+		{"2-minirun", "another minirun build"},
+		{"1-init", "wait for config"},
+	} {
+		parent, child := syncPair(t)
+		t.Setenv(envInitToken, tc.parent)
+		if err := parent.send(message{Type: msgReady}); err != nil { // not a config
+			t.Fatal(err)
+		}
+		started, err := initMain(child)
+		if started || err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parent %s: started %v, err %v: want %q", tc.parent, started, err, tc.want)
+		}
+	}
+}
+
+// Without a token (a plain `go build`), the embedded init is never used,
+// whatever initbin holds: it may come from any earlier build.
+func TestNoTokenNoEmbeddedInit(t *testing.T) {
+	defer func(old string) { buildToken = old }(buildToken)
+	buildToken = ""
+	if hasEmbeddedInit() {
+		t.Fatal("an untokened build uses the embedded init")
+	}
+	if _, ok := EmbeddedInit(); ok {
+		t.Fatal("EmbeddedInit says yes")
+	}
+}

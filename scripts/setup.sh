@@ -66,13 +66,9 @@ fi
 GO=$(bash scripts/go.sh)
 export PATH="$(dirname "$GO"):$PATH"
 
-say "go build (CGO_ENABLED=0: one static binary)"
+say "go build (CGO_ENABLED=0: one static binary, minirun-init embedded)"
 mkdir -p bin
-# urfave_cli_no_docs leaves out urfave/cli's man page and Markdown writers
-# (App.ToMan, ToMarkdown; minirun calls neither) and with them blackfriday,
-# whose package initialisers build ~210 KB of tables every process keeps:
-# every idle shim too (bench/detached-100.sh).
-CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags "-s -w" -o bin/minirun ./cmd/minirun
+bash scripts/build.sh bin/minirun
 if ! cmp -s bin/minirun /usr/local/bin/minirun 2>/dev/null; then
   install -m 0755 bin/minirun /usr/local/bin/minirun
 fi

@@ -32,7 +32,7 @@ CGO_ENABLED=0 go test -c -o "$vmtmp/cgroups.test" ./cgroups
 bash tests/vm/run.sh -- "$vmtmp/cgroups.test" -test.v -test.count=1
 
 echo; echo "== integration tests on cgroup v2, in the VM"
-CGO_ENABLED=0 go build -tags urfave_cli_no_docs -o "$vmtmp/minirun" ./cmd/minirun
+bash scripts/build.sh "$vmtmp/minirun"
 CGO_ENABLED=0 go test -c -tags integration -o "$vmtmp/integration.test" ./tests/integration
 bash scripts/mkbusybox.sh "$vmtmp/busybox.tar" >/dev/null
 # The nftables expressions a Debian 12 host would autoload, shipped in the

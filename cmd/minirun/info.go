@@ -41,6 +41,11 @@ var infoCommand = &cli.Command{
 		fmt.Printf("SELinux:                 %s\n", lsmStatus("/sys/fs/selinux/enforce", "", "enabled", "não habilitado neste kernel / not enabled in this kernel: --security-opt label não tem efeito"))
 		fmt.Printf("Storage driver:          %s\n", storageDriver())
 		fmt.Printf("Default capabilities:    %s\n", strings.Join(runtime.DockerCaps, " "))
+		initProg := "o próprio minirun / minirun itself (go build sem / without scripts/build.sh)"
+		if build, ok := runtime.EmbeddedInit(); ok {
+			initProg = "minirun-init (embutido / embedded, build " + build + ")"
+		}
+		fmt.Printf("Init:                    %s\n", initProg)
 		fmt.Printf("Runtime root (--root):   %s\n", c.String("root"))
 		fmt.Printf("Data root (--data-root): %s\n", c.String("data-root"))
 		if m, err := openManager(c); err == nil {

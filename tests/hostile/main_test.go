@@ -131,8 +131,10 @@ func setup() error {
 	binary, busyboxTar = os.Getenv("MINIRUN_BINARY"), os.Getenv("MINIRUN_BUSYBOX_TAR")
 	if binary == "" {
 		binary = filepath.Join(top, "minirun")
-		if err := goBuild(binary, "github.com/minirun/minirun/cmd/minirun"); err != nil {
-			return err
+		// As it ships, with minirun-init embedded: the attacks meet
+		// the init users get.
+		if out, err := exec.Command("bash", repoPath("scripts/build.sh"), binary).CombinedOutput(); err != nil {
+			return fmt.Errorf("scripts/build.sh: %v: %s", err, out)
 		}
 	}
 	// As on a provisioned machine (scripts/setup.sh installs minirun in

@@ -215,7 +215,9 @@ func listDir(t *testing.T, dir string) []string {
 	}
 	var out []string
 	for _, e := range ents {
-		if e.Name() == ".shims" { // the shims' sockets live here (container.ShimsDir)
+		// The shims' sockets (container.ShimsDir) and the extracted
+		// minirun-init (runtime.InitDir) live here too.
+		if e.Name() == ".shims" || e.Name() == ".init" {
 			continue
 		}
 		out = append(out, e.Name())
