@@ -168,17 +168,11 @@ func Create(o CreateOpts) (c *Container, retErr error) {
 		go func() { hook <- o.AfterClone(pid) }()
 		return nil
 	}
-	// ORDER: the init is cloned before its cgroups are made, as runc
-	// does (its parent process starts `runc init`, then the cgroup
-	// manager's Apply makes the cgroups and moves the pid): the init's Go
-	// start-up (~10 ms) then runs beside the cgroups' mkdirs (~2.5 ms on
-	// the v1 hierarchies). It waits for its config, so none of the user's
-	// code runs before applyCgroup has put it inside its limits.
 	for _, phase := range []func() error{
 		func() error { return cr.tr.Run(cr.prepPlan(), &undo) },
+		cr.createCgroup,
 		cr.watchHostMounts,
 		func() error { return cr.tr.Run(cr.clonePlan(), &undo) },
-		cr.createCgroup,
 		cr.applyCgroup,
 		startHook,
 		func() error { crashpoint.At("create-after-cgroup"); return nil },

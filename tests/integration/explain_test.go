@@ -68,11 +68,10 @@ func TestExplainJSONPerStep(t *testing.T) {
 		ids = append(ids, ev.Step.ID)
 	}
 	order := strings.Join(ids, " ")
-	// The real order of the lifecycle: overlay, clone, cgroup (runc's
-	// order: the init starts up while its cgroups are made), the init's
+	// The real order of the lifecycle: overlay, cgroup, clone, the init's
 	// mounts, pivot_root, ready, start, exec.
 	last := -1
-	for _, id := range []string{"rootfs-overlay-mount", "ns-clone", "cgroups-create", "mounts-proc", "rootfs-pivot-root", "lifecycle-save-state", "lifecycle-start", "process-exec"} {
+	for _, id := range []string{"rootfs-overlay-mount", "cgroups-create", "ns-clone", "mounts-proc", "rootfs-pivot-root", "lifecycle-save-state", "lifecycle-start", "process-exec"} {
 		i := strings.Index(order, id)
 		if i < 0 || i < last {
 			t.Fatalf("step %s missing or out of order in: %s", id, order)
