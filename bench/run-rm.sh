@@ -49,6 +49,23 @@
 # to go after), so its start-up runs beside the image lookup and the
 # mount: against 15edc0f ratios 0.93, 0.98, 0.98 (N=25, 20, 30); against
 # 573d9b8 0.83 (129.5 vs 156.0 ms, N=30, load ~1.5).
+# Then the init runs minirun-init, a small program embedded in minirun
+# (scripts/build.sh; 180 packages linked instead of 445, start-up 8.5 ms
+# instead of 18.5), extracted once into the state root and executed
+# through a read-only bind (a sealed memfd copy of its 5 MB cost ~5 ms in
+# every shim: the embedded bytes are read through one page fault each):
+# against 805fd1d 0.95 (112.1 vs 118.1 ms, N=20; 122.6 vs 129.6 ms,
+# N=30). CPU per run 115 ms, page faults 2716 (perf stat -r 15). Tried
+# and dropped: create cloning the init before making its cgroups (runc's
+# order), 0.93 with both, but a failed create then rolled the cgroups
+# back while the init still ran in them (EBUSY) and left them behind;
+# the shim with one P per CPU at start (its AfterClone network goroutine
+# otherwise waits for sysmon while the main one blocks on the init's
+# socket), 1.00; a cgroup parent kept between runs (no mkdir/rmdir of
+# /minirun, no cpuset static-key text patching), 6-15 ms less CPU per
+# run, the same wall time. A run keeps ~1.1 of the 2 CPUs busy: its path
+# is a chain of waits (three process start-ups, the clone, the init's
+# setup, the veth's RCU deletion), not a lack of CPU.
 #
 # Mede `minirun run --rm busybox true` (rede bridge padrão) e compara com
 # `--network none` e, se dado, com o binário de um ref do git.
