@@ -28,8 +28,10 @@
 # Measured (Dec 2026, 2 shared cores, load average 7-12 from other jobs,
 # N=20): Docker 1107 ms, minirun 215 ms, ratio 0.19 (0.23 before this
 # round of speed-ups, N=10). Then (quiet machine, load ~0.5, N=15):
-# Docker 622 ms, minirun 124 ms, ratio 0.200. Not at either target;
-# bench/run-rm.sh says where minirun's time goes.
+# Docker 622 ms, minirun 124 ms, ratio 0.200. With minirun-init (the
+# init's own small program, N=15, load ~1): Docker 637 ms, minirun
+# 116 ms, ratio 0.182. Not at either target; bench/run-rm.sh says where
+# minirun's time goes.
 #
 # Mede `minirun run --rm busybox true` contra `docker run --rm busybox true`
 # do Docker 20.10 do Debian (dockerd num namespace de rede e de montagem
@@ -68,12 +70,17 @@ snapshot() (
     echo "# nft"; nft list ruleset 2>/dev/null | grep -v minirun | grep -v 'comment "mr' || true
     echo "# iptables"; { iptables-save; ip6tables-save; } 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//' || true
     echo "# cgroups"; find /sys/fs/cgroup -maxdepth 2 -type d 2>/dev/null | grep -v minirun | sort
+    echo "# minirun's cgroup parents"; ls -d /sys/fs/cgroup/*/minirun 2>/dev/null
     echo "# cgroups of this run, and any of docker's"; find /sys/fs/cgroup -type d \( -name "$cgname" -o -name "docker*" -o -name "containerd*" -o -name "moby*" \) 2>/dev/null | sort
     echo "# files"; ls -a /run /etc/docker /var/lib 2>/dev/null | grep -v minirun
     echo "# processes"; pgrep -a -f -- "$work/docker"
     echo "# modules"; cut -d' ' -f1 /proc/modules 2>/dev/null | sort
   }
 )
+# dockerd makes its --cgroup-parent in every hierarchy, the named systemd
+# one and the empty cgroup2 too, where no minirun container ever makes
+# minirun's parent: the parents this run made go with it.
+parents_before=$(ls -d /sys/fs/cgroup/*/minirun 2>/dev/null || true)
 snapshot >"$work/before"
 
 dockerd_pid= dockerd_netns=
@@ -97,6 +104,10 @@ cleanup() {
   # dockerd made the parent in every hierarchy, under minirun's parent.
   find /sys/fs/cgroup -type d -path "*/minirun/$cgname" -prune 2>/dev/null | while read -r d; do
     find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  for d in /sys/fs/cgroup/*/minirun; do
+    [ -d "$d" ] || continue
+    grep -qxF "$d" <<<"${parents_before:-}" || rmdir "$d" 2>/dev/null
   done
   "${MR[@]}" ps -a -q 2>/dev/null | xargs -r "${MR[@]}" rm -f >/dev/null 2>&1
   "${MR[@]}" network reset >/dev/null 2>&1
