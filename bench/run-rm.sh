@@ -88,7 +88,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-# Built as scripts/setup.sh builds it (urfave_cli_no_docs: see there).
+# Built as scripts/setup.sh builds it (scripts/build.sh: minirun-init embedded).
 # A tree before scripts/build.sh (and minirun-init) is built as it was then.
 build() {
   if [ -f "$1/scripts/build.sh" ]; then

@@ -122,7 +122,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Built as scripts/setup.sh builds it (urfave_cli_no_docs: see there).
+# Built as scripts/setup.sh builds it (scripts/build.sh: minirun-init embedded).
 bash scripts/build.sh "$work/minirun"
 bash scripts/mkbusybox.sh "$work/busybox.tar" >/dev/null
 "${MR[@]}" image import --change 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null

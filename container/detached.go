@@ -265,6 +265,13 @@ func (sh *startingShim) abort() error {
 func (sh *startingShim) run() error {
 	id := sh.id
 	defer sh.ready.Close()
+	// The state root first, 0711 as runtime.Create makes it: the init of
+	// a container with a user namespace runs as a remapped uid and must
+	// get through it to the minirun-init extracted there
+	// (runtime/selfexe.go). MkdirAll would give it the sockets' 0700.
+	if err := os.MkdirAll(sh.m.StateRoot, 0o711); err != nil {
+		return errors.Join(err, sh.abort())
+	}
 	if err := os.MkdirAll(filepath.Dir(sh.m.Socket(id)), 0o700); err != nil {
 		return errors.Join(err, sh.abort())
 	}

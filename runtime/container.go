@@ -515,7 +515,7 @@ func (cr *creator) startInit() error {
 		// (the host's), or one to join by path, the init would land in
 		// a copy.
 		roOK := hasNS(cr.spec, specs.MountNamespace) && nsPath(cr.spec, specs.MountNamespace) == ""
-		path, err := initExe(cr.o.Self, cr.o.Root, roOK)
+		path, err := initExe(cr.o.Self, cr.o.Root, roOK, hasNS(cr.spec, specs.UserNamespace))
 		if err != nil {
 			return err
 		}

@@ -163,7 +163,7 @@ func startInNamespaces(root string, pid int, spec *specs.Spec, cmd *exec.Cmd) er
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread is thrown away
 		var err error
-		if cmd.Path, err = initExe("", root, true); err != nil {
+		if cmd.Path, err = initExe("", root, true, hasNS(spec, specs.UserNamespace)); err != nil {
 			errc <- err
 			return
 		}

@@ -135,7 +135,12 @@ func EmbeddedInit() (build string, ok bool) {
 // makes one: ~5 ms for minirun-init's ~5 MB here (they are read through
 // this binary's pages, one page fault each), tens of ms for minirun's
 // ~20 MB. A shim starts one container, so it would pay it on every run.
-func initExe(self, root string, roOK bool) (string, error) {
+//
+// With remapped (a user namespace: the init executes as an unprivileged
+// uid of the host), the extracted file is used only if that uid can
+// reach it (othersCanReach); a state root made 0700 (an older minirun
+// made it so) sends it to the memfd.
+func initExe(self, root string, roOK, remapped bool) (string, error) {
 	if self != "" {
 		return self, nil
 	}
@@ -145,6 +150,9 @@ func initExe(self, root string, roOK bool) (string, error) {
 		if embedded {
 			path, err = extractedInit(root)
 		}
+		if err == nil && remapped && !othersCanReach(path) {
+			err = fmt.Errorf("%s: not reachable by a remapped uid", path)
+		}
 		if err == nil && roBind(path) {
 			return path, nil
 		}
@@ -153,6 +161,22 @@ func initExe(self, root string, roOK bool) (string, error) {
 		return sealedInit.path("minirun-init", func() (io.ReadCloser, error) { return initFS.Open(embeddedInitName) })
 	}
 	return sealedMinirun.path("minirun", func() (io.ReadCloser, error) { return os.Open("/proc/self/exe") })
+}
+
+// othersCanReach says whether a uid that is neither the owner nor in the
+// group of path and its directories may execute it: every directory from
+// / down needs the others' search bit, the file the others' execute bit
+// (path_resolution(7)).
+func othersCanReach(path string) bool {
+	for p := path; ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil || st.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if p == "/" || p == "." {
+			return true
+		}
+	}
 }
 
 // InitDir is the state root's directory of extracted minirun-inits, one

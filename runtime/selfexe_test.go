@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"testing"
@@ -74,5 +75,38 @@ func TestNoTokenNoEmbeddedInit(t *testing.T) {
 	}
 	if _, ok := EmbeddedInit(); ok {
 		t.Fatal("EmbeddedInit says yes")
+	}
+}
+
+// A remapped init reaches the extracted minirun-init only through
+// directories the others may search (TestUsernsInitWithClosedStateRoot
+// is the live case): one 0700 directory on the way is enough to refuse.
+func TestOthersCanReach(t *testing.T) {
+	top := t.TempDir() // 0700, and so is its parent
+	for _, d := range []string{top, filepath.Dir(top)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(top, ".init")
+	file := filepath.Join(dir, "minirun-init-x")
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, nil, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	if !othersCanReach(file) {
+		t.Fatalf("%s: 0711 directories and a 0555 file, refused", file)
+	}
+	for _, c := range []struct {
+		path string
+		mode os.FileMode
+	}{{top, 0o700}, {dir, 0o710}, {file, 0o550}} {
+		os.Chmod(c.path, c.mode)
+		if othersCanReach(file) {
+			t.Errorf("%s at %o: reachable", c.path, c.mode)
+		}
+		os.Chmod(c.path, map[bool]os.FileMode{true: 0o555, false: 0o711}[c.path == file])
 	}
 }

@@ -137,6 +137,47 @@ func TestUsernsRemap(t *testing.T) {
 	fails(t, "no range for ninguem", "run", "--rm", "--userns-remap", "ninguem", "busybox", "true")
 }
 
+// The init of a container with a user namespace executes minirun-init as
+// an unprivileged uid of the host. A state root that uid cannot search
+// (0700, as an older minirun made /run/minirun) must
+// not stop it: the extracted minirun-init is out of its reach there, so it
+// runs from a sealed memfd. In the cgroup v2 VM, where a shim had made the
+// state root 0700, run and exec failed with "fork/exec
+// ROOT/.init/minirun-init-…: permission denied".
+func TestUsernsInitWithClosedStateRoot(t *testing.T) {
+	sub := filepath.Join(t.TempDir(), "subid")
+	os.WriteFile(sub, []byte("aluno:300000:65536\n"), 0o644)
+	t.Setenv("MINIRUN_SUBUID", sub)
+	t.Setenv("MINIRUN_SUBGID", sub)
+	closed := filepath.Join(t.TempDir(), "closed")
+	if err := os.Mkdir(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	at := func(args ...string) result { return mr(t, append([]string{"--root", closed}, args...)...) }
+	if r := at("run", "--rm", "--userns-remap", "aluno", "busybox", "id", "-u"); r.code != 0 || strings.TrimSpace(r.stdout) != "0" {
+		t.Fatalf("run --rm --userns-remap with a 0700 state root: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r := at("run", "-d", "--name", "closedroot", "--userns-remap", "aluno", "busybox", "sleep", "60")
+	t.Cleanup(func() { at("rm", "-f", "closedroot") })
+	if r.code != 0 {
+		t.Fatalf("run -d: exit %d %s", r.code, r.stderr)
+	}
+	if r := at("exec", "closedroot", "id", "-u"); r.code != 0 || strings.TrimSpace(r.stdout) != "0" {
+		t.Fatalf("exec: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	// A state root minirun makes itself is 0711, whichever path makes it
+	// first (here the shim's sockets, which made it 0700).
+	base := t.TempDir()
+	os.Chmod(base, 0o711)
+	fresh := filepath.Join(base, "run")
+	if r := mr(t, "--root", fresh, "run", "--rm", "busybox", "true"); r.code != 0 {
+		t.Fatalf("run with a new state root: exit %d %s", r.code, r.stderr)
+	}
+	if st, err := os.Stat(fresh); err != nil || st.Mode().Perm() != 0o711 {
+		t.Fatalf("the new state root %s: %v %v, want 0711", fresh, st.Mode(), err)
+	}
+}
+
 // 4294967295 is (uid_t)-1: setresuid(2) reads it as "keep the current
 // uid", so a container asked to run as it ran as root (issue #13). Every
 // way in is refused with Docker's words, before anything is left behind.
