@@ -18,6 +18,11 @@
 # `go build ./cmd/minirun` has no token and uses its own binary as the
 # init, as before (slower, but never stale).
 #
+# The token is a digest of the sources (every .go file, go.mod, go.sum)
+# and of the Go version, not a time: -trimpath builds of the same sources are the same bytes, and
+# so must the token be, or every build would differ and provisioning twice
+# (scripts/check-provision.sh) would reinstall minirun each time.
+#
 # urfave_cli_no_docs leaves out urfave/cli's man page and Markdown writers
 # (App.ToMan, ToMarkdown; minirun calls neither) and with them blackfriday,
 # whose package initialisers build ~210 KB of tables every process keeps:
@@ -29,7 +34,12 @@ case $out in /*) ;; *) out=$PWD/$out ;; esac
 cd "$(dirname "$0")/.."
 export CGO_ENABLED=0
 pkg=github.com/minirun/minirun/runtime
-token=$(date +%s%N)-$$
+token=$({
+  go env GOVERSION
+  find . -path ./.git -prune -o -path ./runtime/initbin -prune -o -type f \
+    \( -name '*.go' -o -name go.mod -o -name go.sum \) -print0 |
+    LC_ALL=C sort -z | xargs -0 sha256sum
+} | sha256sum | cut -c1-16)
 # Two builds in one checkout at once (the test suites) would swap each
 # other's init between steps 1 and 2: one at a time.
 exec 9>runtime/initbin/.lock
