@@ -509,11 +509,11 @@ func (cr *creator) startInit() error {
 	// On the thread that forks: protect the binary the init runs from
 	// (CVE-2019-5736, see selfexe.go), then start it.
 	start := func() error {
-		// A read-only bind of minirun (roSelf) unshares a new mount
-		// namespace on this thread, which the init would inherit: only
-		// when the init gets a new mount namespace anyway. With none
-		// (the host's), or one to join by path, the init would land in
-		// a copy.
+		// A read-only bind of the init's file (roBind) unshares a new
+		// mount namespace on this thread, which the init would inherit:
+		// only when the init gets a new mount namespace anyway. With
+		// none (the host's), or one to join by path, the init would land
+		// in a copy: a sealed memfd then.
 		roOK := hasNS(cr.spec, specs.MountNamespace) && nsPath(cr.spec, specs.MountNamespace) == ""
 		path, err := initExe(cr.o.Self, cr.o.Root, roOK, hasNS(cr.spec, specs.UserNamespace))
 		if err != nil {

@@ -537,7 +537,7 @@ func (s *Store) unmount(v *Volume) error {
 // NOTE: /proc/thread-self, not /proc/self: /proc/self/mountinfo is the
 // mount namespace of the process's first thread. cmd/minirun keeps its
 // main goroutine there so that no goroutine can leave that thread in a
-// private namespace (runtime/selfexe.go roSelf), but a library caller may
+// private namespace (runtime/selfexe.go roBind), but a library caller may
 // not: this thread, locked while it opens the file, is one the unmount
 // could have run on.
 func mountLines(dir string) explain.Text {
