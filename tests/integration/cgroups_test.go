@@ -195,8 +195,12 @@ func TestCgroupBlkioThrottle(t *testing.T) {
 }
 
 // freezer: a paused container's counter stops, and goes on after resume.
+// The counter is written beside its file and renamed over it (rename(2) is
+// atomic): `echo $i > /tmp/c` truncates first, and a read between the
+// truncation and the write found an empty file, read as 0 (it happened in
+// the emulated cgroup v2 VM: "counter did not resume: 8 → 0").
 func TestCgroupFreezer(t *testing.T) {
-	background(t, "frio", "busybox", "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/c; sleep 0.05; done")
+	background(t, "frio", "busybox", "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/c; sleep 0.05; done")
 	merged := inspect(t, "frio")["GraphDriver"].(map[string]interface{})["Data"].(map[string]interface{})["MergedDir"].(string)
 	counter := func() int {
 		b, _ := os.ReadFile(filepath.Join(merged, "tmp/c"))
